@@ -1,0 +1,44 @@
+"""minstab: which minima can gradient descent stably reach, and what that forces on the function.
+
+Exact loss Hessians and sharpness (dense, Lanczos, closed-form Gram) for shallow ReLU
+networks, in JAX. See README.md and ../DESIGN for the layers.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import data as data
+from .curvature import SHARPNESS_METHODS as SHARPNESS_METHODS
+from .curvature import SharpnessResult as SharpnessResult
+from .curvature import gauss_newton_gram as gauss_newton_gram
+from .curvature import gauss_newton_matvec as gauss_newton_matvec
+from .curvature import hessian as hessian
+from .curvature import hvp as hvp
+from .curvature import jacobian as jacobian
+from .curvature import residual_curvature_bound as residual_curvature_bound
+from .curvature import shallow_hvp as shallow_hvp
+from .curvature import sharpness as sharpness
+from .eigen import EigResult as EigResult
+from .eigen import eigh_dense as eigh_dense
+from .eigen import lanczos as lanczos
+from .eigen import power_iteration as power_iteration
+from .losses import exponential_loss as exponential_loss
+from .losses import logistic_loss as logistic_loss
+from .losses import quadratic_loss as quadratic_loss
+from .losses import residuals as residuals
+from .nets import Hyperplanes as Hyperplanes
+from .nets import Knots as Knots
+from .nets import ShallowParams as ShallowParams
+from .nets import flatten as flatten
+from .nets import forward as forward
+from .nets import hyperplanes as hyperplanes
+from .nets import init_shallow as init_shallow
+from .nets import knots as knots
+from .nets import num_params as num_params
+from .nets import permute as permute
+from .nets import rescale as rescale
+from .nets import unflatten as unflatten
+
+try:
+    __version__ = version("minstab")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"

@@ -1,0 +1,165 @@
+"""Command line: ``minstab sweep | reproduce NAME | predict | info``.
+
+Argument parsing, progress and files only; every number comes from the library. Each command
+is a module (``minstab.experiments.*``) with ``add_arguments(parser)`` and ``main(args)``, so
+new experiments never touch this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+COMMANDS = {
+    "sweep": ("minstab.experiments.sweep_1d", "main job: step-size sweep on embedded toy data"),
+    "predict": ("minstab.experiments.predict", "smallest weighted curvature of any interpolant"),
+}
+
+
+def _setup_jax(dtype: str | None) -> None:
+    import jax
+
+    if dtype in (None, "float64"):
+        jax.config.update("jax_enable_x64", True)
+
+
+def info() -> dict:
+    """Devices, backend, precision and versions, as a dict."""
+    import jax
+    import jaxlib
+    import numpy as np
+
+    from . import __version__
+
+    return {
+        "minstab": __version__,
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "numpy": np.__version__,
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "device_count": jax.device_count(),
+        "process_count": jax.process_count(),
+        "x64_enabled": bool(jax.config.jax_enable_x64),
+        "default_float": str(jax.numpy.zeros(()).dtype),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+    }
+
+
+def _cmd_info(args) -> int:
+    for k, v in info().items():
+        print(f"{k:>15}: {v}")
+    return 0
+
+
+def _demo(args) -> int:
+    """Small embedded job: sharpness of an exactly interpolating net by every method."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from . import data, nets
+    from .curvature import SHARPNESS_METHODS, sharpness
+
+    _cmd_info(args)
+    x, y = data.toy_1d(n=20, key=jax.random.key(args.seed))
+    p = nets.init_shallow(jax.random.key(args.seed + 1), 1, args.width, knot_range=(-1.5, 1.5))
+    feats = np.asarray(jax.nn.relu(x[:, None] @ p.w1.T + p.b1[None, :]))
+    a = np.concatenate([feats, np.ones((x.shape[0], 1))], axis=1)
+    sol = np.linalg.lstsq(a, np.asarray(y), rcond=None)[0]
+    p = nets.ShallowParams(p.w1, p.b1, jnp.asarray(sol[:-1]), jnp.asarray(sol[-1]))
+    rows = []
+    print(f"\nsharpness of an interpolating net (n=20, k={args.width}, float64):")
+    print(f"{'method':>8} {'value':>22} {'residual':>10} {'matvecs':>8} {'seconds':>8}")
+    for m in SHARPNESS_METHODS:
+        sharpness(p, x, y, method=m, full_output=True)  # compile
+        t = time.perf_counter()
+        r = jax.block_until_ready(sharpness(p, x, y, method=m, full_output=True))
+        dt = time.perf_counter() - t
+        rows.append(
+            dict(method=m, value=float(r.value), residual=float(r.residual),
+                 matvecs=int(r.num_matvecs), converged=bool(r.converged), seconds=dt)
+        )  # fmt: skip
+        print(
+            f"{m:>8} {float(r.value):22.15g} {float(r.residual):10.2e} {int(r.num_matvecs):8d} {dt:8.4f}"
+        )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "demo.json").write_text(json.dumps({"info": info(), "rows": rows}, indent=2))
+    print(f"\nwrote {out / 'demo.json'}")
+    return 0
+
+
+def _add_fallback_sweep(parser) -> None:
+    parser.add_argument("--out", default="minstab-out", help="output directory")
+    parser.add_argument("--width", type=int, default=64, help="neurons k")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+
+
+def _module(name):
+    return importlib.import_module(name) if importlib.util.find_spec(name) else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``minstab`` argument parser with one sub-parser per command."""
+    from . import experiments
+
+    parser = argparse.ArgumentParser(
+        prog="minstab",
+        description="Minima stability of gradient descent for shallow ReLU networks.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p_info = sub.add_parser("info", help="devices, backend, precision, versions")
+    p_info.set_defaults(func=_cmd_info, dtype="float64")
+    for name, (mod_name, help_) in COMMANDS.items():
+        mod = _module(mod_name)
+        p = sub.add_parser(name, help=help_, description=(mod.__doc__ if mod else help_))
+        if mod is not None:
+            mod.add_arguments(p)
+            p.set_defaults(func=mod.main)
+        elif name == "sweep":
+            _add_fallback_sweep(p)
+            p.set_defaults(func=_demo, dtype="float64")
+        else:
+            p.set_defaults(func=lambda a, n=name: _missing(n))
+    p_rep = sub.add_parser("reproduce", help="reproduce a figure or experiment of the seed papers")
+    rsub = p_rep.add_subparsers(dest="experiment", metavar="EXPERIMENT")
+    for name, (mod_name, help_) in experiments.available().items():
+        mod = importlib.import_module(mod_name)
+        p = rsub.add_parser(name, help=help_, description=mod.__doc__)
+        mod.add_arguments(p)
+        p.set_defaults(func=mod.main)
+    p_rep.set_defaults(func=lambda a: _usage(p_rep))
+    return parser
+
+
+def _missing(name: str) -> int:
+    print(f"minstab {name}: not available in this version", file=sys.stderr)
+    return 2
+
+
+def _usage(parser) -> int:
+    parser.print_help()
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``minstab`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    _setup_jax(getattr(args, "dtype", None))
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

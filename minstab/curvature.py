@@ -1,0 +1,381 @@
+"""Loss curvature of shallow ReLU networks: dense Hessians, HVPs, Gauss-Newton Gram, sharpness.
+
+Formulas (THEORY §2, seed 004 eqs. 26-28), with r_j = f(x_j) - y_j and Phi = [grad f(x_1) ...]:
+
+    H = Phi Phi^T / n + (1/n) sum_j r_j grad^2 f(x_j)                         (eq. 27)
+
+At an interpolating minimum (r = 0) the second term vanishes and
+lambda_max(H) = lambda_max(Phi^T Phi / n), an n x n problem (eq. 28), whose Gram matrix has the
+closed form (z_ji = w1_i . x_j + b1_i, a = sigma'(z), s = sigma(z))
+
+    (Phi^T Phi)_jl = sum_i [ w2_i^2 a_ji a_li (x_j . x_l + 1) + s_ji s_li ] + 1.
+
+The residual term R = (1/n) sum_j r_j grad^2 f(x_j) only couples (w1_i, b1_i) with w2_i of the
+same neuron: block i is [[0, c_i], [c_i^T, 0]] with c_i = (1/n) sum_j r_j a_ji [x_j; 1], whose
+eigenvalues are +-||c_i||. Hence ||R||_2 = max_i ||c_i|| exactly, and by Weyl's inequality
+|lambda_max(H) - lambda_max(Phi Phi^T / n)| <= max_i ||c_i||: a computable certificate of how far
+the Gram shortcut can be from the true sharpness away from exact interpolation.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ._validate import check_choice
+from .eigen import EigResult, default_tol, eigh_dense, lanczos, power_iteration
+from .losses import quadratic_loss
+from .nets import (
+    ShallowParams,
+    activation,
+    activation_derivative,
+    flatten,
+    preactivations,
+    unflatten,
+    validate,
+)
+
+__all__ = [
+    "hessian",
+    "hvp",
+    "shallow_hvp",
+    "gauss_newton_matvec",
+    "jacobian",
+    "gauss_newton_gram",
+    "residual_curvature_bound",
+    "sharpness",
+    "SharpnessResult",
+    "SHARPNESS_METHODS",
+]
+
+SHARPNESS_METHODS = ("dense", "lanczos", "gram", "power")
+_AUTO_DENSE_MAX_PARAMS = 400
+
+
+def _as_2d(x: jax.Array) -> jax.Array:
+    return x[:, None] if x.ndim == 1 else x
+
+
+def _flat_quadratic_loss(theta, x, y, width, in_dim, negative_slope):
+    p = unflatten(theta, width, in_dim)
+    return quadratic_loss(p, x, y, negative_slope=negative_slope)
+
+
+@functools.partial(jax.jit, static_argnames=("negative_slope",))
+def _hessian(params, x, y, *, negative_slope=0.0):
+    k, d = params.w1.shape
+    return jax.hessian(_flat_quadratic_loss)(flatten(params), x, y, k, d, negative_slope)
+
+
+def hessian(
+    params: ShallowParams, x: jax.Array, y: jax.Array, *, negative_slope: float = 0.0
+) -> jax.Array:
+    """Dense Hessian of :func:`quadratic_loss` w.r.t. the flat vector of eq. (20), shape (P, P).
+
+    Uses ``jax.hessian`` (forward-over-reverse); costs P HVPs and O(P^2) memory, so it is the
+    reference for small networks. For large ones use :func:`shallow_hvp` with :func:`lanczos`.
+    """
+    x, y = validate(params, x, y)
+    return _hessian(params, x, y, negative_slope=negative_slope)
+
+
+def hvp(loss_fn: Callable, params, v, *args):
+    """Hessian-vector product of ``loss_fn(params, *args)`` as forward-over-reverse (jvp of grad).
+
+    Works for any params pytree; ``v`` has the same structure. The data are passed in ``args``
+    (never closed over), so one compiled program serves new data and ``vmap`` over ``v``.
+    """
+    return jax.jvp(lambda p: jax.grad(loss_fn)(p, *args), (params,), (v,))[1]
+
+
+def _features(params, x, negative_slope):
+    z = preactivations(params, x)
+    return activation_derivative(z, negative_slope), activation(z, negative_slope)
+
+
+def _phi_t(params, x, a, s, v: ShallowParams):
+    """Phi^T v: directional derivative of f(x_j) along v for every j (n,)."""
+    inner = x @ v.w1.T + v.b1[None, :]  # (n, k)
+    return (a * inner) @ params.w2 + s @ v.w2 + v.b2
+
+
+def _phi(params, x, a, s, c):
+    """Phi c = sum_j c_j grad f(x_j) as ShallowParams."""
+    ac = a * c[:, None]  # (n, k)
+    return ShallowParams(
+        params.w2[:, None] * (ac.T @ x), params.w2 * jnp.sum(ac, axis=0), s.T @ c, jnp.sum(c)
+    )
+
+
+def gauss_newton_matvec(
+    theta_v: jax.Array, params: ShallowParams, x: jax.Array, *, negative_slope: float = 0.0
+):
+    """(Phi Phi^T / n) v for a flat v, in closed form (O(n k d), no autodiff)."""
+    x = _as_2d(x)
+    k, d = params.w1.shape
+    a, s = _features(params, x, negative_slope)
+    v = unflatten(theta_v, k, d)
+    return flatten(_phi(params, x, a, s, _phi_t(params, x, a, s, v))) / x.shape[0]
+
+
+def shallow_hvp(
+    theta_v: jax.Array,
+    params: ShallowParams,
+    x: jax.Array,
+    y: jax.Array,
+    *,
+    negative_slope: float = 0.0,
+) -> jax.Array:
+    """H v for the quadratic loss of a shallow net, structured as Gauss-Newton + residual part.
+
+    Closed form of eq. (27): (Phi Phi^T v)/n + R v, with R v for neuron i given by
+    (w1_i, b1_i) <- c_i v_w2_i and w2_i <- c_i . (v_w1_i, v_b1_i), c_i = (1/n) sum_j r_j a_ji [x_j; 1].
+    Costs two passes over the data, O(n k d), and no autodiff. ``theta_v`` is flat (eq. 20).
+    """
+    x = _as_2d(x)
+    n = x.shape[0]
+    k, d = params.w1.shape
+    a, s = _features(params, x, negative_slope)
+    v = unflatten(theta_v, k, d)
+    r = s @ params.w2 + params.b2 - y
+    gn = _phi(params, x, a, s, _phi_t(params, x, a, s, v))
+    ar = a * (r / n)[:, None]  # (n, k)
+    cw = ar.T @ x  # (k, d): w1-part of c_i
+    cb = jnp.sum(ar, axis=0)  # (k,): b1-part of c_i
+    res = ShallowParams(
+        cw * v.w2[:, None], cb * v.w2, jnp.sum(cw * v.w1, axis=1) + cb * v.b1, jnp.zeros_like(v.b2)
+    )
+    return flatten(gn) / n + flatten(res)
+
+
+def jacobian(params: ShallowParams, x: jax.Array, *, negative_slope: float = 0.0) -> jax.Array:
+    """Phi^T: row j is grad_theta f(x_j) in the flat order of eq. (20); shape (n, P)."""
+    x, _ = validate(params, x)
+    a, s = _features(params, x, negative_slope)
+    w1 = (a * params.w2[None, :])[:, :, None] * x[:, None, :]
+    n = x.shape[0]
+    return jnp.concatenate(
+        [w1.reshape(n, -1), a * params.w2[None, :], s, jnp.ones((n, 1), x.dtype)], axis=1
+    )
+
+
+def gauss_newton_gram(
+    params: ShallowParams, x: jax.Array, *, negative_slope: float = 0.0
+) -> jax.Array:
+    """Closed-form n x n Gram Phi^T Phi / n of the tangent features (THEORY §2, eq. 28).
+
+    ``(Phi^T Phi)_jl = sum_i [w2_i^2 a_ji a_li (x_j . x_l + 1) + s_ji s_li] + 1``. Its non-zero
+    eigenvalues are those of the Gauss-Newton matrix Phi Phi^T / n, which equals the loss
+    Hessian at an interpolating minimum; cost O(n^2 (k + d)), independent of P's square.
+    """
+    x, _ = validate(params, x)
+    return _gram(params, x, negative_slope)
+
+
+def _gram(params, x, negative_slope):
+    a, s = _features(params, x, negative_slope)
+    aw = a * (params.w2**2)[None, :]
+    g = (aw @ a.T) * (x @ x.T + 1) + s @ s.T + 1
+    return g / x.shape[0]
+
+
+def residual_curvature_bound(
+    params: ShallowParams, x: jax.Array, y: jax.Array, *, negative_slope: float = 0.0
+) -> jax.Array:
+    """||H - Phi Phi^T / n||_2 = max_i ||c_i|| exactly (module docstring).
+
+    Bounds how far the Gram shortcut can be from the true sharpness (Weyl's inequality).
+    """
+    x, y = validate(params, x, y)
+    return _residual_bound(params, x, y, negative_slope)
+
+
+def _residual_bound(params, x, y, negative_slope):
+    n = x.shape[0]
+    a, s = _features(params, x, negative_slope)
+    r = s @ params.w2 + params.b2 - y
+    ar = a * (r / n)[:, None]
+    c2 = jnp.sum((ar.T @ x) ** 2, axis=1) + jnp.sum(ar, axis=0) ** 2
+    return jnp.sqrt(jnp.max(c2))
+
+
+class SharpnessResult(NamedTuple):
+    """Sharpness with diagnostics.
+
+    Attributes
+    ----------
+    value : lambda_max of the loss Hessian (largest algebraic eigenvalue).
+    vector : its eigenvector, flat (P,) in the order of eq. (20) (for warm starts).
+    residual : ``||H v - value v||`` for the matrix-free and dense methods; for ``"gram"``, the
+        exact bound ``||H - Phi Phi^T/n||_2`` on the Gram shortcut's error plus the Gram
+        eigen-residual.
+    num_matvecs : products with H (or with the Gram matrix) used.
+    converged : whether the solver met its tolerance (and, for ``"gram"``, whether the
+        shortcut's error bound is below it).
+    method : index into ``SHARPNESS_METHODS`` of the method that produced ``value``.
+    """
+
+    value: jax.Array
+    vector: jax.Array
+    residual: jax.Array
+    num_matvecs: jax.Array
+    converged: jax.Array
+    method: jax.Array
+
+    @property
+    def method_name(self) -> str:
+        """Name of the method used (concrete results only)."""
+        return SHARPNESS_METHODS[int(self.method)]
+
+
+def _default_v0(params):
+    k, d = params.w1.shape
+    dtype = params.w1.dtype
+    # A fixed, dense, non-symmetric start: overlaps every eigenvector with probability one.
+    return jax.random.normal(jax.random.key(0), (k * (d + 2) + 1,), dtype)
+
+
+def _gram_vector(params, x, u, negative_slope):
+    """Map a Gram eigenvector u to the Hessian eigenvector Phi u / ||Phi u||."""
+    a, s = _features(params, x, negative_slope)
+    v = flatten(_phi(params, x, a, s, u))
+    return v / jnp.linalg.norm(v)
+
+
+def _sharpness_impl(params, x, y, v0, *, method, num_iters, tol, negative_slope):
+    n = x.shape[0]
+    k, d = params.w1.shape
+    code = jnp.array(SHARPNESS_METHODS.index(method), jnp.int32)
+    if method == "dense":
+        r = eigh_dense(_hessian(params, x, y, negative_slope=negative_slope))
+    elif method == "lanczos":
+        r = lanczos(
+            lambda v, p, x, y: shallow_hvp(v, p, x, y, negative_slope=negative_slope),
+            v0, params, x, y, num_iters=num_iters, tol=tol,
+        )  # fmt: skip
+    elif method == "power":
+        r = power_iteration(
+            lambda v, p, x, y: shallow_hvp(v, p, x, y, negative_slope=negative_slope),
+            v0, params, x, y, num_iters=num_iters or 2000, tol=tol,
+        )  # fmt: skip
+    else:  # gram
+        g = _gram(params, x, negative_slope)
+        if n <= 256:
+            eg = eigh_dense(g)
+        else:
+            u0 = jnp.ones(n, x.dtype) + 0.1 * jnp.sin(jnp.arange(n, dtype=x.dtype))
+            eg = lanczos(lambda u, g: g @ u, u0, g, num_iters=num_iters, tol=tol)
+        bound = _residual_bound(params, x, y, negative_slope)
+        scale = jnp.maximum(jnp.abs(eg.value), jnp.finfo(x.dtype).tiny)
+        ok = eg.converged & (bound <= tol * scale)
+        vec = _gram_vector(params, x, eg.vector, negative_slope)
+        r = EigResult(eg.value, vec, eg.residual + bound, eg.num_matvecs, ok)
+    del k, d
+    return SharpnessResult(r.value, r.vector, r.residual, r.num_matvecs, r.converged, code)
+
+
+_sharpness_jit = jax.jit(
+    _sharpness_impl, static_argnames=("method", "num_iters", "tol", "negative_slope")
+)
+
+
+def _auto(params, x, y, v0, *, num_iters, tol, negative_slope):
+    """Dense for small P; else the Gram form if the residual bound is negligible; else Lanczos."""
+    k, d = params.w1.shape
+    if k * (d + 2) + 1 <= _AUTO_DENSE_MAX_PARAMS:
+        return _sharpness_impl(
+            params, x, y, v0, method="dense", num_iters=num_iters, tol=tol,
+            negative_slope=negative_slope,
+        )  # fmt: skip
+    gram = _sharpness_impl(
+        params, x, y, v0, method="gram", num_iters=num_iters, tol=tol,
+        negative_slope=negative_slope,
+    )  # fmt: skip
+    return jax.lax.cond(
+        gram.converged,
+        lambda: gram,
+        lambda: _sharpness_impl(
+            params,
+            x,
+            y,
+            v0,
+            method="lanczos",
+            num_iters=num_iters,
+            tol=tol,
+            negative_slope=negative_slope,
+        ),  # fmt: skip
+    )
+
+
+_auto_jit = jax.jit(_auto, static_argnames=("num_iters", "tol", "negative_slope"))
+
+
+def sharpness(
+    params: ShallowParams,
+    x: jax.Array,
+    y: jax.Array,
+    *,
+    method: str = "auto",
+    v0: jax.Array | None = None,
+    num_iters: int | None = None,
+    tol: float | None = None,
+    negative_slope: float = 0.0,
+    full_output: bool = False,
+):
+    """Largest (algebraic) eigenvalue of the quadratic-loss Hessian, lambda_max(grad^2 L).
+
+    Seed 004 Lemma 1: a minimum that GD with step size eta can stably reach has
+    ``sharpness <= 2 / eta``.
+
+    Parameters
+    ----------
+    params, x, y : network and data (x of shape (n, d) or (n,)).
+    method : ``"dense"`` (``eigh`` of :func:`hessian`; exact, O(P^3)), ``"lanczos"`` (structured
+        HVP, full reorthogonalization), ``"gram"`` (top eigenvalue of the n x n
+        :func:`gauss_newton_gram`; exact at interpolating minima, and its ``residual`` bounds the
+        error elsewhere), ``"power"`` (power iteration, for comparison; largest magnitude) or
+        ``"auto"``: dense when P <= 400, else the Gram form when its exact error bound is below
+        ``tol * value``, else Lanczos. ``full_output=True`` says which was used.
+    v0 : start vector (P,) for the iterative methods (warm start); default a fixed random one.
+    num_iters : iteration cap for the iterative methods.
+    tol : relative residual tolerance (default 1e-10 in float64, 1e-5 in float32).
+    negative_slope : leaky-ReLU slope (0 for ReLU).
+    full_output : return a :class:`SharpnessResult` instead of the value alone.
+
+    Examples
+    --------
+    >>> import jax, minstab as ms
+    >>> x, y = ms.data.toy_1d(n=8, key=jax.random.key(0))
+    >>> p = ms.init_shallow(jax.random.key(1), in_dim=1, width=16)
+    >>> s = ms.sharpness(p, x, y)
+    >>> r = ms.sharpness(p, x, y, method="lanczos", full_output=True)
+    >>> bool(abs(r.value - s) < 1e-4 * s), r.method_name
+    (True, 'lanczos')
+    """
+    check_choice(method, "method", ("auto",) + SHARPNESS_METHODS)
+    x, y = validate(params, x, y)
+    if x.dtype != params.w1.dtype or y.dtype != params.w1.dtype:
+        raise ValueError(
+            f"x, y and params must share a floating dtype, got x {x.dtype}, y {y.dtype}, "
+            f"params {params.w1.dtype}"
+        )
+    k, d = params.w1.shape
+    if v0 is None:
+        v0 = _default_v0(params)
+    elif jnp.shape(v0) != (k * (d + 2) + 1,):
+        raise ValueError(
+            f"v0 must have shape ({k * (d + 2) + 1},) (flat params), got {jnp.shape(v0)}"
+        )
+    tol = default_tol(x.dtype) if tol is None else float(tol)
+    if method == "auto":
+        r = _auto_jit(params, x, y, v0, num_iters=num_iters, tol=tol, negative_slope=negative_slope)
+    else:
+        r = _sharpness_jit(
+            params, x, y, v0, method=method, num_iters=num_iters, tol=tol,
+            negative_slope=negative_slope,
+        )  # fmt: skip
+    return r if full_output else r.value

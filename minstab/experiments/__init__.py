@@ -1,0 +1,38 @@
+"""One module per paper experiment, each with ``Config``, ``run(config)``, ``plot(result, out)``.
+
+Every module also provides ``add_arguments(parser)`` and ``main(args)`` for the command line;
+``minstab reproduce NAME`` dispatches through :data:`REGISTRY` and lists only the experiments
+whose module is present.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+# name on the command line -> (module, one-line description)
+REGISTRY = {
+    "fig1": (
+        "minstab.experiments.fig1",
+        "seed 004 Fig. 1: a 3x larger step size finds a smoother interpolant",
+    ),
+    "fig2": ("minstab.experiments.fig2", "seed 004 Fig. 2: empirical vs population weight g"),
+    "fig3": ("minstab.experiments.fig3", "seed 004 Fig. 3: step-size sweep, sharpness vs eta"),
+    "mnist": ("minstab.experiments.mnist", "seed 000: Laplacian bound tightness on image data"),
+    "depth-separation": ("minstab.experiments.depth_separation", "seed 000: depth separation"),
+    "stable-rank": ("minstab.experiments.stable_rank", "seed 001: stable rank and margins"),
+    "min-norm": ("minstab.experiments.min_norm", "seed 002: gap to the minimum-norm interpolant"),
+    "sgd-threshold": ("minstab.experiments.sgd_threshold", "exact SGD mean-square threshold vs B"),
+}
+
+
+def available() -> dict:
+    """The registered experiments whose module exists in this installation."""
+    return {k: v for k, v in REGISTRY.items() if importlib.util.find_spec(v[0]) is not None}
+
+
+def load(name: str):
+    """Import an experiment module by its command-line name."""
+    if name not in available():
+        raise ValueError(f"unknown experiment {name!r}; available: {', '.join(available())}")
+    return importlib.import_module(REGISTRY[name][0])

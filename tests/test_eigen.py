@@ -1,0 +1,114 @@
+"""One contract over every eigen-solver: accuracy vs eigvalsh, jit and vmap, shapes."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import minstab as ms
+
+
+def matrix_with_spectrum(key, evals):
+    """Q diag(evals) Q^T with a random orthogonal Q (matfree's hermitian_matrix_from_eigenvalues)."""
+    n = evals.shape[0]
+    q, _ = jnp.linalg.qr(jax.random.normal(key, (n, n), jnp.float64))
+    return (q * evals[None, :]) @ q.T
+
+
+SPECTRA = {
+    "separated": jnp.concatenate([jnp.array([10.0, 5.0]), jnp.linspace(-1.0, 1.0, 58)]),
+    "clustered_top": jnp.concatenate(
+        [jnp.array([3.0, 3.0 - 1e-3, 3.0 - 2e-3]), jnp.linspace(0.0, 1.0, 47)]
+    ),
+    "negative_dominant": jnp.concatenate([jnp.array([-20.0, 2.0]), jnp.linspace(-1.0, 1.5, 38)]),
+    "all_negative": -jnp.linspace(1.0, 4.0, 30),
+    "degenerate_top": jnp.concatenate([jnp.array([7.0, 7.0]), jnp.linspace(-3.0, 3.0, 28)]),
+}
+
+
+def matvec(v, a):
+    return a @ v
+
+
+def solve(method, a, v0, **kw):
+    if method == "lanczos":
+        return ms.lanczos(matvec, v0, a, **kw)
+    if method == "power":
+        return ms.power_iteration(matvec, v0, a, num_iters=20_000, **kw)
+    return ms.eigh_dense(a, **kw)
+
+
+@pytest.mark.parametrize("name", sorted(SPECTRA))
+@pytest.mark.parametrize("method", ["lanczos", "dense", "power"])
+def test_largest_algebraic(method, name):
+    evals = SPECTRA[name]
+    a = matrix_with_spectrum(jax.random.key(0), evals)
+    v0 = jax.random.normal(jax.random.key(1), evals.shape, jnp.float64)
+    true = float(jnp.max(evals))
+    dominant = float(evals[jnp.argmax(jnp.abs(evals))])
+    if method == "power" and (dominant != true or name in ("clustered_top",)):
+        pytest.skip("power iteration finds the largest magnitude / converges too slowly here")
+    r = solve(method, a, v0)
+    assert bool(r.converged)
+    assert abs(float(r.value) - true) <= 1e-10 * abs(true)
+    np.testing.assert_allclose(
+        jnp.linalg.norm(a @ r.vector - r.value * r.vector), r.residual, atol=1e-8
+    )
+    assert float(r.residual) <= 1e-8 * abs(true)
+    assert abs(float(jnp.linalg.norm(r.vector)) - 1) < 1e-12
+
+
+@pytest.mark.parametrize("method", ["lanczos", "dense"])
+def test_top_k_and_smallest(method):
+    evals = SPECTRA["separated"]
+    a = matrix_with_spectrum(jax.random.key(2), evals)
+    v0 = jnp.ones(evals.shape[0])
+    srt = np.sort(np.asarray(evals))
+    r = solve(method, a, v0, k=3)
+    assert r.value.shape == (3,) and r.vector.shape == (3, 60)
+    np.testing.assert_allclose(r.value, srt[::-1][:3], rtol=1e-10)
+    r = solve(method, a, v0, k=2, which="smallest")
+    np.testing.assert_allclose(r.value, srt[:2], rtol=1e-9, atol=1e-10)
+
+
+def test_lanczos_jit_and_vmap_agree():
+    keys = jax.random.split(jax.random.key(3), 4)
+    mats = jnp.stack(
+        [matrix_with_spectrum(k, SPECTRA["separated"] * (i + 1)) for i, k in enumerate(keys)]
+    )
+    v0 = jnp.ones(60)
+    eager = [ms.lanczos(matvec, v0, m) for m in mats]
+    jitted = jax.jit(lambda v, m: ms.lanczos(matvec, v, m))
+    batched = jax.jit(jax.vmap(lambda m: ms.lanczos(matvec, v0, m)))(mats)
+    for i, e in enumerate(eager):
+        np.testing.assert_allclose(jitted(v0, mats[i]).value, e.value, rtol=1e-12)
+        np.testing.assert_allclose(batched.value[i], e.value, rtol=1e-12)
+        np.testing.assert_allclose(batched.value[i], 10.0 * (i + 1), rtol=1e-10)
+    assert bool(jnp.all(batched.converged))
+
+
+def test_lanczos_reports_nonconvergence():
+    a = matrix_with_spectrum(jax.random.key(4), SPECTRA["clustered_top"])
+    r = ms.lanczos(matvec, jnp.ones(50), a, num_iters=3)
+    assert not bool(r.converged) and int(r.num_matvecs) == 3
+
+
+def test_lanczos_warm_start_is_immediate():
+    a = matrix_with_spectrum(jax.random.key(5), SPECTRA["separated"])
+    r = ms.lanczos(matvec, jnp.ones(60), a)
+    r2 = ms.lanczos(matvec, r.vector, a)
+    assert int(r2.num_matvecs) <= 2 and bool(r2.converged)
+
+
+def test_solver_input_errors():
+    a = jnp.eye(4)
+    with pytest.raises(ValueError, match="which"):
+        ms.lanczos(matvec, jnp.ones(4), a, which="magnitude")
+    with pytest.raises(ValueError, match="v0 must be a non-zero"):
+        ms.lanczos(matvec, jnp.zeros(4), a)
+    with pytest.raises(ValueError, match="v0 must be a vector"):
+        ms.lanczos(matvec, jnp.ones((4, 1)), a)
+    with pytest.raises(ValueError, match="k must be between"):
+        ms.lanczos(matvec, jnp.ones(4), a, k=5)
+    with pytest.raises(ValueError, match="matrix must be square"):
+        ms.eigh_dense(jnp.ones((3, 4)))
