@@ -1,4 +1,3 @@
-import json
 
 import minstab as ms
 from minstab import cli

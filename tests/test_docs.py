@@ -38,9 +38,9 @@ MODULES = ["nets", "losses", "curvature", "eigen", "data"]
 @pytest.mark.parametrize("module", MODULES)
 def test_docstring_examples(module):
     code = (
-        "import doctest, sys, minstab.{m} as m\n"
+        f"import doctest, sys, minstab.{module} as m\n"
         "r = doctest.testmod(m, optionflags=doctest.NORMALIZE_WHITESPACE)\n"
         "sys.exit(1 if r.failed else 0)\n"
-    ).format(m=module)
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
