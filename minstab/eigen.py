@@ -65,6 +65,19 @@ def _check_solver_args(v0, k, which, num_iters, allowed=("largest", "smallest"))
         raise ValueError("v0 must be a non-zero vector")
 
 
+_BLOCK = 8
+
+
+def _orthogonalize(basis, w, j):
+    """Subtract from w its projection on basis rows 0..j (later rows are zero), block by block."""
+
+    def step(b, w):
+        block = jax.lax.dynamic_slice_in_dim(basis, b * _BLOCK, _BLOCK)
+        return w - block.T @ (block @ w)
+
+    return jax.lax.fori_loop(0, j // _BLOCK + 1, step, w)
+
+
 def _squeeze(res: EigResult, k: int) -> EigResult:
     if k != 1:
         return res
@@ -148,9 +161,10 @@ def lanczos(
         w = matvec(v, *args)
         a = jnp.vdot(v, w)
         w = w - a * v - jnp.where(j > 0, beta[j - 1], 0) * basis[jnp.maximum(j - 1, 0)]
-        # Full reorthogonalization, twice ("twice is enough", Parlett): rows > j are zero.
-        w = w - basis.T @ (basis @ w)
-        w = w - basis.T @ (basis @ w)
+        # Full reorthogonalization, twice ("twice is enough", Parlett), against the rows
+        # 0..j only: a loop over blocks of rows keeps the cost O(j P) instead of O(m P).
+        w = _orthogonalize(basis, w, j)
+        w = _orthogonalize(basis, w, j)
         b = jnp.linalg.norm(w)
         alpha = alpha.at[j].set(a)
         beta = beta.at[j].set(b)
@@ -163,11 +177,13 @@ def lanczos(
         basis = basis.at[j + 1].set(jnp.where(invariant, 0, w / jnp.where(b > 0, b, 1)))
         return j + 1, basis, alpha, beta, done
 
-    basis = jnp.zeros((m + 1, dim), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
+    rows = -(-(m + 1) // _BLOCK) * _BLOCK
+    basis = jnp.zeros((rows, dim), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
     state = (jnp.array(0), basis, jnp.zeros(m, dtype), jnp.zeros(m, dtype), jnp.array(False))
     j, basis, alpha, beta, done = jax.lax.while_loop(cond, body, state)
     theta, s, res = ritz(alpha, beta, j - 1)
-    vectors = s.T @ basis[:m]
+    # Ritz vectors: pad s instead of slicing the basis (a slice would copy m x P entries).
+    vectors = jnp.zeros((basis.shape[0], s.shape[1]), dtype).at[:m].set(s).T @ basis
     vectors = vectors / jnp.linalg.norm(vectors, axis=-1, keepdims=True)
     return _squeeze(EigResult(theta, vectors, res, j, done), k)
 
