@@ -174,7 +174,8 @@ def lanczos(
         invariant = b <= 10 * eps * scale
         enough = j + 1 >= k
         done = enough & (jnp.all(res <= tol * scale) | invariant)
-        basis = basis.at[j + 1].set(jnp.where(invariant, 0, w / jnp.where(b > 0, b, 1)))
+        row = w * jnp.where(invariant | (b <= 0), 0, 1 / jnp.where(b > 0, b, 1))
+        basis = jax.lax.dynamic_update_index_in_dim(basis, row, j + 1, 0)
         return j + 1, basis, alpha, beta, done
 
     rows = -(-(m + 1) // _BLOCK) * _BLOCK
