@@ -53,7 +53,7 @@ def brute_weight_nd(v, b, x):
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 10_000), n=st.integers(1, 30))
+@given(seed=st.integers(0, 10_000), n=st.sampled_from([1, 2, 7, 30]))
 def test_weight_1d_matches_brute_force(seed, n):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(n)
@@ -156,7 +156,7 @@ def test_nd_mirror_hyperplanes_merge_with_same_sign():
 
 def random_net(seed, d, k=7):
     k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
-    n = int(jax.random.randint(k3, (), 2, 14))
+    n = [2, 5, 13][seed % 3]  # few distinct shapes: few compilations
     return ms.init_shallow(k1, d, k, scheme="ntk", dtype=jnp.float64), jax.random.normal(
         k2, (n, d), jnp.float64
     )
@@ -167,8 +167,13 @@ def random_net(seed, d, k=7):
 def test_lemma4_holds_for_every_network(seed, d):
     """lambda_max(Phi Phi^T / n) >= 1 + 2 weighted curvature, for any theta (THEORY §3-4)."""
     p, x = random_net(seed, d)
-    lam = float(jnp.linalg.eigvalsh(ms.gauss_newton_gram(p, x))[-1])
-    assert lam >= float(sharpness_lower_bound(p, x)) - 1e-10 * lam
+    lam, bound = _lemma4_sides(p, x)
+    assert float(lam) >= float(bound) - 1e-10 * float(lam)
+
+
+@jax.jit
+def _lemma4_sides(p, x):
+    return jnp.linalg.eigvalsh(ms.gauss_newton_gram(p, x))[-1], sharpness_lower_bound(p, x)
 
 
 @settings(max_examples=20, deadline=None)
