@@ -7,6 +7,13 @@ networks, in JAX. See README.md and ../DESIGN for the layers.
 from importlib.metadata import PackageNotFoundError, version
 
 from . import data as data
+from .bounds import population_weight_1d as population_weight_1d
+from .bounds import sharpness_lower_bound as sharpness_lower_bound
+from .bounds import theorem1_budget as theorem1_budget
+from .bounds import theorem2_delta as theorem2_delta
+from .bounds import weight as weight
+from .bounds import weight_1d as weight_1d
+from .bounds import weighted_curvature as weighted_curvature
 from .curvature import SHARPNESS_METHODS as SHARPNESS_METHODS
 from .curvature import SharpnessResult as SharpnessResult
 from .curvature import gauss_newton_gram as gauss_newton_gram

@@ -61,8 +61,8 @@ def weight_1d(t: jax.Array, x_train: jax.Array) -> jax.Array:
     --------
     >>> import jax.numpy as jnp, minstab as ms
     >>> x = jnp.array([-1.0, 0.0, 1.0])
-    >>> float(ms.weight_1d(jnp.array(0.5), x))  # g- = (2/3)^2 * 1 * sqrt(1.25), g+ = (1/3)^2 * 0.5 * sqrt(2)
-    0.07856742013183861
+    >>> round(float(ms.weight_1d(jnp.array(0.5), x)), 6)  # min((2/3)^2 sqrt(1.25), (1/3)^2 0.5 sqrt(2))
+    0.078567
     """
     x = _as_1d_inputs(x_train)
     t = jnp.asarray(t, x.dtype)
