@@ -7,6 +7,7 @@ networks, in JAX. See README.md and ../DESIGN for the layers.
 from importlib.metadata import PackageNotFoundError, version
 
 from . import data as data
+from . import plotting as plotting
 from .bounds import population_weight_1d as population_weight_1d
 from .bounds import sharpness_lower_bound as sharpness_lower_bound
 from .bounds import theorem1_budget as theorem1_budget
@@ -44,6 +45,12 @@ from .nets import num_params as num_params
 from .nets import permute as permute
 from .nets import rescale as rescale
 from .nets import unflatten as unflatten
+from .sweep import SweepResult as SweepResult
+from .sweep import load_sweep as load_sweep
+from .sweep import sweep as sweep
+from .train import TrainLog as TrainLog
+from .train import TrainResult as TrainResult
+from .train import train as train
 
 try:
     __version__ = version("minstab")

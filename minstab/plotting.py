@@ -1,0 +1,150 @@
+"""Figures from result objects (no computation here beyond array selection).
+
+``fig3(result, out_dir)`` draws seed 004 Fig. 3 (a-c) from a
+:class:`minstab.experiments.sweep_1d.Result`: the interpolants, |f''| against the weight g, and
+sharpness against eta with the 2/eta line, the flattest implementation and the Lemma 4 bound.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["fig3", "fig3a_interpolants", "fig3b_curvature", "fig3c_sharpness", "save"]
+
+
+def _plt():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg") and not _interactive():
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _interactive() -> bool:
+    import sys
+
+    return hasattr(sys, "ps1")
+
+
+def save(fig, out_dir, name: str) -> list[Path]:
+    """Write ``name.png`` and ``name.pdf`` under ``out_dir``; return the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    _plt().close(fig)
+    return paths
+
+
+def _colors(etas):
+    plt = _plt()
+    from matplotlib.colors import LogNorm
+
+    norm = LogNorm(vmin=float(np.min(etas)), vmax=float(np.max(etas)))
+    cmap = plt.get_cmap("viridis")
+    return norm, cmap
+
+
+def _selection(res, max_curves=8):
+    ok = np.flatnonzero(np.asarray(res.sweep.converged))
+    if ok.size <= max_curves:
+        return ok
+    return ok[np.unique(np.round(np.linspace(0, ok.size - 1, max_curves)).astype(int))]
+
+
+def fig3a_interpolants(res, ax=None):
+    """Seed 004 Fig. 3a: learned interpolants for a spread of step sizes, coloured by eta."""
+    plt = _plt()
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    s, c = res.sweep, res.curves
+    norm, cmap = _colors(s.etas)
+    for i in _selection(res):
+        ax.plot(c.grid, c.f[i], color=cmap(norm(s.etas[i])), lw=1.4)
+    ax.plot(s.x, s.y, "o", color="crimson", ms=5, zorder=5, label="training data")
+    sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+    (fig or ax.figure).colorbar(sm, ax=ax, label=r"step size $\eta$")
+    ax.set_xlabel("x")
+    ax.set_ylabel("f(x)")
+    ax.set_title("(a) interpolants found by GD")
+    ax.legend(loc="best", fontsize=8)
+    return fig or ax.figure
+
+
+def fig3b_curvature(res, ax=None):
+    """Seed 004 Fig. 3b: knot masses |f''| (stems) for small and large eta, against the weight g."""
+    plt = _plt()
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    s, c = res.sweep, res.curves
+    norm, cmap = _colors(s.etas)
+    sel = _selection(res, max_curves=3)
+    lo, hi = float(c.grid[0]), float(c.grid[-1])
+    for j, i in enumerate(sel):
+        pos, mass = c.knot_position[i], np.abs(c.knot_mass[i])
+        m = (mass > 0) & (pos >= lo) & (pos <= hi)
+        ax.plot(pos[m], mass[m], "ov^"[j % 3], ms=4, color=cmap(norm(s.etas[i])), alpha=0.85,
+                label=rf"$|f''|$ atoms, $\eta$={s.etas[i]:.3g}")  # fmt: skip
+    ax.set_xlim(lo, hi)
+    ax.set_yscale("log")
+    ax.set_xlabel("x")
+    ax.set_ylabel(r"knot mass $|w_2 w_1|$")
+    ax2 = ax.twinx()
+    ax2.plot(c.grid, c.g, color="k", lw=1.5, label="g(x)")
+    ax2.set_ylabel("weight g(x)")
+    ax2.set_ylim(bottom=0)
+    for xi in s.x:
+        ax.axvline(float(xi), color="0.85", lw=0.6, zorder=0)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="lower right", framealpha=0.9)
+    ax.set_title(r"(b) $|f''|$ against the weight $g$")
+    return fig or ax.figure
+
+
+def fig3c_sharpness(res, ax=None):
+    """Seed 004 Fig. 3c: sharpness vs eta with 2/eta, the flattest implementation, Lemma 4 bound."""
+    plt = _plt()
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    s = res.sweep
+    e = np.asarray(s.etas)
+    conv = np.asarray(s.converged)
+    div = np.asarray(s.diverged)
+    ax.plot(e, 2 / e, "k--", lw=1.2, label=r"$2/\eta$ (Lemma 1)")
+    ax.plot(e[conv], s.sharpness[conv], "o-", ms=4, color="C0", label="sharpness reached by GD")
+    if np.any(np.isfinite(s.flattest_sharpness[conv])):
+        ax.plot(e[conv], s.flattest_sharpness[conv], "s-", ms=3.5, color="C2",
+                label="flattest implementation")  # fmt: skip
+    ax.plot(e[conv], s.lower_bound[conv], "^-", ms=3.5, color="C3",
+            label=r"Lemma 4: $1 + 2\int|f''|g$")  # fmt: skip
+    other = ~conv & ~div
+    if np.any(other):
+        ax.plot(e[other], s.sharpness[other], "o", mfc="none", color="C1", label="not converged")
+    if np.any(div):
+        lo = float(np.nanmin(s.lower_bound[conv])) if np.any(conv) else 1.0
+        ax.plot(e[div], np.full(int(div.sum()), lo * 0.8), "x", color="crimson", label="diverged")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"step size $\eta$")
+    ax.set_ylabel(r"$\lambda_{\max}$")
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title(r"(c) sharpness vs step size")
+    return fig or ax.figure
+
+
+def fig3(res, out_dir) -> list[Path]:
+    """Write fig3a_interpolants, fig3b_curvature, fig3c_sharpness (.png and .pdf) to ``out_dir``."""
+    paths = []
+    paths += save(fig3a_interpolants(res), out_dir, "fig3a_interpolants")
+    paths += save(fig3b_curvature(res), out_dir, "fig3b_curvature")
+    paths += save(fig3c_sharpness(res), out_dir, "fig3c_sharpness")
+    return paths

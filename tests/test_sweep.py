@@ -1,0 +1,182 @@
+"""Sweeps: equal to single runs, compile once, resume from chunks, sharded and multi-process."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import minstab as ms
+from minstab.sweep import SweepResult, load_sweep, sweep, trace_count
+from minstab.train import train
+
+HERE = Path(__file__).parent
+ETAS = [0.01, 0.02, 0.03, 0.05, 0.08, 2.0]  # the last one diverges
+
+
+def _problem():
+    x, y = ms.data.toy_1d(n=6, key=jax.random.key(0), dtype=jnp.float64)
+    p = ms.init_shallow(
+        jax.random.key(1), 1, 12, knot_range=(float(x.min()), float(x.max())), dtype=jnp.float64
+    )
+    return p, x, y
+
+
+@pytest.fixture(scope="module")
+def base():
+    p, x, y = _problem()
+    r = sweep(p, x, y, ETAS, steps=200, log_every=50, tol=1e-12, chunk_size=4, progress=False,
+              flattest=False)  # fmt: skip
+    return p, x, y, r
+
+
+def _assert_same(a: SweepResult, b: SweepResult, rtol=1e-12):
+    for f in ("loss", "sharpness", "lower_bound", "weighted_curvature"):
+        np.testing.assert_allclose(getattr(a, f), getattr(b, f), rtol=rtol, atol=1e-300)
+    for f in ("converged", "diverged", "diverged_at", "converged_at", "steps_run"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    for u, v in zip(a.params, b.params, strict=True):
+        np.testing.assert_allclose(u, v, rtol=rtol, atol=1e-14)
+
+
+def test_each_run_equals_a_single_run(base):
+    p, x, y, r = base
+    for i, eta in enumerate(ETAS):
+        s = train(p, x, y, eta, steps=200, log_every=50, tol=1e-12)
+        for u, v in zip(r.params_at(i), s.params, strict=True):
+            np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(r.loss[i], s.loss, rtol=1e-12)
+        np.testing.assert_allclose(r.log.loss[i], s.log.loss, rtol=1e-12)
+        assert bool(r.diverged[i]) == bool(s.diverged)
+        assert int(r.diverged_at[i]) == int(s.diverged_at)
+
+
+def test_per_run_quantities_match_references(base):
+    from minstab.bounds import sharpness_lower_bound, weighted_curvature
+
+    p, x, y, r = base
+    for i in np.flatnonzero(~r.diverged):
+        q = r.params_at(i)
+        dense = float(jnp.linalg.eigvalsh(ms.hessian(q, x, y))[-1])
+        # Gram form = Gauss-Newton part; the exact Hessian differs by at most the residual bound
+        assert abs(r.sharpness[i] - dense) <= r.sharpness_residual[i] * (1 + 1e-9) + 1e-9
+        np.testing.assert_allclose(r.lower_bound[i], sharpness_lower_bound(q, x), rtol=1e-12)
+        np.testing.assert_allclose(r.weighted_curvature[i], weighted_curvature(q, x), rtol=1e-12)
+        assert r.lower_bound[i] <= r.sharpness[i] * (1 + 1e-12)  # Lemma 4 holds for every theta
+    np.testing.assert_allclose(r.two_over_eta, 2 / np.asarray(ETAS))
+
+
+def test_diverging_run_is_flagged_and_isolated(base):
+    p, x, y, r = base
+    assert bool(r.diverged[-1]) and int(r.diverged_at[-1]) > 0
+    assert np.isnan(r.sharpness[-1]) and not np.any(r.diverged[:-1])
+    # neighbours are unaffected: same as a sweep without the diverging step size
+    r2 = sweep(p, x, y, ETAS[:-1], steps=200, log_every=50, tol=1e-12, chunk_size=4,
+               progress=False, flattest=False)  # fmt: skip
+    np.testing.assert_allclose(r.loss[:-1], r2.loss, rtol=1e-12)
+    assert "diverged at step" in r.table()
+
+
+def test_new_step_sizes_do_not_retrace(base):
+    p, x, y, _ = base
+    sweep(p, x, y, [0.011, 0.022], steps=200, log_every=50, tol=1e-12, chunk_size=4,
+          progress=False, flattest=False)  # fmt: skip
+    before = trace_count()
+    r = sweep(p, x, y, [0.013, 0.027, 0.04, 0.07, 0.09], steps=200, log_every=50, tol=1e-12,
+              chunk_size=4, progress=False, flattest=False)  # fmt: skip
+    assert trace_count() == before
+    assert r.num_runs == 5
+
+
+def test_batched_initial_points():
+    p, x, y = _problem()
+    q = ms.init_shallow(jax.random.key(5), 1, 12, dtype=jnp.float64)
+    batch = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), p, q)
+    r = sweep(batch, x, y, [0.02, 0.03], steps=100, tol=1e-12, chunk_size=2, progress=False,
+              flattest=False)  # fmt: skip
+    for i, (pi, eta) in enumerate([(p, 0.02), (q, 0.03)]):
+        s = train(pi, x, y, eta, steps=100, tol=1e-12)
+        np.testing.assert_allclose(r.loss[i], s.loss, rtol=1e-12)
+    with pytest.raises(ValueError, match="batch axis"):
+        sweep(batch, x, y, [0.1, 0.2, 0.3], steps=10, progress=False)
+
+
+def test_validation():
+    p, x, y = _problem()
+    with pytest.raises(ValueError, match="etas"):
+        sweep(p, x, y, [0.1, -1.0], steps=10, progress=False)
+    with pytest.raises(ValueError, match="chunk_size"):
+        sweep(p, x, y, [0.1], steps=10, chunk_size=0, progress=False)
+
+
+def test_save_load_and_resume(base, tmp_path):
+    p, x, y, r = base
+    r.save(tmp_path / "res")
+    with np.load(tmp_path / "res" / "results.npz", allow_pickle=False) as z:
+        assert "etas" in z.files
+    json.loads((tmp_path / "res" / "results.json").read_text())
+    back = load_sweep(tmp_path / "res")
+    _assert_same(r, back, rtol=0)
+    np.testing.assert_array_equal(back.log.sharpness, r.log.sharpness)
+    assert back.config == json.loads(json.dumps(r.config))
+    assert SweepResult.load(tmp_path / "res").table() == r.table()
+    # chunked run with an out_dir, then resume: nothing recomputed, same results
+    kw = dict(steps=200, log_every=50, tol=1e-12, chunk_size=4, progress=False, flattest=False)
+    a = sweep(p, x, y, ETAS, out_dir=tmp_path / "run", **kw)
+    assert sweep.last_computed == [0, 1]
+    files = sorted((tmp_path / "run" / "chunks").glob("chunk_*.npz"))
+    assert [f.name for f in files] == ["chunk_0000.npz", "chunk_0001.npz"]
+    b = sweep(p, x, y, ETAS, out_dir=tmp_path / "run", **kw)
+    assert sweep.last_computed == []
+    _assert_same(a, b, rtol=0)
+    _assert_same(a, r)
+    # a different sweep in the same directory does not reuse those chunks
+    c = sweep(p, x, y, ETAS[:3], out_dir=tmp_path / "run", **kw)
+    assert sweep.last_computed == [0]
+    np.testing.assert_allclose(c.loss, r.loss[:3], rtol=1e-12)
+
+
+def _run_worker(out, *extra, env=None):
+    cmd = [sys.executable, str(HERE / "_sweep_worker.py"), str(out), *extra]
+    e = dict(os.environ, **(env or {}))
+    return subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_sharded_equals_unsharded(base, tmp_path):
+    _, _, _, r = base
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    proc = _run_worker(tmp_path, env=env)
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 0, out
+    info = json.loads((tmp_path / "worker.json").read_text())
+    assert info["devices"] == 4
+    _assert_same(load_sweep(tmp_path), r)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_equal_one(base, tmp_path):
+    """jax.distributed on localhost: each process takes every other chunk, results gathered."""
+    _, _, _, r = base
+    port = str(_free_port())
+    env = {"JAX_PLATFORMS": "cpu"}
+    procs = [
+        _run_worker(tmp_path / f"p{i}", "--port", port, "--pid", str(i), "--chunk", "2", env=env)
+        for i in range(2)
+    ]
+    outs = [pr.communicate(timeout=240)[0] for pr in procs]
+    for pr, o in zip(procs, outs, strict=True):
+        assert pr.returncode == 0, o
+    info = json.loads((tmp_path / "p0" / "worker.json").read_text())
+    assert info["processes"] == 2 and info["computed"] == [0, 2]
+    _assert_same(load_sweep(tmp_path / "p0"), r)

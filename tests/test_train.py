@@ -1,0 +1,154 @@
+"""Training engine: GD/SGD/optax loops against plain Python loops, freezing, logging, schedules."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import minstab as ms
+from minstab.train import train
+
+
+def _problem(n=6, k=12, seed=0):
+    x, y = ms.data.toy_1d(n=n, key=jax.random.key(seed), dtype=jnp.float64)
+    p = ms.init_shallow(
+        jax.random.key(seed + 1), 1, k, knot_range=(float(x.min()), float(x.max())),
+        dtype=jnp.float64,
+    )  # fmt: skip
+    return p, x, y
+
+
+def _grad(p, x, y):
+    return jax.grad(lambda q: ms.quadratic_loss(q, x, y))(p)
+
+
+def test_gd_matches_python_loop():
+    p, x, y = _problem()
+    eta, steps = 0.05, 40
+    r = train(p, x, y, eta, steps=steps, tol=1e-300)
+    q = p
+    for _ in range(steps):
+        q = jax.tree_util.tree_map(lambda a, g: a - eta * g, q, _grad(q, x, y))
+    for a, b in zip(r.params, q, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(r.loss, ms.quadratic_loss(q, x, y), rtol=1e-12)
+    assert int(r.steps_run) == steps and not bool(r.converged) and not bool(r.diverged)
+
+
+def test_log_matches_reference_sharpness():
+    p, x, y = _problem()
+    r = train(p, x, y, 0.05, steps=30, log_every=10, tol=1e-300, log_sharpness="lanczos")
+    assert r.log.loss.shape == (3,) and list(np.asarray(r.log.step)) == [10, 20, 30]
+    q = p
+    for i in range(30):
+        q = jax.tree_util.tree_map(lambda a, g: a - 0.05 * g, q, _grad(q, x, y))
+        if (i + 1) % 10 == 0:
+            j = (i + 1) // 10 - 1
+            dense = float(jnp.linalg.eigvalsh(ms.hessian(q, x, y))[-1])
+            np.testing.assert_allclose(r.log.sharpness[j], dense, rtol=1e-8)
+            np.testing.assert_allclose(r.log.loss[j], ms.quadratic_loss(q, x, y), rtol=1e-12)
+
+
+def test_divergence_is_flagged_and_frozen():
+    p, x, y = _problem()
+    lam = float(ms.sharpness(p, x, y))
+    r = train(p, x, y, 50.0 / lam, steps=200, diverge_above=1e4)
+    assert bool(r.diverged) and not bool(r.converged)
+    at = int(r.diverged_at)
+    assert 0 < at < 200 and int(r.steps_run) == at
+    # frozen at the iterate where the loss first exceeded the threshold: replay `at` steps
+    q = p
+    for _ in range(at):
+        q = jax.tree_util.tree_map(lambda a, g: a - (50.0 / lam) * g, q, _grad(q, x, y))
+    for a, b in zip(r.params, q, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+    assert float(ms.quadratic_loss(q, x, y)) > 1e4
+
+
+def test_patience_delays_convergence():
+    p, x, y = _problem()
+    y2 = ms.forward(p, x)
+    r = train(p, x, y2, 0.05, steps=50, tol=1e-20, patience=10)
+    # it keeps stepping (at a zero gradient) during the 10-step window, then stops
+    assert bool(r.converged) and int(r.converged_at) == 0 and int(r.steps_run) == 10
+    r = train(p, x, y2, 0.05, steps=5, tol=1e-20, patience=10)
+    assert not bool(r.converged)  # still inside the window: not certified
+
+
+def test_convergence_freezes_run():
+    p, x, y = _problem()
+    y2 = ms.forward(p, x)  # p interpolates y2 exactly: converged at step 0, never moves
+    r = train(p, x, y2, 0.05, steps=50, tol=1e-20)
+    assert bool(r.converged) and int(r.converged_at) == 0 and int(r.steps_run) == 0
+    for a, b in zip(r.params, p, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # with logging, the loop exits early and the log repeats the frozen state
+    r = train(p, x, y2, 0.05, steps=50, tol=1e-20, log_every=10)
+    assert list(np.asarray(r.log.step)) == [10, 20, 30, 40, 50]
+    np.testing.assert_array_equal(r.log.loss, np.full(5, float(r.loss)))
+    assert np.all(np.asarray(r.log.sharpness) == r.log.sharpness[0])
+
+
+@pytest.mark.parametrize("replace", [True, False])
+def test_sgd_matches_python_loop(replace):
+    p, x, y = _problem(n=8)
+    eta, steps, B = 0.05, 15, 3
+    key = jax.random.key(7)
+    r = train(p, x, y, eta, steps=steps, batch_size=B, replace=replace, key=key, tol=1e-300)
+    q = p
+    for t in range(steps):
+        k = jax.random.fold_in(key, t)
+        if replace:
+            idx = jax.random.randint(k, (B,), 0, 8)
+        else:
+            idx = jax.random.permutation(k, 8)[:B]
+            assert len(set(np.asarray(idx).tolist())) == B
+        q = jax.tree_util.tree_map(lambda a, g: a - eta * g, q, _grad(q, x[idx], y[idx]))
+    for a, b in zip(r.params, q, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_momentum_matches_optax_loop_and_vmaps():
+    p, x, y = _problem()
+    steps = 20
+    etas = jnp.array([0.01, 0.03])
+    from minstab.train import _train_impl, make_config
+
+    cfg = make_config(steps=steps, optimizer="momentum", momentum=0.9, tol=1e-300)
+    batched = jax.jit(
+        jax.vmap(lambda e: _train_impl(p, x, y, e, jax.random.key(0), cfg=cfg).params)
+    )(etas)
+    for i, eta in enumerate([0.01, 0.03]):
+        opt = optax.sgd(eta, momentum=0.9)
+        q, s = p, opt.init(p)
+        for _ in range(steps):
+            u, s = opt.update(_grad(q, x, y), s, q)
+            q = optax.apply_updates(q, u)
+        for a, b in zip(batched, q, strict=True):
+            np.testing.assert_allclose(a[i], b, rtol=1e-11, atol=1e-13)
+
+
+def test_boost_schedule():
+    p, x, y = _problem()
+    plain = train(p, x, y, 0.02, steps=400, log_every=20, tol=1e-300)
+    thr = float(plain.log.loss[4])  # reached after ~100 steps
+    r = train(p, x, y, 0.02, steps=400, log_every=20, boost_factor=3.0, boost_below=thr, tol=1e-300)
+    e = np.asarray(r.log.eta)
+    assert np.all((e == 0.02) | np.isclose(e, 0.06))
+    first = int(np.argmax(np.isclose(e, 0.06)))
+    assert 3 <= first <= 5 and np.isclose(e[-1], 0.06)
+    assert np.all(np.isclose(e[first:], 0.06))  # sticky
+    np.testing.assert_allclose(r.log.loss[:first], plain.log.loss[:first], rtol=1e-12)
+
+
+def test_validation_errors():
+    p, x, y = _problem()
+    with pytest.raises(ValueError, match="eta"):
+        train(p, x, y, -1.0, steps=3)
+    with pytest.raises(ValueError, match="steps"):
+        train(p, x, y, 0.1, steps=0)
+    with pytest.raises(ValueError, match="optimizer"):
+        train(p, x, y, 0.1, steps=3, optimizer="lbfgs")
+    with pytest.raises(ValueError, match="log_every"):
+        train(p, x, y, 0.1, steps=3, log_every=5)
