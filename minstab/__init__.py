@@ -7,6 +7,7 @@ networks, in JAX. See README.md and ../DESIGN for the layers.
 from importlib.metadata import PackageNotFoundError, version
 
 from . import data as data
+from . import images as images
 from . import plotting as plotting
 from .bounds import population_weight_1d as population_weight_1d
 from .bounds import sharpness_lower_bound as sharpness_lower_bound
@@ -25,10 +26,20 @@ from .curvature import jacobian as jacobian
 from .curvature import residual_curvature_bound as residual_curvature_bound
 from .curvature import shallow_hvp as shallow_hvp
 from .curvature import sharpness as sharpness
+from .deep import DeepParams as DeepParams
+from .deep import bump_network as bump_network
+from .deep import deep_forward as deep_forward
+from .deep import deep_hessian as deep_hessian
+from .deep import deep_sharpness as deep_sharpness
+from .deep import init_deep as init_deep
 from .eigen import EigResult as EigResult
 from .eigen import eigh_dense as eigh_dense
 from .eigen import lanczos as lanczos
 from .eigen import power_iteration as power_iteration
+from .images import load_digits_subset as load_digits_subset
+from .images import load_mnist as load_mnist
+from .images import read_idx as read_idx
+from .images import two_class_subset as two_class_subset
 from .losses import exponential_loss as exponential_loss
 from .losses import logistic_loss as logistic_loss
 from .losses import quadratic_loss as quadratic_loss

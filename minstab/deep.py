@@ -1,0 +1,239 @@
+"""Two-hidden-layer ReLU networks with the curvature tools of the shallow case (seed 000 §depth).
+
+    f(x) = w3 . sigma(W2 sigma(W1 x + b1) + b2) + b3,   sigma(z) = max(z, 0)
+
+Flat parameter order: ``[W1 (row-major, k1*d), b1 (k1), W2 (row-major, k2*k1), b2 (k2),
+w3 (k2), b3 (1)]``. The quadratic loss is seed 004 eq. (19), L = (1/2n) sum_j (f(x_j) - y_j)^2;
+its sharpness (largest algebraic Hessian eigenvalue, Lemma 1: a stable minimum has
+lambda_max <= 2/eta) is computed by Lanczos on a jvp-of-grad Hessian-vector product, or by a
+dense Hessian for small nets. :func:`bump_network` realizes the compactly supported bump
+sigma(1 - ||x||_1) exactly, the depth-separation example of seed 000.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._validate import as_inputs, check_finite
+from .curvature import hvp
+from .eigen import EigResult, lanczos
+
+__all__ = [
+    "DeepParams",
+    "init_deep",
+    "deep_forward",
+    "deep_flatten",
+    "deep_unflatten",
+    "deep_num_params",
+    "deep_quadratic_loss",
+    "deep_hessian",
+    "deep_sharpness",
+    "bump_network",
+    "bump",
+]
+
+
+class DeepParams(NamedTuple):
+    """Parameters of a two-hidden-layer ReLU net.
+
+    Attributes
+    ----------
+    w1 : (k1, d); b1 : (k1,); w2 : (k2, k1); b2 : (k2,); w3 : (k2,); b3 : ().
+    """
+
+    w1: jax.Array
+    b1: jax.Array
+    w2: jax.Array
+    b2: jax.Array
+    w3: jax.Array
+    b3: jax.Array
+
+    @property
+    def in_dim(self) -> int:
+        """Input dimension d."""
+        return self.w1.shape[-1]
+
+    @property
+    def widths(self) -> tuple[int, int]:
+        """Hidden widths (k1, k2)."""
+        return self.w1.shape[-2], self.w2.shape[-2]
+
+
+def _check(params: DeepParams) -> None:
+    if not isinstance(params, DeepParams):
+        raise ValueError(f"params must be DeepParams, got {type(params).__name__}")
+    k1, d = np.shape(params.w1)
+    k2 = np.shape(params.w2)[0]
+    want = {"b1": (k1,), "w2": (k2, k1), "b2": (k2,), "w3": (k2,), "b3": ()}
+    for name, shape in want.items():
+        if np.shape(getattr(params, name)) != shape:
+            raise ValueError(
+                f"params.{name} must have shape {shape}, got {np.shape(getattr(params, name))}"
+            )
+    for name, a in zip(DeepParams._fields, params, strict=True):
+        check_finite(jnp.asarray(a), f"params.{name}")
+
+
+def _validate(params, x, y=None):
+    _check(params)
+    x2 = as_inputs(x, params.w1.shape[1], name="x")
+    check_finite(x2, "x")
+    if y is not None:
+        y = jnp.asarray(y)
+        if y.shape != (x2.shape[0],):
+            raise ValueError(f"y must have shape ({x2.shape[0]},) to match x, got {y.shape}")
+        check_finite(y, "y")
+    return x2, y
+
+
+def init_deep(key, in_dim: int, widths: tuple[int, int], *, dtype=None) -> DeepParams:
+    """He-initialized two-hidden-layer net (weights N(0, 2/fan_in), zero biases)."""
+    k1, k2 = (int(w) for w in widths)
+    d = int(in_dim)
+    if d < 1 or k1 < 1 or k2 < 1:
+        raise ValueError(f"in_dim and widths must be positive, got {in_dim}, {widths}")
+    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+    a, b, c = jax.random.split(key, 3)
+    return DeepParams(
+        np.sqrt(2.0 / d) * jax.random.normal(a, (k1, d), dtype),
+        jnp.zeros(k1, dtype),
+        np.sqrt(2.0 / k1) * jax.random.normal(b, (k2, k1), dtype),
+        jnp.zeros(k2, dtype),
+        np.sqrt(1.0 / k2) * jax.random.normal(c, (k2,), dtype),
+        jnp.zeros((), dtype),
+    )
+
+
+def _forward(params: DeepParams, x):
+    h1 = jnp.maximum(x @ params.w1.T + params.b1[None, :], 0)
+    h2 = jnp.maximum(h1 @ params.w2.T + params.b2[None, :], 0)
+    return h2 @ params.w3 + params.b3
+
+
+def deep_forward(params: DeepParams, x) -> jax.Array:
+    """f(x) for x of shape (n, d) (or (n,) when d = 1); returns (n,)."""
+    x2, _ = _validate(params, x)
+    return _forward(params, x2)
+
+
+def deep_num_params(in_dim: int, widths: tuple[int, int]) -> int:
+    """P = k1 (d + 1) + k2 (k1 + 1) + k2 + 1."""
+    k1, k2 = widths
+    return k1 * (in_dim + 1) + k2 * (k1 + 1) + k2 + 1
+
+
+def deep_flatten(params: DeepParams) -> jax.Array:
+    """Flat vector in the order [W1, b1, W2, b2, w3, b3] (row-major)."""
+    return jnp.concatenate([jnp.reshape(a, (-1,)) for a in params])
+
+
+def deep_unflatten(theta: jax.Array, in_dim: int, widths: tuple[int, int]) -> DeepParams:
+    """Inverse of :func:`deep_flatten`."""
+    k1, k2 = widths
+    shapes = [(k1, in_dim), (k1,), (k2, k1), (k2,), (k2,), ()]
+    out, i = [], 0
+    for s in shapes:
+        m = int(np.prod(s)) if s else 1
+        out.append(jnp.reshape(theta[i : i + m], s))
+        i += m
+    if theta.shape != (i,):
+        raise ValueError(f"theta must have shape ({i},), got {theta.shape}")
+    return DeepParams(*out)
+
+
+def _loss(params, x, y):
+    r = _forward(params, x) - y
+    return 0.5 * jnp.mean(r * r)
+
+
+def deep_quadratic_loss(params: DeepParams, x, y) -> jax.Array:
+    """L = (1/2n) sum_j (f(x_j) - y_j)^2 (seed 004 eq. 19)."""
+    x2, y = _validate(params, x, y)
+    return _loss(params, x2, y)
+
+
+@jax.jit
+def _dense_hessian(params, x, y):
+    shapes = tuple(np.shape(a) for a in params)
+    d, k1, k2 = shapes[0][1], shapes[0][0], shapes[2][0]
+
+    def flat_loss(theta):
+        return _loss(deep_unflatten(theta, d, (k1, k2)), x, y)
+
+    return jax.hessian(flat_loss)(deep_flatten(params))
+
+
+def deep_hessian(params: DeepParams, x, y) -> jax.Array:
+    """Dense (P, P) Hessian of the quadratic loss in the flat order (reference for small nets).
+
+    ReLU kinks: JAX differentiates sigma with sigma'(0) = 0, the one-sided value used for the
+    shallow nets as well.
+    """
+    x2, y = _validate(params, x, y)
+    return _dense_hessian(params, x2, y)
+
+
+def _matvec(v, params, x, y):
+    d, (k1, k2) = params.w1.shape[1], (params.w1.shape[0], params.w2.shape[0])
+    tangent = deep_unflatten(v, d, (k1, k2))
+    return deep_flatten(hvp(_loss, params, tangent, x, y))
+
+
+def _sharpness(params, x, y, v0, num_iters):
+    return lanczos(_matvec, v0, params, x, y, num_iters=num_iters)
+
+
+_sharpness_jit = jax.jit(_sharpness, static_argnames=("num_iters",))
+
+
+def deep_sharpness(
+    params: DeepParams, x, y, *, method: str = "lanczos", num_iters: int | None = None, v0=None
+) -> EigResult | jax.Array:
+    """Sharpness lambda_max(Hessian) of the quadratic loss (Lemma 1 of seed 004).
+
+    ``method="lanczos"`` (default) runs :func:`minstab.lanczos` on the jvp-of-grad Hessian-vector
+    product :func:`minstab.curvature.hvp` and returns its :class:`EigResult`;
+    ``method="dense"`` returns ``eigvalsh(deep_hessian)[-1]`` as an array.
+    Largest *algebraic* eigenvalue.
+    """
+    x2, y = _validate(params, x, y)
+    if method == "dense":
+        return jnp.linalg.eigvalsh(_dense_hessian(params, x2, y))[-1]
+    if method != "lanczos":
+        raise ValueError(f"method must be 'lanczos' or 'dense', got {method!r}")
+    p = deep_num_params(params.w1.shape[1], (params.w1.shape[0], params.w2.shape[0]))
+    if v0 is None:
+        v0 = jnp.ones(p, x2.dtype) / np.sqrt(p)
+    return _sharpness_jit(params, x2, y, jnp.asarray(v0, x2.dtype), num_iters)
+
+
+def bump(x) -> jax.Array:
+    """The compactly supported bump sigma(1 - ||x||_1) for x of shape (n, d)."""
+    x = jnp.asarray(x)
+    return jnp.maximum(1 - jnp.sum(jnp.abs(x), axis=-1), 0)
+
+
+def bump_network(in_dim: int, *, dtype=None) -> DeepParams:
+    """Two-hidden-layer ReLU net with f(x) = sigma(1 - ||x||_1) exactly (seed 000, depth).
+
+    Layer 1 has 2d neurons sigma(x_k), sigma(-x_k), whose sum is ||x||_1; layer 2 has one
+    neuron sigma(1 - ||x||_1); the output weight is 1. A shallow net needs infinitely many
+    neurons (its Laplacian is not a finite measure on hyperplanes) to represent it.
+    """
+    d = int(in_dim)
+    if d < 1:
+        raise ValueError(f"in_dim must be a positive integer, got {in_dim}")
+    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+    eye = jnp.eye(d, dtype=dtype)
+    return DeepParams(
+        jnp.concatenate([eye, -eye], axis=0),
+        jnp.zeros(2 * d, dtype),
+        -jnp.ones((1, 2 * d), dtype),
+        jnp.ones(1, dtype),
+        jnp.ones(1, dtype),
+        jnp.zeros((), dtype),
+    )

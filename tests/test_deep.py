@@ -1,0 +1,106 @@
+"""Two-hidden-layer ReLU nets (minstab.deep) against independent references."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from minstab.deep import (
+    DeepParams,
+    bump,
+    bump_network,
+    deep_flatten,
+    deep_forward,
+    deep_hessian,
+    deep_num_params,
+    deep_quadratic_loss,
+    deep_sharpness,
+    deep_unflatten,
+    init_deep,
+)
+
+
+def _ref_forward(p, x):
+    # plain numpy, one point at a time
+    out = []
+    for xi in np.asarray(x):
+        h1 = np.maximum(np.asarray(p.w1) @ xi + np.asarray(p.b1), 0)
+        h2 = np.maximum(np.asarray(p.w2) @ h1 + np.asarray(p.b2), 0)
+        out.append(np.asarray(p.w3) @ h2 + float(p.b3))
+    return np.array(out)
+
+
+def test_forward_flatten_roundtrip(getkey):
+    p = init_deep(getkey(), 3, (5, 4))
+    x = jax.random.normal(getkey(), (7, 3))
+    np.testing.assert_allclose(deep_forward(p, x), _ref_forward(p, x), rtol=1e-12)
+    theta = deep_flatten(p)
+    assert theta.shape == (deep_num_params(3, (5, 4)),)
+    q = deep_unflatten(theta, 3, (5, 4))
+    for a, b in zip(p, q, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(theta[:15], p.w1.reshape(-1))  # W1 first, row-major
+
+
+def test_bump_network_is_exact(getkey):
+    for d in (2, 3, 5):
+        p = bump_network(d)
+        x = jax.random.uniform(getkey(), (200, d), jnp.float64, -1.5, 1.5)
+        ref = np.maximum(1 - np.abs(np.asarray(x)).sum(axis=1), 0)
+        np.testing.assert_allclose(deep_forward(p, x), ref, atol=1e-14)
+        np.testing.assert_allclose(bump(x), ref, atol=1e-14)
+        assert float(deep_quadratic_loss(p, x, bump(x))) == 0.0
+
+
+def test_hessian_and_sharpness_match_references(getkey):
+    p = init_deep(getkey(), 2, (4, 3))
+    x = jax.random.normal(getkey(), (9, 2))
+    y = jnp.sin(x[:, 0]) + x[:, 1]
+    h = deep_hessian(p, x, y)
+    P = deep_num_params(2, (4, 3))
+
+    # independent reference: central finite differences of the autodiff gradient
+    theta = deep_flatten(p)
+
+    def grad(t):
+        return jax.grad(lambda t: deep_quadratic_loss(deep_unflatten(t, 2, (4, 3)), x, y))(t)
+
+    eps = 1e-6
+    fd = jax.vmap(lambda e: (grad(theta + eps * e) - grad(theta - eps * e)) / (2 * eps))(jnp.eye(P))
+    np.testing.assert_allclose(h, fd, atol=1e-6)
+    lam = float(np.linalg.eigvalsh(np.asarray(h))[-1])
+    assert float(deep_sharpness(p, x, y, method="dense")) == pytest.approx(lam, rel=1e-12)
+    r = deep_sharpness(p, x, y)
+    assert bool(r.converged)
+    assert float(r.value) == pytest.approx(lam, rel=1e-8)
+
+
+def test_bump_sharpness_is_gauss_newton(getkey):
+    """At an exact fit H = J^T J / n (eq. 28), so lambda_max = ||J||_2^2 / n."""
+    d = 2
+    p = bump_network(d)
+    x = jax.random.uniform(getkey(), (50, d), jnp.float64, -1.5, 1.5)
+    y = bump(x)
+    theta = deep_flatten(p)
+    jac = jax.jacfwd(lambda t: deep_forward(deep_unflatten(t, d, (2 * d, 1)), x))(theta)
+    ref = np.linalg.norm(np.asarray(jac), 2) ** 2 / x.shape[0]
+    lam = float(deep_sharpness(p, x, y, method="dense"))
+    assert lam == pytest.approx(ref, rel=1e-10)
+    assert 0 < lam < np.inf
+    eta = 1 / lam
+    assert lam < 2 / eta
+
+
+def test_validation():
+    p = bump_network(2)
+    with pytest.raises(ValueError, match="x"):
+        deep_forward(p, jnp.zeros((3, 4)))
+    with pytest.raises(ValueError, match="y"):
+        deep_quadratic_loss(p, jnp.zeros((3, 2)), jnp.zeros(2))
+    with pytest.raises(ValueError, match="params.w2"):
+        deep_forward(p._replace(w2=jnp.zeros((2, 2))), jnp.zeros((3, 2)))
+    with pytest.raises(ValueError, match="method"):
+        deep_sharpness(p, jnp.zeros((3, 2)), jnp.zeros(3), method="power")
+    with pytest.raises(ValueError, match="in_dim"):
+        bump_network(0)
+    assert isinstance(p, DeepParams) and p.widths == (4, 1) and p.in_dim == 2
