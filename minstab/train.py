@@ -147,7 +147,8 @@ def _train_impl(params, x, y, eta, key, *, cfg):
 
     if optimizer != "gd":
         opt = _make_optimizer(optimizer, eta, momentum)
-        opt_state0 = opt.init(params)
+        with jax.numpy_dtype_promotion("standard"):
+            opt_state0 = opt.init(params)
     else:
         opt, opt_state0 = None, ()
 
@@ -185,7 +186,10 @@ def _train_impl(params, x, y, eta, key, *, cfg):
 
             ostate = state.opt_state
             ostate.hyperparams["learning_rate"] = e
-            upd, new_opt = opt.update(g, ostate, state.params)
+            # optax mixes its int32 step count with float params (adam's bias correction),
+            # which strict dtype promotion rejects; the promotion is harmless here.
+            with jax.numpy_dtype_promotion("standard"):
+                upd, new_opt = opt.update(g, ostate, state.params)
             new_params = optax.apply_updates(state.params, upd)
         boosted = state.boosted
         if boost_factor != 1.0:

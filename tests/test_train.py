@@ -129,6 +129,19 @@ def test_momentum_matches_optax_loop_and_vmaps():
             np.testing.assert_allclose(a[i], b, rtol=1e-11, atol=1e-13)
 
 
+def test_adam_matches_optax_loop():
+    p, x, y = _problem()
+    r = train(p, x, y, 0.01, steps=15, optimizer="adam", tol=1e-300)
+    opt = optax.adam(0.01)
+    q, s = p, opt.init(p)
+    with jax.numpy_dtype_promotion("standard"):  # optax's int step count under strict promotion
+        for _ in range(15):
+            u, s = opt.update(_grad(q, x, y), s, q)
+            q = optax.apply_updates(q, u)
+    for a, b in zip(r.params, q, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
 def test_boost_schedule():
     p, x, y = _problem()
     plain = train(p, x, y, 0.02, steps=400, log_every=20, tol=1e-300)
