@@ -36,6 +36,8 @@ from .eigen import EigResult as EigResult
 from .eigen import eigh_dense as eigh_dense
 from .eigen import lanczos as lanczos
 from .eigen import power_iteration as power_iteration
+from .flattest import FlattestResult as FlattestResult
+from .flattest import flattest_implementation as flattest_implementation
 from .images import load_digits_subset as load_digits_subset
 from .images import load_mnist as load_mnist
 from .images import read_idx as read_idx
