@@ -58,6 +58,11 @@ from .nets import num_params as num_params
 from .nets import permute as permute
 from .nets import rescale as rescale
 from .nets import unflatten as unflatten
+from .sgd import SGDThreshold as SGDThreshold
+from .sgd import batch_noise_p as batch_noise_p
+from .sgd import non_uniformity as non_uniformity
+from .sgd import sgd_stability_threshold as sgd_stability_threshold
+from .sgd import simulate_linear_sgd as simulate_linear_sgd
 from .sweep import SweepResult as SweepResult
 from .sweep import load_sweep as load_sweep
 from .sweep import sweep as sweep

@@ -1,0 +1,1 @@
+"""Peer implementations that minstab is benchmarked against (PyHessian, scipy, matfree, torch)."""

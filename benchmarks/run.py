@@ -1,0 +1,89 @@
+"""Run minstab's benchmarks against the tools researchers use today.
+
+    python benchmarks/run.py [--quick] [--out DIR] [--only sharpness|sweep]
+
+writes ``DIR/sharpness.json``, ``DIR/sweep.json`` (machine, versions, rows) and ``DIR/README.md``
+(markdown tables). ``--quick`` uses small cases (CI, < 3 minutes); the full run takes < 15 min
+on a 2-core CPU. Peers need the ``bench`` extra (torch, pyhessian, matfree).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python benchmarks/run.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "benchmarks"
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+
+def machine() -> dict:
+    """Where the numbers came from."""
+    versions = {}
+    for pkg in ("minstab", "jax", "jaxlib", "numpy", "scipy", "torch", "pyhessian", "matfree"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    dev = jax.devices()[0]
+    return dict(
+        platform=platform.platform(), processor=platform.processor() or platform.machine(),
+        cpu_count=os.cpu_count(), python=platform.python_version(), backend=jax.default_backend(),
+        device=getattr(dev, "device_kind", str(dev)), num_devices=jax.device_count(),
+        versions=versions, date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )  # fmt: skip
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small cases (CI, < 3 minutes)")
+    ap.add_argument("--out", default="bench-out", help="output directory")
+    ap.add_argument("--only", choices=("sharpness", "sweep"), default=None)
+    args = ap.parse_args(argv)
+    from . import sharpness, sweeps
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    info = machine()
+    t0 = time.perf_counter()
+    md = [f"# minstab benchmarks ({'quick' if args.quick else 'full'})", "",
+          f"Machine: {info['processor']}, {info['cpu_count']} CPUs, backend {info['backend']} "
+          f"({info['device']}); {info['date']}", "",
+          "Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()), ""]  # fmt: skip
+    if args.only in (None, "sharpness"):
+        rows, cases = sharpness.run(quick=args.quick)
+        ratios = sharpness.speedups(rows)
+        (out / "sharpness.json").write_text(json.dumps(
+            dict(machine=info, quick=args.quick, target_rel_error=sharpness.TARGET, cases=cases,
+                 rows=rows, speedups=ratios), indent=1))  # fmt: skip
+        md += ["## Sharpness (relative error vs a float64 reference; target ≤ 1e-6)", "",
+               sharpness.markdown(rows, cases, ratios)]  # fmt: skip
+    if args.only in (None, "sweep"):
+        rows, peak = sweeps.run(quick=args.quick)
+        scal = sweeps.scaling(quick=args.quick)
+        (out / "sweep.json").write_text(json.dumps(
+            dict(machine=info, quick=args.quick, matmul_gflops=peak, rows=rows, scaling=scal),
+            indent=1))  # fmt: skip
+        md += [
+            "## Step-size sweeps (float32, full-batch GD)",
+            "",
+            sweeps.markdown(rows, scal, peak),
+        ]
+    md.append(f"Total wall time: {time.perf_counter() - t0:.0f} s")
+    (out / "README.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
