@@ -46,6 +46,8 @@ from .losses import exponential_loss as exponential_loss
 from .losses import logistic_loss as logistic_loss
 from .losses import quadratic_loss as quadratic_loss
 from .losses import residuals as residuals
+from .modes import ModeAnalysis as ModeAnalysis
+from .modes import mode_hessians as mode_hessians
 from .nets import Hyperplanes as Hyperplanes
 from .nets import Knots as Knots
 from .nets import ShallowParams as ShallowParams
@@ -58,6 +60,8 @@ from .nets import num_params as num_params
 from .nets import permute as permute
 from .nets import rescale as rescale
 from .nets import unflatten as unflatten
+from .report import StabilityReport as StabilityReport
+from .report import stability_report as stability_report
 from .sgd import SGDThreshold as SGDThreshold
 from .sgd import batch_noise_p as batch_noise_p
 from .sgd import non_uniformity as non_uniformity
