@@ -284,30 +284,13 @@ _sharpness_jit = jax.jit(
 
 
 def _auto(params, x, y, v0, *, num_iters, tol, negative_slope):
-    """Dense for small P; else the Gram form if the residual bound is negligible; else Lanczos."""
+    """The Gram form if its exact error bound is negligible; else dense (small P) or Lanczos."""
     k, d = params.w1.shape
-    if k * (d + 2) + 1 <= _AUTO_DENSE_MAX_PARAMS:
-        return _sharpness_impl(
-            params, x, y, v0, method="dense", num_iters=num_iters, tol=tol,
-            negative_slope=negative_slope,
-        )  # fmt: skip
-    gram = _sharpness_impl(
-        params, x, y, v0, method="gram", num_iters=num_iters, tol=tol,
-        negative_slope=negative_slope,
-    )  # fmt: skip
+    kw = dict(num_iters=num_iters, tol=tol, negative_slope=negative_slope)
+    gram = _sharpness_impl(params, x, y, v0, method="gram", **kw)
+    other = "dense" if k * (d + 2) + 1 <= _AUTO_DENSE_MAX_PARAMS else "lanczos"
     return jax.lax.cond(
-        gram.converged,
-        lambda: gram,
-        lambda: _sharpness_impl(
-            params,
-            x,
-            y,
-            v0,
-            method="lanczos",
-            num_iters=num_iters,
-            tol=tol,
-            negative_slope=negative_slope,
-        ),  # fmt: skip
+        gram.converged, lambda: gram, lambda: _sharpness_impl(params, x, y, v0, method=other, **kw)
     )
 
 
@@ -338,8 +321,8 @@ def sharpness(
         HVP, full reorthogonalization), ``"gram"`` (top eigenvalue of the n x n
         :func:`gauss_newton_gram`; exact at interpolating minima, and its ``residual`` bounds the
         error elsewhere), ``"power"`` (power iteration, for comparison; largest magnitude) or
-        ``"auto"``: dense when P <= 400, else the Gram form when its exact error bound is below
-        ``tol * value``, else Lanczos. ``full_output=True`` says which was used.
+        ``"auto"``: the Gram form when its exact error bound is below ``tol * value``, else
+        dense when P <= 400, else Lanczos. ``full_output=True`` says which was used.
     v0 : start vector (P,) for the iterative methods (warm start); default a fixed random one.
     num_iters : iteration cap for the iterative methods.
     tol : relative residual tolerance (default 1e-10 in float64, 1e-5 in float32).

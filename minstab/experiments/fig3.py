@@ -29,7 +29,7 @@ def config(*, quick: bool, out: str, seed: int = 0) -> sweep_1d.Config:
         return sweep_1d.Config.quick_config(out=out, seed=seed, quiet=False)
     return sweep_1d.Config(
         n=12, width=400, num_etas=48, steps=150_000, warmup_steps=40_000, out=out, seed=seed,
-        chunk_size=24,
+        chunk_size=24, patience=10_000,  # a run 0.3% past 2/eta needs ~10^4 steps to show it
     )  # fmt: skip
 
 
