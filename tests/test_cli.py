@@ -1,4 +1,3 @@
-
 import minstab as ms
 from minstab import cli
 
