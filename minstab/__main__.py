@@ -1,0 +1,7 @@
+"""``python -m minstab``: the same as the ``minstab`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
