@@ -54,6 +54,7 @@ __all__ = [
 
 SHARPNESS_METHODS = ("dense", "lanczos", "gram", "power")
 _AUTO_DENSE_MAX_PARAMS = 400
+_GRAM_DENSE_MAX_N = 32  # larger Gram matrices: Lanczos (dense syevd is O(n^3) and multithreaded)
 
 
 def _as_2d(x: jax.Array) -> jax.Array:
@@ -178,6 +179,11 @@ def gauss_newton_gram(
 
 def _gram(params, x, negative_slope):
     a, s = _features(params, x, negative_slope)
+    return _gram_from(params, x, a, s)
+
+
+def _gram_from(params, x, a, s):
+    # three matmuls: (a diag(w2^2) a^T) ⊙ (X X^T + 1) + S S^T + 1; cost 2 n^2 (2k + d)
     aw = a * (params.w2**2)[None, :]
     g = (aw @ a.T) * (x @ x.T + 1) + s @ s.T + 1
     return g / x.shape[0]
@@ -195,12 +201,24 @@ def residual_curvature_bound(
 
 
 def _residual_bound(params, x, y, negative_slope):
-    n = x.shape[0]
     a, s = _features(params, x, negative_slope)
+    return _residual_bound_from(params, x, y, a, s)
+
+
+def _residual_bound_from(params, x, y, a, s):
+    n = x.shape[0]
     r = s @ params.w2 + params.b2 - y
     ar = a * (r / n)[:, None]
     c2 = jnp.sum((ar.T @ x) ** 2, axis=1) + jnp.sum(ar, axis=0) ** 2
     return jnp.sqrt(jnp.max(c2))
+
+
+def _residual_bound_cheap(params, x, y, a, s):
+    """max_i (1/n) sum_j |r_j| |a_ji| ||[x_j; 1]|| >= max_i ||c_i|| (triangle inequality), O(n k)."""
+    n = x.shape[0]
+    r = s @ params.w2 + params.b2 - y
+    xn = jnp.sqrt(jnp.sum(x * x, axis=1) + 1)
+    return jnp.max((jnp.abs(r) * xn) @ jnp.abs(a)) / n
 
 
 class SharpnessResult(NamedTuple):
@@ -210,9 +228,10 @@ class SharpnessResult(NamedTuple):
     ----------
     value : lambda_max of the loss Hessian (largest algebraic eigenvalue).
     vector : its eigenvector, flat (P,) in the order of eq. (20) (for warm starts).
-    residual : ``||H v - value v||`` for the matrix-free and dense methods; for ``"gram"``, the
-        exact bound ``||H - Phi Phi^T/n||_2`` on the Gram shortcut's error plus the Gram
-        eigen-residual.
+    residual : ``||H v - value v||`` for the matrix-free and dense methods; for ``"gram"``, a
+        bound on ``||H - Phi Phi^T/n||_2`` (the Gram shortcut's error) plus the Gram
+        eigen-residual. The bound is exact (``max_i ||c_i||``) unless the O(n k)
+        triangle-inequality bound ``max_i (1/n) sum_j |r_j| a_ji ||[x_j; 1]||`` already certifies.
     num_matvecs : products with H (or with the Gram matrix) used.
     converged : whether the solver met its tolerance (and, for ``"gram"``, whether the
         shortcut's error bound is below it).
@@ -239,17 +258,18 @@ def _default_v0(params):
     return jax.random.normal(jax.random.key(0), (k * (d + 2) + 1,), dtype)
 
 
-def _gram_vector(params, x, u, negative_slope):
-    """Map a Gram eigenvector u to the Hessian eigenvector Phi u / ||Phi u||."""
-    a, s = _features(params, x, negative_slope)
-    v = flatten(_phi(params, x, a, s, u))
-    return v / jnp.linalg.norm(v)
+def _sharpness_impl(params, x, y, v0, *, method, num_iters, tol, negative_slope, with_vector=True):
+    """One method, traceable.
 
-
-def _sharpness_impl(params, x, y, v0, *, method, num_iters, tol, negative_slope):
+    ``v0=None``: the default start, drawn inside the program (and dropped by XLA when unused).
+    ``with_vector=False``: the ``"gram"`` method skips mapping the Gram eigenvector to the
+    Hessian one (an O(n k d) product) and returns zeros instead.
+    """
     n = x.shape[0]
     k, d = params.w1.shape
     code = jnp.array(SHARPNESS_METHODS.index(method), jnp.int32)
+    if v0 is None and method in ("lanczos", "power"):
+        v0 = _default_v0(params)
     if method == "dense":
         r = eigh_dense(_hessian(params, x, y, negative_slope=negative_slope))
     elif method == "lanczos":
@@ -263,18 +283,31 @@ def _sharpness_impl(params, x, y, v0, *, method, num_iters, tol, negative_slope)
             v0, params, x, y, num_iters=num_iters or 2000, tol=tol,
         )  # fmt: skip
     else:  # gram
-        g = _gram(params, x, negative_slope)
-        if n <= 256:
+        # the activations are computed once and shared by the Gram matrix, the certificate and
+        # the Hessian eigenvector
+        a, s = _features(params, x, negative_slope)
+        g = _gram_from(params, x, a, s)
+        if n <= _GRAM_DENSE_MAX_N:
             eg = eigh_dense(g)
         else:
             u0 = jnp.ones(n, x.dtype) + 0.1 * jnp.sin(jnp.arange(n, dtype=x.dtype))
             eg = lanczos(lambda u, g: g @ u, u0, g, num_iters=num_iters, tol=tol)
-        bound = _residual_bound(params, x, y, negative_slope)
         scale = jnp.maximum(jnp.abs(eg.value), jnp.finfo(x.dtype).tiny)
+        # the O(n k) triangle-inequality bound certifies at an interpolating minimum; the exact
+        # max_i ||c_i|| (O(n k d)) is computed only when it does not
+        cheap = _residual_bound_cheap(params, x, y, a, s)
+        bound = jax.lax.cond(
+            cheap <= tol * scale,
+            lambda: cheap,
+            lambda: _residual_bound_from(params, x, y, a, s),
+        )
         ok = eg.converged & (bound <= tol * scale)
-        vec = _gram_vector(params, x, eg.vector, negative_slope)
+        if with_vector:
+            v = flatten(_phi(params, x, a, s, eg.vector))
+            vec = v / jnp.linalg.norm(v)
+        else:
+            vec = jnp.zeros((k * (d + 2) + 1,), x.dtype)
         r = EigResult(eg.value, vec, eg.residual + bound, eg.num_matvecs, ok)
-    del k, d
     return SharpnessResult(r.value, r.vector, r.residual, r.num_matvecs, r.converged, code)
 
 
@@ -283,11 +316,15 @@ _sharpness_jit = jax.jit(
 )
 
 
-def _auto(params, x, y, v0, *, num_iters, tol, negative_slope):
-    """The Gram form if its exact error bound is negligible; else dense (small P) or Lanczos."""
+def _auto(params, x, y, v0, *, num_iters, tol, negative_slope, with_vector=True):
+    """The Gram form if its certified error bound is negligible; else dense (small P) or Lanczos.
+
+    ``lax.cond`` runs only the taken branch (outside ``vmap``), so a certified Gram answer
+    costs the Gram method alone; the fallback draws its start vector only when it runs.
+    """
     k, d = params.w1.shape
     kw = dict(num_iters=num_iters, tol=tol, negative_slope=negative_slope)
-    gram = _sharpness_impl(params, x, y, v0, method="gram", **kw)
+    gram = _sharpness_impl(params, x, y, None, method="gram", with_vector=with_vector, **kw)
     other = "dense" if k * (d + 2) + 1 <= _AUTO_DENSE_MAX_PARAMS else "lanczos"
     return jax.lax.cond(
         gram.converged, lambda: gram, lambda: _sharpness_impl(params, x, y, v0, method=other, **kw)
@@ -295,6 +332,16 @@ def _auto(params, x, y, v0, *, num_iters, tol, negative_slope):
 
 
 _auto_jit = jax.jit(_auto, static_argnames=("num_iters", "tol", "negative_slope"))
+_STATIC = ("method", "num_iters", "tol", "negative_slope")
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def _value_jit(params, x, y, v0, *, method, num_iters, tol, negative_slope):
+    """The value alone (``full_output=False``): no Hessian eigenvector is formed."""
+    kw = dict(num_iters=num_iters, tol=tol, negative_slope=negative_slope, with_vector=False)
+    if method == "auto":
+        return _auto(params, x, y, v0, **kw).value
+    return _sharpness_impl(params, x, y, v0, method=method, **kw).value
 
 
 def sharpness(
@@ -321,7 +368,7 @@ def sharpness(
         HVP, full reorthogonalization), ``"gram"`` (top eigenvalue of the n x n
         :func:`gauss_newton_gram`; exact at interpolating minima, and its ``residual`` bounds the
         error elsewhere), ``"power"`` (power iteration, for comparison; largest magnitude) or
-        ``"auto"``: the Gram form when its exact error bound is below ``tol * value``, else
+        ``"auto"``: the Gram form when its certified error bound is below ``tol * value``, else
         dense when P <= 400, else Lanczos. ``full_output=True`` says which was used.
     v0 : start vector (P,) for the iterative methods (warm start); default a fixed random one.
     num_iters : iteration cap for the iterative methods.
@@ -347,13 +394,16 @@ def sharpness(
             f"params {params.w1.dtype}"
         )
     k, d = params.w1.shape
-    if v0 is None:
-        v0 = _default_v0(params)
-    elif jnp.shape(v0) != (k * (d + 2) + 1,):
+    if v0 is not None and jnp.shape(v0) != (k * (d + 2) + 1,):
         raise ValueError(
             f"v0 must have shape ({k * (d + 2) + 1},) (flat params), got {jnp.shape(v0)}"
         )
     tol = default_tol(x.dtype) if tol is None else float(tol)
+    if not full_output and method in ("auto", "gram"):
+        return _value_jit(
+            params, x, y, v0, method=method, num_iters=num_iters, tol=tol,
+            negative_slope=negative_slope,
+        )  # fmt: skip
     if method == "auto":
         r = _auto_jit(params, x, y, v0, num_iters=num_iters, tol=tol, negative_slope=negative_slope)
     else:

@@ -29,14 +29,29 @@ def half_mse(out, target):
     return 0.5 * ((out[:, 0] - target) ** 2).mean()
 
 
-def pyhessian_sharpness(params, x, y, *, dtype, tol, max_iter):
-    """Top Hessian eigenvalue by PyHessian's power iteration; returns (value, num_matvecs)."""
+def exact_normalization(v):
+    """pyhessian.utils.normalization without its ``+ 1e-6``: v / ||v||."""
+    s = sum((vi * vi).sum() for vi in v) ** 0.5
+    return [vi / s for vi in v]
+
+
+def pyhessian_sharpness(params, x, y, *, dtype, tol, max_iter, patched=False):
+    """Top Hessian eigenvalue by PyHessian's power iteration; returns (value, num_matvecs).
+
+    PyHessian 0.1 normalizes with ``v / (||v|| + 1e-6)`` (``pyhessian/utils.py``), and its
+    ``orthnormal`` normalizes once more before each product, so the vector it forms the Rayleigh
+    quotient with has ``||v||^2 = (1 + 1e-6)^-2`` and every eigenvalue it returns is low by a
+    factor ``1 - 2e-6`` however tightly it converges. ``patched=True`` swaps in an exact
+    ``v / ||v||`` for the call (a clearly labelled extra row; the timed PyHessian rows are
+    unpatched).
+    """
     import sys
 
     import pyhessian.hessian  # noqa: F401 - the package re-exports the class under this name
     import torch
 
     H = sys.modules["pyhessian.hessian"]
+    U = sys.modules["pyhessian.utils"]
 
     tdt = torch.float64 if dtype == "float64" else torch.float32
     old = torch.get_default_dtype()
@@ -49,6 +64,9 @@ def pyhessian_sharpness(params, x, y, *, dtype, tol, max_iter):
         return orig(*a, **kw)
 
     H.hessian_vector_product = counted
+    norms = (H.normalization, U.normalization)
+    if patched:
+        H.normalization = U.normalization = exact_normalization
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PyHessian's backward(create_graph=True) warns
@@ -59,6 +77,7 @@ def pyhessian_sharpness(params, x, y, *, dtype, tol, max_iter):
             vals, _ = hc.eigenvalues(maxIter=max_iter, tol=tol, top_n=1)
     finally:
         H.hessian_vector_product = orig
+        H.normalization, U.normalization = norms
         torch.set_default_dtype(old)
     return float(vals[0]), count[0]
 
