@@ -1,7 +1,29 @@
 """Exact SGD mean-square stability threshold eta*(B) against batch size B (THEORY §6).
 
-Uses an exactly interpolating shallow net; 2/lambda_max is the B = n limit. Each eta*(B) is
-checked by simulating linearized SGD at 0.9 eta* and 1.1 eta* over many seeds (vmapped).
+Protocol. Data: ``minstab.data.toy_1d`` (``--n`` points). Network: width ``--width`` with a random
+first layer that has a knot between every pair of neighbouring points (so the minimum is
+differentiable and the tangent features have full rank) and its output layer trained to
+interpolation (the minimum-norm least-squares solution, i.e. the limit of GD on the output layer
+from zero). At this interpolating minimum theta*:
+
+1. eta*(B) = 2 / lambda_max(C^+ D) for B = 1..n, with and without replacement; 2/sharpness is the
+   B = n (without replacement) limit. Wu-Ma-E's non-uniformity s and their rule of thumb
+   eta <~ sqrt(B)/s are shown for comparison.
+2. Simulations at 0.9 eta* and 1.1 eta* for every B and both sampling schemes, ``--seeds`` runs
+   each (vmapped, all in one compiled program): linearized SGD and real SGD started at
+   theta* + radius e_0, e_0 Gaussian in the critical mode of C^+ D. Verdict rule: the ratio of
+   final to initial mean-square distance to theta* over the seeds is < 1 ("bounded") or > 1
+   ("grows"). The horizon T(B) is the first step at which the exact linearized mean square at
+   1.1 eta* reaches ``--growth`` (short horizons keep the heavy-tailed sample mean reliable).
+3. SGD runs in a sweep: from a common initialization (theta* moved by ``init_offset`` ||theta*||
+   along a random tangent direction), one run per (B, eta) with :func:`minstab.sweep.sweep`
+   (vmapped over eta, one compiled program per B, batches without replacement). Per run: status,
+   final sharpness and eta*_B at the final point. Runs with eta below eta*(B; theta*) return to
+   theta*; above it they leave for flatter minima (or diverge), earlier for smaller B. Mean-square
+   stability is a statement about the second moment: a single run can still converge at a
+   minimum slightly beyond its eta*_B (the median of the simulations shrinks at 1.1 eta* while
+   the mean grows), so the sweep reports max eta / eta*_B(final) over converged runs as a
+   measurement; the claims checked are Lemma 1 for B = n and the return below eta*(B).
 """
 
 from __future__ import annotations
@@ -9,130 +31,429 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+__all__ = ["Config", "Result", "run", "plot", "check_claims", "add_arguments", "main"]
 
-@dataclasses.dataclass
+
+@dataclasses.dataclass(frozen=True)
 class Config:
-    """Problem size and simulation budget."""
+    """Problem size, simulation and sweep budgets (see the module docstring)."""
 
     n: int = 8
-    width: int = 12
-    seeds: int = 256
-    steps: int = 500
-    seed: int = 3
+    width: int = 16
+    noise: float = 0.3
+    seed: int = 0
+    seeds: int = 2048
+    growth: float = 4.0
+    max_steps: int = 64
+    radius: float = 1e-4
+    sweep_batch_sizes: tuple = (1, 2, 4, 8)
+    num_etas: int = 24
+    sweep_steps: int = 100_000
+    sweep_tol: float = 1e-12
+    patience: int = 500
+    init_offset: float = 3e-3
+    quick: bool = False
+
+    @classmethod
+    def quick_config(cls, **kw) -> Config:
+        """The reduced size of ``--quick`` (and of the tests)."""
+        base = dict(
+            seeds=512, sweep_batch_sizes=(1, 2, 8), num_etas=10, sweep_steps=20_000, quick=True
+        )
+        base.update(kw)
+        return cls(**base)
 
 
 class Result(NamedTuple):
-    """eta*(B), 2/sharpness and the simulated mean-square distances below/above eta*."""
+    """Everything the experiment computed (plain lists and floats; JSON-serializable)."""
 
     batch_sizes: list
-    eta_star: list
+    eta_star: list  # without replacement
     eta_star_replacement: list
-    ms_below: list
-    ms_above: list
-    gd_limit: float
+    gd_limit: float  # 2 / sharpness
+    sharpness: float
+    non_uniformity: float
+    non_uniformity_gram: float
+    wme: list  # sqrt(B) / s
+    horizon: dict  # "without"/"with" -> [T(B)]
+    sims: dict  # "without"/"with" -> {"linear"/"real" -> {"below"/"above" -> [ratio]}, ...}
+    sweep: dict  # per B: etas, status, sharpness, eta_star_final, start threshold
+    claims: dict
+    config: dict
+    wall_time: float
 
 
-def _interpolant(key, n, k):
+def _network(cfg: Config):
+    """toy_1d data and an interpolating width-k net with a knot between neighbouring points."""
     import jax
     import jax.numpy as jnp
 
+    from .. import data
     from ..nets import ShallowParams, init_shallow
 
-    kx, ky, kp = jax.random.split(key, 3)
-    x = jnp.sort(jax.random.normal(kx, (n,), jnp.float64))
-    y = jax.random.normal(ky, (n,), jnp.float64)
+    n, k = cfg.n, cfg.width
+    if k < n - 1:
+        raise ValueError(f"width must be at least n - 1 = {n - 1}, got {k}")
+    x, y = data.toy_1d(n=n, key=jax.random.key(cfg.seed), noise=cfg.noise, dtype=jnp.float64)
+    kp = jax.random.key(cfg.seed + 1)
     p = init_shallow(kp, 1, k, dtype=jnp.float64)
-    extra = jax.random.uniform(jax.random.fold_in(kp, 1), (k - n + 1,), jnp.float64, x[0], x[-1])
-    t = jnp.concatenate([(x[1:] + x[:-1]) / 2, extra])
-    p = p._replace(b1=-p.w1[:, 0] * t)
-    s = np.asarray(jax.nn.relu(x[:, None] @ p.w1.T + p.b1[None, :]))
-    a = np.concatenate([s, np.ones((n, 1))], axis=1)
-    sol = np.linalg.lstsq(a, np.asarray(y), rcond=None)[0]
+    xs = jnp.sort(x)
+    extra = jax.random.uniform(jax.random.fold_in(kp, 1), (k - n + 1,), jnp.float64, xs[0], xs[-1])
+    knots = jnp.concatenate([(xs[1:] + xs[:-1]) / 2, extra])
+    p = p._replace(b1=-p.w1[:, 0] * knots)
+    feats = np.asarray(jax.nn.relu(x[:, None] @ p.w1.T + p.b1[None, :]))
+    a = np.concatenate([feats, np.ones((n, 1))], axis=1)
+    sol = np.linalg.lstsq(a, np.asarray(y), rcond=None)[0]  # min-norm output layer
     return ShallowParams(p.w1, p.b1, jnp.asarray(sol[:-1]), jnp.asarray(sol[-1])), x, y
 
 
-def run(config: Config, *, progress: bool = True) -> Result:
-    """Compute eta*(B) for every B and simulate linearized SGD at 0.9 and 1.1 eta*."""
+def _horizon(traj, growth, max_steps) -> int:
+    hit = np.flatnonzero(np.asarray(traj) >= growth)
+    return int(np.clip(hit[0] + 1 if hit.size else max_steps, 5, max_steps))
+
+
+def run(cfg: Config, *, progress: bool = True) -> Result:
+    """Thresholds, simulations and the (B, eta) sweep."""
     import jax
     import jax.numpy as jnp
 
-    from ..curvature import hessian
+    from ..curvature import jacobian, sharpness
+    from ..nets import flatten, unflatten
     from ..progress import ProgressBar
-    from ..sgd import sgd_stability_threshold, simulate_linear_sgd
+    from ..sgd import (
+        _simulate,
+        _threshold_from_params,
+        batch_noise_p,
+        mean_square_trajectory,
+        non_uniformity,
+        sgd_stability_threshold,
+    )
+    from ..sweep import sweep
 
-    p, x, y = _interpolant(jax.random.key(config.seed), config.n, config.width)
-    gd = 2 / float(jnp.linalg.eigvalsh(hessian(p, x, y))[-1])
-    keys = jax.random.split(jax.random.key(config.seed + 1), config.seeds)
-    bs = list(range(1, config.n + 1))
-    es, er, lo, hi = [], [], [], []
-    with ProgressBar(len(bs), "sgd-threshold", enabled=progress) as bar:
-        for b in bs:
-            e = float(sgd_stability_threshold(p, x, y, b).eta_star)
-            es.append(e)
-            er.append(float(sgd_stability_threshold(p, x, y, b, replacement=True).eta_star))
-            lo.append(float(simulate_linear_sgd(p, x, y, 0.9 * e, b, keys, steps=config.steps)))
-            hi.append(float(simulate_linear_sgd(p, x, y, 1.1 * e, b, keys, steps=config.steps)))
-            bar.update()
-    return Result(bs, es, er, lo, hi, gd)
+    t0 = time.perf_counter()
+    p, x, y = _network(cfg)
+    n = cfg.n
+    bs = list(range(1, n + 1))
+    modes = {"without": False, "with": True}
+    sweep_bs = [b for b in cfg.sweep_batch_sizes if 1 <= b <= n]
+    with ProgressBar(3 + len(sweep_bs), "sgd-threshold", enabled=progress) as bar:
+        lam = float(sharpness(p, x, y, method="gram"))
+        es = {
+            m: [float(sgd_stability_threshold(p, x, y, b, replacement=r).eta_star) for b in bs]
+            for m, r in modes.items()
+        }
+        s = non_uniformity(p, x, y)
+        s_gram = non_uniformity(p, x, y, method="gram")
+        bar.update(1, "thresholds")
+
+        horizon = {
+            m: [
+                _horizon(
+                    mean_square_trajectory(p, x, y, 1.1 * e, b, steps=cfg.max_steps, replacement=r),
+                    cfg.growth,
+                    cfg.max_steps,
+                )
+                for b, e in zip(bs, es[m], strict=True)
+            ]
+            for m, r in modes.items()
+        }
+        bar.update(1, "horizons")
+
+        # every (mode, factor, B) configuration in one vmapped call; linear and real together
+        cf = [(m, f, b) for m in modes for f in ("below", "above") for b in bs]
+        fac = {"below": 0.9, "above": 1.1}
+        keys = jax.random.split(jax.random.key(cfg.seed + 2), cfg.seeds)
+        lin, real = _simulate(
+            p, x, y,
+            jnp.asarray([fac[f] * es[m][b - 1] for m, f, b in cf]),
+            [b for _, _, b in cf], keys,
+            steps=[horizon[m][b - 1] for m, _, b in cf],
+            replacement=[modes[m] for m, _, _ in cf],
+            init="critical", radius=cfg.radius, negative_slope=0.0,
+        )  # fmt: skip
+        sims = {m: {"linear": {}, "real": {}, "predicted": {}, "real_diverged": {}} for m in modes}
+        for i, (m, f, _) in enumerate(cf):
+            sims[m]["linear"].setdefault(f, []).append(float(lin.ratio[i]))
+            sims[m]["real"].setdefault(f, []).append(float(real.ratio[i]))
+            sims[m]["predicted"].setdefault(f, []).append(float(lin.predicted[i]))
+            sims[m]["real_diverged"].setdefault(f, []).append(int(np.sum(real.diverged[i])))
+        bar.update(1, "simulations")
+
+        # SGD runs in a sweep from a common initialization near theta*
+        theta = flatten(p)
+        j = jacobian(p, x)
+        d = j.T @ jax.random.normal(jax.random.key(cfg.seed + 3), (n,), jnp.float64)
+        p0 = unflatten(theta + cfg.init_offset * jnp.linalg.norm(theta) * d / jnp.linalg.norm(d),
+                       cfg.width, 1)  # fmt: skip
+        etas = np.geomspace(0.6 * es["without"][0], 3.0 * es["without"][-1], cfg.num_etas)
+        sw = {}
+        for b in sweep_bs:
+            res = sweep(
+                p0, x, y, etas, steps=cfg.sweep_steps, tol=cfg.sweep_tol, patience=cfg.patience,
+                batch_size=b, replace=False, flattest=False, progress=False,
+                chunk_size=cfg.num_etas, log_sharpness="none",
+            )  # fmt: skip
+            pb = jnp.asarray(batch_noise_p(n, b), jnp.float64)
+            final = jax.vmap(lambda q, pb=pb: _threshold_from_params(q, x[:, None], pb))(
+                jax.tree_util.tree_map(jnp.asarray, res.params)
+            )
+            final = np.where(np.asarray(res.diverged), np.nan, np.asarray(final))
+            sw[str(b)] = _sweep_summary(
+                etas, res.status(), np.asarray(res.sharpness), final, np.asarray(res.loss),
+                es["without"][b - 1], lam,
+            )  # fmt: skip
+            bar.update(1, f"sweep B={b}")
+
+    r = Result(
+        batch_sizes=bs,
+        eta_star=es["without"],
+        eta_star_replacement=es["with"],
+        gd_limit=2 / lam,
+        sharpness=lam,
+        non_uniformity=float(s.value),
+        non_uniformity_gram=float(s_gram.value),
+        wme=[float(np.sqrt(b) / float(s.value)) for b in bs],
+        horizon=horizon,
+        sims=sims,
+        sweep=sw,
+        claims={},
+        config=dataclasses.asdict(cfg),
+        wall_time=0.0,
+    )
+    return r._replace(claims=check_claims(r), wall_time=time.perf_counter() - t0)
+
+
+def _sweep_summary(etas, status, sharp, final, loss, start, lam) -> dict:
+    conv = np.array([st == "converged" for st in status])
+    back = conv & (np.abs(sharp - lam) <= 1e-3 * lam)
+    ratio = etas[conv] / final[conv]
+    return dict(
+        etas=[float(e) for e in etas],
+        status=list(status),
+        sharpness=[float(v) for v in sharp],
+        eta_star_final=[float(v) for v in final],
+        loss=[float(v) for v in loss],
+        eta_star_start=float(start),
+        # measured, not claimed: a single run can converge where the second moment grows
+        max_eta_over_eta_star_final=float(np.max(ratio)) if ratio.size else None,
+        largest_eta_back_at_start_over_eta_star=(
+            float(np.max(etas[back]) / start) if back.any() else None
+        ),
+    )
+
+
+def check_claims(r: Result) -> dict:
+    """The claims of THEORY §6 on this run, as booleans."""
+    es, er = np.array(r.eta_star), np.array(r.eta_star_replacement)
+    out = {
+        "eta_star_at_n_is_2_over_sharpness": bool(abs(es[-1] - r.gd_limit) <= 1e-8 * r.gd_limit),
+        "eta_star_nondecreasing_in_B": bool(np.all(np.diff(es) >= -1e-12 * es[1:])),
+        "eta_star_replacement_nondecreasing_in_B": bool(np.all(np.diff(er) >= -1e-12 * er[1:])),
+        "replacement_le_without": bool(np.all(er <= es * (1 + 1e-10))),
+        "non_uniformity_hvp_matches_gram": bool(
+            abs(r.non_uniformity - r.non_uniformity_gram) <= 1e-6 * r.non_uniformity_gram
+        ),
+    }
+    for kind in ("linear", "real"):
+        out[f"{kind}_sgd_bounded_below_grows_above"] = bool(
+            all(
+                max(r.sims[m][kind]["below"]) < 1 < min(r.sims[m][kind]["above"])
+                for m in ("without", "with")
+            )
+        )
+    gd_ok, back_ok = True, True
+    n = len(r.batch_sizes)
+    for b, sw in r.sweep.items():
+        e = np.array(sw["etas"])
+        conv = np.array([st == "converged" for st in sw["status"]])
+        sharp = np.array(sw["sharpness"], dtype=float)
+        at_start = conv & (np.abs(sharp - r.sharpness) <= 1e-3 * r.sharpness)
+        back_ok &= bool(np.all(at_start[e <= 0.95 * sw["eta_star_start"]]))
+        if int(b) == n:  # full-batch GD: Lemma 1, sharpness <= 2/eta at a converged minimum
+            gd_ok &= bool(np.all(sharp[conv] <= (2 / e[conv]) * (1 + 1e-3)))
+    out["sweep_gd_converged_sharpness_le_2_over_eta"] = gd_ok
+    out["sweep_runs_below_eta_star_return_to_start"] = back_ok
+    return out
+
+
+def table(r: Result) -> str:
+    """Summary table: eta*(B) with and without replacement and the simulation verdicts."""
+
+    def v(x):
+        return "bounded" if x < 1 else "grows"
+
+    head = (
+        f"{'B':>3} {'eta*':>9} {'eta*(repl)':>10} {'sqrt(B)/s':>9} {'T':>3} "
+        f"{'lin 0.9':>8} {'lin 1.1':>8} {'real 0.9':>8} {'real 1.1':>8} "
+        f"{'T_r':>3} {'real 0.9':>8} {'real 1.1':>8}"
+    )
+    lines = [
+        f"sharpness = {r.sharpness:.6g}, 2/sharpness = {r.gd_limit:.6g}, "
+        f"non-uniformity s = {r.non_uniformity:.6g}",
+        "ratios = mean-square distance to theta* after T steps / initial "
+        "(< 1 bounded, > 1 grows); left: without replacement, right: with",
+        head,
+        "-" * len(head),
+    ]
+    w, h = r.sims["without"], r.sims["with"]
+    for i, b in enumerate(r.batch_sizes):
+        lines.append(
+            f"{b:3d} {r.eta_star[i]:9.5g} {r.eta_star_replacement[i]:10.5g} {r.wme[i]:9.4g} "
+            f"{r.horizon['without'][i]:3d} {w['linear']['below'][i]:8.3g} "
+            f"{w['linear']['above'][i]:8.3g} {w['real']['below'][i]:8.3g} "
+            f"{w['real']['above'][i]:8.3g} {r.horizon['with'][i]:3d} "
+            f"{h['real']['below'][i]:8.3g} {h['real']['above'][i]:8.3g}"
+        )
+    verdicts = [
+        v(r.sims[m][k][f][i]) == ("bounded" if f == "below" else "grows")
+        for m in ("without", "with")
+        for k in ("linear", "real")
+        for f in ("below", "above")
+        for i in range(len(r.batch_sizes))
+    ]
+    lines.append(f"simulation verdicts as predicted: {sum(verdicts)}/{len(verdicts)}")
+    lines.append("")
+    lines.append("SGD runs in a sweep (B, eta): status / final sharpness; eta*(B) at the start")
+    for b, s in r.sweep.items():
+        st = [x[0] if x != "not converged" else "n" for x in s["status"]]
+        mx, back = s["max_eta_over_eta_star_final"], s["largest_eta_back_at_start_over_eta_star"]
+        lines.append(
+            f"B={b:>2}: eta*(B) at the start {s['eta_star_start']:.4g}; largest eta that "
+            f"returned to the start = {back if back is None else round(back, 3)} eta*(B); "
+            f"converged runs have eta <= {mx if mx is None else round(mx, 3)} eta*_B(final)"
+        )
+        lines.append(
+            "      eta:status/sharpness "
+            + " ".join(
+                f"{e:.3g}:{c}/{sh:.3g}"
+                for e, c, sh in zip(s["etas"], st, s["sharpness"], strict=True)
+            )
+        )
+    lines.append("claims: " + ", ".join(f"{k}={v}" for k, v in r.claims.items()))
+    return "\n".join(lines)
 
 
 def plot(result: Result, out_dir) -> list:
-    """eta*(B) with stable (o) / unstable (x) simulated outcomes; PNG and PDF."""
+    """Figure 1: eta*(B) with simulated outcomes. Figure 2: the (B, eta) sweep. PNG and PDF."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
+    r = result
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    b = np.array(result.batch_sizes)
-    e = np.array(result.eta_star)
-    ax.plot(b, e, "k-", label="eta*(B), without replacement")
-    ax.plot(b, result.eta_star_replacement, "k--", label="eta*(B), with replacement")
-    ax.axhline(result.gd_limit, color="gray", ls=":", label="2 / lambda_max (B = n)")
-    ok = np.array(result.ms_below) < 1
-    bad = np.array(result.ms_above) > 1
-    ax.plot(b, 0.9 * e, "go", mfc="none" if not ok.all() else "g", label="sim 0.9 eta*: bounded")
-    ax.plot(b, 1.1 * e, "rx", label="sim 1.1 eta*: grows" if bad.all() else "sim 1.1 eta*")
-    ax.set_xlabel("batch size B")
-    ax.set_ylabel("step size eta")
-    ax.legend(fontsize=7)
+    b = np.array(r.batch_sizes)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, mode, es in (
+        (axes[0], "without", np.array(r.eta_star)),
+        (axes[1], "with", np.array(r.eta_star_replacement)),
+    ):
+        ax.plot(b, es, "k.-", label="eta*(B) (exact)")
+        ax.axhline(r.gd_limit, color="gray", ls=":", label="2 / sharpness (B = n, GD)")
+        ax.plot(b, r.wme, color="tab:purple", ls="--", lw=0.8, label="sqrt(B)/s (Wu-Ma-E)")
+        for kind, dx, mk in (("linear", -0.12, "o"), ("real", 0.12, "s")):
+            for f, fac in (("below", 0.9), ("above", 1.1)):
+                ratio = np.array(r.sims[mode][kind][f])
+                ok = ratio < 1
+                ax.scatter(b[ok] + dx, fac * es[ok], marker=mk, s=22, c="tab:green",
+                           label=f"{kind} SGD bounded" if f == "below" else None)  # fmt: skip
+                ax.scatter(b[~ok] + dx, fac * es[~ok], marker=mk, s=22, c="tab:red",
+                           label=f"{kind} SGD grows" if f == "above" else None)  # fmt: skip
+        ax.set_xlabel("batch size B")
+        ax.set_title(f"batches drawn {mode} replacement", fontsize=9)
+        ax.set_ylim(0, 1.25 * max(r.gd_limit, float(np.max(es)) * 1.1))
+    axes[0].set_ylabel("step size eta")
+    axes[0].legend(fontsize=6.5, loc="lower right")
     fig.tight_layout()
     paths = [out / "sgd_threshold.png", out / "sgd_threshold.pdf"]
     for f in paths:
         fig.savefig(f)
     plt.close(fig)
-    return paths
+
+    sw = r.sweep
+    fig, axes = plt.subplots(1, len(sw), figsize=(3.3 * len(sw), 3.4), sharey=True, squeeze=False)
+    for ax, (bb, s) in zip(axes[0], sw.items(), strict=True):
+        e = np.array(s["etas"])
+        st = np.array(s["status"])
+        sh, fin = np.array(s["sharpness"]), np.array(s["eta_star_final"])
+        conv, notc, div = st == "converged", st == "not converged", st == "diverged"
+        ax.plot(e, 2 / e, "k-", lw=0.8, label="2 / eta")
+        ax.axvline(s["eta_star_start"], color="tab:blue", ls="--", lw=0.8,
+                   label="eta*(B) at the start")  # fmt: skip
+        ax.plot(e[conv], sh[conv], "o", color="tab:blue", ms=4, label="sharpness (converged)")
+        ax.plot(e[conv], 2 / fin[conv], "x", color="tab:orange", ms=5,
+                label="2 / eta*_B(final) (converged)")  # fmt: skip
+        ax.plot(e[notc], sh[notc], "o", mfc="none", color="gray", ms=4,
+                label="sharpness (not converged)")  # fmt: skip
+        if div.any():
+            ax.plot(e[div], np.full(div.sum(), 0.7 * np.nanmin(2 / e)), "v", color="tab:red",
+                    ms=4, label="diverged")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ticks = [t for t in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
+                 if e.min() <= t <= e.max()]  # fmt: skip
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.set_xlabel("step size eta")
+        ax.set_title(f"SGD, B = {bb} (n = {len(r.batch_sizes)})", fontsize=9)
+    axes[0][0].set_ylabel("final sharpness and 2 / eta*_B(final)")
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    more = [out / "sgd_sweep.png", out / "sgd_sweep.pdf"]
+    for f in more:
+        fig.savefig(f)
+    plt.close(fig)
+    return paths + more
 
 
 def add_arguments(parser) -> None:
     """Command-line options of ``minstab reproduce sgd-threshold``."""
     parser.add_argument("--out", default="minstab-out/sgd-threshold", help="output directory")
-    parser.add_argument("--quick", action="store_true", help="small size")
-    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="reduced size (under a minute)")
+    parser.add_argument("--seed", type=int, default=0, help="data and network seed")
+    parser.add_argument("--n", type=int, default=None, help="number of data points")
+    parser.add_argument("--width", type=int, default=None, help="network width (>= n - 1)")
+    parser.add_argument("--seeds", type=int, default=None, help="SGD runs per configuration")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(dtype="float64")
+
+
+def _jsonable(o):
+    """NaN/inf -> None (strict JSON), tuples -> lists, recursively."""
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_jsonable(v) for v in o]
+    if isinstance(o, float) and not np.isfinite(o):
+        return None
+    return o
 
 
 def main(args) -> int:
     """Run, print the table, write JSON and figures."""
-    quick = args.quick or os.environ.get("MINSTAB_QUICK") == "1"
-    cfg = Config(seed=args.seed, seeds=64 if quick else 256, steps=300 if quick else 500)
-    r = run(cfg)
-    print(f"2/lambda_max = {r.gd_limit:.6g}")
-    print(f"{'B':>3} {'eta*':>12} {'eta*(repl)':>12} {'ms@0.9':>10} {'ms@1.1':>10}")
-    for row in zip(
-        r.batch_sizes, r.eta_star, r.eta_star_replacement, r.ms_below, r.ms_above, strict=True
-    ):
-        print(f"{row[0]:3d} {row[1]:12.6g} {row[2]:12.6g} {row[3]:10.2e} {row[4]:10.2e}")
+    quick = bool(getattr(args, "quick", False)) or os.environ.get("MINSTAB_QUICK") == "1"
+    kw = {"seed": args.seed}
+    for name in ("n", "width", "seeds"):
+        if getattr(args, name, None) is not None:
+            kw[name] = getattr(args, name)
+    if "n" in kw:
+        kw.setdefault("width", max(2 * kw["n"], Config.width))
+        kw["sweep_batch_sizes"] = tuple(sorted({1, 2, max(kw["n"] // 2, 1), kw["n"]}))
+    cfg = Config.quick_config(**kw) if quick else Config(**kw)
+    r = run(cfg, progress=not getattr(args, "quiet", False))
+    print(table(r))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "sgd_threshold.json").write_text(json.dumps(r._asdict(), indent=2))
-    plot(r, out)
-    print(f"wrote {out}")
+    (out / "sgd_threshold.json").write_text(json.dumps(_jsonable(r._asdict()), indent=2))
+    paths = plot(r, out)
+    print(f"wrote {out / 'sgd_threshold.json'} and {', '.join(p.name for p in paths)}")
+    print(f"wall time {r.wall_time:.1f} s")
     return 0
