@@ -81,3 +81,27 @@ def test_flop_count_and_speedups():
     ]  # fmt: skip
     (e,) = S.speedups(rows)
     assert e["vs_pyhessian"] == 30.0 and e["vs_best_jax"] == 3.0
+
+
+def test_pyhessian_bias_is_its_normalization(net):
+    """Stock PyHessian is low by (1 + 1e-6)^-2 - 1 = -2e-6; v / ||v|| removes the bias."""
+    p, x, y, _ = net
+    ref, _ = S.reference(p, x, y)
+    stock, _ = torch_peers.pyhessian_sharpness(p, x, y, dtype="float64", tol=1e-12, max_iter=500)
+    fixed, _ = torch_peers.pyhessian_sharpness(
+        p, x, y, dtype="float64", tol=1e-12, max_iter=500, patched=True
+    )
+    assert abs((stock - ref) / ref - ((1 + 1e-6) ** -2 - 1)) < 2e-8
+    assert abs(fixed - ref) <= 1e-8 * abs(ref)
+
+
+def test_speedups_patched_pyhessian_column():
+    rows = [
+        dict(case="c", dtype="float32", method="minstab:gram", reached=True, median_seconds=1.0),
+        dict(case="c", dtype="float32", method="pyhessian tol=1e-9", reached=False,
+             median_seconds=2.0),
+        dict(case="c", dtype="float32", method="pyhessian tol=1e-9 (patched normalization)",
+             reached=True, median_seconds=5.0),
+    ]  # fmt: skip
+    (e,) = S.speedups(rows)
+    assert e["vs_pyhessian"] is None and e["vs_pyhessian_patched"] == 5.0
