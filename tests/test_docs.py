@@ -34,7 +34,7 @@ def test_readme_quick_start_has_two_commands():
 
 MODULES = [
     *("nets", "losses", "curvature", "eigen", "data"),
-    *("bounds", "flattest", "report", "predict"),
+    *("bounds", "flattest", "report", "predict", "sgd", "implicit_bias"),
 ]
 
 
