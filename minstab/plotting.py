@@ -128,10 +128,17 @@ def fig3c_sharpness(res, ax=None):
             label=r"Lemma 4: $1 + 2\int|f''|g$")  # fmt: skip
     other = ~conv & ~div
     if np.any(other):
-        ax.plot(e[other], s.sharpness[other], "o", mfc="none", color="C1", label="not converged")
+        ax.plot(e[other], s.sharpness[other], "o", mfc="none", color="C1",
+                label="stalled / not converged")  # fmt: skip
     if np.any(div):
         lo = float(np.nanmin(s.lower_bound[conv])) if np.any(conv) else 1.0
         ax.plot(e[div], np.full(int(div.sum()), lo * 0.8), "x", color="crimson", label="diverged")
+    pred = getattr(res, "prediction", None)
+    if pred is not None and np.isfinite(pred.eta_max):
+        em = float(pred.eta_max)
+        ax.axvline(em, color="0.4", ls=":", lw=1.2)
+        ax.plot([em], [2 / em], "*", ms=9, color="k",
+                label=r"$\eta_{\max} = 1/(W^* + 1/2)$: smoothest interpolant")  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(r"step size $\eta$")

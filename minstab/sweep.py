@@ -96,11 +96,32 @@ class SweepResult(NamedTuple):
         """Final parameters of run ``i``."""
         return ShallowParams(*(jnp.asarray(np.asarray(a)[i]) for a in self.params))
 
+    def uncovered_point(self) -> np.ndarray:
+        """(R,) bool: some training point has every ReLU off (pre-activation <= 0).
+
+        Such a point is fitted only by the output bias b2 and no gradient reaches the first
+        layer through it, so GD sits at (or drifts to) a non-interpolating stationary point.
+        Always False for leaky ReLU nets.
+        """
+        if float(self.config.get("negative_slope", 0.0) or 0.0) != 0.0:
+            return np.zeros(self.num_runs, bool)
+        x = np.asarray(self.x).reshape(np.shape(self.x)[0], -1)  # (n, d)
+        w1, b1 = np.asarray(self.params.w1), np.asarray(self.params.b1)  # (R, k, d), (R, k)
+        z = np.einsum("nd,rkd->rnk", x, w1) + b1[:, None, :]
+        return np.any(np.all(z <= 0, axis=2), axis=1)
+
     def status(self) -> list[str]:
-        """'converged', 'diverged' or 'not converged' per run."""
+        """Per run: 'converged', 'diverged', 'stalled' or 'not converged'.
+
+        'stalled': not converged and not diverged, with a training point that every ReLU
+        ignores (:meth:`uncovered_point`): GD cannot interpolate from there.
+        """
+        dead = self.uncovered_point()
         return [
-            "diverged" if d else ("converged" if c else "not converged")
-            for c, d in zip(np.asarray(self.converged), np.asarray(self.diverged), strict=True)
+            "diverged" if d else "converged" if c else "stalled" if u else "not converged"
+            for c, d, u in zip(
+                np.asarray(self.converged), np.asarray(self.diverged), dead, strict=True
+            )
         ]
 
     def table(self) -> str:

@@ -83,6 +83,21 @@ def test_diverging_run_is_flagged_and_isolated(base):
     assert "diverged at step" in r.table()
 
 
+def test_stalled_status_marks_a_point_no_relu_sees(base):
+    """A run with a training point where every ReLU is off can't interpolate: 'stalled'."""
+    p, x, y, r = base
+    assert r.status()[:-1] == ["not converged"] * (len(ETAS) - 1) and r.status()[-1] == "diverged"
+    # move every knot to the right of the smallest input, with every neuron facing right: the
+    # leftmost point has no active neuron, its pre-activations are all <= 0
+    w1 = jnp.abs(p.w1)
+    b1 = -w1[:, 0] * (float(x.min()) + 0.1)
+    q = p._replace(w1=w1, b1=b1)
+    s = sweep(q, x, y, [0.01], steps=50, log_every=50, tol=1e-12, progress=False, flattest=False)
+    assert s.uncovered_point().tolist() == [True] and s.status() == ["stalled"]
+    assert "stalled" in s.table()
+    assert not np.any(r.uncovered_point())
+
+
 def test_new_step_sizes_do_not_retrace(base):
     p, x, y, _ = base
     sweep(p, x, y, [0.011, 0.022], steps=200, log_every=50, tol=1e-12, chunk_size=4,
