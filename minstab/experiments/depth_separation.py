@@ -208,11 +208,9 @@ def plot(result: Result, out_dir) -> list[Path]:
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    paths = [out / "depth_separation.png", out / "depth_separation.pdf"]
-    for p in paths:
-        fig.savefig(p, dpi=150)
-    plt.close(fig)
-    return paths
+    from minstab import plotting
+
+    return plotting.save(fig, out, "depth_separation")
 
 
 def to_json(result: Result) -> dict:

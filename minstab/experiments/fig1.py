@@ -162,11 +162,9 @@ def plot(result: Result, out_dir) -> list[Path]:
     ax.set_title("(c) Second derivative and the weight g")
     ax.legend(frameon=False, fontsize=7, loc="upper left")
     fig.tight_layout()
-    paths = [out / "fig1.png", out / "fig1.pdf"]
-    for p in paths:
-        fig.savefig(p, dpi=150)
-    plt.close(fig)
-    return paths
+    from minstab import plotting
+
+    return plotting.save(fig, out, "fig1")
 
 
 def to_json(result: Result) -> dict:

@@ -89,11 +89,9 @@ def plot(result: Result, out_dir) -> list[Path]:
     axes[0].set_ylabel("g(x)")
     axes[0].legend(frameon=False)
     fig.tight_layout()
-    paths = [out / "fig2_weights.png", out / "fig2_weights.pdf"]
-    for p in paths:
-        fig.savefig(p, dpi=150)
-    plt.close(fig)
-    return paths
+    from minstab import plotting
+
+    return plotting.save(fig, out, "fig2_weights")
 
 
 def to_json(result: Result) -> dict:

@@ -192,11 +192,9 @@ def plot(result: Result, out_dir) -> list[Path]:
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    paths = [out / "min_norm_gap.png", out / "min_norm_gap.pdf"]
-    for p in paths:
-        fig.savefig(p, dpi=150)
-    plt.close(fig)
-    return paths
+    from minstab import plotting
+
+    return plotting.save(fig, out, "min_norm_gap")
 
 
 def to_json(result: Result) -> dict:

@@ -164,11 +164,9 @@ def plot(result: Result, out_dir) -> list[Path]:
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    paths = [out / "mnist_tightness.png", out / "mnist_tightness.pdf"]
-    for p in paths:
-        fig.savefig(p, dpi=150)
-    plt.close(fig)
-    return paths
+    from minstab import plotting
+
+    return plotting.save(fig, out, "mnist_tightness")
 
 
 def to_json(result: Result) -> dict:

@@ -123,11 +123,9 @@ def _plot(x, y, pred, out: Path) -> list[Path]:
     fig.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "smoothest_interpolant.png", out / "smoothest_interpolant.pdf"]
-    for p in paths:
-        fig.savefig(p, dpi=150)
-    plt.close(fig)
-    return paths
+    from minstab import plotting
+
+    return plotting.save(fig, out, "smoothest_interpolant")
 
 
 def main(args) -> int:

@@ -341,11 +341,10 @@ def table(r: Result) -> str:
 
 def plot(result: Result, out_dir) -> list:
     """Figure 1: eta*(B) with simulated outcomes. Figure 2: the (B, eta) sweep. PNG and PDF."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
+
+    from minstab import plotting
 
     r = result
     out = Path(out_dir)
@@ -373,10 +372,7 @@ def plot(result: Result, out_dir) -> list:
     axes[0].set_ylabel("step size eta")
     axes[0].legend(fontsize=6.5, loc="lower right")
     fig.tight_layout()
-    paths = [out / "sgd_threshold.png", out / "sgd_threshold.pdf"]
-    for f in paths:
-        fig.savefig(f)
-    plt.close(fig)
+    paths = plotting.save(fig, out, "sgd_threshold")
 
     sw = r.sweep
     fig, axes = plt.subplots(1, len(sw), figsize=(3.3 * len(sw), 3.4), sharey=True, squeeze=False)
@@ -407,11 +403,7 @@ def plot(result: Result, out_dir) -> list:
     axes[0][0].set_ylabel("final sharpness and 2 / eta*_B(final)")
     axes[0][0].legend(fontsize=6)
     fig.tight_layout()
-    more = [out / "sgd_sweep.png", out / "sgd_sweep.pdf"]
-    for f in more:
-        fig.savefig(f)
-    plt.close(fig)
-    return paths + more
+    return paths + plotting.save(fig, out, "sgd_sweep")
 
 
 def add_arguments(parser) -> None:

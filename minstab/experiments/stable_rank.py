@@ -193,11 +193,9 @@ def plot(result: Result, out_dir) -> list[Path]:
         ax.legend(fontsize=7)
         bx.legend(fontsize=7)
     fig.tight_layout()
-    paths = [out / "stable_rank.png", out / "stable_rank.pdf"]
-    for p in paths:
-        fig.savefig(p, dpi=150)
-    plt.close(fig)
-    return paths
+    from minstab import plotting
+
+    return plotting.save(fig, out, "stable_rank")
 
 
 def to_json(result: Result) -> dict:
