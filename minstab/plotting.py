@@ -143,7 +143,7 @@ def fig3c_sharpness(res, ax=None):
     ax.set_yscale("log")
     ax.set_xlabel(r"step size $\eta$")
     ax.set_ylabel(r"$\lambda_{\max}$")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     ax.set_title(r"(c) sharpness vs step size")
     return fig or ax.figure
 
