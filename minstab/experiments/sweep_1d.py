@@ -265,6 +265,7 @@ def check_claims(result: Result) -> dict:
         out["w_star"] = float(chk["w_star"])
         out["largest_converged_eta"] = chk["largest_converged_eta"]
         out["no_smooth_converged_run_beyond_eta_max"] = chk["all_agree"]
+        out["prediction"] = chk  # per run: twice differentiable? agrees with eta_max?
     return out
 
 
@@ -363,6 +364,7 @@ def main(args) -> int:
     )
     print(s.table())
     claims = check_claims(res)
+    prediction = claims.pop("prediction", None)
     out = Path(cfg.out)
     s.save(out)
     paths = plot(res, out)
@@ -374,11 +376,8 @@ def main(args) -> int:
         "claims": claims,
         "knot_gap": [float(v) for v in res.curves.knot_gap],
     }
-    if res.prediction is not None:
-        from minstab.predict import check_against_sweep
-
-        # per run: twice differentiable? agrees (no smooth converged run above eta_max)?
-        summary["prediction"] = check_against_sweep(res.prediction, s)
+    if prediction is not None:
+        summary["prediction"] = prediction
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(
         f"\n{claims['num_converged']} converged, {claims['num_diverged']} diverged, "
