@@ -107,15 +107,30 @@ def _module(name):
     return importlib.import_module(name) if importlib.util.find_spec(name) else None
 
 
+class UsageError(ValueError):
+    """A bad command line: ``main`` prints ``minstab CMD: message`` on one line and exits 2.
+
+    Commands raise it (with the flag or file and what was expected) while they read their
+    arguments, before any compilation.
+    """
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``minstab sweep: --width: expected an integer``), exit 2."""
+
+    def error(self, message):  # noqa: D102 - argparse API
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``minstab`` argument parser with one sub-parser per command."""
     from . import experiments
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="minstab",
         description="Minima stability of gradient descent for shallow ReLU networks.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     p_info = sub.add_parser("info", help="devices, backend, precision, versions")
     p_info.set_defaults(func=_cmd_info, dtype="float64")
     for name, (mod_name, help_) in COMMANDS.items():
@@ -130,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.set_defaults(func=lambda a, n=name: _missing(n))
     p_rep = sub.add_parser("reproduce", help="reproduce a figure or experiment of the seed papers")
-    rsub = p_rep.add_subparsers(dest="experiment", metavar="EXPERIMENT")
+    rsub = p_rep.add_subparsers(dest="experiment", metavar="EXPERIMENT", parser_class=_Parser)
     for name, (mod_name, help_) in experiments.available().items():
         mod = importlib.import_module(mod_name)
         p = rsub.add_parser(name, help=help_, description=mod.__doc__)
@@ -158,7 +173,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     _setup_jax(getattr(args, "dtype", None))
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as e:
+        name = " ".join(v for v in (args.command, getattr(args, "experiment", None)) if v)
+        print(f"minstab {name}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
