@@ -57,54 +57,86 @@ def _selection(res, max_curves=8):
     return ok[np.unique(np.round(np.linspace(0, ok.size - 1, max_curves)).astype(int))]
 
 
+TRIO_COLORS = ("k", "tab:blue", "tab:green")  # seed 004 Fig. 3: small, medium, large step
+
+
+def trio(res) -> np.ndarray:
+    """Three converged runs as in seed 004 Fig. 3: the smallest step, a medium one, the largest.
+
+    The medium one is the middle run of the edge-of-stability band (converged runs whose 2/eta
+    is below the sharpness reached at the smallest step), or of all converged runs if the band
+    is empty.
+    """
+    e = np.asarray(res.sweep.etas)
+    ok = np.flatnonzero(np.asarray(res.sweep.converged))
+    if ok.size <= 3:
+        return ok
+    lo, hi = ok[np.argmin(e[ok])], ok[np.argmax(e[ok])]
+    band = ok[2 / e[ok] < float(np.asarray(res.sweep.sharpness)[lo])]
+    pool = band if band.size else ok
+    pool = pool[(pool != lo) & (pool != hi)]
+    if not pool.size:
+        pool = ok[(ok != lo) & (ok != hi)]
+    mid = pool[np.argsort(e[pool])[pool.size // 2]]
+    return np.array([lo, mid, hi])
+
+
 def fig3a_interpolants(res, ax=None):
-    """Seed 004 Fig. 3a: learned interpolants for a spread of step sizes, coloured by eta."""
+    """Seed 004 Fig. 3a: the interpolants for a small, a medium and a large step size (bold).
+
+    Every other converged run is drawn faintly in the colour of its step size.
+    """
     plt = _plt()
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.2, 3.6))
     s, c = res.sweep, res.curves
     norm, cmap = _colors(s.etas)
-    for i in _selection(res):
-        ax.plot(c.grid, c.f[i], color=cmap(norm(s.etas[i])), lw=1.4)
-    ax.plot(s.x, s.y, "o", color="crimson", ms=5, zorder=5, label="training data")
+    pick = trio(res)
+    for i in np.flatnonzero(np.asarray(s.converged)):
+        if i not in pick:
+            ax.plot(c.grid, c.f[i], color=cmap(norm(s.etas[i])), lw=0.8, alpha=0.35)
+    for col, i in zip(TRIO_COLORS, pick, strict=False):
+        ax.plot(c.grid, c.f[i], color=col, lw=2.0,
+                label=rf"$\eta$={s.etas[i]:.3g}, $\int|f''|g$={s.weighted_curvature[i]:.3g}")  # fmt: skip
+    ax.plot(s.x, s.y, "x", color="crimson", ms=7, mew=2, zorder=5, label="training data")
     sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
-    (fig or ax.figure).colorbar(sm, ax=ax, label=r"step size $\eta$")
+    (fig or ax.figure).colorbar(sm, ax=ax, label=r"step size $\eta$ (faint curves)")
     ax.set_xlabel("x")
     ax.set_ylabel("f(x)")
-    ax.set_title("(a) interpolants found by GD")
-    ax.legend(loc="best", fontsize=8)
+    ax.set_title("(a) interpolants found by GD from one initialization")
+    ax.legend(loc="best", fontsize=7)
     return fig or ax.figure
 
 
 def fig3b_curvature(res, ax=None):
-    """Seed 004 Fig. 3b: knot masses |f''| (stems) for small and large eta, against the weight g."""
+    """Seed 004 Fig. 3b: |f''| atoms (knot masses) of the three runs of (a), against the weight g."""
     plt = _plt()
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.2, 3.6))
     s, c = res.sweep, res.curves
-    norm, cmap = _colors(s.etas)
-    sel = _selection(res, max_curves=3)
     lo, hi = float(c.grid[0]), float(c.grid[-1])
-    for j, i in enumerate(sel):
+    for j, (col, i) in enumerate(zip(TRIO_COLORS, trio(res), strict=False)):
         pos, mass = c.knot_position[i], np.abs(c.knot_mass[i])
         m = (mass > 0) & (pos >= lo) & (pos <= hi)
-        ax.plot(pos[m], mass[m], "ov^"[j % 3], ms=4, color=cmap(norm(s.etas[i])), alpha=0.85,
+        ax.vlines(pos[m], 0, mass[m], color=col, lw=1.6, alpha=0.8)
+        ax.plot(pos[m], mass[m], "ov^"[j % 3], ms=5, color=col,
                 label=rf"$|f''|$ atoms, $\eta$={s.etas[i]:.3g}")  # fmt: skip
     ax.set_xlim(lo, hi)
-    ax.set_yscale("log")
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("x")
-    ax.set_ylabel(r"knot mass $|w_2 w_1|$")
+    ax.set_ylabel(r"knot mass $|\sum w_2 |w_1||$")
     ax2 = ax.twinx()
-    ax2.plot(c.grid, c.g, color="k", lw=1.5, label="g(x)")
-    ax2.set_ylabel("weight g(x)")
+    ax2.fill_between(c.grid, c.g, color="tab:purple", alpha=0.12)
+    ax2.plot(c.grid, c.g, color="tab:purple", lw=1.5, label="weight g(x)")
+    ax2.set_ylabel("weight g(x)", color="tab:purple")
     ax2.set_ylim(bottom=0)
     for xi in s.x:
         ax.axvline(float(xi), color="0.85", lw=0.6, zorder=0)
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="lower right", framealpha=0.9)
+    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left", framealpha=0.9)
     ax.set_title(r"(b) $|f''|$ against the weight $g$")
     return fig or ax.figure
 
@@ -121,6 +153,10 @@ def fig3c_sharpness(res, ax=None):
     div = np.asarray(s.diverged)
     ax.plot(e, 2 / e, "k--", lw=1.2, label=r"$2/\eta$ (Lemma 1)")
     ax.plot(e[conv], s.sharpness[conv], "o-", ms=4, color="C0", label="sharpness reached by GD")
+    lo, hi = getattr(s, "lambda_lower", None), getattr(s, "lambda_upper", None)
+    if lo is not None and np.any(conv & (np.asarray(hi) > np.asarray(lo))):
+        ax.vlines(e[conv], np.asarray(lo)[conv], np.asarray(hi)[conv], color="C0", lw=2.5,
+                  alpha=0.35, label=r"mode interval $[\lambda_{lower}, \lambda_{upper}]$")  # fmt: skip
     if np.any(np.isfinite(s.flattest_sharpness[conv])):
         ax.plot(e[conv], s.flattest_sharpness[conv], "s-", ms=3.5, color="C2",
                 label="flattest implementation")  # fmt: skip

@@ -62,6 +62,10 @@ class SweepResult(NamedTuple):
     log : :class:`minstab.train.TrainLog` with a leading (R,) axis.
     x, y : training data.
     config : dict of the sweep options (JSON-serializable).
+    lambda_lower, lambda_upper : (R,) ends of the mode interval of Lemma 2/3 at converged runs
+        (:func:`minstab.modes.mode_interval`; equal to the sharpness at twice-differentiable
+        minima, NaN elsewhere); ``mode_delta`` is Lemma 2's delta. None until
+        :meth:`with_mode_intervals` fills them.
     """
 
     etas: np.ndarray
@@ -81,6 +85,9 @@ class SweepResult(NamedTuple):
     x: np.ndarray
     y: np.ndarray
     config: dict
+    lambda_lower: np.ndarray | None = None
+    lambda_upper: np.ndarray | None = None
+    mode_delta: np.ndarray | None = None
 
     @property
     def two_over_eta(self) -> np.ndarray:
@@ -95,6 +102,26 @@ class SweepResult(NamedTuple):
     def params_at(self, i: int) -> ShallowParams:
         """Final parameters of run ``i``."""
         return ShallowParams(*(jnp.asarray(np.asarray(a)[i]) for a in self.params))
+
+    def with_mode_intervals(self, *, atol: float = 1e-6) -> SweepResult:
+        """Return a copy with ``lambda_lower``/``lambda_upper``/``mode_delta`` of converged runs.
+
+        At a minimum with knots on data points the Hessian depends on the mode (seed 004 §2.2):
+        Lemma 2 needs lambda_lower <= 2/eta + delta (necessary) and Lemma 3 lambda_upper <= 2/eta
+        (sufficient). Computed on the host with n x n Gram matrices per mode
+        (:func:`minstab.modes.mode_interval`). ``atol`` (relative) decides which knots sit on a
+        data point: GD approaches such a kink at a linear rate, and when the loss first stays
+        below ~1e-11 the knots are still up to ~1e-7 short of it, while knots that stay off
+        the data are typically >= 1e-4 away; 1e-6 separates the two.
+        """
+        from .modes import mode_interval
+
+        lo, hi, delta = (np.full(self.num_runs, np.nan) for _ in range(3))
+        x = np.asarray(self.x)
+        for i in np.flatnonzero(np.asarray(self.converged)):
+            m = mode_interval(self.params_at(int(i)), jnp.asarray(x), atol=atol)
+            lo[i], hi[i], delta[i] = m.lambda_lower, m.lambda_upper, m.delta
+        return self._replace(lambda_lower=lo, lambda_upper=hi, mode_delta=delta)
 
     def uncovered_point(self) -> np.ndarray:
         """(R,) bool: some training point has every ReLU off (pre-activation <= 0).
@@ -163,6 +190,15 @@ class SweepResult(NamedTuple):
                     "flattest_sharpness": float(self.flattest_sharpness[i]),
                     "lower_bound": float(self.lower_bound[i]),
                     "weighted_curvature": float(self.weighted_curvature[i]),
+                    **(
+                        {}
+                        if self.lambda_lower is None
+                        else {
+                            "lambda_lower": float(self.lambda_lower[i]),
+                            "lambda_upper": float(self.lambda_upper[i]),
+                            "mode_delta": float(self.mode_delta[i]),
+                        }
+                    ),
                 }
                 for i, st in enumerate(self.status())
             ],
@@ -197,6 +233,9 @@ def _to_arrays(r: SweepResult) -> dict:
     )
     out.update({f"log_{f}": np.asarray(a) for f, a in zip(TrainLog._fields, r.log, strict=True)})
     out["x"], out["y"] = np.asarray(r.x), np.asarray(r.y)
+    if r.lambda_lower is not None:
+        out["lambda_lower"], out["lambda_upper"] = r.lambda_lower, r.lambda_upper
+        out["mode_delta"] = r.mode_delta
     return out
 
 
@@ -213,6 +252,9 @@ def load_sweep(directory) -> SweepResult:
         x=a["x"],
         y=a["y"],
         config=cfg,
+        lambda_lower=a.get("lambda_lower"),
+        lambda_upper=a.get("lambda_upper"),
+        mode_delta=a.get("mode_delta"),
     )
 
 

@@ -1,4 +1,4 @@
-"""`minstab reproduce fig3 --quick`: seed 004 Fig. 3's claims checked on the numbers it writes."""
+"""`minstab reproduce fig3 --quick`: Fig. 3's protocol over two seeds, claims on its own output."""
 
 import json
 
@@ -6,49 +6,48 @@ import numpy as np
 import pytest
 
 from minstab import cli
-from minstab.sweep import load_sweep
 
 
 @pytest.fixture(scope="module")
 def fig3(tmp_path_factory):
     out = tmp_path_factory.mktemp("fig3")
-    assert cli.main(["reproduce", "fig3", "--quick", "--out", str(out)]) == 0
-    return out, json.loads((out / "fig3.json").read_text()), load_sweep(out)
+    rc = cli.main(["reproduce", "fig3", "--quick", "--out", str(out)])
+    return rc, out, json.loads((out / "fig3.json").read_text())
 
 
-def test_writes_figures_and_numbers(fig3):
-    out, summary, s = fig3
-    for name in ("fig3a_interpolants", "fig3b_curvature", "fig3c_sharpness"):
-        assert (out / f"{name}.png").stat().st_size > 10_000
-        assert (out / f"{name}.pdf").exists()
-    assert len(summary["rows"]) == s.num_runs
-    assert summary["num_converged"] == int(np.sum(s.converged)) >= 3
+def test_writes_figures_and_numbers_per_seed(fig3):
+    rc, out, summary = fig3
+    assert rc == 0, summary["claims"]
+    assert set(summary["seeds"]) == {"0", "1"}
+    for seed in ("0", "1"):
+        for name in ("fig3a_interpolants", "fig3b_curvature", "fig3c_sharpness"):
+            assert (out / f"seed_{seed}" / f"{name}.png").stat().st_size > 10_000
+        assert (out / f"seed_{seed}" / "results.json").exists()
 
 
-def test_lemma1_and_lemma4_on_every_converged_run(fig3):
-    _, summary, s = fig3
-    c = np.asarray(s.converged)
-    e = np.asarray(s.etas)
-    sharp, lb, fl = (np.asarray(v)[c] for v in (s.sharpness, s.lower_bound, s.flattest_sharpness))
-    # Lemma 1: stable => sharpness <= 2/eta; where a run is above (a knot on a data point, the
-    # Hessian is one mode's), Lemma 2's necessary condition holds instead
-    assert summary["stability_necessary_condition"]
-    from minstab.modes import toggling_pairs
-
-    smooth = [i for i in np.flatnonzero(c) if not toggling_pairs(s.params_at(i), s.x).any()]
-    assert np.all(np.asarray(s.sharpness)[smooth] <= (2 / e[smooth]) * (1 + 1e-3))
-    assert np.all(lb <= fl * (1 + 1e-6))  # Lemma 4 bounds every implementation, the flattest too
-    assert np.all(fl <= sharp * (1 + 1e-6))
-    assert np.all(np.asarray(s.weighted_curvature)[c] <= 1 / e[c] - 0.5)  # Theorem 1
-    assert summary["lemma4_all"]
-    t = summary["tightness_bound_over_flattest"]
-    assert 0 < t["min"] <= t["median"] <= t["max"] <= 1 + 1e-6
+def test_theorems_hold_on_every_converged_run_of_every_seed(fig3):
+    """Lemma 4's order and Lemma 1/2's necessary condition, recomputed from results.json."""
+    _, out, summary = fig3
+    for seed in ("0", "1"):
+        runs = json.loads((out / f"seed_{seed}" / "results.json").read_text())["runs"]
+        for r in runs:
+            if r["status"] != "converged":
+                continue
+            assert r["lower_bound"] <= r["flattest_sharpness"] * (1 + 1e-6)
+            assert r["flattest_sharpness"] <= r["sharpness"] * (1 + 1e-6)
+            assert r["lambda_lower"] <= (r["two_over_eta"] + r["mode_delta"]) * (1 + 1e-3)
+    assert summary["claims"]["lemma4_bound_le_flattest_le_sharpness"]
 
 
-def test_weighted_curvature_decreases_with_eta(fig3):
-    """Larger steps end at smoother interpolants (up to noise: 5% back-steps allowed)."""
-    _, _, s = fig3
-    c = np.asarray(s.converged)
-    w = np.asarray(s.weighted_curvature)[c][np.argsort(np.asarray(s.etas)[c])]
-    assert np.all(w[1:] <= np.maximum.accumulate(w)[:-1] * 1.05), w
-    assert w[-1] < 0.9 * w[0], w  # and the largest converged step is clearly smoother
+def test_seed_claims_count_only_seeds_with_a_band(fig3):
+    """Seed 1 reaches no edge band at these settings: it is reported, not judged."""
+    _, _, summary = fig3
+    d = summary["claim_details"]["smoother_at_larger_eta_most_seeds"]
+    bands = {s: v["edge_band"]["runs"] for s, v in summary["seeds"].items()}
+    assert d["covered"] == sum(b >= 4 for b in bands.values())
+    eligible = [s for s, b in bands.items() if b >= 4]
+    rho = [float(summary["seeds"][s]["claim_details"]["smoother_at_larger_eta"]["detail"]
+                 .split("=")[1].split()[0]) for s in eligible]  # fmt: skip
+    assert summary["claims"]["smoother_at_larger_eta_most_seeds"] == (
+        2 * sum(np.array(rho) <= -0.7) > len(rho)
+    )

@@ -87,3 +87,56 @@ def test_report_not_a_minimum_and_bad_eta(getkey):
     assert not r.is_minimum and r.grad_norm > 0
     with pytest.raises(ValueError, match="eta"):
         stability_report(p, X, X, eta=0.0)
+
+
+def _parked(key, n=6, k=8, pairs=((0, 1), (1, 1), (2, 3), (3, 4)), offset=0.0):
+    """A net with knots on data points (or ``offset`` to their active side); y = f(x)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import minstab as ms
+
+    x, _ = ms.data.toy_1d(n=n, key=jax.random.fold_in(key, 1))
+    p = ms.init_shallow(key, 1, k, knot_range=(-1.5, 1.5))
+    xs, w1 = np.asarray(x), np.asarray(p.w1)[:, 0]
+    b1 = np.asarray(p.b1).copy()
+    for i, j in pairs:
+        b1[i] = -w1[i] * xs[j] + offset  # z_ji = offset: on (or just off) the knot
+    p = p._replace(b1=jnp.asarray(b1))
+    return p, x, ms.forward(p, x)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("offset", [0.0, 1e-8])
+def test_mode_interval_equals_dense_mode_hessians(seed, offset):
+    """Gram-based interval == jax.hessian of every mode's loss (exhaustive and searched)."""
+    import jax
+
+    from minstab.modes import mode_hessians, mode_interval
+
+    p, x, y = _parked(jax.random.key(seed), offset=offset)
+    ref = mode_hessians(p, x, y, atol=1e-6)
+    # with the knot 1e-8 off the point, the dense reference also drops sigma(z) = 1e-8 in its
+    # inactive modes (mode_interval keeps it): the two differ by O(1e-8) there
+    rtol = 1e-9 if offset == 0 else 1e-7
+    for max_exhaustive in (12, 0):  # all 2^p modes, then the alternating search
+        m = mode_interval(p, x, atol=1e-6, max_exhaustive=max_exhaustive)
+        assert m.num_toggling == ref.num_toggling == 4
+        np.testing.assert_allclose(m.lambda_upper, ref.lambda_upper, rtol=rtol)
+        np.testing.assert_allclose(m.lambda_lower, ref.lambda_lower, rtol=rtol)
+        np.testing.assert_allclose(m.delta, ref.delta, rtol=1e-7, atol=1e-12)
+        assert m.exhaustive == (max_exhaustive > 0)
+
+
+def test_mode_interval_at_a_twice_differentiable_point_is_the_sharpness():
+    import jax
+
+    import minstab as ms
+    from minstab.modes import mode_interval
+
+    p, x, y = _parked(jax.random.key(7), pairs=())
+    m = mode_interval(p, x)
+    top = float(np.linalg.eigvalsh(np.asarray(ms.gauss_newton_gram(p, x)))[-1])
+    assert m.num_toggling == 0 and m.delta == 0.0
+    np.testing.assert_allclose([m.lambda_lower, m.lambda_upper], [top, top], rtol=1e-12)
