@@ -97,7 +97,7 @@ def test_sharpness_and_mode_interval_against_dense_hessians(default):
 def _loss(theta, unravel, x, y):
     """The quadratic loss written out again; relu'(z) = 1{z > 0}, so its Hessian is one mode's."""
     p = unravel(theta)
-    z = x[:, None] * p.w1[:, 0] + p.b1
+    z = x[:, None] * p.w1[None, :, 0] + p.b1[None, :]
     f = jnp.where(z > 0, z, 0.0) @ p.w2 + p.b2
     return 0.5 * jnp.mean((f - y) ** 2)
 

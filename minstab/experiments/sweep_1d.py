@@ -611,10 +611,9 @@ def main(args) -> int:
     summ, claims, paths = write_outputs(res, cfg.out)
     print("\n" + describe(summ))
     print(format_claims(claims))
-    print(
-        f"wall time {res.wall_time:.1f} s (compilation included), "
-        f"{res.net_steps_per_s:,.0f} net-steps/s"
-    )
+    speed = (f"{res.net_steps_per_s:,.0f} net-steps/s" if res.net_steps_per_s > 0
+             else f"every chunk loaded from {Path(cfg.out) / 'chunks'}")  # fmt: skip
+    print(f"wall time {res.wall_time:.1f} s (compilation included), {speed}")
     out = Path(cfg.out)
     print(f"wrote {out / 'results.npz'}, {out / 'results.json'}, {out / 'summary.json'}, "
           + ", ".join(p.name for p in paths if p.suffix == ".png"))  # fmt: skip
