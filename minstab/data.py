@@ -86,18 +86,21 @@ def _read_npz(p: Path) -> tuple[np.ndarray, np.ndarray]:
     import zipfile
 
     bad = ValueError(f"{p}: not a readable .npz archive of arrays 'x' and 'y'")
-    try:  # numpy reads a non-archive as a pickle (refused here) or as a bare .npy array
-        z = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile):
-        raise bad from None
-    if not isinstance(z, np.lib.npyio.NpzFile):
-        raise bad
-    with z:
+    # numpy reads a non-archive as a pickle (refused here) or as a bare .npy array; our own
+    # file handle, because np.load leaks its own when the archive is truncated
+    with open(p, "rb") as fh:
         try:
-            arrays = {k: z[k] for k in z.files if k in ("x", "y")}
-        except (OSError, ValueError, zipfile.BadZipFile):
+            z = np.load(fh, allow_pickle=False)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
             raise bad from None
-        found = z.files
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise bad
+        with z:
+            try:
+                arrays = {k: z[k] for k in z.files if k in ("x", "y")}
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+                raise bad from None
+            found = z.files
     if len(arrays) != 2:
         raise ValueError(f"{p} must contain arrays 'x' and 'y'; found {found}")
     x, y = arrays["x"], arrays["y"]

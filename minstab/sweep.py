@@ -353,8 +353,8 @@ def _load_chunk(path: Path, runs: int) -> dict | None:
     """
     import zipfile
 
-    try:
-        with np.load(path, allow_pickle=False) as z:
+    try:  # our own file handle: np.load leaks its own when the archive is truncated
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         warnings.warn(f"{path}: unreadable chunk ({e}); recomputing it", stacklevel=3)

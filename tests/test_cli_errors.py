@@ -38,6 +38,10 @@ def files(tmp_path_factory):
     (d / "empty.csv").write_text("# nothing\n")
     (d / "notnpz.npz").write_text("not an archive")
     np.savez(d / "noy.npz", x=np.arange(3.0))
+    np.savez(d / "whole.npz", x=np.arange(3.0), y=np.ones(3))
+    (d / "truncated.npz").write_bytes((d / "whole.npz").read_bytes()[:100])
+    with open(d / "bare.npz", "wb") as fh:  # an .npy array under an .npz name
+        np.save(fh, np.ones(3))
     (d / "not_a_sweep").mkdir()
     (d / "a_file").write_text("")
     return d
@@ -74,6 +78,8 @@ BAD = [
     (["predict", "--no-such-flag"], "--no-such-flag"),
     (["no-such-command"], "no-such-command"),
     (["reproduce", "no-such-experiment"], "no-such-experiment"),
+    (["predict", "--data", "FILES/truncated.npz"], "truncated.npz"),
+    (["predict", "--data", "FILES/bare.npz"], "bare.npz"),
 ]
 
 
