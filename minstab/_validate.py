@@ -74,3 +74,21 @@ def check_positive(value, name: str) -> None:
         v = np.asarray(value)
         if not np.all(np.isfinite(v)) or not np.all(v > 0):
             raise ValueError(f"{name} must be positive and finite, got {value}")
+
+
+def check_common_float_dtype(params, x, y) -> None:
+    """Raise unless every params field, x and y share one floating dtype.
+
+    Mixed precision would otherwise be promoted silently (or fail inside jax with a
+    ``TypePromotionError`` under strict promotion) in the middle of a compiled program.
+    """
+    named = {**{f"params.{f}": getattr(params, f) for f in params._fields}, "x": x, "y": y}
+    # Python scalars carry no dtype (jax treats them as weakly typed): nothing to mix
+    dtypes = {k: a.dtype for k, a in named.items() if hasattr(a, "dtype")}
+    ref = dtypes.get("params.w1", jnp.asarray(x).dtype)
+    if not jnp.issubdtype(ref, jnp.floating) or any(d != ref for d in dtypes.values()):
+        got = ", ".join(f"{k} {v}" for k, v in dtypes.items())
+        raise ValueError(
+            f"x, y and params must share one floating dtype (cast them, e.g. with "
+            f"jax.tree.map(lambda a: a.astype(jnp.float32), params)); got {got}"
+        )

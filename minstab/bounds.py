@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_choice, check_finite, check_positive
+from ._validate import check_choice, check_finite, check_positive, is_concrete
 from .nets import ShallowParams, hyperplanes, knots, validate
 
 __all__ = [
@@ -96,15 +96,30 @@ def weight(
 ) -> jax.Array:
     """Multivariate weight g(v, b) = min{g~(v, b), g~(-v, -b)} (THEORY §4, seed 000).
 
+    g is defined for the hyperplane ``{x : v.x = b}`` with a unit normal ``v``; a non-unit ``v``
+    describes the same hyperplane as ``(v, b) / ||v||``, and that is what is evaluated (the
+    formula applied to an unnormalized ``v`` would scale g by ``||v||``). A zero row of ``v``
+    is no hyperplane and raises ``ValueError`` (NaN under tracing).
+
     Parameters
     ----------
-    v : (m, d) unit normals. b : (m,) offsets. x_train : (n, d) inputs ((n,) means d = 1).
+    v : (m, d) normals (normalized here). b : (m,) offsets. x_train : (n, d) inputs ((n,) means
+        d = 1).
     chunk_size : hyperplanes processed at once (memory O(chunk_size * n)); default all at
         once when m * n <= 4e6, else chunks of ``4e6 // n``.
 
     Returns
     -------
     (m,) weights; for d = 1 equal to :func:`weight_1d` at t = b / v.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, minstab as ms
+    >>> x = jnp.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    >>> g1 = ms.weight(jnp.array([[1.0, 0.0]]), jnp.array([0.5]), x)
+    >>> g2 = ms.weight(jnp.array([[2.0, 0.0]]), jnp.array([1.0]), x)  # the same hyperplane
+    >>> bool(jnp.allclose(g1, g2))
+    True
     """
     v, b = jnp.asarray(v), jnp.asarray(b)
     if v.ndim != 2:
@@ -116,6 +131,12 @@ def weight(
     if b.shape != (v.shape[0],):
         raise ValueError(f"b must have shape ({v.shape[0]},) to match v, got {b.shape}")
     check_finite(x, "x_train")
+    dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.zeros(()).dtype
+    x, v, b = x.astype(dtype), v.astype(dtype), b.astype(dtype)
+    norm = jnp.linalg.norm(v, axis=1)
+    if is_concrete(norm) and not bool(np.all(np.asarray(norm) > 0)):
+        raise ValueError("v must have non-zero rows (the normals of the hyperplanes v.x = b)")
+    v, b = v / norm[:, None], b / norm
     m, n = v.shape[0], x.shape[0]
     if chunk_size is None:
         chunk_size = m if m * n <= 4_000_000 else max(1, 4_000_000 // n)

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from ._cli_args import EXTRAS, missing_extra_message
+
 COMMANDS = {
     "sweep": ("minstab.experiments.sweep_1d", "main job: step-size sweep on embedded toy data"),
     "predict": ("minstab.experiments.predict", "smallest weighted curvature of any interpolant"),
@@ -219,11 +221,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     _setup_jax(getattr(args, "dtype", None))
+    name = " ".join(v for v in (args.command, getattr(args, "experiment", None)) if v)
     try:
         return int(args.func(args) or 0)
     except UsageError as e:
-        name = " ".join(v for v in (args.command, getattr(args, "experiment", None)) if v)
         print(f"minstab {name}: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:
+        # an optional dependency that the command did not check up front (it should, with
+        # ``require_extra``): still one line naming the extra, not a traceback
+        if (e.name or "").split(".")[0] not in EXTRAS:
+            raise
+        print(f"minstab {name}: {missing_extra_message(e.name)}", file=sys.stderr)
         return 2
 
 

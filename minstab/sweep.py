@@ -21,6 +21,7 @@ import functools
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,6 +31,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from ._validate import check_common_float_dtype
 from .curvature import _residual_bound, _sharpness_impl
 from .nets import ShallowParams, validate
 from .progress import ProgressBar
@@ -377,6 +379,50 @@ def _flatten_out(out) -> dict:
     return d
 
 
+def _chunk_fields() -> set[str]:
+    return (
+        (set(_ARRAY_FIELDS) - {"etas"})
+        | {f"params_{f}" for f in ShallowParams._fields}
+        | {f"log_{f}" for f in TrainLog._fields}
+    )
+
+
+def _load_chunk(path: Path, runs: int) -> dict | None:
+    """A finished chunk, or None (with a warning) when the file is unreadable or incomplete.
+
+    Chunks are written atomically, but a full disk or a copy cut short can still leave a
+    truncated file; it is recomputed rather than trusted.
+    """
+    import zipfile
+
+    try:  # our own file handle: np.load leaks its own when the archive is truncated
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        warnings.warn(f"{path}: unreadable chunk ({e}); recomputing it", stacklevel=3)
+        return None
+    expected = _chunk_fields()
+    shapes_ok = all(np.shape(a)[:1] == (runs,) for a in arrays.values())
+    if set(arrays) != expected or not shapes_ok:
+        warnings.warn(
+            f"{path}: incomplete chunk (fields or run count differ); recomputing it", stacklevel=3
+        )
+        return None
+    return arrays
+
+
+def _read_manifest(man: Path) -> dict:
+    """The chunk manifest, or {} (so every chunk is recomputed) when missing or unreadable."""
+    if not man.exists():
+        return {}
+    try:
+        old = json.loads(man.read_text())
+    except (OSError, ValueError) as e:
+        warnings.warn(f"{man}: unreadable manifest ({e}); recomputing every chunk", stacklevel=3)
+        return {}
+    return old if isinstance(old, dict) else {}
+
+
 def sweep(
     params0: ShallowParams,
     x: jax.Array,
@@ -433,6 +479,9 @@ def sweep(
     x2, y = validate(
         params0 if params0.w1.ndim == 2 else ShallowParams(*(a[0] for a in params0)), x, y
     )
+    check_common_float_dtype(params0, x2, y)
+    if np.ndim(etas) > 1:
+        raise ValueError(f"etas must be a 1-D sequence of step sizes, got shape {np.shape(etas)}")
     etas = np.asarray(etas, dtype=np.dtype(x2.dtype)).reshape(-1)
     if etas.size == 0 or not np.all(np.isfinite(etas)) or np.any(etas <= 0):
         raise ValueError("etas must be a non-empty array of positive, finite step sizes")
@@ -482,7 +531,7 @@ def sweep(
         chunk_dir = Path(out_dir) / "chunks"
         chunk_dir.mkdir(parents=True, exist_ok=True)
         man = chunk_dir / "manifest.json"
-        old = json.loads(man.read_text()) if man.exists() else {}
+        old = _read_manifest(man)
         if old.get("hash") != digest:  # a different sweep: its chunks are not ours
             for f in chunk_dir.glob("chunk_*.npz"):
                 f.unlink()
@@ -501,9 +550,9 @@ def sweep(
     with ProgressBar(len(mine), "sweep", enabled=progress) as bar:
         for c in mine:
             path = chunk_dir / f"chunk_{c:04d}.npz" if chunk_dir is not None else None
-            if path is not None and path.exists():
-                with np.load(path, allow_pickle=False) as z:
-                    results[c] = {k: z[k] for k in z.files}
+            loaded = _load_chunk(path, cs) if path is not None and path.exists() else None
+            if loaded is not None:
+                results[c] = loaded
                 bar.update(1, "loaded")
                 continue
             lo = c * cs

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_choice, check_positive
+from ._validate import check_choice, check_common_float_dtype, check_positive
 from .curvature import _default_v0, _sharpness_impl
 from .nets import ShallowParams, activation_derivative, forward, validate
 
@@ -454,11 +454,7 @@ def train(
     (2,)
     """
     x2, y = validate(params, x, y)
-    if x2.dtype != params.w1.dtype or y.dtype != params.w1.dtype:
-        raise ValueError(
-            f"x, y and params must share a floating dtype, got x {x2.dtype}, y {y.dtype}, "
-            f"params {params.w1.dtype}"
-        )
+    check_common_float_dtype(params, x2, y)
     check_positive(eta, "eta")
     if jnp.ndim(eta) != 0:
         raise ValueError(f"eta must be a scalar, got shape {jnp.shape(eta)}")

@@ -1,6 +1,7 @@
 """Subprocess helper for tests/test_sweep*.py: run a tiny sweep and save it.
 
-Usage: python tests/_sweep_worker.py OUT_DIR [--chunks-dir DIR] [--steps N] [--distributed PORT ID]
+Usage: python tests/_sweep_worker.py OUT_DIR [--chunks-dir DIR] [--steps N] [--chunk N]
+    [--flattest 1] [--port PORT --pid ID]
 
 Honours XLA_FLAGS (e.g. --xla_force_host_platform_device_count=4) for the sharded test.
 """
@@ -44,12 +45,13 @@ if __name__ == "__main__":
         p, x, y, etas, steps=int(opts.get("--steps", 200)), log_every=50,
         tol=float(opts.get("--tol", 1e-12)),
         chunk_size=int(opts.get("--chunk", 4)), out_dir=opts.get("--chunks-dir"),
-        progress=False, flattest=False,
+        progress=False, flattest=opts.get("--flattest") == "1",
     )  # fmt: skip
     if jax.process_index() == 0:
         r.save(out)
         with open(f"{out}/worker.json", "w") as fh:
             json.dump(
                 {"computed": list(sweep.last_computed), "devices": jax.device_count(),
-                 "processes": jax.process_count()}, fh,
+                 "processes": jax.process_count(),
+                 "flattest_in_jit": sys.modules["minstab.sweep"]._FLATTEST_IN_JIT["ok"]}, fh,
             )  # fmt: skip

@@ -1,9 +1,38 @@
-"""Test configuration: float64 and strict numerics everywhere (STYLE.md, lineax tests/conftest.py)."""
+"""Test configuration: float64 and strict numerics everywhere (STYLE.md, lineax tests/conftest.py).
+
+Also, before jax is imported:
+
+* JAX's persistent compilation cache, through environment variables so that every process of
+  the suite shares it: pytest-xdist workers, the subprocesses of the command-line, doctest and
+  sweep tests, and notebook kernels. Most of the suite's time is XLA compilation of the same
+  small programs in several processes. ``MINSTAB_TEST_JAX_CACHE=DIR`` moves it, ``=0`` turns it
+  off (e.g. to time a cold run: ``rm -rf .pytest_cache/jax-cache`` does the same).
+* Under CI (``CI=true``) a skipped test is a failure: a skip there means a dependency or data
+  set that ``.ci/run`` should have installed is missing, and coverage would be lost silently.
+  A test that may legitimately skip in CI says so with ``@pytest.mark.ci_may_skip("why")``.
+"""
 
 import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("MINSTAB_QUICK", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def _compilation_cache_env() -> None:
+    where = os.environ.get("MINSTAB_TEST_JAX_CACHE", str(ROOT / ".pytest_cache" / "jax-cache"))
+    if where == "0":
+        return
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", where)
+    # cache every program, however fast it compiles or small it is: the tests compile
+    # thousands of small programs, many of them in more than one process
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+
+
+_compilation_cache_env()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -29,3 +58,51 @@ def getkey():
         return sub
 
     return _next
+
+
+# ----------------------------------------------------------------------------- skips under CI
+
+
+def in_ci() -> bool:
+    """Whether the suite runs in CI (``CI`` set to anything but empty/0/false)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _skip_reason(longrepr) -> str:
+    text = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return text.removeprefix("Skipped: ")
+
+
+def _ci_failure(reason: str) -> str:
+    return (
+        f"skipped under CI=true: {reason}\n"
+        "CI installs every extra and data set (.ci/run), so a skip here is lost coverage; "
+        'install what is missing, or mark the test @pytest.mark.ci_may_skip("why").'
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "ci_may_skip(reason): this test may skip under CI=true (other skips fail there)"
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if not (rep.skipped and in_ci()) or hasattr(rep, "wasxfail"):
+        return
+    if item.get_closest_marker("ci_may_skip") is None:
+        rep.outcome = "failed"
+        rep.longrepr = _ci_failure(_skip_reason(rep.longrepr))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """A module-level skip (``pytest.importorskip`` at import) fails the module under CI."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.outcome == "skipped" and in_ci():
+        rep.outcome = "failed"
+        rep.longrepr = _ci_failure(_skip_reason(rep.longrepr))

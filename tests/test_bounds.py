@@ -77,6 +77,11 @@ def test_weight_nd_matches_brute_force_and_1d(seed, d):
         np.testing.assert_allclose(
             got, weight_1d(jnp.asarray(b * v[:, 0]), jnp.asarray(x[:, 0])), atol=1e-13
         )
+    # (c v, c b) with c > 0 is the same hyperplane: the same g (unnormalized, the formula
+    # would return c times it)
+    c = rng.uniform(0.1, 10.0, 25)
+    scaled = weight(jnp.asarray(c[:, None] * v), jnp.asarray(c * b), jnp.asarray(x), chunk_size=7)
+    np.testing.assert_allclose(scaled, got, rtol=1e-12, atol=1e-14)
 
 
 def test_weight_is_symmetric_in_orientation():
@@ -200,18 +205,32 @@ def test_curvature_jit_vmap():
 
 
 def test_theorem_quantities():
-    assert float(theorem1_budget(0.4)) == pytest.approx(2.0)
+    assert float(theorem1_budget(0.4)) == pytest.approx(2.0)  # 1/eta - 1/2
     with pytest.raises(ValueError, match="eta"):
         theorem1_budget(-1.0)
     p = ms.ShallowParams(jnp.array([[1.0], [-1.0], [2.0]]), jnp.array([0.0, 0.0, -1.0]),
                          jnp.array([1.0, 1.0, 0.5]), jnp.array(0.25))  # fmt: skip
     x = jnp.linspace(-2.0, 2.0, 8)
-    r = theorem2_delta(p, x, 0.1)
-    C, q = max(1.0, 2.0 * 3.0), (1 + 3 - 2) / 8
-    delta = 1.5 * C**2 * q + C * np.sqrt(0.75 * q * (3 * C**2 * q + 2 / 0.1))
-    assert int(r.num_knots) == 2 and float(r.C) == C
-    np.testing.assert_allclose(r.delta, delta, rtol=1e-14)
-    np.testing.assert_allclose(r.budget, 10 - 0.5 + delta, rtol=1e-14)
+    eta = 0.1
+    r = theorem2_delta(p, x, eta)
+    # by hand from the statement (seed 004 eqs. 24-25): rho = ||theta||_inf = 2, M = 2,
+    # C = max(1, rho (1 + M)) = 6; knots at 0 (two neurons, masses 1 + 1) and 0.5: L = 2;
+    # p = 1 + k - L = 2 unused degrees of freedom, p/n = 1/4
+    assert float(r.rho) == 2.0 and float(r.M) == 2.0 and float(r.C) == 6.0
+    assert int(r.num_knots) == 2 and int(r.p) == 2
+    # Delta is the positive root of Delta^2 - 3 C^2 (p/n) Delta - (3/2) C^2 (p/n) / eta = 0
+    # (the quadratic the closed form solves): found here by numpy's polynomial roots
+    q = 0.25
+    roots = np.roots([1.0, -3 * 36 * q, -1.5 * 36 * q / eta])
+    np.testing.assert_allclose(float(r.delta), roots.real.max(), rtol=1e-13)
+    np.testing.assert_allclose(float(r.budget), 1 / eta - 0.5 + float(r.delta), rtol=1e-14)
+    # with every neuron used (L = k + 1, p = 0) Theorem 2 reduces to Theorem 1: Delta = 0
+    r0 = theorem2_delta(p, x, eta, num_knots=4)
+    assert float(r0.delta) == 0.0
+    assert float(r0.budget) == pytest.approx(float(theorem1_budget(eta)), rel=1e-15)
+    # more unused freedom or a smaller step size both loosen the budget
+    assert float(theorem2_delta(p, x, eta, num_knots=1).delta) > float(r.delta)
+    assert float(theorem2_delta(p, x, eta / 2).delta) > float(r.delta)
 
 
 def test_bad_inputs():
@@ -222,5 +241,7 @@ def test_bad_inputs():
         weight_1d(jnp.ones(3), jnp.ones((3, 2)))
     with pytest.raises(ValueError, match="b must have shape"):
         weight(jnp.ones((3, 2)), jnp.ones(2), jnp.ones((5, 2)))
+    with pytest.raises(ValueError, match="non-zero rows"):
+        weight(jnp.array([[1.0, 0.0], [0.0, 0.0]]), jnp.ones(2), jnp.ones((5, 2)))
     with pytest.raises(ValueError, match="dist"):
         population_weight_1d(jnp.zeros(2), "cauchy")

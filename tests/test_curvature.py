@@ -76,15 +76,19 @@ def test_sharpness_contract(getkey, method, kind):
         p, x, y = interpolating_net(getkey(), n=10, d=2, k=20)
     else:
         p, x, y = random_problem(getkey(), n=10, d=2, k=20)
-    ref = float(jnp.linalg.eigvalsh(ms.hessian(p, x, y))[-1])
+    evals = jnp.linalg.eigvalsh(ms.hessian(p, x, y))
+    ref = float(evals[-1])
     r = ms.sharpness(p, x, y, method=method, full_output=True)
     if method == "gram" and kind == "random":
         # not a minimum: the Gram shortcut is only within its certified bound
         assert not bool(r.converged)
         assert abs(float(r.value) - ref) <= float(r.residual)
         return
-    if method == "power" and not bool(r.converged):
-        pytest.skip("power iteration did not converge within its budget (reported, as designed)")
+    if method == "power":
+        # power iteration finds the largest-magnitude eigenvalue (documented); on these two
+        # problems it is also the largest, with |lambda_2 / lambda_1| <= 0.4, so 2000 steps
+        # converge: a skip here would hide a regression, a failure means power is broken
+        ref = float(evals[jnp.argmax(jnp.abs(evals))])
     assert bool(r.converged), r
     assert abs(float(r.value) - ref) <= 1e-10 * abs(ref)
     assert r.vector.shape == (ms.num_params(20, 2),)

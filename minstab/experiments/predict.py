@@ -21,32 +21,81 @@ __all__ = ["add_arguments", "main", "predict_data", "summary_rows"]
 
 
 def add_arguments(parser) -> None:
+    from minstab._cli_args import (
+        existing_dir,
+        existing_file,
+        int_at_least,
+        nonnegative_float,
+        nonnegative_int,
+        output_dir,
+        positive_int,
+    )
+
     from .sweep_1d import Config
 
     c = Config()
-    parser.add_argument(
-        "--data", default=None, help="CSV/TSV/TXT (columns x_1..x_d, y) or .npz (x, y)"
-    )
-    parser.add_argument("--n", type=int, default=c.n, help=f"toy data: points (default {c.n})")
-    parser.add_argument("--noise", type=float, default=c.noise, help="toy data: noise level")
-    parser.add_argument("--seed", type=int, default=c.seed, help="toy data: seed")
-    parser.add_argument("--grid", type=int, default=8, help="d = 1: candidate knots per gap")
-    parser.add_argument("--refine", type=int, default=6, help="d = 1: grid doublings at most")
-    parser.add_argument("--directions", type=int, default=64, help="d > 1: dictionary directions")
-    parser.add_argument("--sweep", default=None, help="results directory of a 'minstab sweep'")
-    parser.add_argument("--out", default="minstab-out/predict", help="output directory")
+    a = parser.add_argument
+    a("--data", type=existing_file, default=None, metavar="FILE",
+      help="CSV/TSV/TXT (columns x_1..x_d, y) or .npz (x, y)")  # fmt: skip
+    a("--n", type=int_at_least(2), default=c.n, help=f"toy data: points (default {c.n})")
+    a("--noise", type=nonnegative_float, default=c.noise, help="toy data: noise level")
+    a("--seed", type=nonnegative_int, default=c.seed, help="toy data: seed")
+    a("--grid", type=positive_int, default=8, help="d = 1: candidate knots per gap")
+    a("--refine", type=nonnegative_int, default=6, help="d = 1: grid doublings at most")
+    a("--directions", type=positive_int, default=64, help="d > 1: dictionary directions")
+    a("--sweep", type=existing_dir, default=None, metavar="DIR",
+      help="results directory of a 'minstab sweep'")  # fmt: skip
+    a("--out", type=output_dir, default="minstab-out/predict", help="output directory")
     parser.set_defaults(dtype="float64")
 
 
 def _load(args):
+    """The data as float64 numpy arrays; a bad ``--data`` file is a ``UsageError``."""
     import jax
 
     import minstab as ms
+    from minstab.cli import UsageError
 
     if args.data:
-        return ms.data.load_xy(args.data)
+        try:
+            return ms.data.load_xy(args.data)
+        except ValueError as e:  # load_xy names the file and what it expected
+            raise UsageError(f"--data: {e}") from None
     x, y = ms.data.toy_1d(n=args.n, key=jax.random.key(args.seed), noise=args.noise)
     return np.asarray(x, np.float64)[:, None], np.asarray(y, np.float64)
+
+
+def _load_sweep(args):
+    """The ``--sweep`` results, read (numpy only) before anything is computed."""
+    import minstab as ms
+    from minstab.cli import UsageError
+
+    d = Path(args.sweep)
+    missing = [f for f in ("results.npz", "results.json") if not (d / f).is_file()]
+    if missing:
+        raise UsageError(
+            f"--sweep: expected a directory written by 'minstab sweep --out', but {d} has no "
+            f"{' or '.join(missing)}"
+        )
+    s = ms.load_sweep(d)
+    if not args.data:  # the toy set is defined by (n, noise, seed): compare before drawing it
+        cfg = s.config
+        differ = [k for k in ("n", "noise", "seed") if k in cfg and cfg[k] != getattr(args, k)]
+        if differ:
+            got = ", ".join(f"{k} = {cfg[k]}" for k in differ)
+            raise UsageError(
+                f"--sweep: {d} was run on other toy data ({got}); pass the same "
+                + " ".join(f"--{k}" for k in differ)
+            )
+    return s
+
+
+def _check_sweep_data(args, s, x) -> None:
+    from minstab.cli import UsageError
+
+    sx = np.asarray(s.x)
+    if sx.size != x.size or not np.allclose(sx.reshape(x.shape), x):
+        raise UsageError(f"--sweep: the data of {args.sweep} differ from the data predicted on")
 
 
 def predict_data(x, y, *, grid=8, refine=6, directions=64) -> dict:
@@ -131,7 +180,10 @@ def _plot(x, y, pred, out: Path) -> list[Path]:
 def main(args) -> int:
     import minstab as ms
 
+    s = _load_sweep(args) if args.sweep else None
     x, y = _load(args)
+    if s is not None:
+        _check_sweep_data(args, s, x)
     r = predict_data(x, y, grid=args.grid, refine=args.refine, directions=args.directions)
     pred = r.pop("prediction")
     width = max(len(k) for k, _ in summary_rows(r))
@@ -141,10 +193,7 @@ def main(args) -> int:
     r["knots"] = np.asarray(pred.knots).tolist()
     r["coefficients"] = np.asarray(pred.coefficients).tolist()
     paths = _plot(x, y, pred, out) if x.shape[1] == 1 else []
-    if args.sweep:
-        s = ms.load_sweep(args.sweep)
-        if np.asarray(s.x).size != x.size or not np.allclose(np.asarray(s.x).reshape(x.shape), x):
-            raise ValueError(f"--sweep {args.sweep}: its data differ from the data predicted on")
+    if s is not None:
         check = ms.check_against_sweep(pred, s)
         r["sweep_check"] = check
         print(

@@ -1,0 +1,131 @@
+"""Resuming a sweep from its chunk files: damaged files are recomputed (with a warning), never
+trusted or fatal, and chunks written on another device count are reused only when they are the
+same chunks, with flattest computed inside the sharded program.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import minstab as ms
+from minstab.sweep import load_sweep, sweep
+from tests.test_sweep import ETAS, _assert_same, _problem
+
+HERE = Path(__file__).parent
+KW = dict(steps=200, log_every=50, tol=1e-12, chunk_size=4, progress=False, flattest=False)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The sweep without any chunk directory."""
+    p, x, y = _problem()
+    return p, x, y, sweep(p, x, y, ETAS, **KW)
+
+
+def _fresh_run(tmp_path, reference):
+    p, x, y, ref = reference
+    r = sweep(p, x, y, ETAS, out_dir=tmp_path, **KW)
+    assert sweep.last_computed == [0, 1]
+    _assert_same(r, ref, rtol=0)
+    return tmp_path / "chunks"
+
+
+def _damage_truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _damage_empty(path):
+    path.write_bytes(b"")
+
+
+def _damage_garbage(path):
+    path.write_text("not a chunk")
+
+
+def _damage_missing_field(path):
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if k != "loss"}
+    np.savez(path, **arrays)
+
+
+def _damage_wrong_run_count(path):
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k][:2] for k in z.files}
+    np.savez(path, **arrays)
+
+
+DAMAGE = {
+    "truncated": (_damage_truncate, "unreadable chunk"),
+    "empty": (_damage_empty, "unreadable chunk"),
+    "garbage": (_damage_garbage, "unreadable chunk"),
+    "missing_field": (_damage_missing_field, "incomplete chunk"),
+    "wrong_run_count": (_damage_wrong_run_count, "incomplete chunk"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DAMAGE))
+def test_damaged_chunk_is_recomputed_with_a_warning(kind, reference, tmp_path):
+    """A crash (or a silently wrong table built from a bad file) would fail here."""
+    p, x, y, ref = reference
+    chunks = _fresh_run(tmp_path, reference)
+    damage, message = DAMAGE[kind]
+    damage(chunks / "chunk_0001.npz")
+    with pytest.warns(UserWarning, match=message):
+        r = sweep(p, x, y, ETAS, out_dir=tmp_path, **KW)
+    assert sweep.last_computed == [1]  # chunk 0 reused, chunk 1 recomputed
+    _assert_same(r, ref, rtol=0)
+    # the rewritten file is whole again: the next run loads both without a warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sweep(p, x, y, ETAS, out_dir=tmp_path, **KW)
+    assert sweep.last_computed == []
+
+
+def test_damaged_manifest_recomputes_everything(reference, tmp_path):
+    p, x, y, ref = reference
+    chunks = _fresh_run(tmp_path, reference)
+    (chunks / "manifest.json").write_text('{"hash": "abc", ')  # cut short
+    with pytest.warns(UserWarning, match="unreadable manifest"):
+        r = sweep(p, x, y, ETAS, out_dir=tmp_path, **KW)
+    assert sweep.last_computed == [0, 1]
+    _assert_same(r, ref, rtol=0)
+
+
+def test_other_device_count_flattest_in_the_sharded_program(reference, tmp_path):
+    """3 devices, chunk_size 2: chunks of 3 runs (chunk size and chunk count 2 not divisible by
+    the device count), flattest computed inside the sharded jit. One device then resumes the
+    same sweep (chunk_size 3, same chunks) without recomputing anything.
+    """
+    p, x, y, ref = reference
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=3", JAX_PLATFORMS="cpu"
+    )
+    cmd = [sys.executable, str(HERE / "_sweep_worker.py"), str(tmp_path / "w"),
+           "--chunks-dir", str(tmp_path), "--chunk", "2", "--flattest", "1"]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    info = json.loads((tmp_path / "w" / "worker.json").read_text())
+    assert info["devices"] == 3 and info["computed"] == [0, 1]
+    assert info["flattest_in_jit"], "flattest fell back to the eager per-run loop"
+    manifest = json.loads((tmp_path / "chunks" / "manifest.json").read_text())
+    assert manifest["chunk_size"] == 3 and manifest["num_chunks"] == 2
+    sharded = load_sweep(tmp_path / "w")
+    _assert_same(sharded, ref)  # sharding over 3 devices changes no run
+    kw = {**KW, "chunk_size": 3, "flattest": True}
+    r = sweep(p, x, y, ETAS, out_dir=tmp_path, **kw)
+    assert sweep.last_computed == [], "chunks of another device count were not reused"
+    _assert_same(r, ref)
+    # flattest inside the sharded program equals the library's flattest run by run (NaN only
+    # for the diverged run)
+    assert np.isnan(r.flattest_sharpness[-1]) and bool(r.diverged[-1])
+    for i in np.flatnonzero(~r.diverged):
+        one = ms.flattest_implementation(r.params_at(i), jnp.asarray(x), jnp.asarray(y))
+        np.testing.assert_allclose(r.flattest_sharpness[i], float(one.sharpness), rtol=1e-10)

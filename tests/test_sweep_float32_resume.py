@@ -1,0 +1,50 @@
+"""`minstab sweep --dtype float32 --out DIR` run twice, the second time over a truncated chunk.
+
+Its own module so that pytest-xdist (``--dist loadfile``) can run it beside tests/test_float32.py.
+"""
+
+import sys
+
+import jax.numpy as jnp
+import numpy as np
+
+import minstab as ms
+from minstab.sweep import load_sweep
+from tests.test_float32 import RTOL, _run
+from tests.test_sweep import _gauss_newton_top
+
+
+def test_minstab_sweep_float32_resumes_after_a_truncated_chunk(tmp_path):
+    """The real command twice: float32 throughout; the rerun reuses the intact chunk, warns
+    about the truncated one, recomputes it, and writes the same results.
+    """
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "minstab", "sweep", "--out", str(out), "--quiet",
+           "--dtype", "float32", "--tol", "1e-10", "--etas", "0.02,0.04,0.06",
+           "--chunk-size", "2"]  # fmt: skip
+    _run(cmd)
+    first = load_sweep(out)
+    chunks = out / "chunks"
+    assert sorted(f.name for f in chunks.glob("chunk_*.npz")) == [
+        "chunk_0000.npz",
+        "chunk_0001.npz",
+    ]
+    kept = (chunks / "chunk_0000.npz").stat().st_mtime_ns
+    data = (chunks / "chunk_0001.npz").read_bytes()
+    (chunks / "chunk_0001.npz").write_bytes(data[: len(data) // 3])
+    proc = _run(cmd)
+    assert "chunk_0001.npz: unreadable chunk" in proc.stderr and "Traceback" not in proc.stderr
+    assert "chunk_0000" not in proc.stderr
+    assert (chunks / "chunk_0000.npz").stat().st_mtime_ns == kept  # loaded, not rewritten
+    second = load_sweep(out)
+    for f in ("loss", "sharpness", "lower_bound", "flattest_sharpness", "converged"):
+        a, b = np.asarray(getattr(first, f)), np.asarray(getattr(second, f))
+        assert a.dtype == b.dtype and (a.dtype == bool or a.dtype == np.float32), f
+        np.testing.assert_allclose(b, a, rtol=RTOL, err_msg=f)
+    # float32 numbers that are right, not only consistent: the Gauss-Newton sharpness of each
+    # converged run, in float64 at its float32 parameters
+    x = jnp.asarray(second.x, jnp.float64)
+    assert np.all(second.converged), second.table()
+    for i in range(second.num_runs):
+        q = ms.ShallowParams(*(jnp.asarray(a, jnp.float64) for a in second.params_at(i)))
+        np.testing.assert_allclose(second.sharpness[i], _gauss_newton_top(q, x), rtol=RTOL)
