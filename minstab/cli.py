@@ -117,52 +117,6 @@ class UsageError(ValueError):
     """
 
 
-def positive_int(text: str) -> int:
-    """Argparse type: an integer >= 1."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
-
-
-def positive_float(text: str) -> float:
-    """Argparse type: a finite number > 0."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (v > 0 and v < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a positive, finite number, got {text!r}")
-    return v
-
-
-def eta_grid(text: str) -> tuple:
-    """Argparse type: step sizes as a comma list ``0.01,0.02`` or geometric ``LO:HI:NUM``."""
-    import numpy as np
-
-    if ":" in text:
-        parts = text.split(":")
-        if len(parts) != 3:
-            raise argparse.ArgumentTypeError(f"expected LO:HI:NUM, got {text!r}")
-        lo, hi = (positive_float(v) for v in parts[:2])
-        try:
-            num = positive_int(parts[2])
-        except argparse.ArgumentTypeError:
-            raise argparse.ArgumentTypeError(
-                f"expected LO:HI:NUM with NUM >= 1, got {text!r}"
-            ) from None
-        if num > 1 and not lo < hi:
-            raise argparse.ArgumentTypeError(f"expected LO < HI in LO:HI:NUM, got {text!r}")
-        return tuple(float(v) for v in np.geomspace(lo, hi, num))
-    vals = [v for v in text.split(",") if v.strip()]
-    if not vals:
-        raise argparse.ArgumentTypeError(f"expected step sizes, got {text!r}")
-    return tuple(positive_float(v) for v in vals)
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (``minstab sweep: --width: expected an integer``), exit 2."""
 

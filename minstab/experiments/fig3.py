@@ -158,7 +158,7 @@ def plot(result: Result, out) -> list:
 
 
 def add_arguments(parser) -> None:
-    from minstab.cli import positive_int
+    from minstab._cli_args import positive_int
 
     parser.add_argument("--out", default=Config.out, help="output directory")
     parser.add_argument("--seeds", type=positive_int, default=None,

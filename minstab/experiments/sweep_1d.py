@@ -206,7 +206,8 @@ def run(cfg: Config) -> Result:
 
     start, lam0, warm_steps = _start(cfg, x, y, p0)
     res = sweep(
-        start, x, y, cfg.step_sizes(), steps=cfg.steps, log_every=cfg.log_every, tol=cfg.tol,
+        start, x, y, cfg.step_sizes(), steps=cfg.steps, log_every=min(cfg.log_every, cfg.steps),
+        tol=cfg.tol,
         patience=cfg.patience, chunk_size=cfg.chunk_size, out_dir=cfg.out,
         progress=not cfg.quiet,
         extra_config={"experiment": "sweep_1d", **_jsonable(cfg), "warmup_steps_run": warm_steps,
@@ -451,6 +452,8 @@ def describe(summ: dict) -> str:
             f"(max {d['max']:.2g})."
         )
     wc = summ["weighted_curvature"]
+    if not wc["count"]:
+        return " ".join(lines)
     rho = summ["claim_details"]["smoother_at_larger_eta"]["detail"].split("=")[1].split()[0]
     lines.append(
         f"The weighted curvature int|f''|g of the converged runs goes from {wc['max']:.3g} down "
@@ -514,12 +517,12 @@ def write_outputs(result: Result, out) -> tuple[dict, dict[str, Claim], list]:
 
 def add_arguments(parser) -> None:
     """Flags of ``minstab sweep`` (defaults from :class:`Config`; ``--config`` TOML overrides)."""
-    from minstab.cli import eta_grid, positive_float, positive_int
+    from minstab._cli_args import eta_list, positive_float, positive_int
 
     d = Config()
     a = parser.add_argument
     a("--out", default=None, help=f"output directory (default {d.out})")
-    a("--etas", default=None, type=eta_grid,
+    a("--etas", default=None, type=eta_list,
       help=f"step sizes: comma list '0.01,0.02' or geometric 'LO:HI:NUM' (default "
            f"{d.num_etas} values from {d.eta_lo} to {d.eta_hi})")  # fmt: skip
     a("--steps", type=positive_int, default=None, help=f"GD steps per run (default {d.steps})")
