@@ -11,6 +11,7 @@ import scipy.optimize as so
 
 from minstab import cli
 from minstab import implicit_bias as ib
+from minstab import rank_margins as rm
 
 # ------------------------------------------------------------------------------ stable rank
 
@@ -32,9 +33,9 @@ def test_gram_stable_rank_matches_svd(getkey):
         w = jax.random.normal(getkey(), shape)
         w = w.at[0].mul(5.0)
         ref = float(ib.stable_rank(w))
-        assert float(ib._stable_rank_gram(w @ w.T)) == pytest.approx(ref, rel=1e-9)
+        assert float(rm._stable_rank_gram(w @ w.T)) == pytest.approx(ref, rel=1e-9)
     g = jnp.diag(jnp.array([2.0, 2.0, 1.0]))  # degenerate top eigenvalue
-    assert float(ib._top_eig_psd(g)) == pytest.approx(2.0, rel=1e-12)
+    assert float(rm._top_eig_psd(g)) == pytest.approx(2.0, rel=1e-12)
 
 
 def test_validation_errors(getkey):
@@ -263,9 +264,9 @@ def test_docstring_examples():
     from pathlib import Path
 
     code = (
-        "import doctest, sys, minstab.implicit_bias as m\n"
-        "r = doctest.testmod(m, optionflags=doctest.NORMALIZE_WHITESPACE)\n"
-        "sys.exit(1 if r.failed or not r.attempted else 0)\n"
+        "import doctest, sys, minstab.rank_margins as a, minstab.min_norm as b\n"
+        "rs = [doctest.testmod(m, optionflags=doctest.NORMALIZE_WHITESPACE) for m in (a, b)]\n"
+        "sys.exit(1 if any(r.failed or not r.attempted for r in rs) else 0)\n"
     )
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
