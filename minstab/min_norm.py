@@ -37,6 +37,8 @@ __all__ = [
     "relative_gap",
     "TeacherData",
     "teacher_data",
+    "GapResult",
+    "gd_gap",
 ]
 
 
@@ -305,3 +307,108 @@ def teacher_data(key, n: int, d: int, *, decay: float = 0.0, dtype=None) -> Teac
     tr = jnp.sum(spec)
     w_star = jax.random.normal(kw, (d,), dtype) / jnp.sqrt(tr)
     return TeacherData(x, jnp.maximum(x @ w_star, 0), w_star, tr)
+
+
+class GapResult(NamedTuple):
+    """GD from ``w_0 = 0`` on one ReLU neuron against the minimum-norm global minimum (eq. 5).
+
+    Attributes
+    ----------
+    gap : ``||w_GD - w_mn|| / ||w_mn||`` (seed 002's quantity).
+    loss : final GD loss.
+    reached : ``loss <= tol``: GD is at a global minimum.
+    kkt_residual : of the minimum-norm solution (:class:`MinNormResult`).
+    certified : ``kkt_residual <= tol_kkt``: ``w_mn`` is the QP optimum up to rounding.
+    stability : ``eta * lambda_max(H) / 2`` with ``H = X_A^T X_A / n`` the loss Hessian on the
+        final active set A (points with ``w.x_i > 0`` or ``y_i > 0``); below 1 the minimum GD
+        reached is linearly stable (Lemma 1 of seed 004, for this model).
+    released : zero-label points that GD pushed down (``alpha_i < 0``) and then switched off
+        (``w.x_i < 0``): they break complementarity in (6), the only way GD from 0 can end away
+        from ``w_mn`` at a global minimum (see :func:`gd_gap`).
+    """
+
+    gap: jax.Array
+    loss: jax.Array
+    reached: jax.Array
+    kkt_residual: jax.Array
+    certified: jax.Array
+    stability: jax.Array
+    released: jax.Array
+
+
+def _gd_gap(k, y, eta, *, steps, tol, tol_kkt):
+    n = y.shape[0]
+    dt = k.dtype
+
+    def step(i, alpha):  # GD on w = X^T alpha from w_0 = 0, sigma'(0) = 1 (see gd_single_neuron)
+        z = k @ alpha
+        return alpha - (eta / n) * jnp.where(z >= 0, jnp.maximum(z, 0) - y, 0)
+
+    alpha = jax.lax.fori_loop(0, steps, step, jnp.zeros(n, dt))
+    z = k @ alpha
+    loss = 0.5 * jnp.mean((jnp.maximum(z, 0) - y) ** 2)
+    a_mn, _, kkt, _, certified, _ = _min_norm_dual(k, y, pg_iters=50, max_iter=16, tol=tol_kkt)
+    # ||X^T delta||^2 = delta^T K delta: the gap never needs the d-dimensional vectors
+    delta = alpha - a_mn
+    gap = jnp.sqrt(jnp.maximum(delta @ k @ delta, 0) / (a_mn @ k @ a_mn))
+    active = (z > 0) | (y > 0)
+    k_a = jnp.where(active[:, None] & active[None, :], k, 0)
+    stability = eta * jnp.linalg.eigvalsh(k_a)[-1] / (2 * n)
+    released = jnp.sum((y <= 0) & (alpha < 0) & (z < 0))
+    return GapResult(gap, loss, loss <= tol, kkt, certified, stability, released)
+
+
+@functools.partial(jax.jit, static_argnames=("steps",))
+def _gd_gap_jit(k, y, eta, tol, tol_kkt, *, steps):
+    return _gd_gap(k, y, eta, steps=steps, tol=tol, tol_kkt=tol_kkt)
+
+
+def gd_gap(k, y, eta, *, steps: int = 4000, tol: float | None = None) -> GapResult:
+    """GD from 0 on a ReLU neuron and its gap to the minimum-norm global minimum, from the Gram matrix.
+
+    Everything lives in the data span: GD from ``w_0 = 0`` keeps ``w = X^T alpha`` (module
+    docstring), the minimum-norm solution is ``X^T alpha_mn`` (dual (6)), and
+    ``||X^T delta||^2 = delta^T K delta``; so only ``K = X X^T`` (n x n) is needed, and new
+    data of any dimension d reuse the compiled program. Pure and static-shaped: ``jax.vmap``
+    over stacks of ``K``, ``y`` and ``eta``.
+
+    Why the gap is not zero. If the activation of no zero-label point flips from on to off, GD's
+    limit satisfies the KKT conditions of (5) exactly (``alpha_i <= 0`` on Z because GD only
+    pushes active zero-label points down; ``alpha_i = 0`` on the points it never touched), so it
+    *is* ``w_mn`` and the gap is zero up to rounding. A gap needs released points
+    (:attr:`GapResult.released`).
+
+    Parameters
+    ----------
+    k : (n, n) Gram matrix ``X X^T``. y : (n,) labels ``>= 0``.
+    eta : step size (> 0).
+    steps : GD steps.
+    tol : loss level counted as a global minimum, also the KKT tolerance of ``w_mn`` (default
+        ``1e-12`` and ``1e-8`` in float64, ``1e-6`` and ``1e-4`` in float32).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, minstab.min_norm as mn
+    >>> x = jnp.eye(4, 6) * jnp.arange(1.0, 5.0)[:, None]  # orthogonal data: GD is min-norm
+    >>> r = mn.gd_gap(x @ x.T, jnp.array([1.0, 0.0, 2.0, 0.5]), 0.1)
+    >>> bool(r.reached), bool(r.gap < 1e-6), int(r.released)
+    (True, True, 0)
+    """
+    k = jnp.asarray(k)
+    if k.ndim != 2 or k.shape[0] != k.shape[1]:
+        raise ValueError(f"k must be a square (n, n) Gram matrix, got shape {k.shape}")
+    k = k.astype(jnp.zeros(()).dtype) if not jnp.issubdtype(k.dtype, jnp.floating) else k
+    check_finite(k, "k")
+    y = jnp.asarray(y, k.dtype)
+    if y.shape != (k.shape[0],):
+        raise ValueError(f"y must have shape ({k.shape[0]},) to match k {k.shape}, got {y.shape}")
+    check_finite(y, "y")
+    check_positive(eta, "eta")
+    steps = _check_count(steps, "steps")
+    f64 = k.dtype == jnp.float64
+    tol_kkt = 1e-8 if f64 else 1e-4
+    if tol is None:
+        tol = 1e-12 if f64 else 1e-6
+    eta = jnp.asarray(eta, k.dtype)
+    return _gd_gap_jit(k, y, eta, jnp.asarray(tol, k.dtype), jnp.asarray(tol_kkt, k.dtype),
+                       steps=steps)  # fmt: skip

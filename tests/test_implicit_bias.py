@@ -244,18 +244,85 @@ def test_reproduce_stable_rank_quick(tmp_path):
     assert all(r["spread_final"] < r["spread_init"] / 5 for r in js["summary"])
 
 
+def test_gd_gap_matches_explicit_gd_and_qp(getkey):
+    # Gram-space gap against GD on w and the QP on x (independent code paths)
+    from minstab import min_norm as mn
+
+    data = ib.teacher_data(getkey(), 10, 300)
+    eta = 1.25 * 10 / float(jnp.mean(jnp.sum(data.x**2, axis=1)))
+    r = mn.gd_gap(data.x @ data.x.T, data.y, eta, steps=3000)
+    gd = ib.gd_single_neuron(data.x, data.y, eta, steps=3000)
+    qp = ib.min_norm_interpolant(data.x, data.y)
+    assert bool(r.certified) and bool(qp.converged)
+    np.testing.assert_allclose(float(r.gap), float(ib.relative_gap(gd.w, qp.w)), rtol=1e-6)
+    assert float(r.loss) == pytest.approx(float(gd.loss), abs=1e-14)
+
+
+def test_gap_is_zero_without_released_points():
+    # the KKT argument of gd_gap: if GD switches off no zero-label point it pushed down, its
+    # limit satisfies (5)'s KKT conditions, so it is w_mn; a gap above rounding would mean the
+    # argument (or the QP or the GD) is wrong.
+    import minstab.experiments.min_norm as ex
+    from minstab import min_norm as mn
+
+    k, y, _, _ = ex.cell_data(np.random.default_rng(0), 12, 12 * 64, 24)
+    rs = jax.vmap(lambda k, y: mn.gd_gap(k, y, 0.5 * 12 / jnp.mean(jnp.diag(k))))(
+        jnp.asarray(k), jnp.asarray(y)
+    )
+    quiet = np.asarray(rs.released) == 0
+    assert quiet.any() and np.all(np.asarray(rs.reached))
+    assert np.all(np.asarray(rs.gap)[quiet] < 1e-8), np.asarray(rs.gap)[quiet]
+
+
+def test_fit_median_slope_recovers_known_exponents():
+    # synthetic gaps with a known exponent and multiplicative noise: the interval must hold it
+    import minstab.experiments.min_norm as ex
+
+    rng = np.random.default_rng(3)
+    var = 1 / np.array([16.0, 64, 256, 1024])
+    for p in (0.5, 1.0):
+        gaps = [v**p * np.exp(0.3 * rng.standard_normal(40)) for v in var]
+        f = ex.fit_median_slope(var, gaps, boot=500)
+        assert f.lo <= p <= f.hi and f.hi - f.lo < 0.3, (p, f)
+    assert ex.verdict(ex.Fit(0.5, 0.4, 0.6, 0, 4, 96)) == "consistent with 1/2, excludes 1"
+    assert ex.verdict(ex.Fit(0.7, 0.4, 1.1, 0, 4, 96)) == "cannot separate 1/2 from 1"
+    assert ex.verdict(ex.Fit(0.9, 0.8, 1.1, 0, 4, 96)) == "excludes 1/2 (consistent with 1)"
+
+
 def test_reproduce_min_norm_quick(tmp_path):
     assert cli.main(["reproduce", "min-norm", "--quick", "--out", str(tmp_path)]) == 0
     for name in ("min_norm_gap.png", "min_norm_gap.pdf", "min_norm.json"):
         assert (tmp_path / name).stat().st_size > 0
     js = json.loads((tmp_path / "min_norm.json").read_text())
-    fits = {(f["case"], f["eta_rel"]): f for f in js["fits"]}
-    fit = fits[("isotropic", 1.5)]
-    # seed 002: gap ~ (n/d)^(1/2). Stated interval at quick size: the fitted exponent within
-    # [0.3, 0.9] and its bootstrap 95% interval containing 1/2.
-    assert fit["points"] >= 15
-    assert 0.3 < fit["slope"] < 0.9, fit
-    assert fit["lo"] < 0.5 < fit["hi"], fit
+    assert len(js["claims"]) >= 5 and all(js["claims"].values()), js["claim_details"]
+    rows = [r for r in js["rows"] if r["case"] == "isotropic" and r["eta_rel"] == 1.25]
+    assert sum(len(r["gaps"]) for r in rows) == 96  # every run is counted
+    ratios = sorted(r["d"] / r["n"] for r in rows)
+    assert ratios[-1] / ratios[0] >= 10  # the fit spans at least a decade of n/d
+
+
+def test_reproduce_min_norm_fails_below_the_overshoot_step(tmp_path):
+    # eta_rel = 0.5: GD mostly lands on w_mn exactly (module docstring), the median gap falls
+    # much faster than sqrt(n/d) and the exponent claim must fail: exit status 1.
+    rc = cli.main(["reproduce", "min-norm", "--quick", "--eta-rels", "0.5", "--cases", "isotropic",
+                   "--out", str(tmp_path)])  # fmt: skip
+    assert rc == 1
+    js = json.loads((tmp_path / "min_norm.json").read_text())
+    assert js["claims"]["gap_exponent_consistent_with_half"] is False
+
+
+def test_min_norm_bad_flags_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    for flags, name in ((["--eta-rels", "2.5"], "--eta-rels"), (["--cases", "nope"], "--cases"),
+                        (["--seeds", "1"], "--seeds")):  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-m", "minstab", "reproduce", "min-norm", "--quick", *flags,
+             "--out", str(tmp_path)], capture_output=True, text=True,
+        )  # fmt: skip
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.count("\n") == 1 and name in out.stderr and "Traceback" not in out.stderr
 
 
 def test_docstring_examples():
