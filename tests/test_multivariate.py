@@ -52,7 +52,7 @@ def test_mnist_trend_claim_fails_without_step_size_variation(tmp_path):
     # step-size claim must fail
     pytest.importorskip("sklearn")
     rc = cli.main(["reproduce", "mnist", "--quick", "--dataset", "digits", "--etas", "0.6", "0.6",
-                   "0.6", "--out", str(tmp_path)])  # fmt: skip
+                   "0.6", "0.6", "--out", str(tmp_path)])  # fmt: skip
     assert rc == 1
     claims = json.loads((tmp_path / "mnist.json").read_text())["claims"]
     assert claims["norm_decreases_with_step_size"] is False

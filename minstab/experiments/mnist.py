@@ -21,10 +21,14 @@ runs at the edge of stability (sharpness >= (1 - 0.05) 2/eta, the band of seed 0
 Lemma 1 binds, R_g(f) must decrease with eta, Kendall's tau < 0 at one-sided exact significance
 0.05 (at least four such runs; a perfect ordering when there are only four). Below the edge the
 budget 1/eta - 1/2 does not constrain the solution and nothing is claimed (such runs are reported).
-With one repeated step size (``--etas 0.6 0.6 0.6``) there is no trend and the claim must fail.
-Lemma 1 is a statement about minima GD converges to: a run only counts as converged when its loss
-stayed below ``tol`` for ``patience`` steps, long enough (10^4 steps in the full run, as in
-seed 004 Fig. 3) for a point slightly past 2/eta to show its instability.
+With one repeated step size (``--etas 0.6 0.6 0.6 0.6``) there is no trend and the claim must fail.
+Lemma 1 is a statement about twice-differentiable minima GD converges to. A run counts as converged
+when its loss stayed below ``tol`` for ``patience`` steps (10^4 in the full run, as in seed 004
+Fig. 3), which resolves a sharpness past 2/eta by a relative ln(100) / (4 patience). A minimum is
+non-differentiable when GD keeps crossing a kink: two more GD steps from the final point switch the
+activation of some (point, neuron) pair. There the sharpness at the final iterate is one mode's
+(seed 004 Lemmas 2-3) and may exceed 2/eta at a stable minimum; such runs are counted and reported,
+and Lemma 1 is checked on the others.
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ class Config:
     @classmethod
     def quick_config(cls, **kw) -> Config:
         """The ``--quick`` size (seconds)."""
-        base = dict(n_per_class=15, dim=8, width=32, etas=(0.2, 0.3, 0.4, 0.6), steps=8000,
+        base = dict(n_per_class=15, dim=8, width=32, etas=(0.45, 0.5, 0.6, 0.7), steps=8000,
                     tol=1e-5, patience=200, quick=True)  # fmt: skip
         base.update(kw)
         return cls(**base)
@@ -80,6 +84,7 @@ class Result(NamedTuple):
     bound: np.ndarray  # Lemma 4: 1 + 2 R_g(f)
     norm: np.ndarray  # R_g(f)
     converged: np.ndarray
+    crossing: np.ndarray  # converged runs whose next GD steps switch an activation (on a kink)
     diverged: np.ndarray
     status: list
     loss: np.ndarray
@@ -136,6 +141,30 @@ def _flattest_all(params, x, y, converged):
     return fl, gap
 
 
+def _crosses_kink(params, x, y, etas, converged, steps: int = 2):
+    """For each converged run: do the next ``steps`` GD steps switch an activation pattern?"""
+    import jax
+    import jax.numpy as jnp
+
+    from ..losses import quadratic_loss
+    from ..nets import ShallowParams, preactivations
+
+    @jax.jit
+    def flips(p, eta):
+        def step(q, _):
+            g = jax.grad(quadratic_loss)(q, x, y)
+            q2 = jax.tree.map(lambda a, b: a - eta * b, q, g)
+            return q2, jnp.any((preactivations(q, x) > 0) != (preactivations(q2, x) > 0))
+
+        return jnp.any(jax.lax.scan(step, p, None, length=steps)[1])
+
+    out = np.zeros(converged.shape, bool)
+    for i in np.flatnonzero(converged):
+        p = ShallowParams(*(jnp.asarray(a[i]) for a in params))
+        out[i] = bool(flips(p, jnp.asarray(etas[i], x.dtype)))
+    return out
+
+
 def run(config: Config, *, progress=None) -> Result:
     """One shared random initialization, GD for every eta, then per-run quantities."""
     import jax
@@ -157,6 +186,7 @@ def run(config: Config, *, progress=None) -> Result:
         progress.update(note="sweep")
     conv = np.asarray(res.converged) & ~np.asarray(res.diverged)
     fl, gap = _flattest_all(res.params, x, y, conv)
+    crossing = _crosses_kink(res.params, x, y, np.asarray(res.etas), conv)
     if progress is not None:
         progress.update(note="flattest")
     return Result(
@@ -167,6 +197,7 @@ def run(config: Config, *, progress=None) -> Result:
         bound=np.asarray(res.lower_bound, float),
         norm=np.asarray(res.weighted_curvature, float),
         converged=conv,
+        crossing=crossing,
         diverged=np.asarray(res.diverged),
         status=list(res.status()),
         loss=np.asarray(res.loss, float),
@@ -191,20 +222,33 @@ def check(result: Result) -> dict:
     c = result.converged
     nc, total = int(c.sum()), len(c)
     s, fl, b, w = result.sharpness[c], result.flattest[c], result.bound[c], result.norm[c]
-    two = 2 / result.etas[c]
     bud = result.budget[c]
     gap = result.flattest_gap[c]
     edge = result.at_edge
     ne = int(edge.sum())
     tau, p = step_size_trend(result.etas[edge], result.norm[edge])
+    smooth = c & ~result.crossing
+    ns = int(smooth.sum())
+    lam_s, eta_s = result.sharpness[smooth], result.etas[smooth]
+    kinked = result.sharpness[c & result.crossing] * result.etas[c & result.crossing] / 2
+    # Lemma 1 holds at the minimum; a run counts as converged when its loss stayed below tol
+    # for `patience` steps. Past 2/eta by a relative delta, the top mode grows like
+    # (1 + 2 delta)^t, its loss like exp(4 delta t): a growth below 100x over the patience window
+    # can go unseen, so the test resolves delta down to ln(100) / (4 patience).
+    slack = float(np.log(100.0) / (4 * result.config.patience))
+    # an exact one-sided p <= 0.05 needs at least 4 runs (1/4! = 0.042): fewer is "not checked"
+    n_trend = ne if ne >= 4 else 0
 
     def worst(a):
         return f"{np.max(a):.4f}" if a.size else "-"
 
     return {
         "lemma1_sharpness_le_2_over_eta": claim(
-            bool(np.all(s <= two * (1 + 1e-3))),
-            f"max sharpness * eta / 2 = {worst(s / two)} (<= 1)", covered=nc, total=total,
+            bool(np.all(lam_s * eta_s / 2 <= 1 + slack)),
+            f"max sharpness * eta / 2 = {worst(lam_s * eta_s / 2)} over the {ns} converged runs at "
+            f"differentiable minima (<= 1 + {slack:.2g}, the resolution of a "
+            f"{result.config.patience}-step convergence test); {int(kinked.size)} on a kink "
+            f"(one mode's sharpness * eta / 2: {worst(kinked)})", covered=ns, total=total,
         ),
         "lemma4_bound_le_flattest_le_sharpness": claim(
             bool(np.all(b <= fl * (1 + 1e-6)) and np.all(fl <= s * (1 + 1e-6))),
@@ -223,7 +267,8 @@ def check(result: Result) -> dict:
         "norm_decreases_with_step_size": claim(
             bool(tau < 0 and p <= 0.05),
             f"Kendall tau({NORM}, eta) = {tau:.3f}, one-sided exact p = {p:.3g} (<= 0.05) over "
-            f"the {ne} converged runs at the edge of stability", covered=ne, total=total,
+            f"the {ne} converged runs at the edge of stability (>= 4 needed)", covered=n_trend,
+            total=total,
         ),
     }  # fmt: skip
 
@@ -239,6 +284,7 @@ def table(result: Result) -> str:
             f"{result.tightness[i]:7.3f} {result.tightness_flattest[i]:6.3f} "
             f"{result.loss[i]:8.1e}  {result.status[i]}"
             + (", edge of stability" if result.at_edge[i] else "")
+            + (", on a kink" if result.crossing[i] else "")
         )
     lines.append(f"({NORM} = sum over hyperplanes |a| g(v, b), the weighted Radon-domain norm; "
                  "bound = 1 + 2 R_g(f), Lemma 4; flattest: not computed for runs that did not "
@@ -302,6 +348,7 @@ def to_json(result: Result) -> dict:
         "converged": result.converged,
         "loss": result.loss,
         "at_edge_of_stability": result.at_edge,
+        "on_a_kink": result.crossing,
         "step_size_trend_at_edge": dict(zip(("kendall_tau", "p_value"),
                                             step_size_trend(result.etas[result.at_edge],
                                                             result.norm[result.at_edge]), strict=True)),
