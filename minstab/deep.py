@@ -34,6 +34,7 @@ __all__ = [
     "deep_sharpness",
     "bump_network",
     "bump",
+    "deep_gd",
 ]
 
 
@@ -237,3 +238,25 @@ def bump_network(in_dim: int, *, dtype=None) -> DeepParams:
         jnp.ones(1, dtype),
         jnp.zeros((), dtype),
     )
+
+
+@jax.jit
+def _gd(params, x, y, eta, steps):
+    def step(i, p):
+        g = jax.grad(_loss)(p, x, y)
+        return jax.tree.map(lambda a, b: a - eta * b, p, g)
+
+    return jax.lax.fori_loop(0, steps, step, params)
+
+
+def deep_gd(params: DeepParams, x, y, eta, *, steps: int) -> DeepParams:
+    """``steps`` full-batch GD steps ``theta <- theta - eta grad L`` on the quadratic loss.
+
+    Used to check linear stability directly (Lemma 1): started near a minimum along the top
+    Hessian eigenvector, GD returns when ``eta < 2 / lambda_max`` and leaves when ``eta`` is above.
+    """
+    x2, y = _validate(params, x, y)
+    if int(steps) < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps}")
+    eta = jnp.asarray(eta, x2.dtype)
+    return _gd(params, x2, y, eta, jnp.asarray(int(steps)))

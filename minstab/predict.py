@@ -19,6 +19,16 @@ moving each knot off its data point (g is continuous there), so eta_max is still
 d > 1: the same LP over a dictionary of hyperplanes (random unit directions x offsets through the
 data points) with weights g(v, b) gives an upper bound on W* that tightens as the dictionary
 grows (``is_upper_bound`` is True).
+
+Accuracy instead of interpolation (seed 000, depth separation): :func:`minimal_budget` solves
+
+    B(eps) = min sum_j g(v_j, b_j) |c_j|   s.t.   max_i |f(x_i) - y_i| <= eps,
+    f(x) = a + u.x + sum_j c_j sigma(v_j.x - b_j),
+
+over a dictionary of hyperplanes (evenly spaced directions x evenly spaced offsets across the
+data), an LP solved exactly by HiGHS. It is an upper bound on the minimum over all shallow ReLU
+networks that decreases as the dictionary grows. A stable solution of GD with step eta whose error
+is at most eps exists only if B(eps) <= 1/eta - 1/2 (the multivariate Theorem 1).
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from ._validate import check_finite
 from .bounds import weight, weight_1d
 from .nets import ShallowParams
 
-__all__ = ["Prediction", "smoothest_interpolant", "check_against_sweep"]
+__all__ = ["Prediction", "smoothest_interpolant", "check_against_sweep", "Budget", "minimal_budget"]
 
 
 class Prediction(NamedTuple):
@@ -272,3 +282,123 @@ def check_against_sweep(prediction: Prediction, sweep_result, *, knot_tol: float
         "agrees": agrees.tolist(),
         "all_agree": bool(agrees.all()),
     }
+
+
+class Budget(NamedTuple):
+    """Result of :func:`minimal_budget`.
+
+    Attributes
+    ----------
+    budget : B(eps), the smallest weighted Laplacian norm sum |c| g (a weighted Radon-domain norm)
+        of a shallow ReLU network over the dictionary within ``accuracy`` of every target.
+    eta_max : 1 / (budget + 1/2): the largest step size at which GD can have a stable solution
+        this accurate (Theorem 1, multivariate).
+    params : the optimal network (linear part as cancelling pairs of units outside the data).
+    max_error : max_i |f(x_i) - y_i| of ``params`` (<= accuracy up to the LP tolerance).
+    num_hyperplanes, num_used : dictionary size (planes with g > 0), planes with c != 0.
+    """
+
+    budget: float
+    eta_max: float
+    params: ShallowParams
+    max_error: float
+    num_hyperplanes: int
+    num_used: int
+
+
+def _directions(d, num, seed):
+    if d == 2:  # evenly spaced on the half circle: (v, b) and (-v, -b) differ by a linear function
+        t = np.pi * (np.arange(num) + 0.5) / num
+        return np.stack([np.cos(t), np.sin(t)], axis=1)
+    v = np.random.default_rng(seed).standard_normal((num, d))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _budget_lp(x, y, feats, g, accuracy):
+    from scipy import sparse
+    from scipy.optimize import linprog
+
+    n, d = x.shape
+    m = feats.shape[1]
+    base = np.concatenate([np.ones((n, 1)), x], axis=1)
+    f = sparse.csr_matrix(feats)
+    # f(x_i) - y_i = s_i with |s_i| <= accuracy; c = c+ - c- with cost g (c+ + c-)
+    a = sparse.hstack([sparse.csr_matrix(base), f, -f, -sparse.eye(n)]).tocsc()
+    cost = np.concatenate([np.zeros(d + 1), g, g, np.zeros(n)])
+    bounds = [(None, None)] * (d + 1) + [(0, None)] * (2 * m) + [(-accuracy, accuracy)] * n
+    res = linprog(cost, A_eq=a, b_eq=y, bounds=bounds, method="highs")
+    if res.status != 0:
+        raise RuntimeError(
+            f"the accuracy LP failed ({res.message}); with accuracy {accuracy:g} the dictionary "
+            "may be too coarse to reach the targets: increase num_directions / num_offsets"
+        )
+    z = res.x
+    return float(res.fun), z[: d + 1], z[d + 1 : d + 1 + m] - z[d + 1 + m : d + 1 + 2 * m]
+
+
+def minimal_budget(
+    x,
+    y,
+    *,
+    accuracy: float,
+    num_directions: int = 48,
+    num_offsets: int = 48,
+    seed: int = 0,
+) -> Budget:
+    """Smallest weighted Laplacian norm of a shallow ReLU net within ``accuracy`` of the data.
+
+    The accuracy-constrained LP of the module docstring over ``num_directions`` directions (d = 2:
+    evenly spaced angles; d > 2: random unit vectors from ``seed``) times ``num_offsets`` offsets
+    evenly spaced strictly inside the range of the data's projections (planes outside it have
+    g = 0 and are linear on the data, which the free linear part already covers).
+
+    Parameters
+    ----------
+    x : (n, d) inputs, d >= 2. y : (n,) targets.
+    accuracy : eps >= 0 in max_i |f(x_i) - y_i| <= eps (0: interpolation).
+
+    Examples
+    --------
+    >>> import numpy as np, minstab as ms
+    >>> g = np.linspace(-1, 1, 5); x = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    >>> flat = ms.predict.minimal_budget(x, 0.3 * x[:, 0] - 1, accuracy=0.01)
+    >>> round(flat.budget, 12), flat.num_used  # a linear target costs nothing
+    (0.0, 0)
+    >>> tent = np.maximum(1 - np.abs(x).sum(1), 0)
+    >>> b = [ms.predict.minimal_budget(x, tent, accuracy=e).budget for e in (0.2, 0.1, 0.0)]
+    >>> b[0] <= b[1] <= b[2]  # a tighter accuracy never costs less
+    True
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] < 2 or y.shape != (x.shape[0],):
+        raise ValueError(f"x must be (n, d) with d >= 2 and y (n,); got {x.shape}, {y.shape}")
+    check_finite(x, "x")
+    check_finite(y, "y")
+    if not np.isfinite(accuracy) or accuracy < 0:
+        raise ValueError(f"accuracy must be finite and >= 0, got {accuracy}")
+    if int(num_directions) < 1 or int(num_offsets) < 1:
+        raise ValueError(
+            f"num_directions and num_offsets must be positive, got {num_directions}, {num_offsets}"
+        )
+    v = _directions(x.shape[1], int(num_directions), seed)
+    proj = x @ v.T
+    lo, hi = proj.min(axis=0), proj.max(axis=0)
+    frac = (np.arange(int(num_offsets)) + 0.5) / int(num_offsets)
+    vv = np.repeat(v, int(num_offsets), axis=0)
+    bb = (lo[:, None] + (hi - lo)[:, None] * frac[None, :]).reshape(-1)
+    g = np.asarray(weight(jnp.asarray(vv), jnp.asarray(bb), jnp.asarray(x)))
+    live = g > 0
+    vv, bb, g = vv[live], bb[live], g[live]
+    val, lin, c = _budget_lp(x, y, np.maximum(x @ vv.T - bb[None, :], 0), g, float(accuracy))
+    keep = np.abs(c) > 1e-12 * max(np.abs(c).max(initial=0.0), 1e-300)
+    d = x.shape[1]
+    u, a0 = lin[1:], lin[0]
+    anchor = np.min(x, axis=0) - 1.0  # a + u.x as cancelling pairs outside the data (no mass)
+    w1 = np.concatenate([np.eye(d), -np.eye(d), vv[keep]])
+    b1 = np.concatenate([-anchor, anchor, -bb[keep]])
+    w2 = np.concatenate([u, -u, c[keep]])
+    dt = jnp.float64 if _x64() else jnp.float32
+    params = ShallowParams(*(jnp.asarray(t, dt) for t in (w1, b1, w2, np.asarray(a0 + u @ anchor))))
+    err = float(np.max(np.abs(_forward_np(params, x) - y)))
+    return Budget(val, 1 / (val + 0.5), params, err, int(g.size), int(keep.sum()))

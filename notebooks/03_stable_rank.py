@@ -35,6 +35,7 @@ from IPython.display import Image, display
 jax.config.update("jax_enable_x64", True)
 
 from minstab.experiments import stable_rank  # noqa: E402
+from minstab.experiments.claims import format_claims  # noqa: E402
 
 QUICK = os.environ.get("MINSTAB_QUICK") == "1"
 # quick: a smaller run than `minstab reproduce stable-rank --quick` (the tests run both)
@@ -62,34 +63,52 @@ print(stable_rank.table(res))
 print(f"wall time {res.wall_s:.1f} s")
 
 # %% [markdown]
+# ## How we read "stable rank $\to 1$" (an interpretation of the abstract)
+#
+# The abstract says that for leaky ReLU the stable rank of the trained network converges to 1.
+# GD makes each sign block rank one: the rows of $W_+$ align with $u_+ - \gamma u_-$ and those of
+# $W_-$ with $u_- - \gamma u_+$, where $u_\pm$ are the label-weighted sums of the positive and the
+# negative points (nearly orthogonal and of equal norm on balanced nearly-orthogonal data). The
+# whole first layer is then two rank-one blocks of equal norm at an angle, with stable rank
+# $1 + |\cos| = 2(1+\gamma^2)/(1+\gamma)^2$ (1.669 for $\gamma = 0.1$), not 1. We therefore read
+# the paper's "$\to 1$" as the statement per block, $W_{+1}$ and $W_{-1}$, and check both values:
+# the blocks against 1 and the whole layer against $2(1+\gamma^2)/(1+\gamma)^2$.
+
+# %%
+claims = stable_rank.check(res)
+print(format_claims(claims))
+
+# %% [markdown]
 # ## Figure: stable rank and margins against the GD step (largest step size)
 #
-# Top row, the claim on the rank: leaky ReLU's sign blocks (dotted) fall to 1 within a few steps and
-# stay there; ReLU's stay above 1 (each neuron keeps the subset of points it was active on at
-# initialization) but bounded. The whole $W$ (solid) has two rank-one blocks
-# $u = P - \gamma N$ and $v = N - \gamma P$, hence a limit $2(1+\gamma^2)/(1+\gamma)^2$ (1.67 for
-# $\gamma = 0.1$) when $\|P\| = \|N\|$: the "$\to 1$" of the paper is the statement about the
-# blocks $W_{+1}$, $W_{-1}$. Bottom row, the claim on the margins: the band between the smallest
-# and largest normalized margin narrows around a common value.
+# Top row: leaky ReLU's sign blocks (dotted) fall to 1 and stay there, the whole $W$ (solid) to
+# the two-block value; ReLU's stay above 1 (each neuron keeps the points it was active on at
+# initialization) but far below their value at the random initialization. Bottom row: the band
+# between the smallest and largest normalized margin narrows around a common value.
 
 # %%
 paths = stable_rank.plot(res, "stable-rank-out")
 display(Image(filename=str(paths[0])))
 
 # %% [markdown]
-# ## The claims, checked numerically
+# ## What the outputs show
+#
+# Generated from the run above (synthetic nearly-orthogonal data, the paper's regime; the image
+# subset is far from nearly orthogonal, its constant $C$ is printed in the first output, and it
+# is only reported).
 
 # %%
 rows = stable_rank.summary(res)
+gamma = cfg.leaky_slope
 for r in rows:
     if r["data"] == "synthetic":
         print(
-            f"{r['activation']:>10} eta={r['eta']:<6g} block srank {r['srank_block_final']:.4f}  "
-            f"whole W {r['srank_final']:.3f}  margin spread {r['spread_init']:.2f} -> {r['spread_final']:.4f}"
+            f"{r['activation']:>10}, eta = {r['eta']:g}: loss {r['loss_final']:.2e}; block stable "
+            f"rank {r['srank_block_final']:.4f}; whole W {r['srank_final']:.4f}; margin spread "
+            f"{r['spread_init']:.2f} -> {r['spread_final']:.4f} (min/max {r['ratio_final']:.3f})"
         )
-leaky = [r for r in rows if r["data"] == "synthetic" and r["activation"] == "leaky ReLU"]
-# (the tests assert these at their own sizes; the tiny quick run here only reports them)
-print("leaky ReLU blocks below 1.01:", all(r["srank_block_final"] < 1.01 for r in leaky))
-syn = [r for r in rows if r["data"] == "synthetic"]
-print("margin spread shrank 5x:", all(r["spread_final"] < r["spread_init"] / 5 for r in syn))
-print("gamma = 0.1 prediction for the whole W:", 2 * (1 + 0.1**2) / (1 + 0.1) ** 2)
+print(
+    f"two-block prediction for the whole W at gamma = {gamma}: "
+    f"{stable_rank.whole_layer_limit(gamma):.4f}"
+)
+print("claims:", {k: v.holds for k, v in claims.items()})

@@ -11,6 +11,7 @@ from minstab.deep import (
     bump_network,
     deep_flatten,
     deep_forward,
+    deep_gd,
     deep_hessian,
     deep_num_params,
     deep_quadratic_loss,
@@ -87,8 +88,27 @@ def test_bump_sharpness_is_gauss_newton(getkey):
     lam = float(deep_sharpness(p, x, y, method="dense"))
     assert lam == pytest.approx(ref, rel=1e-10)
     assert 0 < lam < np.inf
-    eta = 1 / lam
-    assert lam < 2 / eta
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.1])
+def test_bump_minimum_is_stable_exactly_below_2_over_lambda(getkey, factor):
+    """Lemma 1 by GD itself: from theta* + delta v (v the top Hessian eigenvector) the distance
+    to theta* is multiplied by |1 - eta lambda| per step. At 0.9 * 2/lambda GD must return, at
+    1.1 * 2/lambda it must leave; a failure means the sharpness (or the Hessian) is wrong."""
+    d = 2
+    p = bump_network(d)
+    x = jax.random.uniform(getkey(), (50, d), jnp.float64, -1.5, 1.5)
+    y = bump(x)
+    lam_all, vec = np.linalg.eigh(np.asarray(deep_hessian(p, x, y)))
+    lam = float(deep_sharpness(p, x, y, method="dense"))
+    theta, delta, steps = deep_flatten(p), 1e-7, 40
+    start = deep_unflatten(theta + delta * jnp.asarray(vec[:, -1]), d, (2 * d, 1))
+    eta = factor * 2 / lam
+    q = deep_gd(start, x, y, eta, steps=steps)
+    ratio = float(jnp.linalg.norm(deep_flatten(q) - theta)) / delta
+    # independent reference: the linearized map, |1 - eta lambda|^steps (0.8^40 or 1.2^40)
+    assert ratio == pytest.approx(abs(1 - eta * lam) ** steps, rel=1e-3)
+    assert (ratio < 1) if factor < 1 else (ratio > 1)
 
 
 def test_validation():

@@ -256,3 +256,28 @@ def test_reproduce_quick(tmp_path):
         if int(b) == n:  # GD, Lemma 1
             assert np.all(sharp[conv] <= 2 / e[conv] * (1 + 1e-3))
     assert all(r["claims"].values()), r["claims"]
+
+
+def test_reproduce_fails_when_the_above_factor_is_stable(tmp_path):
+    """Simulating at 0.95 eta* instead of 1.1 eta*: SGD is mean-square stable there, so the claim
+    that the second moment grows above the threshold must be false and the command exit 1."""
+    from minstab.experiments import sgd_threshold as ex
+
+    args = argparse.Namespace(out=str(tmp_path), quick=True, seed=0, n=None, width=None,
+                              seeds=None, quiet=True, factors=[0.9, 0.95],
+                              sweep_batch_sizes=[8])  # fmt: skip
+    assert ex.main(args) == 1
+    claims = json.loads((tmp_path / "sgd_threshold.json").read_text())["claims"]
+    assert claims["linear_sgd_bounded_below_grows_above"] is False
+
+
+def test_reproduce_bad_flags_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "minstab", "reproduce", "sgd-threshold", "--quick", "--factors",
+         "1.1", "0.9", "--out", str(tmp_path)], capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 2 and "--factors" in out.stderr and "Traceback" not in out.stderr
+    assert out.stderr.count("\n") == 1

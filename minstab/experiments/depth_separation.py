@@ -1,22 +1,37 @@
-"""Seed 000 depth separation: a bump that deep nets implement stably and shallow nets cannot.
+"""Seed 000 depth separation: the minimal stable budget of a bump grows, a smooth control's stays bounded.
 
-Target: the compactly supported piecewise-linear bump sigma(1 - ||x||_1) in d >= 2, realized
-exactly by a two-hidden-layer ReLU net (:func:`minstab.deep.bump_network`). Shallow ReLU nets of
-growing width are fit to it (Adam, many steps) and for each fit we compute the error and the
-weighted Laplacian norm ||Delta f||_{L1(g)} (``minstab.bounds.weighted_curvature``), which a
-stable minimum for step size eta must keep below the budget 1/eta - 1/2 (seed 000, the
-multivariate Theorem 1). As the fit improves the required budget grows: at a fixed eta shallow
-nets cannot be both stable and accurate. The deep net interpolates the same data with a finite
-sharpness lambda_deep (dense Hessian), so it is a stable minimum for every eta < 2/lambda_deep;
-we report it at eta_deep = 1/lambda_deep (sharpness = 1/eta_deep < 2/eta_deep). For contrast, a
-Sobolev-smooth Gaussian bump: stable shallow approximations improve with a bounded budget.
+Claim (seed 000; THEORY §4). A stable solution of GD with step size eta has a weighted Laplacian
+norm (a weighted Radon-domain norm) sum |a| g <= 1/eta - 1/2. The compactly supported bump
+sigma(1 - ||x||_1) has an infinite such norm (its kinks lie on segments, not on whole
+hyperplanes), so no shallow net that is a stable solution for a fixed eta approximates it
+arbitrarily well; a Sobolev-smooth function has a finite norm and can be. A two-hidden-layer ReLU
+net realizes the bump exactly with a finite sharpness lambda, a minimum that is linearly stable
+for eta < 2/lambda.
+
+Protocol.
+
+1. Minimal budgets. For each target (the bump and a smooth control, by default a Gaussian
+   bump exp(-||x||^2 / (2 s^2))) on n uniform points in [-1.5, 1.5]^d, and each accuracy eps of a
+   decreasing list, B(eps) = the smallest sum |c| g of a shallow ReLU network with
+   max_i |f(x_i) - y_i| <= eps, an LP over a hyperplane dictionary
+   (:func:`minstab.predict.minimal_budget`). eta_max(eps) = 1 / (B(eps) + 1/2) is then the
+   largest step at which GD can have a stable solution that accurate. The claim is a
+   *difference*: a bounded budget means increments B(eps/2) - B(eps) that shrink to 0 (the
+   control), an unbounded one (log-divergent for a kink on a segment) increments that do not.
+   Checked: the control's last increment is at most half its first; the bump's last increment
+   is at least half its first. Both fail if the two targets behave alike (``--control l1-bump``
+   makes the control the bump: the control claim must then fail). In the full run the tightest
+   accuracy is solved again with a dictionary twice as fine in directions and offsets, to show
+   how much of B is the dictionary's.
+2. The deep net: :func:`minstab.deep.bump_network` fits the bump exactly (max error); its
+   sharpness lambda (dense Hessian, and Lanczos); and linear stability checked by GD itself:
+   started at theta* + delta v (v the top Hessian eigenvector), GD with eta = 0.9 * 2/lambda
+   must return (the distance shrinks) and with eta = 1.1 * 2/lambda must leave (it grows).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
 import os
 import time
 from pathlib import Path
@@ -24,163 +39,207 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .claims import claim, exit_status, format_claims
+from .claims import to_json as claims_json
+
 TARGETS = ("l1-bump", "gaussian")
+STEP_FACTORS = (0.9, 1.1)  # eta = factor * 2 / lambda for the deep net's GD check
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    """Sample, accuracies, dictionary and the deep-net check (module docstring)."""
+
     dim: int = 2
-    n: int = 400  # training points, uniform on [-1.5, 1.5]^d
-    widths: tuple[int, ...] = (4, 8, 16, 32, 64, 128)
-    steps: int = 6000
-    lr: float = 0.01  # Adam learning rate for the shallow fits
+    n: int = 300  # training points, uniform on [-1.5, 1.5]^d
+    accuracies: tuple[float, ...] = (0.1, 0.05, 0.025, 0.0125, 0.00625)
+    num_directions: int = 48
+    num_offsets: int = 48
+    refine: bool = True  # solve the tightest accuracy again with a 2x finer dictionary
+    control: str = "gaussian"
     gaussian_scale: float = 0.5
-    n_test: int = 4000
+    gd_steps: int = 60
+    gd_offset: float = 1e-6  # |theta_0 - theta*| for the deep net's GD check
     seed: int = 0
-    dtype: str = "float64"
+    quick: bool = False
 
     @classmethod
-    def quick(cls, **kw) -> Config:
-        base = dict(n=60, widths=(4, 32), steps=800, n_test=500)
+    def quick_config(cls, **kw) -> Config:
+        """The ``--quick`` size (seconds)."""
+        base = dict(n=200, accuracies=(0.1, 0.05, 0.025, 0.0125), num_directions=32,
+                    num_offsets=32, refine=False, quick=True)  # fmt: skip
         base.update(kw)
         return cls(**base)
 
 
 class Result(NamedTuple):
-    widths: np.ndarray
-    error: dict  # target -> (W,) RMS test error of the shallow fits
-    train_error: dict  # target -> (W,)
-    budget: dict  # target -> (W,) required budget ||Delta f||_{L1(g)} = 1/eta - 1/2
+    accuracies: np.ndarray
+    budget: dict  # target -> (A,) minimal budgets B(eps)
+    max_error: dict  # target -> (A,) achieved max |f - y| of the LP's network
+    refined: dict  # target -> B at the tightest eps with the finer dictionary (empty if not run)
     deep_sharpness: float  # lambda_max of the deep net at its exact fit (dense Hessian)
     deep_sharpness_lanczos: float
-    deep_error: float  # max |deep(x) - bump(x)| on train and test points
-    deep_eta: float  # step size at which we report the deep net (1 / deep_sharpness)
+    deep_error: float  # max |deep(x) - bump(x)|
+    deep_gd_ratio: dict  # step factor -> |theta_T - theta*| / |theta_0 - theta*|
     wall_s: float
     config: Config
 
     @property
-    def deep_budget(self) -> float:
-        """1/eta_deep - 1/2: the budget a shallow net would have at the deep net's step size."""
-        return 1.0 / self.deep_eta - 0.5
+    def eta_max(self) -> dict:
+        """1 / (B + 1/2): the largest step with a stable solution that accurate (Theorem 1)."""
+        return {k: 1 / (b + 0.5) for k, b in self.budget.items()}
+
+    @property
+    def increments(self) -> dict:
+        """B(eps_{j+1}) - B(eps_j) along the accuracy list."""
+        return {k: np.diff(b) for k, b in self.budget.items()}
 
 
-def target(name: str, x, *, scale: float = 0.5):
-    """The two targets on inputs (n, d): ``"l1-bump"`` sigma(1 - ||x||_1), ``"gaussian"``."""
-    import jax.numpy as jnp
-
-    from ..deep import bump
-
+def target(name: str, x, *, scale: float = 0.5) -> np.ndarray:
+    """The targets on inputs (n, d): ``"l1-bump"`` sigma(1 - ||x||_1), ``"gaussian"``."""
+    x = np.asarray(x, float)
     if name == "l1-bump":
-        return bump(x)
+        return np.maximum(1 - np.abs(x).sum(axis=-1), 0)
     if name == "gaussian":
-        return jnp.exp(-jnp.sum(x * x, axis=-1) / (2 * scale**2))
+        return np.exp(-np.sum(x * x, axis=-1) / (2 * scale**2))
     raise ValueError(f"target must be one of {TARGETS}, got {name!r}")
 
 
-def _adam_fit(params, x, y, lr, *, steps: int):
-    """Full-batch Adam on the quadratic loss (a plain jit(scan) loop: these fits are about
-    accuracy, not stability, so the optimizer does not matter for the claim)."""
-    return _adam_compiled()(params, x, y, lr, steps=int(steps))
-
-
-@functools.cache
-def _adam_compiled():
-    import jax
+def _deep_check(x, config):
     import jax.numpy as jnp
 
-    from ..losses import quadratic_loss
+    from ..deep import (
+        bump,
+        bump_network,
+        deep_flatten,
+        deep_forward,
+        deep_gd,
+        deep_hessian,
+        deep_sharpness,
+        deep_unflatten,
+    )
 
-    b1, b2, eps = 0.9, 0.999, 1e-8
-    tmap = jax.tree_util.tree_map
-
-    def impl(params, x, y, lr, *, steps):
-        zeros = tmap(jnp.zeros_like, params)
-
-        def step(state, _):
-            p, m, v, t = state
-            g = jax.grad(quadratic_loss)(p, x, y)
-            t = t + 1.0
-            m = tmap(lambda m, g: b1 * m + (1 - b1) * g, m, g)
-            v = tmap(lambda v, g: b2 * v + (1 - b2) * g * g, v, g)
-            c1, c2 = 1 - b1**t, 1 - b2**t
-            p = tmap(lambda p, m, v: p - lr * (m / c1) / (jnp.sqrt(v / c2) + eps), p, m, v)
-            return (p, m, v, t), None
-
-        t0 = jnp.zeros((), x.dtype)
-        return jax.lax.scan(step, (params, zeros, zeros, t0), None, length=steps)[0][0]
-
-    return jax.jit(impl, static_argnames=("steps",))
+    xj = jnp.asarray(x, jnp.float64)
+    p = bump_network(config.dim, dtype=jnp.float64)
+    y = bump(xj)
+    err = float(jnp.max(jnp.abs(deep_forward(p, xj) - y)))
+    lam_all, vec = jnp.linalg.eigh(deep_hessian(p, xj, y))
+    lam = float(lam_all[-1])
+    lam_l = float(deep_sharpness(p, xj, y).value)
+    theta = deep_flatten(p)
+    shape = (config.dim, (2 * config.dim, 1))
+    start = deep_unflatten(theta + config.gd_offset * vec[:, -1], *shape)
+    ratios = {}
+    for f in STEP_FACTORS:
+        q = deep_gd(start, xj, y, f * 2 / lam, steps=config.gd_steps)
+        ratios[f] = float(jnp.linalg.norm(deep_flatten(q) - theta) / config.gd_offset)
+    return lam, lam_l, err, ratios
 
 
 def run(config: Config, *, progress=None) -> Result:
+    """Minimal budgets of both targets at every accuracy, then the deep net's checks."""
     import jax
-    import jax.numpy as jnp
 
-    from ..bounds import weighted_curvature
-    from ..deep import bump_network, deep_forward, deep_sharpness
-    from ..nets import forward, init_shallow
+    from ..predict import minimal_budget
 
     if config.dim < 2:
         raise ValueError(f"dim must be at least 2 for the depth separation, got {config.dim}")
+    jax.config.update("jax_enable_x64", True)
     t0 = time.perf_counter()
-    if config.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
-    dt = jnp.dtype(config.dtype)
-    kx, kt, kp = jax.random.split(jax.random.key(config.seed), 3)
-    x = jax.random.uniform(kx, (config.n, config.dim), dt, -1.5, 1.5)
-    xt = jax.random.uniform(kt, (config.n_test, config.dim), dt, -1.5, 1.5)
-
-    err, terr, bud = {}, {}, {}
-    for name in TARGETS:
+    x = np.random.default_rng(config.seed).uniform(-1.5, 1.5, (config.n, config.dim))
+    names = ("l1-bump", config.control)
+    budget, error, refined = {}, {}, {}
+    kw = dict(num_directions=config.num_directions, num_offsets=config.num_offsets,
+              seed=config.seed)  # fmt: skip
+    for i, name in enumerate(names):
+        key = name if i == 0 else "control"
         y = target(name, x, scale=config.gaussian_scale)
-        yt = target(name, xt, scale=config.gaussian_scale)
-        err[name], terr[name], bud[name] = [], [], []
-        for i, k in enumerate(config.widths):
-            p0 = init_shallow(jax.random.fold_in(kp, i), config.dim, int(k), dtype=dt)
-            p = _adam_fit(p0, x, y, jnp.asarray(config.lr, dt), steps=config.steps)
-            err[name].append(float(jnp.sqrt(jnp.mean((forward(p, xt) - yt) ** 2))))
-            terr[name].append(float(jnp.sqrt(jnp.mean((forward(p, x) - y) ** 2))))
-            bud[name].append(float(weighted_curvature(p, x)))
+        res = []
+        for eps in config.accuracies:
+            res.append(minimal_budget(x, y, accuracy=float(eps), **kw))
             if progress is not None:
-                progress.update(note=f"{name} k={k}")
-
-    deep = bump_network(config.dim, dtype=dt)
-    y = target("l1-bump", x)
-    lam = float(deep_sharpness(deep, x, y, method="dense"))
-    lam_l = float(deep_sharpness(deep, x, y).value)
-    derr = float(max(jnp.max(jnp.abs(deep_forward(deep, x) - y)),
-                     jnp.max(jnp.abs(deep_forward(deep, xt) - target("l1-bump", xt)))))  # fmt: skip
+                progress.update(note=f"{key} eps={eps:g}")
+        budget[key] = np.array([r.budget for r in res])
+        error[key] = np.array([r.max_error for r in res])
+        if config.refine:
+            fine = dict(kw, num_directions=2 * config.num_directions,
+                        num_offsets=2 * config.num_offsets)  # fmt: skip
+            refined[key] = minimal_budget(
+                x, y, accuracy=float(config.accuracies[-1]), **fine
+            ).budget
+            if progress is not None:
+                progress.update(note=f"{key} finer dictionary")
+    lam, lam_l, derr, ratios = _deep_check(x, config)
     if progress is not None:
         progress.update(note="deep net")
-    return Result(
-        widths=np.asarray(config.widths),
-        error={k: np.asarray(v) for k, v in err.items()},
-        train_error={k: np.asarray(v) for k, v in terr.items()},
-        budget={k: np.asarray(v) for k, v in bud.items()},
-        deep_sharpness=lam,
-        deep_sharpness_lanczos=lam_l,
-        deep_error=derr,
-        deep_eta=1.0 / lam,
-        wall_s=time.perf_counter() - t0,
-        config=config,
-    )
+    return Result(np.asarray(config.accuracies, float), budget, error, refined, lam, lam_l, derr,
+                  ratios, time.perf_counter() - t0, config)  # fmt: skip
+
+
+def check(result: Result) -> dict:
+    """The depth-separation claims (module docstring)."""
+    inc = result.increments
+    lo, hi = STEP_FACTORS
+    rb, rc = inc["l1-bump"], inc["control"]
+    lam = result.deep_sharpness
+    ok = len(result.accuracies) >= 3
+    ctl = result.config.control
+    return {
+        "control_budget_converges": claim(
+            rc[-1] <= rc[0] / 2,
+            f"{ctl}: increments of B {np.array2string(rc, precision=4)}: last <= first/2",
+            covered=int(ok), total=1,
+        ),
+        "bump_budget_keeps_growing": claim(
+            rb[-1] >= rb[0] / 2,
+            f"l1-bump: increments of B {np.array2string(rb, precision=4)}: last >= first/2",
+            covered=int(ok), total=1,
+        ),
+        "deep_net_exact": claim(
+            result.deep_error <= 1e-12, f"max |deep(x) - bump(x)| = {result.deep_error:.1e}"
+        ),
+        "deep_sharpness_dense_matches_lanczos": claim(
+            abs(result.deep_sharpness_lanczos - lam) <= 1e-6 * lam,
+            f"dense {lam:.10g}, Lanczos {result.deep_sharpness_lanczos:.10g}",
+        ),
+        "deep_net_stable_below_2_over_lambda": claim(
+            result.deep_gd_ratio[lo] < 1,
+            f"GD at eta = {lo} * 2/lambda: distance ratio {result.deep_gd_ratio[lo]:.3g} after "
+            f"{result.config.gd_steps} steps (< 1: returns)",
+        ),
+        "deep_net_leaves_above_2_over_lambda": claim(
+            result.deep_gd_ratio[hi] > 1,
+            f"GD at eta = {hi} * 2/lambda: distance ratio {result.deep_gd_ratio[hi]:.3g} (> 1: leaves)",
+        ),
+    }  # fmt: skip
 
 
 def table(result: Result) -> str:
-    lines = [f"{'target':>8} {'width':>6} {'test RMS':>10} {'train RMS':>10} {'budget':>9} "
-             f"{'max stable eta':>15}"]  # fmt: skip
+    cfg = result.config
+    lines = [f"{'eps':>8} " + " ".join(f"{k + ' B':>14} {'eta_max':>8}" for k in result.budget)]
     lines.append("-" * len(lines[0]))
-    for name in TARGETS:
-        for i, k in enumerate(result.widths):
-            b = result.budget[name][i]
-            lines.append(
-                f"{name:>8} {int(k):6d} {result.error[name][i]:10.3e} "
-                f"{result.train_error[name][i]:10.3e} {b:9.4g} {1 / (b + 0.5):15.4g}"
-            )
+    for j, e in enumerate(result.accuracies):
+        lines.append(f"{e:8.4g} " + " ".join(
+            f"{result.budget[k][j]:14.5f} {result.eta_max[k][j]:8.4f}" for k in result.budget))  # fmt: skip
+    lines.append("increments of B per halving of eps: " + "; ".join(
+        f"{k} {np.array2string(v, precision=4)}" for k, v in result.increments.items()))  # fmt: skip
+    if result.refined:
+        lines.append(f"eps = {result.accuracies[-1]:g} with a dictionary of {2 * cfg.num_directions} x "
+                     f"{2 * cfg.num_offsets} planes (instead of {cfg.num_directions} x {cfg.num_offsets}): "
+                     + "; ".join(f"{k} B = {v:.5f} ({v / result.budget[k][-1] - 1:+.1%})"
+                                 for k, v in result.refined.items()))  # fmt: skip
+    lam = result.deep_sharpness
+    eta = STEP_FACTORS[0] * 2 / lam
     lines.append(
-        f"deep net sigma(1-||x||_1): exact (max error {result.deep_error:.1e}), sharpness "
-        f"{result.deep_sharpness:.4g} (Lanczos {result.deep_sharpness_lanczos:.4g}); at "
-        f"eta = {result.deep_eta:.4g}: sharpness = 1/eta < 2/eta = {2 / result.deep_eta:.4g}"
+        f"deep net sigma(1-||x||_1): max error {result.deep_error:.1e}, sharpness {lam:.5g} "
+        f"(Lanczos {result.deep_sharpness_lanczos:.5g}); GD distance ratio after "
+        f"{cfg.gd_steps} steps at {STEP_FACTORS[0]} * 2/lambda: "
+        f"{result.deep_gd_ratio[STEP_FACTORS[0]]:.3g}, at {STEP_FACTORS[1]} * 2/lambda: "
+        f"{result.deep_gd_ratio[STEP_FACTORS[1]]:.3g}"
+    )
+    lines.append(
+        f"at the deep net's stable step eta = {eta:.4g} a shallow stable solution has budget "
+        f"1/eta - 1/2 = {1 / eta - 0.5:.4g}"
     )
     return "\n".join(lines)
 
@@ -190,23 +249,29 @@ def plot(result: Result, out_dir) -> list[Path]:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(5.6, 3.9))
-    labels = {"l1-bump": r"shallow fits of $\sigma(1-\|x\|_1)$",
-              "gaussian": "shallow fits of a Gaussian bump"}  # fmt: skip
-    for c, name in zip(("C3", "C0"), TARGETS, strict=True):
-        ax.plot(result.budget[name], result.error[name], "o-", color=c, label=labels[name])
-        for k, b, e in zip(result.widths, result.budget[name], result.error[name], strict=True):
-            ax.annotate(f"k={int(k)}", (b, e), fontsize=6, xytext=(3, 3),
-                        textcoords="offset points")  # fmt: skip
-    ax.axvline(result.deep_budget, color="k", ls="--", lw=1,
-               label=rf"budget at $\eta$ where the deep net is stable ($\eta$={result.deep_eta:.3g})")  # fmt: skip
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(r"required budget $1/\eta - 1/2 = \|\Delta f\|_{L^1(g)}$")
-    ax.set_ylabel("test RMS error")
-    ax.set_title(f"depth separation, d = {result.config.dim}, n = {result.config.n}", fontsize=9)
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3, which="both")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.9))
+    labels = {"l1-bump": r"$\sigma(1-\|x\|_1)$", "control": f"control: {result.config.control}"}
+    colors = {"l1-bump": "C3", "control": "C0"}
+    e = result.accuracies
+    for k, b in result.budget.items():
+        axes[0].plot(1 / e, b, "o-", color=colors[k], label=labels[k])
+        axes[1].plot(1 / e, result.eta_max[k], "o-", color=colors[k], label=labels[k])
+        if k in result.refined:
+            axes[0].plot(1 / e[-1], result.refined[k], "x", color=colors[k], ms=8,
+                         label=f"{labels[k]}, 2x finer dictionary")  # fmt: skip
+    eta = STEP_FACTORS[0] * 2 / result.deep_sharpness
+    axes[1].axhline(eta, color="k", ls="--", lw=1,
+                    label=rf"deep net stable at $\eta$ = {STEP_FACTORS[0]}$\cdot 2/\lambda$")  # fmt: skip
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel(r"accuracy $1/\varepsilon$  ($\max_i |f(x_i)-y_i| \leq \varepsilon$)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel(r"minimal budget $B(\varepsilon) = \min \sum |c|\,g$  (weighted Radon norm)")
+    axes[1].set_ylabel(r"largest stable step $1/(B + 1/2)$")
+    cfg = result.config
+    fig.suptitle(f"depth separation, d = {cfg.dim}, n = {cfg.n}, dictionary "
+                 f"{cfg.num_directions} x {cfg.num_offsets}", fontsize=9)  # fmt: skip
     fig.tight_layout()
     from minstab import plotting
 
@@ -216,14 +281,16 @@ def plot(result: Result, out_dir) -> list[Path]:
 def to_json(result: Result) -> dict:
     return {
         "config": dataclasses.asdict(result.config),
-        "widths": [int(k) for k in result.widths],
-        "test_rms_error": {k: v.tolist() for k, v in result.error.items()},
-        "train_rms_error": {k: v.tolist() for k, v in result.train_error.items()},
-        "required_budget": {k: v.tolist() for k, v in result.budget.items()},
+        "accuracies": result.accuracies,
+        "minimal_budget": result.budget,
+        "eta_max": result.eta_max,
+        "increments": result.increments,
+        "max_error": result.max_error,
+        "finer_dictionary_budget": result.refined,
         "deep_sharpness": result.deep_sharpness,
         "deep_sharpness_lanczos": result.deep_sharpness_lanczos,
         "deep_max_error": result.deep_error,
-        "deep_eta": result.deep_eta,
+        "deep_gd_distance_ratio": {str(k): v for k, v in result.deep_gd_ratio.items()},
         "wall_s": result.wall_s,
     }
 
@@ -233,30 +300,60 @@ def add_arguments(parser) -> None:
     a("--out", default="minstab-out/depth-separation", help="output directory")
     a("--dim", type=int, default=None, help="input dimension d >= 2")
     a("--n", type=int, default=None, help="training points")
-    a("--widths", type=int, nargs="+", default=None, help="shallow widths")
-    a("--steps", type=int, default=None, help="Adam steps per shallow fit")
+    a("--accuracies", type=float, nargs="+", default=None,
+      help="decreasing accuracies eps (at least 3)")  # fmt: skip
+    a("--directions", type=int, default=None, help="dictionary directions")
+    a("--offsets", type=int, default=None, help="dictionary offsets per direction")
+    a("--control", default=None, choices=TARGETS,
+      help="the control target (l1-bump: a negative control, its claim must fail)")  # fmt: skip
     a("--seed", type=int, default=None)
-    a("--quick", action="store_true", help="tiny sizes (seconds); also MINSTAB_QUICK=1")
-    a("--dtype", default="float64", choices=("float64", "float32"))
+    a("--quick", action="store_true", help="small sizes (seconds); also MINSTAB_QUICK=1")
+    parser.set_defaults(dtype="float64")
+
+
+def config_from_args(args) -> Config:
+    """The :class:`Config` of a command line; bad values raise :class:`minstab.cli.UsageError`."""
+    from ..cli import UsageError
+
+    kw = {}
+    for flag, name in (("dim", "dim"), ("n", "n"), ("seed", "seed"), ("control", "control"),
+                       ("directions", "num_directions"), ("offsets", "num_offsets")):  # fmt: skip
+        if getattr(args, flag, None) is not None:
+            kw[name] = getattr(args, flag)
+    if kw.get("dim", 2) < 2:
+        raise UsageError(f"--dim: expected an integer >= 2, got {kw['dim']}")
+    for flag, name in (
+        ("--n", "n"),
+        ("--directions", "num_directions"),
+        ("--offsets", "num_offsets"),
+    ):
+        if kw.get(name, 1) < 1:
+            raise UsageError(f"{flag}: expected a positive integer, got {kw[name]}")
+    if args.accuracies is not None:
+        acc = tuple(args.accuracies)
+        if len(acc) < 3 or any(a <= 0 for a in acc) or any(np.diff(acc) >= 0):
+            raise UsageError(
+                f"--accuracies: expected at least 3 positive, decreasing values, got {list(acc)}"
+            )
+        kw["accuracies"] = acc
+    quick = args.quick or os.environ.get("MINSTAB_QUICK") == "1"
+    return Config.quick_config(**kw) if quick else Config(**kw)
 
 
 def main(args) -> int:
+    from .._io import write_json
     from ..progress import ProgressBar
 
-    kw = {"dtype": args.dtype}
-    for name in ("dim", "n", "steps", "seed"):
-        if getattr(args, name, None) is not None:
-            kw[name] = getattr(args, name)
-    if args.widths is not None:
-        kw["widths"] = tuple(args.widths)
-    quick = args.quick or os.environ.get("MINSTAB_QUICK") == "1"
-    config = Config.quick(**kw) if quick else Config(**kw)
-    with ProgressBar(2 * len(config.widths) + 1, "depth-separation") as bar:
+    config = config_from_args(args)
+    steps = 2 * len(config.accuracies) + 2 * int(config.refine) + 1
+    with ProgressBar(steps, "depth-separation") as bar:
         result = run(config, progress=bar)
+    claims = check(result)
     out = Path(args.out)
     paths = plot(result, out)
-    (out / "depth_separation.json").write_text(json.dumps(to_json(result), indent=1))
+    write_json(out / "depth_separation.json", {**to_json(result), **claims_json(claims)})
     print(f"\nwall {result.wall_s:.1f} s")
     print(table(result))
+    print(format_claims(claims))
     print("\nwrote " + ", ".join(str(p) for p in paths + [out / "depth_separation.json"]))
-    return 0
+    return exit_status(claims)

@@ -29,13 +29,15 @@ from zero). At this interpolating minimum theta*:
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from .claims import claim, exit_status, format_claims
+from .claims import to_json as claims_json
 
 __all__ = ["Config", "Result", "run", "plot", "check_claims", "add_arguments", "main"]
 
@@ -58,6 +60,7 @@ class Config:
     sweep_tol: float = 1e-12
     patience: int = 500
     init_offset: float = 3e-3
+    factors: tuple = (0.9, 1.1)  # simulations at factor * eta*(B): below and above the threshold
     quick: bool = False
 
     @classmethod
@@ -155,7 +158,9 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
         horizon = {
             m: [
                 _horizon(
-                    mean_square_trajectory(p, x, y, 1.1 * e, b, steps=cfg.max_steps, replacement=r),
+                    mean_square_trajectory(
+                        p, x, y, cfg.factors[1] * e, b, steps=cfg.max_steps, replacement=r
+                    ),
                     cfg.growth,
                     cfg.max_steps,
                 )
@@ -167,7 +172,7 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
 
         # every (mode, factor, B) configuration in one vmapped call; linear and real together
         cf = [(m, f, b) for m in modes for f in ("below", "above") for b in bs]
-        fac = {"below": 0.9, "above": 1.1}
+        fac = {"below": cfg.factors[0], "above": cfg.factors[1]}
         keys = jax.random.split(jax.random.key(cfg.seed + 2), cfg.seeds)
         lin, real = _simulate(
             p, x, y,
@@ -249,36 +254,57 @@ def _sweep_summary(etas, status, sharp, final, loss, start, lam) -> dict:
 
 
 def check_claims(r: Result) -> dict:
-    """The claims of THEORY §6 on this run, as booleans."""
+    """The claims of THEORY §6 on this run, as :class:`~minstab.experiments.claims.Claim`."""
     es, er = np.array(r.eta_star), np.array(r.eta_star_replacement)
+    lo, hi = r.config["factors"]
     out = {
-        "eta_star_at_n_is_2_over_sharpness": bool(abs(es[-1] - r.gd_limit) <= 1e-8 * r.gd_limit),
-        "eta_star_nondecreasing_in_B": bool(np.all(np.diff(es) >= -1e-12 * es[1:])),
-        "eta_star_replacement_nondecreasing_in_B": bool(np.all(np.diff(er) >= -1e-12 * er[1:])),
-        "replacement_le_without": bool(np.all(er <= es * (1 + 1e-10))),
-        "non_uniformity_hvp_matches_gram": bool(
-            abs(r.non_uniformity - r.non_uniformity_gram) <= 1e-6 * r.non_uniformity_gram
+        "eta_star_at_n_is_2_over_sharpness": claim(
+            abs(es[-1] - r.gd_limit) <= 1e-8 * r.gd_limit,
+            f"eta*(n) = {es[-1]:.10g}, 2/sharpness = {r.gd_limit:.10g}",
+        ),
+        "eta_star_nondecreasing_in_B": claim(
+            bool(np.all(np.diff(es) >= -1e-12 * es[1:])),
+            "eta*(B) " + np.array2string(es, precision=4),
+        ),
+        "eta_star_replacement_nondecreasing_in_B": claim(
+            bool(np.all(np.diff(er) >= -1e-12 * er[1:])),
+            "with replacement " + np.array2string(er, precision=4),
+        ),
+        "replacement_le_without": claim(bool(np.all(er <= es * (1 + 1e-10))), "for every B"),
+        "non_uniformity_hvp_matches_gram": claim(
+            abs(r.non_uniformity - r.non_uniformity_gram) <= 1e-6 * r.non_uniformity_gram,
+            f"{r.non_uniformity:.10g} vs {r.non_uniformity_gram:.10g}",
         ),
     }
     for kind in ("linear", "real"):
-        out[f"{kind}_sgd_bounded_below_grows_above"] = bool(
-            all(
-                max(r.sims[m][kind]["below"]) < 1 < min(r.sims[m][kind]["above"])
-                for m in ("without", "with")
-            )
+        below = max(max(r.sims[m][kind]["below"]) for m in ("without", "with"))
+        above = min(min(r.sims[m][kind]["above"]) for m in ("without", "with"))
+        out[f"{kind}_sgd_bounded_below_grows_above"] = claim(
+            below < 1 < above,
+            f"mean-square ratio: largest at {lo} eta* = {below:.3g} (< 1), smallest at {hi} eta* = "
+            f"{above:.3g} (> 1)",
+            covered=2 * len(r.batch_sizes),
+            total=2 * len(r.batch_sizes),
         )
-    gd_ok, back_ok = True, True
+    gd_ok, back_ok, n_gd, n_back = True, True, 0, 0
     n = len(r.batch_sizes)
     for b, sw in r.sweep.items():
         e = np.array(sw["etas"])
         conv = np.array([st == "converged" for st in sw["status"]])
         sharp = np.array(sw["sharpness"], dtype=float)
         at_start = conv & (np.abs(sharp - r.sharpness) <= 1e-3 * r.sharpness)
-        back_ok &= bool(np.all(at_start[e <= 0.95 * sw["eta_star_start"]]))
+        below = e <= 0.95 * sw["eta_star_start"]
+        back_ok &= bool(np.all(at_start[below]))
+        n_back += int(below.sum())
         if int(b) == n:  # full-batch GD: Lemma 1, sharpness <= 2/eta at a converged minimum
             gd_ok &= bool(np.all(sharp[conv] <= (2 / e[conv]) * (1 + 1e-3)))
-    out["sweep_gd_converged_sharpness_le_2_over_eta"] = gd_ok
-    out["sweep_runs_below_eta_star_return_to_start"] = back_ok
+            n_gd += int(conv.sum())
+    out["sweep_gd_converged_sharpness_le_2_over_eta"] = claim(
+        gd_ok, "converged GD runs (B = n)", covered=n_gd, total=n_gd
+    )
+    out["sweep_runs_below_eta_star_return_to_start"] = claim(
+        back_ok, "runs with eta <= 0.95 eta*(B)", covered=n_back, total=n_back
+    )
     return out
 
 
@@ -335,7 +361,6 @@ def table(r: Result) -> str:
                 for e, c, sh in zip(s["etas"], st, s["sharpness"], strict=True)
             )
         )
-    lines.append("claims: " + ", ".join(f"{k}={v}" for k, v in r.claims.items()))
     return "\n".join(lines)
 
 
@@ -415,37 +440,62 @@ def add_arguments(parser) -> None:
     parser.add_argument("--width", type=int, default=None, help="network width (>= n - 1)")
     parser.add_argument("--seeds", type=int, default=None, help="SGD runs per configuration")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--factors",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("BELOW", "ABOVE"),
+        help="simulate SGD at BELOW * eta* and ABOVE * eta* (default 0.9 1.1)",
+    )
+    parser.add_argument("--sweep-batch-sizes", type=int, nargs="+", default=None,
+                        help="batch sizes of the (B, eta) sweep")  # fmt: skip
     parser.set_defaults(dtype="float64")
 
 
-def _jsonable(o):
-    """NaN/inf -> None (strict JSON), tuples -> lists, recursively."""
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, float) and not np.isfinite(o):
-        return None
-    return o
+def config_from_args(args) -> Config:
+    """The :class:`Config` of a command line; bad values raise :class:`minstab.cli.UsageError`."""
+    from ..cli import UsageError
 
-
-def main(args) -> int:
-    """Run, print the table, write JSON and figures."""
     quick = bool(getattr(args, "quick", False)) or os.environ.get("MINSTAB_QUICK") == "1"
     kw = {"seed": args.seed}
     for name in ("n", "width", "seeds"):
         if getattr(args, name, None) is not None:
+            if getattr(args, name) < (2 if name == "n" else 1):
+                raise UsageError(
+                    f"--{name}: expected a positive integer (n >= 2), got {getattr(args, name)}"
+                )
             kw[name] = getattr(args, name)
     if "n" in kw:
         kw.setdefault("width", max(2 * kw["n"], Config.width))
         kw["sweep_batch_sizes"] = tuple(sorted({1, 2, max(kw["n"] // 2, 1), kw["n"]}))
-    cfg = Config.quick_config(**kw) if quick else Config(**kw)
+    if kw.get("width", Config.width) < kw.get("n", Config.n) - 1:
+        raise UsageError(
+            f"--width: expected at least n - 1 = {kw.get('n', Config.n) - 1}, got {kw['width']}"
+        )
+    if getattr(args, "factors", None) is not None:
+        lo, hi = args.factors
+        if not 0 < lo < hi:
+            raise UsageError(f"--factors: expected 0 < BELOW < ABOVE, got {lo} {hi}")
+        kw["factors"] = (lo, hi)
+    if getattr(args, "sweep_batch_sizes", None):
+        kw["sweep_batch_sizes"] = tuple(args.sweep_batch_sizes)
+    return Config.quick_config(**kw) if quick else Config(**kw)
+
+
+def main(args) -> int:
+    """Run, print the table and the claims, write JSON and figures; exit 1 if a claim is false."""
+    from .._io import write_json
+
+    cfg = config_from_args(args)
     r = run(cfg, progress=not getattr(args, "quiet", False))
     print(table(r))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "sgd_threshold.json").write_text(json.dumps(_jsonable(r._asdict()), indent=2))
+    body = {k: v for k, v in r._asdict().items() if k != "claims"}
+    write_json(out / "sgd_threshold.json", {**body, **claims_json(r.claims)})
     paths = plot(r, out)
+    print(format_claims(r.claims))
     print(f"wrote {out / 'sgd_threshold.json'} and {', '.join(p.name for p in paths)}")
     print(f"wall time {r.wall_time:.1f} s")
-    return 0
+    return exit_status(r.claims)
