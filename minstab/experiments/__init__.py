@@ -17,11 +17,23 @@ REGISTRY = {
         "seed 004 Fig. 1: a 3x larger step size finds a smoother interpolant",
     ),
     "fig2": ("minstab.experiments.fig2", "seed 004 Fig. 2: empirical vs population weight g"),
-    "fig3": ("minstab.experiments.fig3", "seed 004 Fig. 3: step-size sweep, sharpness vs eta"),
-    "mnist": ("minstab.experiments.mnist", "seed 000: Laplacian bound tightness on image data"),
-    "depth-separation": ("minstab.experiments.depth_separation", "seed 000: depth separation"),
+    "fig3": (
+        "minstab.experiments.fig3",
+        "seed 004 Fig. 3's protocol over 8 seeds: edge of stability, smoothness",
+    ),
+    "mnist": (
+        "minstab.experiments.mnist",
+        "seed 000: R_g(f) vs 1/eta - 1/2 on image data, from one shared init",
+    ),
+    "depth-separation": (
+        "minstab.experiments.depth_separation",
+        "seed 000: minimal shallow budget (bump vs smooth control), deep net",
+    ),
     "stable-rank": ("minstab.experiments.stable_rank", "seed 001: stable rank and margins"),
-    "min-norm": ("minstab.experiments.min_norm", "seed 002: gap to the minimum-norm interpolant"),
+    "min-norm": (
+        "minstab.experiments.min_norm",
+        "seed 002: GD-to-minimum-norm gap exponent vs n/d",
+    ),
     "sgd-threshold": ("minstab.experiments.sgd_threshold", "exact SGD mean-square threshold vs B"),
 }
 
