@@ -113,11 +113,12 @@ def test_momentum_matches_optax_loop_and_vmaps():
     p, x, y = _problem()
     steps = 20
     etas = jnp.array([0.01, 0.03])
-    from minstab.train import _train_impl, make_config
+    from minstab.train import TrainConfig, train_run
 
-    cfg = make_config(steps=steps, optimizer="momentum", momentum=0.9, tol=1e-300)
+    cfg = TrainConfig(steps=steps, optimizer="momentum", momentum=0.9, tol=1e-300)
+    x2 = x[:, None]  # the kernel takes (n, d) inputs (train() validates and reshapes)
     batched = jax.jit(
-        jax.vmap(lambda e: _train_impl(p, x, y, e, jax.random.key(0), cfg=cfg).params)
+        jax.vmap(lambda e: train_run(p, x2, y, e, jax.random.key(0), config=cfg).params)
     )(etas)
     for i, eta in enumerate([0.01, 0.03]):
         opt = optax.sgd(eta, momentum=0.9)
