@@ -59,6 +59,11 @@ class TrainConfig:
         ``boost_below`` (sticky; seed 004 Fig. 1 uses 3).
     negative_slope : leaky-ReLU slope of the shallow net (0: ReLU).
     lanczos_iters : Krylov dimension cap for ``log_sharpness="lanczos"`` (None: the default).
+    check_every : the steps run in blocks of this many, and the convergence / divergence
+        flags are evaluated once per block from the block's recorded losses; a run that
+        stopped inside a block replays its steps up to the stop, so every result
+        (``converged_at``, ``diverged_at``, ``steps_run``, the frozen parameters) is exact at
+        every value. 0 (default) chooses one (1 with a boost schedule).
     """
 
     steps: int
@@ -76,6 +81,7 @@ class TrainConfig:
     boost_below: float = 0.0
     negative_slope: float = 0.0
     lanczos_iters: int | None = None
+    check_every: int = 0
 
     def __post_init__(self):
         set_ = functools.partial(object.__setattr__, self)
@@ -84,6 +90,7 @@ class TrainConfig:
         if self.log_every > self.steps:
             raise ValueError(f"log_every must be <= steps ({self.steps}), got {self.log_every}")
         set_("patience", _int(self.patience, "patience", low=0))
+        set_("check_every", _int(self.check_every, "check_every", low=0))
         for name in ("tol", "diverge_above", "boost_factor"):
             check_positive(getattr(self, name), name)
             set_(name, float(getattr(self, name)))

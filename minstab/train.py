@@ -30,6 +30,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from ._validate import check_positive
 from .config import LOG_SHARPNESS_METHODS, OPTIMIZERS, TrainConfig, train_config
@@ -93,15 +94,12 @@ class TrainResult(NamedTuple):
 class _State(NamedTuple):
     params: object
     opt_state: object
-    step: jax.Array
-    loss: jax.Array
-    converged: jax.Array
+    step: jax.Array  # steps taken (the same for every run of a batch)
+    loss: jax.Array  # loss at the last evaluated iterate (for a stopped run: where it stopped)
+    below: jax.Array  # consecutive evaluated iterates with loss < tol
+    stop_at: jax.Array  # step at which the run converged or diverged (-1 while it runs)
     diverged: jax.Array
-    diverged_at: jax.Array
-    converged_at: jax.Array
-    steps_run: jax.Array
     boosted: jax.Array
-    below: jax.Array  # consecutive steps with loss < tol
     vec: jax.Array  # warm-start vector for Lanczos
     key: jax.Array
 
@@ -115,6 +113,16 @@ class _Loop(NamedTuple):
     x: jax.Array
     y: jax.Array
     eta: jax.Array
+    sequential: bool  # one run per program (not vmapped): flat carry, unrolled steps
+
+
+class _Events(NamedTuple):
+    """What happened in a block of m steps: the first stop (m if none) and the state there."""
+
+    first: jax.Array
+    bad: jax.Array
+    below: jax.Array
+    loss: jax.Array
 
 
 def _where(mask, new, old):
@@ -135,75 +143,146 @@ def _eta(lp: _Loop, state: _State):
     return jnp.where(state.boosted, lp.eta * lp.cfg.boost_factor, lp.eta)
 
 
-def _gradient(lp: _Loop, state: _State):
-    """Full-batch loss and the (mini-batch) gradient at the current parameters."""
+def _gradient(lp: _Loop, params, key, step):
+    """Full-batch loss and the (mini-batch) gradient at ``params``."""
     cfg, n = lp.cfg, lp.x.shape[0]
     if cfg.batch_size is None or cfg.batch_size >= n and not cfg.replace:
-        return lp.obj.value_and_grad(state.params, lp.x, lp.y)
-    k = jax.random.fold_in(state.key, state.step)
+        return lp.obj.value_and_grad(params, lp.x, lp.y)
+    k = jax.random.fold_in(key, step)
     if cfg.replace:
         idx = jax.random.randint(k, (cfg.batch_size,), 0, n)
     else:
         idx = jax.random.permutation(k, n)[: cfg.batch_size]
-    _, g = lp.obj.value_and_grad(state.params, lp.x[idx], lp.y[idx])
-    return lp.obj.value(state.params, lp.x, lp.y), g
+    _, g = lp.obj.value_and_grad(params, lp.x[idx], lp.y[idx])
+    return lp.obj.value(params, lp.x, lp.y), g
 
 
-def _update(lp: _Loop, state: _State, g, e):
+def _update(lp: _Loop, params, opt_state, g, e):
     """New parameters and optimizer state (plain GD, or optax with the step size injected)."""
     if lp.opt is None:
-        return jax.tree_util.tree_map(lambda p, gi: p - e * gi, state.params, g), state.opt_state
+        return jax.tree_util.tree_map(lambda p, gi: p - e * gi, params, g), opt_state
     import optax
 
-    ostate = state.opt_state
-    ostate.hyperparams["learning_rate"] = e
+    opt_state.hyperparams["learning_rate"] = e
     # optax mixes its int32 step count with float params (adam's bias correction), which strict
     # dtype promotion rejects; the promotion is harmless here.
     with jax.numpy_dtype_promotion("standard"):
-        upd, new_opt = lp.opt.update(g, ostate, state.params)
-    return optax.apply_updates(state.params, upd), new_opt
+        upd, new_opt = lp.opt.update(g, opt_state, params)
+    return optax.apply_updates(params, upd), new_opt
 
 
-def _step(lp: _Loop, state: _State, _):
-    """One iteration with the convergence / divergence bookkeeping of the module docstring."""
-    cfg = lp.cfg
-    active = ~(state.converged | state.diverged)
-    e = _eta(lp, state)
-    loss, g = _gradient(lp, state)
-    bad = ~jnp.isfinite(loss) | (loss > cfg.diverge_above)
-    small = jnp.isfinite(loss) & (loss < cfg.tol)
-    below = jnp.where(small, state.below + 1, 0)
-    # converged once the loss has stayed below tol for `patience` further steps: a minimum
-    # sharper than 2/eta is left within a few hundred steps from rounding errors alone, so it
-    # is not mistaken for a stable one (Lemma 1)
-    conv = small & (below > cfg.patience)
-    newly_div = active & bad
-    newly_conv = active & conv & ~bad
-    move = active & ~bad & ~conv
-    new_params, new_opt = _update(lp, state, g, e)
+def _events(cfg: TrainConfig, losses, below0) -> _Events:
+    """The first stop among the losses of a block (evaluated before each of its m updates).
+
+    Step j is bad when its loss is non-finite or above ``diverge_above``; it converges when the
+    loss has been below ``tol`` at j and the ``patience`` steps before it (the streak carries
+    ``below0`` over from earlier blocks): a minimum sharper than 2/eta is left within a few
+    hundred steps from rounding errors alone, so it is not mistaken for a stable one (Lemma 1).
+    """
+    m = losses.shape[0]
+    j = jnp.arange(m, dtype=jnp.int32)
+    finite = jnp.isfinite(losses)
+    bad = ~finite | (losses > cfg.diverge_above)
+    small = finite & (losses < cfg.tol)
+    below = j - jax.lax.cummax(jnp.where(small, -1 - below0, j))  # streak length at each j
+    stop = bad | (small & (below > cfg.patience))
+    first = jnp.where(jnp.any(stop), jnp.argmax(stop), m).astype(jnp.int32)
+    at = jnp.minimum(first, m - 1)
+    return _Events(first, bad[at], below[at], losses[at])
+
+
+def _block(lp: _Loop, state: _State, m: int) -> _State:
+    """Run ``m`` steps; the flags are checked once, at the end, from the m recorded losses.
+
+    The steps themselves only update the parameters (a stopped run has step size 0 and is
+    restored afterwards, so a non-finite gradient cannot leak into its frozen parameters). A
+    run that stops inside the block replays its first ``first`` updates from the block's
+    start, which gives exactly the iterate the per-step rule freezes; so ``converged_at``,
+    ``diverged_at`` and ``steps_run`` are exact for every block size.
+    """
+    active = state.stop_at < 0
+    e = jnp.where(active, _eta(lp, state), 0)
+    advance, carry0, unpack = _stepper(lp, state, e)
+    steps = state.step + jnp.arange(m, dtype=jnp.int32)
+    # a run alone in its program: two steps per loop iteration halve the loop's overhead
+    carry, losses = jax.lax.scan(advance, carry0, steps, unroll=2 if lp.sequential else 1)
+    params, opt_state = unpack(carry)
+    ev = _events(lp.cfg, losses, state.below)
+    stop_now = active & (ev.first < m)
+    replay = jnp.where(stop_now, ev.first, 0)
+
+    def replay_body(c):
+        return c[0] + 1, advance(c[1], state.step + c[0])[0]
+
+    _, c_stop = jax.lax.while_loop(
+        lambda c: c[0] < replay, replay_body, (jnp.zeros((), jnp.int32), carry0)
+    )
+    p_stop, o_stop = unpack(c_stop)
     boosted = state.boosted
-    if cfg.boost_factor != 1.0:
-        boosted = boosted | (active & (loss < cfg.boost_below))
-    state = state._replace(
-        params=_where(move, new_params, state.params),
-        opt_state=_where(move, new_opt, state.opt_state),
-        step=state.step + 1,
-        loss=jnp.where(active, loss, state.loss),
-        converged=state.converged | newly_conv,
-        diverged=state.diverged | newly_div,
-        diverged_at=jnp.where(newly_div, state.step, state.diverged_at),
-        converged_at=jnp.where(newly_conv, state.step - cfg.patience, state.converged_at),
-        below=jnp.where(active, below, state.below),
-        steps_run=state.steps_run + move.astype(jnp.int32),
+    if lp.cfg.boost_factor != 1.0:  # blocks of one step (see _block_size): exact
+        boosted = boosted | (active & (losses[0] < lp.cfg.boost_below))
+    return state._replace(
+        params=_where(stop_now, p_stop, _where(active, params, state.params)),
+        opt_state=_where(stop_now, o_stop, _where(active, opt_state, state.opt_state)),
+        step=state.step + m,
+        loss=jnp.where(active, ev.loss, state.loss),
+        below=jnp.where(active, ev.below, state.below),
+        stop_at=jnp.where(stop_now, state.step + ev.first, state.stop_at),
+        diverged=state.diverged | (stop_now & ev.bad),
         boosted=boosted,
     )
-    return state, None
 
 
-def _run_steps(lp: _Loop, state: _State, m: int) -> _State:
-    if m == 0:
-        return state
-    return jax.lax.scan(functools.partial(_step, lp), state, None, length=m)[0]
+def _stepper(lp: _Loop, state: _State, e):
+    """``advance(carry, step) -> (carry, loss)`` for the step loop, its start and its unpacking.
+
+    Plain GD in a run's own program carries the flat parameter vector (``ravel_pytree``):
+    the update is then one fused pass over one buffer, where a pytree carry makes XLA copy
+    every leaf at each step (the update of w1 reads the old w2 and vice versa). Measured on
+    n = 20, k = 100 (and n = 8, k = 16): 1.2x (1.3x) the steps per second, 1.4x (1.7x) with
+    the 2-step unrolling of :func:`_block`. Under ``vmap`` both carries are alike.
+    """
+    if lp.sequential and lp.opt is None:
+        theta0, unravel = ravel_pytree(state.params)
+
+        def advance_flat(theta, step):
+            loss, g = _gradient(lp, unravel(theta), state.key, step)
+            return theta - e * ravel_pytree(g)[0], loss
+
+        return advance_flat, theta0, lambda theta: (unravel(theta), state.opt_state)
+
+    def advance(carry, step):
+        loss, g = _gradient(lp, carry[0], state.key, step)
+        return _update(lp, *carry, g, e), loss
+
+    return advance, (state.params, state.opt_state), lambda carry: carry
+
+
+def _block_size(cfg: TrainConfig, count: int) -> int:
+    # the boost schedule changes eta at the step where the loss first falls below a level,
+    # which a block of more than one step would only see at its end
+    if cfg.boost_factor != 1.0:
+        return 1
+    return max(1, min(count, cfg.check_every or _CHECK_EVERY))
+
+
+_CHECK_EVERY = 64
+
+
+def _advance(lp: _Loop, state: _State, count: int) -> _State:
+    """``count`` steps as blocks; a stopped run (a batch whose runs all stopped) exits early."""
+    m = _block_size(lp.cfg, count)
+    q, r = divmod(count, m)
+    if q:
+
+        def body(carry):
+            i, s = carry
+            return i + 1, _block(lp, s, m)
+
+        _, state = jax.lax.while_loop(
+            lambda c: (c[0] < q) & (c[1].stop_at < 0), body, (jnp.zeros((), jnp.int32), state)
+        )
+    return _block(lp, state, r) if r else state
 
 
 def _record(lp: _Loop, state: _State):
@@ -243,11 +322,11 @@ def _logged_loop(lp: _Loop, state: _State):
 
     def cond(carry):
         state, i, _ = carry
-        return (i < num_logs) & ~(state.converged | state.diverged)
+        return (i < num_logs) & (state.stop_at < 0)
 
     def body(carry):
         state, i, log = carry
-        state, entry = _record(lp, _run_steps(lp, state, cfg.log_every))
+        state, entry = _record(lp, _advance(lp, state, cfg.log_every))
         log = jax.tree_util.tree_map(lambda a, e: a.at[i].set(e), log, entry)
         return state, i + 1, log
 
@@ -259,7 +338,7 @@ def _logged_loop(lp: _Loop, state: _State):
         lambda a, e: jnp.where(fill, jnp.broadcast_to(e, a.shape), a), log, last
     )
     log = log._replace(step=jnp.where(fill, (j + 1) * cfg.log_every, log.step).astype(jnp.int32))
-    return _run_steps(lp, state, cfg.steps - num_logs * cfg.log_every), log
+    return _advance(lp, state, cfg.steps - num_logs * cfg.log_every), log
 
 
 def _init_state(lp: _Loop, params, key) -> _State:
@@ -273,30 +352,30 @@ def _init_state(lp: _Loop, params, key) -> _State:
         opt_state=opt_state,
         step=i32(0),
         loss=lp.obj.value(params, lp.x, lp.y),
-        converged=jnp.zeros((), bool),
-        diverged=jnp.zeros((), bool),
-        diverged_at=i32(-1),
-        converged_at=i32(-1),
-        steps_run=i32(0),
-        boosted=jnp.zeros((), bool),
         below=i32(0),
+        stop_at=i32(-1),
+        diverged=jnp.zeros((), bool),
+        boosted=jnp.zeros((), bool),
         vec=lp.obj.start_vector(params),
         key=key,
     )
 
 
 def _finish(lp: _Loop, state: _State, log: TrainLog) -> TrainResult:
+    cfg, stopped = lp.cfg, state.stop_at >= 0
+    converged = stopped & ~state.diverged
     # the stored loss is the one at the frozen/final parameters
     final_loss = lp.obj.value(state.params, lp.x, lp.y)
     final_loss = jnp.where(state.diverged, state.loss, final_loss)
     # with patience, a run still inside its window at the end is not (yet) certified converged
-    conv = state.converged | (~state.diverged & (final_loss < lp.cfg.tol) & (lp.cfg.patience == 0))
+    conv = converged | (~state.diverged & (final_loss < cfg.tol) & (cfg.patience == 0))
     conv_at = jnp.where(
-        state.converged, state.converged_at, jnp.where(conv, state.step - state.below + 1, -1)
+        converged, state.stop_at - cfg.patience, jnp.where(conv, state.step - state.below + 1, -1)
     )
     return TrainResult(
-        state.params, final_loss, conv, state.diverged, state.diverged_at,
-        conv_at.astype(jnp.int32), state.steps_run, log,
+        state.params, final_loss, conv, state.diverged,
+        jnp.where(state.diverged, state.stop_at, -1).astype(jnp.int32), conv_at.astype(jnp.int32),
+        jnp.where(stopped, state.stop_at, state.step).astype(jnp.int32), log,
     )  # fmt: skip
 
 
@@ -304,26 +383,38 @@ _SHALLOW = Objective()
 
 
 def train_run(
-    params, x, y, eta, key, *, config: TrainConfig, objective: Objective = _SHALLOW
+    params,
+    x,
+    y,
+    eta,
+    key,
+    *,
+    config: TrainConfig,
+    objective: Objective = _SHALLOW,
+    sequential: bool = False,
 ) -> TrainResult:
     """One run, traceable (``jit``/``vmap`` over ``eta``, ``key``, ``params``); no input checks.
 
     The kernel behind :func:`train` and :func:`minstab.sweep`: ``x`` as (n, d) for the shallow
-    net, ``eta`` a scalar of the params dtype.
+    net, ``eta`` a scalar of the params dtype. ``sequential=True`` says the run has its program
+    (or ``lax.map`` iteration) to itself, not a ``vmap`` batch: the step loop then carries a
+    flat parameter vector and takes two steps per iteration (same arithmetic, faster on CPU).
     """
     eta = jnp.asarray(eta, jnp.result_type(jax.tree_util.tree_leaves(params)[0]))
-    lp = _Loop(objective, config, _optimizer(config, eta), x, y, eta)
+    lp = _Loop(objective, config, _optimizer(config, eta), x, y, eta, sequential)
     state = _init_state(lp, params, key)
     if config.log_every > 0:
         state, log = _logged_loop(lp, state)
     else:
-        state = _run_steps(lp, state, config.steps)
+        state = _advance(lp, state, config.steps)
         empty = jnp.zeros((0,), eta.dtype)
         log = TrainLog(jnp.zeros((0,), jnp.int32), empty, empty, empty, empty)
     return _finish(lp, state, log)
 
 
-_train_jit = jax.jit(train_run, static_argnames=("config", "objective"))
+_train_jit = jax.jit(
+    functools.partial(train_run, sequential=True), static_argnames=("config", "objective")
+)
 
 
 def train(
