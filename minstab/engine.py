@@ -209,6 +209,8 @@ class Objective:
     def sharpness(self, params, x, y, v0, *, method: str, num_iters, tol):
         """(value, vector, residual) of lambda_max of the loss Hessian, warm-started at ``v0``.
 
+        ``v0=None`` with ``"gram"``: the Hessian eigenvector is not formed (zeros returned).
+
         ``method``: ``"gram"`` (closed-form Gram of eq. 28 and its certified error bound,
         shallow net on the quadratic loss only) or ``"lanczos"`` (structured HVP for the
         shallow net, forward-over-reverse HVP otherwise).
@@ -216,7 +218,7 @@ class Objective:
         if self.closed_form:
             r = sharpness_kernel(
                 params, x, y, v0, method=method, num_iters=num_iters, tol=tol,
-                negative_slope=self.negative_slope,
+                negative_slope=self.negative_slope, with_vector=v0 is not None,
             )  # fmt: skip
             return r.value, r.vector, r.residual
         r = lanczos(self.hvp_flat, v0, params, x, y, num_iters=num_iters, tol=tol)

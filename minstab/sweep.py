@@ -407,7 +407,7 @@ def _plan(obj, cfg, params0, x, y, etas, *, shared, seed, chunk_size, flattest, 
     devices = list(jax.local_devices() if devices is None else devices)
     first = params0 if shared else jax.tree_util.tree_map(lambda a: a[0], params0)
     layout = _choose_layout(layout, obj, first, x, devices)
-    threads = _choose_threads(threads, layout, devices)
+    threads = _choose_threads(threads, obj, first, x, devices)
     per = len(devices) * threads
     cs = -(-int(chunk_size) // per) * per
     num_chunks = -(-etas.size // cs)
@@ -435,6 +435,14 @@ def _plan(obj, cfg, params0, x, y, etas, *, shared, seed, chunk_size, flattest, 
 LAYOUTS = ("auto", "batched", "sequential")
 
 
+def _small_step(obj: Objective, first, x) -> bool:
+    """A step of one run is too small for XLA's intra-op threads (n k d <= 2^16, shallow net)."""
+    if not obj.shallow:
+        return False
+    k, d = first.w1.shape
+    return x.shape[0] * k * d <= 2**16
+
+
 def _choose_layout(layout: str, obj: Objective, first, x, devices) -> str:
     """``"auto"``: one program per run (sequential) for small-but-not-tiny shallow nets on CPU.
 
@@ -442,30 +450,31 @@ def _choose_layout(layout: str, obj: Objective, first, x, devices) -> str:
     (n k = 128, the main job) costs little more than the XLA:CPU per-operation overhead, so
     40 runs in one vmapped program are 2.9x faster than one program per run; at n k = 2000
     (n = 20, k = 100) the vmapped activations (runs x n x k) leave the cache and one loop per
-    run is 2.1x faster; when a step is a real matmul (n k d >= 2^16), both are alike and the
+    run is 2.1x faster; when a step is a real matmul (n k d > 2^16), both are alike and the
     batched matmul uses XLA's threads. On GPU/TPU the batched program is the one to use.
     """
     check_choice(layout, "layout", LAYOUTS)
     if layout != "auto":
         return layout
-    if devices[0].platform != "cpu" or not obj.shallow:
+    if devices[0].platform != "cpu" or not _small_step(obj, first, x):
         return "batched"
-    n, (k, d) = x.shape[0], first.w1.shape
-    return "sequential" if n * k >= 1024 and n * k * d <= 2**16 else "batched"
+    return "sequential" if x.shape[0] * first.w1.shape[0] >= 1024 else "batched"
 
 
-def _choose_threads(threads, layout: str, devices) -> int:
-    """Host threads for the sequential layout on a single CPU device (default: one per core).
+def _choose_threads(threads, obj: Objective, first, x, devices) -> int:
+    """Host threads sharing each chunk on a single CPU device (default: one per core).
 
-    XLA:CPU runs the programs of different host threads concurrently, while one program of
-    small per-run loops keeps one core busy; with several devices (e.g.
+    A program of small steps keeps one core busy (XLA:CPU splits an operation over threads
+    only when it is large), while the programs of different host threads run concurrently;
+    so small shallow nets on one CPU device get one thread per core, each with a contiguous
+    share of the chunk. With several devices (e.g.
     ``XLA_FLAGS=--xla_force_host_platform_device_count=2``) the mesh does the same.
     """
     if threads is not None:
         if int(threads) != threads or int(threads) < 1:
             raise ValueError(f"threads must be a positive integer or None, got {threads}")
         return int(threads)
-    if layout != "sequential" or len(devices) > 1 or devices[0].platform != "cpu":
+    if len(devices) > 1 or devices[0].platform != "cpu" or not _small_step(obj, first, x):
         return 1
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
@@ -642,8 +651,8 @@ def sweep(
     layout : ``"batched"`` (the runs of a device in one vmapped program), ``"sequential"``
         (one loop per run, so a run that stops early costs nothing more) or ``"auto"``: by
         problem size on CPU (see :func:`_choose_layout`), batched on GPU/TPU and for a model.
-    threads : host threads sharing a chunk in the sequential layout on one CPU device
-        (default: one per core; 1 turns it off). Results do not depend on it.
+    threads : host threads sharing each chunk (default: one per core for small shallow nets
+        on one CPU device, else 1). Each run's result does not depend on it.
     diagnostics : compute the end-of-run quantities (sharpness, bound, curvature, flattest);
         False leaves them NaN and times the training alone.
     progress : show a progress bar on stderr.

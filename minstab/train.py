@@ -259,11 +259,19 @@ def _stepper(lp: _Loop, state: _State, e):
 
 
 def _block_size(cfg: TrainConfig, count: int) -> int:
+    """Steps per block for ``count`` steps (>= 1).
+
+    ``check_every``, else the largest divisor of ``count`` in [16, 64] (one block program, no
+    remainder block to compile), else 64.
+    """
     # the boost schedule changes eta at the step where the loss first falls below a level,
     # which a block of more than one step would only see at its end
     if cfg.boost_factor != 1.0:
         return 1
-    return max(1, min(count, cfg.check_every or _CHECK_EVERY))
+    if cfg.check_every:
+        return max(1, min(count, cfg.check_every))
+    divisors = [m for m in range(_CHECK_EVERY, 15, -1) if count % m == 0]
+    return min(count, divisors[0] if divisors else _CHECK_EVERY)
 
 
 _CHECK_EVERY = 64
@@ -271,6 +279,8 @@ _CHECK_EVERY = 64
 
 def _advance(lp: _Loop, state: _State, count: int) -> _State:
     """``count`` steps as blocks; a stopped run (a batch whose runs all stopped) exits early."""
+    if count == 0:
+        return state
     m = _block_size(lp.cfg, count)
     q, r = divmod(count, m)
     if q:
@@ -291,22 +301,28 @@ def _record(lp: _Loop, state: _State):
     dtype = state.loss.dtype
     nan = jnp.array(jnp.nan, dtype)
     loss = lp.obj.value(state.params, x, y)
-    method = lp.obj.log_method(cfg)
+    method = _log_method(lp)
     vec, s = state.vec, nan
     if method != "none":
         tol = float(np.finfo(dtype).eps) ** 0.5 * 1e-2
         value, vector, _ = lp.obj.sharpness(
-            state.params, x, y, state.vec, method=method, num_iters=cfg.lanczos_iters, tol=tol
-        )
-        ok = jnp.all(jnp.isfinite(vector)) & jnp.isfinite(value)
+            state.params, x, y, None if method == "gram" else state.vec, method=method,
+            num_iters=cfg.lanczos_iters, tol=tol,
+        )  # fmt: skip
         s = jnp.where(state.diverged, nan, value)
-        vec = jnp.where(ok, vector, state.vec)  # warm start for the next log point
+        if method == "lanczos":  # the eigenvector warm-starts the next log point
+            ok = jnp.all(jnp.isfinite(vector)) & jnp.isfinite(value)
+            vec = jnp.where(ok, vector, state.vec)
     c = nan
     if cfg.log_curvature:
         from .bounds import weighted_curvature
 
         c = jnp.where(state.diverged, nan, weighted_curvature(state.params, x))
     return state._replace(vec=vec), TrainLog(state.step, loss, s, c, _eta(lp, state))
+
+
+def _log_method(lp: _Loop) -> str:
+    return lp.obj.log_method(lp.cfg) if lp.cfg.log_every > 0 else "none"
 
 
 def _logged_loop(lp: _Loop, state: _State):
@@ -356,7 +372,8 @@ def _init_state(lp: _Loop, params, key) -> _State:
         stop_at=i32(-1),
         diverged=jnp.zeros((), bool),
         boosted=jnp.zeros((), bool),
-        vec=lp.obj.start_vector(params),
+        # Lanczos's warm start (the log of a closed-form Gram needs none)
+        vec=lp.obj.start_vector(params) if _log_method(lp) == "lanczos" else jnp.zeros(0),
         key=key,
     )
 
