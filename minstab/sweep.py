@@ -444,19 +444,20 @@ def _small_step(obj: Objective, first, x) -> bool:
 
 
 def _choose_layout(layout: str, obj: Objective, first, x, devices) -> str:
-    """``"auto"``: one program per run (sequential) for small-but-not-tiny shallow nets on CPU.
+    """``"auto"``: on CPU, one vmapped program for tiny shallow nets, one loop per run otherwise.
 
     Measured on a 2-core CPU (runs x steps per second, same process): a step of a tiny net
     (n k = 128, the main job) costs little more than the XLA:CPU per-operation overhead, so
-    40 runs in one vmapped program are 2.9x faster than one program per run; at n k = 2000
+    40 runs in one vmapped program are 2.9x faster than one loop per run; at n k = 2000
     (n = 20, k = 100) the vmapped activations (runs x n x k) leave the cache and one loop per
-    run is 2.1x faster; when a step is a real matmul (n k d > 2^16), both are alike and the
-    batched matmul uses XLA's threads. On GPU/TPU the batched program is the one to use.
+    run is 2.1x faster; on image-sized nets (n = 1000, d = 784, k = 256) one loop per run is
+    1.12x faster (its matmuls are large already). On GPU/TPU the batched program is the one
+    to use; so it is for a user ``model`` (whose cost is unknown here; force it otherwise).
     """
     check_choice(layout, "layout", LAYOUTS)
     if layout != "auto":
         return layout
-    if devices[0].platform != "cpu" or not _small_step(obj, first, x):
+    if devices[0].platform != "cpu" or not obj.shallow:
         return "batched"
     return "sequential" if x.shape[0] * first.w1.shape[0] >= 1024 else "batched"
 
@@ -649,8 +650,9 @@ def sweep(
     out_dir : if given, finished chunks are written to ``out_dir/chunks`` and reused on rerun.
     devices : devices of the ``"runs"`` mesh axis (default: this process's devices).
     layout : ``"batched"`` (the runs of a device in one vmapped program), ``"sequential"``
-        (one loop per run, so a run that stops early costs nothing more) or ``"auto"``: by
-        problem size on CPU (see :func:`_choose_layout`), batched on GPU/TPU and for a model.
+        (one loop per run, so a run that stops early costs nothing more) or ``"auto"``: on
+        CPU batched for tiny nets (n k < 1024) and sequential otherwise (see
+        :func:`_choose_layout`); batched on GPU/TPU and for a model.
     threads : host threads sharing each chunk (default: one per core for small shallow nets
         on one CPU device, else 1). Each run's result does not depend on it.
     diagnostics : compute the end-of-run quantities (sharpness, bound, curvature, flattest);
@@ -664,14 +666,9 @@ def sweep(
     """
     cfg = train_config(config, **options)
     obj = Objective.of(model, loss, cfg)
-    if flattest is None:
-        flattest = obj.closed_form
-    elif flattest and not obj.closed_form:
-        raise ValueError("flattest needs the shallow ReLU net on the quadratic loss (model=None)")
+    flattest = _end_of_run(obj, flattest, diagnostics)
     if batched is None:
         batched = obj.shallow and np.ndim(params0.w1) == 3
-    if not diagnostics:
-        flattest = None  # the per-run kernel skips every end-of-run quantity (see _diagnostics)
     first = jax.tree_util.tree_map(lambda a: a[0], params0) if batched else params0
     x, y, dtype = obj.check(first, x, y)
     num_inits = jax.tree_util.tree_leaves(params0)[0].shape[0] if batched else None
@@ -686,6 +683,15 @@ def sweep(
                             x=x, y=y, seed=seed, cfg=cfg, obj=obj, flattest=flattest)  # fmt: skip
     results, sweep.last_computed = _compute(plan, store, run, progress)
     return _assemble(_gather(results, plan), plan, params0, x, y)
+
+
+def _end_of_run(obj: Objective, flattest, diagnostics: bool):
+    """The per-run kernel's ``flattest``: True/False, or None for no end-of-run quantity."""
+    if flattest and not obj.closed_form:
+        raise ValueError("flattest needs the shallow ReLU net on the quadratic loss (model=None)")
+    if not diagnostics:
+        return None
+    return obj.closed_form if flattest is None else bool(flattest)
 
 
 def _compute(plan: _Plan, store: ChunkStore, run: Callable, progress: bool):

@@ -367,7 +367,7 @@ def _init_state(lp: _Loop, params, key) -> _State:
         params=params,
         opt_state=opt_state,
         step=i32(0),
-        loss=lp.obj.value(params, lp.x, lp.y),
+        loss=jnp.full((), jnp.inf, lp.eta.dtype),  # set by the first block (read only if stopped)
         below=i32(0),
         stop_at=i32(-1),
         diverged=jnp.zeros((), bool),
