@@ -444,22 +444,26 @@ def _small_step(obj: Objective, first, x) -> bool:
 
 
 def _choose_layout(layout: str, obj: Objective, first, x, devices) -> str:
-    """``"auto"``: on CPU, one vmapped program for tiny shallow nets, one loop per run otherwise.
+    """``"auto"`` on CPU: one vmapped program unless one loop per run is measurably faster.
 
-    Measured on a 2-core CPU (runs x steps per second, same process): a step of a tiny net
-    (n k = 128, the main job) costs little more than the XLA:CPU per-operation overhead, so
-    40 runs in one vmapped program are 2.9x faster than one loop per run; at n k = 2000
-    (n = 20, k = 100) the vmapped activations (runs x n x k) leave the cache and one loop per
-    run is 2.1x faster; on image-sized nets (n = 1000, d = 784, k = 256) one loop per run is
-    1.12x faster (its matmuls are large already). On GPU/TPU the batched program is the one
-    to use; so it is for a user ``model`` (whose cost is unknown here; force it otherwise).
+    Measured on a 2-core CPU (runs x steps per second, interleaved in one process): a step of
+    a tiny net (n k = 128, the main job) costs little more than the XLA:CPU per-operation
+    overhead, so 40 runs in one vmapped program are 2.9x faster than one loop per run; at
+    n k = 2000, d = 1 (n = 20, k = 100) the vmapped activations (runs x n x k) leave the cache
+    and one loop per run is 2.1x faster; with images (d = 784) the vmapped program folds the
+    runs into one large matmul, 1.2-1.3x faster at n = 200, k = 64, while at n = 1000, k = 256
+    each run's matmuls are large already and one loop per run is 1.12x faster. On GPU/TPU the
+    batched program is the one to use; so it is for a user ``model`` (whose cost is unknown
+    here: force ``layout`` to compare).
     """
     check_choice(layout, "layout", LAYOUTS)
     if layout != "auto":
         return layout
     if devices[0].platform != "cpu" or not obj.shallow:
         return "batched"
-    return "sequential" if x.shape[0] * first.w1.shape[0] >= 1024 else "batched"
+    n, (k, d) = x.shape[0], first.w1.shape
+    small = n * k >= 1024 and _small_step(obj, first, x)
+    return "sequential" if small or n * k * d >= 2**27 else "batched"
 
 
 def _choose_threads(threads, obj: Objective, first, x, devices) -> int:
@@ -651,8 +655,7 @@ def sweep(
     devices : devices of the ``"runs"`` mesh axis (default: this process's devices).
     layout : ``"batched"`` (the runs of a device in one vmapped program), ``"sequential"``
         (one loop per run, so a run that stops early costs nothing more) or ``"auto"``: on
-        CPU batched for tiny nets (n k < 1024) and sequential otherwise (see
-        :func:`_choose_layout`); batched on GPU/TPU and for a model.
+        CPU by problem size (see :func:`_choose_layout`), batched on GPU/TPU and for a model.
     threads : host threads sharing each chunk (default: one per core for small shallow nets
         on one CPU device, else 1). Each run's result does not depend on it.
     diagnostics : compute the end-of-run quantities (sharpness, bound, curvature, flattest);
