@@ -407,9 +407,10 @@ def _plan(obj, cfg, params0, x, y, etas, *, shared, seed, chunk_size, flattest, 
     devices = list(jax.local_devices() if devices is None else devices)
     first = params0 if shared else jax.tree_util.tree_map(lambda a: a[0], params0)
     layout = _choose_layout(layout, obj, first, x, devices)
+    cs = -(-int(chunk_size) // len(devices)) * len(devices)
+    # equal shares of a chunk (one compiled program), never a different chunking
     threads = _choose_threads(threads, obj, first, x, devices)
-    per = len(devices) * threads
-    cs = -(-int(chunk_size) // per) * per
+    threads = max(t for t in range(threads, 0, -1) if cs % t == 0)
     num_chunks = -(-etas.size // cs)
     nproc, pid = jax.process_count(), jax.process_index()
     mine = [c for c in range(-(-num_chunks // nproc) * nproc) if c % nproc == pid]
@@ -656,8 +657,8 @@ def sweep(
     layout : ``"batched"`` (the runs of a device in one vmapped program), ``"sequential"``
         (one loop per run, so a run that stops early costs nothing more) or ``"auto"``: on
         CPU by problem size (see :func:`_choose_layout`), batched on GPU/TPU and for a model.
-    threads : host threads sharing each chunk (default: one per core for small shallow nets
-        on one CPU device, else 1). Each run's result does not depend on it.
+    threads : at most this many host threads share each chunk, in equal parts (default: one
+        per core for small shallow nets on one CPU device, else 1); the chunking is unchanged.
     diagnostics : compute the end-of-run quantities (sharpness, bound, curvature, flattest);
         False leaves them NaN and times the training alone.
     progress : show a progress bar on stderr.
