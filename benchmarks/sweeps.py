@@ -7,11 +7,20 @@ Slow peers are timed on a subset of the runs/steps (the ``runs`` and ``steps`` c
 which); their rate is what is compared. Useful FLOPs per GD step of one net are counted as
 4 n k d (forward X W1^T and backward dL/dW1) + 14 n k (the elementwise and k-vectors work), and
 compared with a float32 matmul's GFLOP/s measured in the same run.
+
+``minstab.sweep`` is timed as the peers are, training only (``diagnostics=False``, its
+``layout="auto"`` choice), and again with each layout forced and with its end-of-run
+diagnostics (sharpness, Lemma 4 bound, curvature per run), which the peers do not compute.
+Before timing, each case checks in float64 that the sweep equals a per-run ``minstab.train``
+to 1e-10 (relative, final losses and parameters).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import os
+import statistics
 import time
 
 import jax
@@ -72,11 +81,37 @@ def setup(n, d, k, runs):
     return p, x, y, etas
 
 
-def _minstab_sweep(p, x, y, etas, steps):
+def _minstab_sweep(p, x, y, etas, steps, **kw):
     sweep = importlib.import_module("minstab.sweep").sweep  # the function, not the module
+    kw = {"diagnostics": False, **kw}
     r = sweep(p, x, y, etas, steps=steps, tol=1e-37, flattest=False, progress=False,
-                      log_sharpness="none", chunk_size=len(etas))  # fmt: skip
+              log_sharpness="none", chunk_size=len(etas), **kw)  # fmt: skip
     return np.asarray(r.loss)
+
+
+def check_float64(p, x, y, etas, steps, rtol=1e-10):
+    """Max relative difference between minstab.sweep (auto layout) and per-run train, float64."""
+    from minstab.train import train
+
+    to64 = lambda a: jnp.asarray(a, jnp.float64)  # noqa: E731
+    p, x, y = minstab.ShallowParams(*map(to64, p)), to64(x), to64(y)
+    e = np.asarray(etas, np.float64)
+    sweep = importlib.import_module("minstab.sweep").sweep
+    r = sweep(p, x, y, e, steps=steps, tol=1e-300, flattest=False, progress=False,
+              log_sharpness="none", chunk_size=len(e), diagnostics=False)  # fmt: skip
+    worst = 0.0
+    for i, eta in enumerate(e):
+        t = train(p, x, y, eta, steps=steps, tol=1e-300, log_sharpness="none")
+        for a, b in zip([r.loss[i], *r.params_at(i)], [t.loss, *t.params], strict=True):
+            a, b = np.asarray(a), np.asarray(b)
+            ok = np.isfinite(b)
+            worst = max(
+                worst,
+                float(np.max(np.abs(a[ok] - b[ok]) / np.maximum(np.abs(b[ok]), 1e-300), initial=0)),
+            )
+    if worst > rtol:
+        raise AssertionError(f"minstab.sweep differs from per-run train by {worst:.3g} (> {rtol})")
+    return worst, r.config["layout"]
 
 
 def run(*, quick: bool, progress=print):
@@ -87,8 +122,16 @@ def run(*, quick: bool, progress=print):
     for name, n, d, k, runs, steps, sub in QUICK_CASES if quick else FULL_CASES:
         p, x, y, etas = setup(n, d, k, runs)
         fl = flops_per_step(n, d, k)
+        worst, layout = check_float64(p, x, y, etas[:: max(1, runs // 8)], 50)
+        progress(f"  {name}: float64 sweep ({layout}) = per-run train to {worst:.2g} (<= 1e-10)")
         impls = {
             "minstab.sweep": (lambda e, s: _minstab_sweep(p, x, y, e, s), (runs, steps)),
+            "minstab.sweep layout=batched": (
+                lambda e, s: _minstab_sweep(p, x, y, e, s, layout="batched"), (runs, steps)),
+            "minstab.sweep layout=sequential": (
+                lambda e, s: _minstab_sweep(p, x, y, e, s, layout="sequential"), (runs, steps)),
+            "minstab.sweep + diagnostics": (
+                lambda e, s: _minstab_sweep(p, x, y, e, s, diagnostics=True), (runs, steps)),
             "jit(vmap(scan)) jax.grad": (
                 lambda e, s: jax_peers.vmap_scan_sweep(p, x, y, e, steps=s), (runs, steps)),
             "per-eta jit scan": (
@@ -99,29 +142,34 @@ def run(*, quick: bool, progress=print):
             "torch eager": (
                 lambda e, s: torch_peers.torch_sweep(p, x, y, e, steps=s), sub["torch eager"]),
         }  # fmt: skip
+        subsets = {m: etas[np.linspace(0, runs - 1, r_).round().astype(int)]
+                   for m, (_, (r_, _)) in impls.items()}  # fmt: skip
+        calls = {m: functools.partial(fn, subsets[m], s_) for m, (fn, (_, s_)) in impls.items()}
+        outs, times = interleaved(calls, rounds=5 if quick else 3)
         losses = {}
-        for mname, (fn, (r_, s_)) in impls.items():
-            e = etas[np.linspace(0, runs - 1, r_).round().astype(int)]
-            out, med, ts = timed(lambda: fn(e, s_), max_repeats=3, budget=6.0 if quick else 20.0)
+        for mname, (_, (r_, s_)) in impls.items():
+            med = statistics.median(times[mname])
             rate = r_ * s_ / med
-            losses[mname] = (e, s_, np.asarray(out))
+            losses[mname] = (subsets[mname], s_, np.asarray(outs[mname]))
             row = dict(
                 case=name,
                 method=mname,
+                layout=layout if mname == "minstab.sweep" else None,
+                float64_max_rel_diff=worst if mname == "minstab.sweep" else None,
                 n=n,
                 d=d,
                 k=k,
                 runs=r_,
                 steps=s_,
                 median_seconds=med,
-                seconds=ts,
+                seconds=times[mname],
                 net_steps_per_second=rate,
                 useful_gflops=rate * fl / 1e9,
                 fraction_of_peak=rate * fl / 1e9 / peak,
             )
             rows.append(row)
             progress(
-                f"  {name} {mname:26s} {rate:12.4g} net-steps/s  "
+                f"  {name} {mname:32s} {rate:12.4g} net-steps/s  "
                 f"{row['fraction_of_peak'] * 100:6.2f}% of peak  ({r_} x {s_} in {med:.3g}s)"
             )
         ours = next(r for r in rows if r["case"] == name and r["method"] == "minstab.sweep")
@@ -130,6 +178,22 @@ def run(*, quick: bool, progress=print):
                 r["minstab_speedup"] = ours["net_steps_per_second"] / r["net_steps_per_second"]
         check_agreement(losses)
     return rows, peak
+
+
+def interleaved(calls: dict, *, rounds: int):
+    """One untimed call each (compilation), then ``rounds`` rounds calling every method in turn.
+
+    On a shared machine the load drifts within a minute; alternating the methods exposes each
+    to the same drift, so the ratios of the medians are steadier than back-to-back timings.
+    """
+    outs = {m: f() for m, f in calls.items()}
+    times = {m: [] for m in calls}
+    for _ in range(rounds):
+        for m, f in calls.items():
+            t0 = time.perf_counter()
+            outs[m] = f()
+            times[m].append(time.perf_counter() - t0)
+    return outs, times
 
 
 def check_agreement(losses, rtol=2e-2):
@@ -168,10 +232,41 @@ def scaling(*, quick: bool, progress=print):
     return rows
 
 
+JAX_PEERS = ("jit(vmap(scan)) jax.grad", "per-eta jit scan", "jax loop (jit step)")
+
+
+def summary(rows) -> list[dict]:
+    """Per case: minstab.sweep over the best JAX alternative and over eager torch (one run)."""
+    out = []
+    for case in dict.fromkeys(r["case"] for r in rows):
+        rate = {r["method"]: r for r in rows if r["case"] == case}
+        ours = rate["minstab.sweep"]
+        best = max(JAX_PEERS, key=lambda m: rate[m]["net_steps_per_second"])
+        out.append(dict(
+            case=case, layout=ours["layout"], rate=ours["net_steps_per_second"],
+            best_jax=best, vs_best_jax=ours["net_steps_per_second"] / rate[best]["net_steps_per_second"],
+            vs_torch=ours["net_steps_per_second"] / rate["torch eager"]["net_steps_per_second"],
+            fraction_of_peak=ours["fraction_of_peak"],
+            float64_max_rel_diff=ours["float64_max_rel_diff"],
+        ))  # fmt: skip
+    return out
+
+
 def markdown(rows, scal, peak) -> str:
-    lines = [f"float32 matmul peak measured in this run: {peak:.1f} GFLOP/s", "",
-             "| case | method | runs × steps timed | median s | net-steps/s | minstab × | "
-             "% of peak |", "|---|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    lines = [f"float32 matmul peak measured in this run: {peak:.1f} GFLOP/s; load average at the "
+             f"end of the sweep benchmark {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 "
+             f"min, on {os.cpu_count()} CPUs: above ~{os.cpu_count()} the machine was busy)", "",
+             "| case | minstab.sweep layout | net-steps/s | × best JAX alternative | "
+             "× eager torch | % of peak | float64 = per-run train to |",
+             "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for e in summary(rows):
+        lines.append(f"| {e['case']} | {e['layout']} | {e['rate']:.4g} | {e['vs_best_jax']:.2f} "
+                     f"({e['best_jax']}) | {e['vs_torch']:.0f} | {100 * e['fraction_of_peak']:.1f} | "
+                     f"{e['float64_max_rel_diff']:.1e} |")  # fmt: skip
+    lines += ["",
+              "| case | method | runs × steps timed | median s | net-steps/s | minstab × | "
+              "% of peak |", "|---|---|---|---:|---:|---:|---:|"]  # fmt: skip
     for r in rows:
         lines.append(f"| {r['case']} | {r['method']} | {r['runs']} × {r['steps']} | "
                      f"{r['median_seconds']:.4g} | {r['net_steps_per_second']:.4g} | "

@@ -17,6 +17,7 @@ from .bounds import theorem2_delta as theorem2_delta
 from .bounds import weight as weight
 from .bounds import weight_1d as weight_1d
 from .bounds import weighted_curvature as weighted_curvature
+from .config import TrainConfig as TrainConfig
 from .curvature import SHARPNESS_METHODS as SHARPNESS_METHODS
 from .curvature import SharpnessResult as SharpnessResult
 from .curvature import gauss_newton_gram as gauss_newton_gram

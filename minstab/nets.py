@@ -10,11 +10,13 @@ vector is ordered as in eq. (20): ``[w1 (row-major, k*d), b1 (k), w2 (k), b2 (1)
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from ._validate import as_inputs, check_finite, check_params
 
@@ -193,10 +195,8 @@ def num_params(width: int, in_dim: int) -> int:
 
 
 def flatten(params: ShallowParams) -> jax.Array:
-    """Flat vector [w1 row-major, b1, w2, b2] of seed 004 eq. (20)."""
-    return jnp.concatenate(
-        [params.w1.reshape(-1), params.b1, params.w2, jnp.reshape(params.b2, (1,))]
-    )
+    """Flat vector [w1 row-major, b1, w2, b2] of seed 004 eq. (20) (``ravel_pytree``'s order)."""
+    return ravel_pytree(params)[0]
 
 
 def unflatten(theta: jax.Array, width: int, in_dim: int) -> ShallowParams:
@@ -207,13 +207,9 @@ def unflatten(theta: jax.Array, width: int, in_dim: int) -> ShallowParams:
             f"theta must have shape ({num_params(k, d)},) for width={k}, in_dim={d}, "
             f"got {theta.shape}"
         )
-    kd = k * d
-    return ShallowParams(
-        theta[:kd].reshape(k, d),
-        theta[kd : kd + k],
-        theta[kd + k : kd + 2 * k],
-        theta[kd + 2 * k],
-    )
+    zeros = functools.partial(jnp.zeros, dtype=theta.dtype)
+    like = ShallowParams(zeros((k, d)), zeros((k,)), zeros((k,)), zeros(()))
+    return ravel_pytree(like)[1](theta)
 
 
 def rescale(params: ShallowParams, alpha: jax.Array) -> ShallowParams:

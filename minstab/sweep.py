@@ -4,7 +4,8 @@ A sweep trains one network per step size eta (seed 004 Fig. 3) from a shared ini
 (or one initialization per run), then evaluates per run: the sharpness lambda_max (Lemma 1 says
 a stable minimum has lambda_max <= 2/eta), the Lemma 4 lower bound 1 + 2 int |f''| g, the
 weighted curvature int |f''| g (Theorem 1: <= 1/eta - 1/2 without knots on data points) and the
-sharpness of the flattest implementation (THEORY §3).
+sharpness of the flattest implementation (THEORY §3). Any model works (``model=apply``, see
+:mod:`minstab.engine`); the shallow-net quantities are then NaN.
 
 The eta axis is cut into chunks of static size (padded), so new step-size values never
 recompile; each chunk is placed on a ``jax.sharding.Mesh`` over the devices with one axis
@@ -13,6 +14,10 @@ recompile; each chunk is placed on a ``jax.sharding.Mesh`` over the devices with
 same sweep loads finished chunks instead of recomputing them. Under ``jax.distributed`` with
 several processes, each process computes every ``process_count``-th chunk and the results are
 gathered with ``multihost_utils.process_allgather``.
+
+The pieces: :func:`_plan` (what to run where), :class:`ChunkStore` (manifest, atomic writes,
+resume), :func:`_run_chunk` (one compiled chunk), :func:`_gather` (across processes) and
+:func:`_assemble` (the :class:`SweepResult`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -31,13 +38,16 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from ._validate import check_common_float_dtype
-from .curvature import _residual_bound, _sharpness_impl
-from .nets import ShallowParams, validate
+from ._io import atomic_savez, write_json
+from ._validate import check_choice
+from .config import TrainConfig, train_config
+from .engine import Objective
+from .internal import residual_bound, sharpness_kernel
+from .nets import ShallowParams
 from .progress import ProgressBar
-from .train import TrainLog, _train_impl, make_config
+from .train import TrainLog, train_run
 
-__all__ = ["SweepResult", "sweep", "load_sweep", "trace_count"]
+__all__ = ["SweepResult", "ChunkStore", "sweep", "load_sweep", "trace_count"]
 
 _TRACES = {"chunk": 0}
 
@@ -53,14 +63,16 @@ class SweepResult(NamedTuple):
     Attributes
     ----------
     etas : (R,) step sizes.
-    params : ShallowParams with a leading (R,) axis.
+    params : the parameters with a leading (R,) axis (ShallowParams, or the user's pytree).
     loss, converged, diverged, diverged_at, converged_at, steps_run : as in
         :class:`minstab.train.TrainResult`.
-    sharpness : lambda_max at the final point (Gram form, eq. 28; NaN for diverged runs).
-    sharpness_residual : bound on the Gram form's error, ||H - Phi Phi^T/n||_2.
-    lower_bound : Lemma 4 bound 1 + 2 int |f''| g (seed 004 eq. 30).
-    flattest_sharpness : lambda_max of the flattest rescaling (THEORY §3), NaN if unavailable.
-    weighted_curvature : int |f''| g (eq. 21).
+    sharpness : lambda_max at the final point (NaN for diverged runs): the Gram form (eq. 28)
+        for the shallow net on the quadratic loss, Lanczos on the exact Hessian otherwise.
+    sharpness_residual : for the Gram form a bound on its error, ||H - Phi Phi^T/n||_2; for
+        Lanczos its residual ||H v - lambda v||.
+    lower_bound : Lemma 4 bound 1 + 2 int |f''| g (seed 004 eq. 30). Shallow net only.
+    flattest_sharpness : lambda_max of the flattest rescaling (THEORY §3). Shallow net only.
+    weighted_curvature : int |f''| g (eq. 21). Shallow net only.
     log : :class:`minstab.train.TrainLog` with a leading (R,) axis.
     x, y : training data.
     config : dict of the sweep options (JSON-serializable).
@@ -68,10 +80,13 @@ class SweepResult(NamedTuple):
         (:func:`minstab.modes.mode_interval`; equal to the sharpness at twice-differentiable
         minima, NaN elsewhere); ``mode_delta`` is Lemma 2's delta. None until
         :meth:`with_mode_intervals` fills them.
+
+    The shallow-only fields (``lower_bound``, ``flattest_sharpness``, ``weighted_curvature``)
+    are NaN for a user ``model`` or ``loss`` (``config["model"] != "shallow"``).
     """
 
     etas: np.ndarray
-    params: ShallowParams
+    params: object
     loss: np.ndarray
     converged: np.ndarray
     diverged: np.ndarray
@@ -101,9 +116,14 @@ class SweepResult(NamedTuple):
         """Number of runs R."""
         return int(np.shape(self.etas)[0])
 
-    def params_at(self, i: int) -> ShallowParams:
-        """Final parameters of run ``i``."""
-        return ShallowParams(*(jnp.asarray(np.asarray(a)[i]) for a in self.params))
+    @property
+    def shallow(self) -> bool:
+        """The runs trained the built-in shallow ReLU net (``model=None``)."""
+        return self.config.get("model", "shallow") == "shallow"
+
+    def params_at(self, i: int):
+        """Final parameters of run ``i`` (the same pytree as the initial parameters)."""
+        return jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)[i]), self.params)
 
     def with_mode_intervals(self, *, atol: float = 1e-6) -> SweepResult:
         """Return a copy with ``lambda_lower``/``lambda_upper``/``mode_delta`` of converged runs.
@@ -114,10 +134,12 @@ class SweepResult(NamedTuple):
         (:func:`minstab.modes.mode_interval`). ``atol`` (relative) decides which knots sit on a
         data point: GD approaches such a kink at a linear rate, and when the loss first stays
         below ~1e-11 the knots are still up to ~1e-7 short of it, while knots that stay off
-        the data are typically >= 1e-4 away; 1e-6 separates the two.
+        the data are typically >= 1e-4 away; 1e-6 separates the two. Shallow net only.
         """
         from .modes import mode_interval
 
+        if not self.shallow:
+            raise ValueError("mode intervals need the shallow ReLU net (this sweep used a model)")
         lo, hi, delta = (np.full(self.num_runs, np.nan) for _ in range(3))
         x = np.asarray(self.x)
         for i in np.flatnonzero(np.asarray(self.converged)):
@@ -130,9 +152,9 @@ class SweepResult(NamedTuple):
 
         Such a point is fitted only by the output bias b2 and no gradient reaches the first
         layer through it, so GD sits at (or drifts to) a non-interpolating stationary point.
-        Always False for leaky ReLU nets.
+        Always False for leaky ReLU nets and user models.
         """
-        if float(self.config.get("negative_slope", 0.0) or 0.0) != 0.0:
+        if not self.shallow or float(self.config.get("negative_slope", 0.0) or 0.0) != 0.0:
             return np.zeros(self.num_runs, bool)
         x = np.asarray(self.x).reshape(np.shape(self.x)[0], -1)  # (n, d)
         w1, b1 = np.asarray(self.params.w1), np.asarray(self.params.b1)  # (R, k, d), (R, k)
@@ -172,45 +194,31 @@ class SweepResult(NamedTuple):
             )
         return "\n".join(lines)
 
+    def _run_summary(self, i: int, status: str) -> dict:
+        out = {
+            "eta": self.etas[i], "two_over_eta": self.two_over_eta[i], "loss": self.loss[i],
+            "status": status, "diverged_at": self.diverged_at[i],
+            "converged_at": self.converged_at[i], "sharpness": self.sharpness[i],
+            "flattest_sharpness": self.flattest_sharpness[i], "lower_bound": self.lower_bound[i],
+            "weighted_curvature": self.weighted_curvature[i],
+        }  # fmt: skip
+        if self.lambda_lower is not None:
+            out.update(lambda_lower=self.lambda_lower[i], lambda_upper=self.lambda_upper[i],
+                       mode_delta=self.mode_delta[i])  # fmt: skip
+        return out
+
     def save(self, directory) -> None:
         """Write ``results.npz`` (arrays) and ``results.json`` (config and scalars); no pickle."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        arrays = _to_arrays(self)
-        _atomic_savez(d / "results.npz", arrays)
-        summary = {
-            "config": self.config,
-            "runs": [
-                {
-                    "eta": float(self.etas[i]),
-                    "two_over_eta": float(self.two_over_eta[i]),
-                    "loss": float(self.loss[i]),
-                    "status": st,
-                    "diverged_at": int(self.diverged_at[i]),
-                    "converged_at": int(self.converged_at[i]),
-                    "sharpness": float(self.sharpness[i]),
-                    "flattest_sharpness": float(self.flattest_sharpness[i]),
-                    "lower_bound": float(self.lower_bound[i]),
-                    "weighted_curvature": float(self.weighted_curvature[i]),
-                    **(
-                        {}
-                        if self.lambda_lower is None
-                        else {
-                            "lambda_lower": float(self.lambda_lower[i]),
-                            "lambda_upper": float(self.lambda_upper[i]),
-                            "mode_delta": float(self.mode_delta[i]),
-                        }
-                    ),
-                }
-                for i, st in enumerate(self.status())
-            ],
-        }
-        _atomic_write(d / "results.json", json.dumps(summary, indent=2, default=_json_default))
+        atomic_savez(d / "results.npz", _to_arrays(self))
+        runs = [self._run_summary(i, st) for i, st in enumerate(self.status())]
+        write_json(d / "results.json", {"config": self.config, "runs": runs})
 
     @classmethod
-    def load(cls, directory) -> SweepResult:
-        """Inverse of :meth:`save`."""
-        return load_sweep(directory)
+    def load(cls, directory, *, like=None) -> SweepResult:
+        """Inverse of :meth:`save` (see :func:`load_sweep`)."""
+        return load_sweep(directory, like=like)
 
 
 _ARRAY_FIELDS = (
@@ -218,22 +226,28 @@ _ARRAY_FIELDS = (
     "sharpness", "sharpness_residual", "lower_bound", "flattest_sharpness",
     "weighted_curvature",
 )  # fmt: skip
+_SHALLOW_ONLY = ("lower_bound", "flattest_sharpness", "weighted_curvature")
 
 
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o))
+def _leaf_names(params) -> list[str]:
+    """Npz names of the parameter leaves: ShallowParams fields, else ``jax.tree_util.keystr``."""
+    if isinstance(params, ShallowParams):
+        return list(ShallowParams._fields)
+    return [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+
+
+def _flat_arrays(params, log, fields: dict) -> dict:
+    """One flat dict of host arrays: ``params_<leaf>``, ``log_<field>`` and the per-run fields."""
+    out = {k: np.asarray(v) for k, v in fields.items()}
+    leaves = jax.tree_util.tree_leaves(params)
+    out.update({f"params_{k}": np.asarray(a) for k, a in zip(_leaf_names(params), leaves,
+                                                             strict=True)})  # fmt: skip
+    out.update({f"log_{f}": np.asarray(a) for f, a in zip(TrainLog._fields, log, strict=True)})
+    return out
 
 
 def _to_arrays(r: SweepResult) -> dict:
-    out = {f: np.asarray(getattr(r, f)) for f in _ARRAY_FIELDS}
-    out.update(
-        {f"params_{f}": np.asarray(a) for f, a in zip(ShallowParams._fields, r.params, strict=True)}
-    )
-    out.update({f"log_{f}": np.asarray(a) for f, a in zip(TrainLog._fields, r.log, strict=True)})
+    out = _flat_arrays(r.params, r.log, {f: getattr(r, f) for f in _ARRAY_FIELDS})
     out["x"], out["y"] = np.asarray(r.x), np.asarray(r.y)
     if r.lambda_lower is not None:
         out["lambda_lower"], out["lambda_upper"] = r.lambda_lower, r.lambda_upper
@@ -241,15 +255,29 @@ def _to_arrays(r: SweepResult) -> dict:
     return out
 
 
-def load_sweep(directory) -> SweepResult:
-    """Load a :class:`SweepResult` written by :meth:`SweepResult.save` (``allow_pickle=False``)."""
+def _unflatten_params(arrays: dict, config: dict, like=None):
+    if config.get("model", "shallow") == "shallow":
+        return ShallowParams(*(arrays[f"params_{f}"] for f in ShallowParams._fields))
+    names = config.get("param_leaves") or []
+    if like is None:
+        return {name: arrays[f"params_{name}"] for name in names}
+    treedef = jax.tree_util.tree_structure(like)
+    return jax.tree_util.tree_unflatten(treedef, [arrays[f"params_{name}"] for name in names])
+
+
+def load_sweep(directory, *, like=None) -> SweepResult:
+    """Load a :class:`SweepResult` written by :meth:`SweepResult.save` (``allow_pickle=False``).
+
+    For a user model, the parameters come back in the pytree structure of ``like`` (e.g. the
+    initial parameters); without it, as a dict keyed by ``jax.tree_util.keystr`` paths.
+    """
     d = Path(directory)
     with np.load(d / "results.npz", allow_pickle=False) as z:
         a = {k: z[k] for k in z.files}
     cfg = json.loads((d / "results.json").read_text())["config"]
     return SweepResult(
         **{f: a[f] for f in _ARRAY_FIELDS},
-        params=ShallowParams(*(a[f"params_{f}"] for f in ShallowParams._fields)),
+        params=_unflatten_params(a, cfg, like),
         log=TrainLog(*(a[f"log_{f}"] for f in TrainLog._fields)),
         x=a["x"],
         y=a["y"],
@@ -260,100 +288,95 @@ def load_sweep(directory) -> SweepResult:
     )
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _atomic_savez(path: Path, arrays: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
 # ----------------------------------------------------------------------------- per-run kernel
 
 
-def _per_run(params, x, y, eta, key, *, cfg, flattest):
-    r = _train_impl(params, x, y, eta, key, cfg=cfg)
-    negative_slope = cfg[12]
-    p = r.params
+def _diagnostics(obj: Objective, p, x, y, *, flattest: bool | None) -> dict:
+    """End-of-run quantities of one run (before masking diverged runs); ``None``: all NaN."""
     nan = jnp.array(jnp.nan, x.dtype)
-    g = _sharpness_impl(
-        p, x, y, jnp.zeros(1, x.dtype), method="gram", num_iters=None, tol=1e-8,
-        negative_slope=negative_slope,
+    if flattest is None:
+        return {f: nan for f in ("sharpness", "sharpness_residual", *_SHALLOW_ONLY)}
+    if not obj.closed_form:
+        v0 = obj.start_vector(p)
+        value, _, res = obj.sharpness(p, x, y, v0, method="lanczos", num_iters=None, tol=None)
+        return dict(sharpness=value, sharpness_residual=res, **{f: nan for f in _SHALLOW_ONLY})
+    from .bounds import weighted_curvature
+
+    g = sharpness_kernel(
+        p, x, y, None, method="gram", num_iters=None, tol=1e-8,
+        negative_slope=obj.negative_slope, with_vector=False,
     )  # fmt: skip
-    res = _residual_bound(p, x, y, negative_slope)
-    curv = _curvature(p, x)
-    fl = _flattest(p, x, y) if flattest else nan
-    dv = r.diverged
+    curv = weighted_curvature(p, x)
+    fl = nan
+    if flattest:
+        from .flattest import flattest_implementation
+
+        fl = flattest_implementation(p, x, y).sharpness
     return dict(
-        params=p,
-        loss=r.loss,
-        converged=r.converged,
-        diverged=dv,
-        diverged_at=r.diverged_at,
-        converged_at=r.converged_at,
-        steps_run=r.steps_run,
-        sharpness=jnp.where(dv, nan, g.value),
-        sharpness_residual=jnp.where(dv, nan, res),
-        lower_bound=jnp.where(dv, nan, 1 + 2 * curv),
-        flattest_sharpness=jnp.where(dv, nan, fl),
-        weighted_curvature=jnp.where(dv, nan, curv),
-        log=r.log,
+        sharpness=g.value,
+        sharpness_residual=residual_bound(p, x, y, obj.negative_slope),
+        lower_bound=1 + 2 * curv,
+        flattest_sharpness=fl,
+        weighted_curvature=curv,
     )
 
 
-def _curvature(p, x):
-    try:
-        from .bounds import _curvature_1d
-    except ImportError:  # pragma: no cover - bounds not available
-        return jnp.array(jnp.nan, x.dtype)
-    if x.shape[1] != 1:
-        from .bounds import _curvature_nd
-
-        return _curvature_nd(p, x, 1e-9)
-    return _curvature_1d(p, x[:, 0], 1e-9)
-
-
-def _flattest(p, x, y):
-    try:
-        from .flattest import flattest_implementation
-    except ImportError:  # TODO: minstab.flattest not written yet -> NaN
-        return jnp.array(jnp.nan, x.dtype)
-    return flattest_implementation(p, x, y).sharpness
-
-
-def flattest_available() -> bool:
-    """Whether :mod:`minstab.flattest` is importable."""
-    import importlib.util
-
-    return importlib.util.find_spec("minstab.flattest") is not None
-
-
-_FLATTEST_IN_JIT = {"ok": True}
-
-
-def _flattest_eager(res: dict, x, y) -> np.ndarray:
-    from .flattest import flattest_implementation
-
-    out = np.full(res["loss"].shape, np.nan, np.asarray(x).dtype)
-    for i in np.flatnonzero(~res["diverged"]):
-        p = ShallowParams(*(jnp.asarray(res[f"params_{f}"][i]) for f in ShallowParams._fields))
-        out[i] = float(flattest_implementation(p, x, y).sharpness)
+def _per_run(params, x, y, eta, key, *, config, objective, flattest, sequential):
+    r = train_run(params, x, y, eta, key, config=config, objective=objective,
+                  sequential=sequential)  # fmt: skip
+    diag = _diagnostics(objective, r.params, x, y, flattest=flattest)
+    nan = jnp.array(jnp.nan, x.dtype)
+    out = {k: jnp.where(r.diverged, nan, v) for k, v in diag.items()}
+    out.update(
+        params=r.params, loss=r.loss, converged=r.converged, diverged=r.diverged,
+        diverged_at=r.diverged_at, converged_at=r.converged_at, steps_run=r.steps_run, log=r.log,
+    )  # fmt: skip
     return out
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "flattest", "shared"))
-def _chunk(params, x, y, etas, keys, *, cfg, flattest, shared):
+@functools.partial(
+    jax.jit, static_argnames=("config", "objective", "flattest", "shared", "layout", "mesh")
+)
+def _chunk(params, x, y, etas, keys, *, config, objective, flattest, shared, layout, mesh):
+    """One chunk of runs, each device of ``mesh`` taking its share (``shard_map``).
+
+    A device runs its runs as one vmapped program (``"batched"``) or one after another
+    (``"sequential"``, ``lax.map``).
+    """
     _TRACES["chunk"] += 1
-    f = functools.partial(_per_run, cfg=cfg, flattest=flattest)
-    in_axes = (None if shared else 0, None, None, 0, 0)
-    return jax.vmap(f, in_axes=in_axes)(params, x, y, etas, keys)
+    f = functools.partial(_per_run, config=config, objective=objective, flattest=flattest,
+                          sequential=layout == "sequential")  # fmt: skip
+
+    def local(params, x, y, etas, keys):
+        if layout == "batched":
+            in_axes = (None if shared else 0, None, None, 0, 0)
+            return jax.vmap(f, in_axes=in_axes)(params, x, y, etas, keys)
+        if shared:
+            return jax.lax.map(lambda run: f(params, x, y, *run), (etas, keys))
+        return jax.lax.map(lambda run: f(run[0], x, y, *run[1:]), (params, etas, keys))
+
+    runs, rep = P("runs"), P()
+    specs = (rep if shared else runs, rep, rep, runs, runs)
+    sharded = jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=runs, check_vma=False)
+    return sharded(params, x, y, etas, keys)
 
 
-# ----------------------------------------------------------------------------- driver
+# ----------------------------------------------------------------------------- planning
+
+
+class _Plan(NamedTuple):
+    """What runs where: chunks of ``chunk_size`` runs, this process's share, the hash."""
+
+    etas: np.ndarray
+    chunk_size: int
+    num_chunks: int
+    mine: list  # chunk indices this process computes (padded to a multiple of process_count)
+    shared: bool  # one initialization for every run
+    mesh: Mesh
+    layout: str  # "batched" or "sequential"
+    threads: int  # host threads, each computing a contiguous share of a chunk
+    digest: str
+    config: dict  # JSON-ready options stored with the result
 
 
 def _hash(parts) -> str:
@@ -367,108 +390,318 @@ def _hash(parts) -> str:
     return h.hexdigest()
 
 
-def _flatten_out(out) -> dict:
-    d = {k: np.asarray(v) for k, v in out.items() if k not in ("params", "log")}
-    d.update(
-        {
-            f"params_{f}": np.asarray(a)
-            for f, a in zip(ShallowParams._fields, out["params"], strict=True)
-        }
-    )
-    d.update({f"log_{f}": np.asarray(a) for f, a in zip(TrainLog._fields, out["log"], strict=True)})
-    return d
-
-
-def _chunk_fields() -> set[str]:
-    return (
-        (set(_ARRAY_FIELDS) - {"etas"})
-        | {f"params_{f}" for f in ShallowParams._fields}
-        | {f"log_{f}" for f in TrainLog._fields}
-    )
-
-
-def _load_chunk(path: Path, runs: int) -> dict | None:
-    """A finished chunk, or None (with a warning) when the file is unreadable or incomplete.
-
-    Chunks are written atomically, but a full disk or a copy cut short can still leave a
-    truncated file; it is recomputed rather than trusted.
-    """
-    import zipfile
-
-    try:  # our own file handle: np.load leaks its own when the archive is truncated
-        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        warnings.warn(f"{path}: unreadable chunk ({e}); recomputing it", stacklevel=3)
-        return None
-    expected = _chunk_fields()
-    shapes_ok = all(np.shape(a)[:1] == (runs,) for a in arrays.values())
-    if set(arrays) != expected or not shapes_ok:
-        warnings.warn(
-            f"{path}: incomplete chunk (fields or run count differ); recomputing it", stacklevel=3
+def _check_etas(etas, dtype, num_inits) -> np.ndarray:
+    if np.ndim(etas) > 1:
+        raise ValueError(f"etas must be a 1-D sequence of step sizes, got shape {np.shape(etas)}")
+    etas = np.asarray(etas, dtype=np.dtype(dtype)).reshape(-1)
+    if etas.size == 0 or not np.all(np.isfinite(etas)) or np.any(etas <= 0):
+        raise ValueError("etas must be a non-empty array of positive, finite step sizes")
+    if num_inits is not None and num_inits != etas.size:
+        raise ValueError(
+            f"params0 has a batch axis of {num_inits} but etas has {etas.size} entries"
         )
-        return None
-    return arrays
+    return etas
+
+
+def _plan(obj, cfg, params0, x, y, etas, *, shared, seed, chunk_size, flattest, devices,
+          layout, threads, extra_config) -> _Plan:  # fmt: skip
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
+    devices = list(jax.local_devices() if devices is None else devices)
+    first = params0 if shared else jax.tree_util.tree_map(lambda a: a[0], params0)
+    layout = _choose_layout(layout, obj, first, x, devices)
+    cs = -(-int(chunk_size) // len(devices)) * len(devices)
+    # equal shares of a chunk (one compiled program), never a different chunking
+    threads = _choose_threads(threads, obj, first, x, devices)
+    threads = max(t for t in range(threads, 0, -1) if cs % t == 0)
+    num_chunks = -(-etas.size // cs)
+    nproc, pid = jax.process_count(), jax.process_index()
+    mine = [c for c in range(-(-num_chunks // nproc) * nproc) if c % nproc == pid]
+    config = dict(
+        **cfg.to_dict(), **obj.describe(), seed=int(seed), chunk_size=cs, flattest=bool(flattest),
+        diagnostics=flattest is not None,
+        dtype=str(x.dtype), n=int(x.shape[0]), num_runs=int(etas.size), layout=layout,
+    )  # fmt: skip
+    if obj.shallow:
+        config["width"] = int(first.w1.shape[0])
+    else:
+        config["param_leaves"] = _leaf_names(first)
+    config.update(extra_config or {})
+    host = [np.asarray(a) for a in jax.tree_util.tree_leaves(params0)]
+    # a user model is named by module and qualified name only: its predictions tell two apart
+    fingerprint = [] if obj.model is None else [np.asarray(obj.apply(first, x))]
+    digest = _hash([*host, *fingerprint, np.asarray(x), np.asarray(y), etas, repr(cfg.to_dict()),
+                    obj.describe(), flattest, cs, int(seed), layout])  # fmt: skip
+    mesh = Mesh(np.array(devices), ("runs",))
+    return _Plan(etas, cs, num_chunks, mine, shared, mesh, layout, threads, digest, config)
+
+
+LAYOUTS = ("auto", "batched", "sequential")
+
+
+def _small_step(obj: Objective, first, x) -> bool:
+    """A step of one run is too small for XLA's intra-op threads (n k d <= 2^16, shallow net)."""
+    if not obj.shallow:
+        return False
+    k, d = first.w1.shape
+    return x.shape[0] * k * d <= 2**16
+
+
+def _choose_layout(layout: str, obj: Objective, first, x, devices) -> str:
+    """``"auto"`` on CPU: one vmapped program unless one loop per run is measurably faster.
+
+    Measured on a 2-core CPU (runs x steps per second, interleaved in one process): a step of
+    a tiny net (n k = 128, the main job) costs little more than the XLA:CPU per-operation
+    overhead, so 40 runs in one vmapped program are 2.9x faster than one loop per run; at
+    n k = 2000, d = 1 (n = 20, k = 100) the vmapped activations (runs x n x k) leave the cache
+    and one loop per run is 2.1x faster; with images (d = 784) the vmapped program folds the
+    runs into one large matmul, 1.2-1.3x faster at n = 200, k = 64, while at n = 1000, k = 256
+    each run's matmuls are large already and one loop per run is 1.12x faster. On GPU/TPU the
+    batched program is the one to use; so it is for a user ``model`` (whose cost is unknown
+    here: force ``layout`` to compare).
+    """
+    check_choice(layout, "layout", LAYOUTS)
+    if layout != "auto":
+        return layout
+    if devices[0].platform != "cpu" or not obj.shallow:
+        return "batched"
+    n, (k, d) = x.shape[0], first.w1.shape
+    small = n * k >= 1024 and _small_step(obj, first, x)
+    return "sequential" if small or n * k * d >= 2**27 else "batched"
+
+
+def _choose_threads(threads, obj: Objective, first, x, devices) -> int:
+    """Host threads sharing each chunk on a single CPU device (default: one per core).
+
+    A program of small steps keeps one core busy (XLA:CPU splits an operation over threads
+    only when it is large), while the programs of different host threads run concurrently;
+    so small shallow nets on one CPU device get one thread per core, each with a contiguous
+    share of the chunk. With several devices (e.g.
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=2``) the mesh does the same.
+    """
+    if threads is not None:
+        if int(threads) != threads or int(threads) < 1:
+            raise ValueError(f"threads must be a positive integer or None, got {threads}")
+        return int(threads)
+    if len(devices) > 1 or devices[0].platform != "cpu" or not _small_step(obj, first, x):
+        return 1
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+# ----------------------------------------------------------------------------- chunk store
+
+
+class ChunkStore:
+    """Finished chunks on disk: ``DIR/chunks/chunk_XXXX.npz`` and a manifest keyed by a hash.
+
+    Writes are atomic (a temporary file and ``os.replace``), so a killed job never leaves a
+    half-written chunk; a manifest with another hash means another sweep, whose chunks are
+    deleted. A damaged file (a full disk, a copy cut short) is never trusted: an unreadable
+    manifest recomputes every chunk, and an unreadable or incomplete chunk (missing fields,
+    another run count) is recomputed, each with a warning. ``ChunkStore(None, ...)`` stores
+    nothing.
+    """
+
+    def __init__(self, out_dir, digest: str, manifest: dict):
+        self.dir = None if out_dir is None else Path(out_dir) / "chunks"
+        self.runs = int(manifest["chunk_size"])
+        self.fields = None  # field names of a complete chunk, from the first one saved/read
+        if self.dir is None:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        man = self.dir / "manifest.json"
+        old = _read_manifest(man)
+        if old.get("hash") != digest:  # a different sweep: its chunks are not ours
+            for f in self.dir.glob("chunk_*.npz"):
+                f.unlink()
+        else:
+            self.fields = set(old.get("fields") or ()) or None
+        self._manifest = {"hash": digest, **manifest}
+        write_json(man, {**self._manifest, "fields": sorted(self.fields or ())})
+
+    def _path(self, c: int) -> Path | None:
+        return None if self.dir is None else self.dir / f"chunk_{c:04d}.npz"
+
+    def load(self, c: int) -> dict | None:
+        """The arrays of chunk ``c``; None when it is not on disk or is damaged (warned)."""
+        import zipfile
+
+        path = self._path(c)
+        if path is None or not path.exists():
+            return None
+        try:  # our own file handle: np.load leaks its own when the archive is truncated
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            warnings.warn(f"{path}: unreadable chunk ({e}); recomputing it", stacklevel=3)
+            return None
+        whole = all(np.shape(a)[:1] == (self.runs,) for a in arrays.values())
+        if not whole or (self.fields is not None and set(arrays) != self.fields):
+            warnings.warn(
+                f"{path}: incomplete chunk (fields or run count differ); recomputing it",
+                stacklevel=3,
+            )
+            return None
+        return arrays
+
+    def save(self, c: int, arrays: dict) -> None:
+        """Write chunk ``c`` atomically (no-op without a directory)."""
+        path = self._path(c)
+        if path is None:
+            return
+        if self.fields is None:  # record what a complete chunk holds
+            self.fields = set(arrays)
+            write_json(self.dir / "manifest.json", {**self._manifest, "fields": sorted(arrays)})
+        atomic_savez(path, arrays)
 
 
 def _read_manifest(man: Path) -> dict:
-    """The chunk manifest, or {} (so every chunk is recomputed) when missing or unreadable."""
+    """The chunk manifest, or {} (every chunk recomputed) when missing or unreadable."""
     if not man.exists():
         return {}
     try:
         old = json.loads(man.read_text())
     except (OSError, ValueError) as e:
-        warnings.warn(f"{man}: unreadable manifest ({e}); recomputing every chunk", stacklevel=3)
+        warnings.warn(f"{man}: unreadable manifest ({e}); recomputing every chunk", stacklevel=4)
         return {}
     return old if isinstance(old, dict) else {}
 
 
+# ----------------------------------------------------------------------------- running
+
+
+@jax.jit
+def _fold_keys(seed, idx):
+    """Key data of ``fold_in(key(seed), i)`` for every run index i (SGD batches of run i)."""
+    base = jax.random.key(seed)
+    return jax.vmap(lambda i: jax.random.key_data(jax.random.fold_in(base, i)))(idx)
+
+
+def _chunk_keys(seed: int, idx: np.ndarray):
+    return _fold_keys(np.uint32(seed), np.asarray(idx, np.uint32))
+
+
+def _run_chunk(plan: _Plan, c: int, *, params0, x, y, seed, cfg, obj, flattest) -> dict:
+    """Compute chunk ``c`` (runs padded with the last one) and return its host arrays."""
+    cs, R = plan.chunk_size, plan.etas.size
+    idx = np.clip(np.arange(c * cs, (c + 1) * cs), 0, R - 1)
+    parts = np.split(idx, plan.threads)
+    run = functools.partial(_run_part, plan, params0=params0, x=x, y=y, seed=seed, cfg=cfg,
+                            obj=obj, flattest=flattest)  # fmt: skip
+    if plan.threads == 1:
+        out = run(idx)
+    else:
+        with ThreadPoolExecutor(plan.threads) as pool:
+            outs = list(pool.map(run, parts))
+        out = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *outs)
+    params, log = out.pop("params"), out.pop("log")
+    return _flat_arrays(params, log, out)
+
+
+def _run_part(plan: _Plan, idx, *, params0, x, y, seed, cfg, obj, flattest) -> dict:
+    run_sh = NamedSharding(plan.mesh, P("runs"))
+    rep_sh = NamedSharding(plan.mesh, P())
+    etas = jax.device_put(plan.etas[idx], run_sh)
+    keys = jax.random.wrap_key_data(jax.device_put(_chunk_keys(seed, idx), run_sh))
+    if plan.shared:
+        p = jax.device_put(params0, rep_sh)
+    else:
+        p = jax.device_put(jax.tree_util.tree_map(lambda a: np.asarray(a)[idx], params0), run_sh)
+    xs, ys = jax.device_put(x, rep_sh), jax.device_put(y, rep_sh)
+    out = _chunk(p, xs, ys, etas, keys, config=cfg, objective=obj, flattest=flattest,
+                 shared=plan.shared, layout=plan.layout, mesh=plan.mesh)  # fmt: skip
+    return jax.device_get(out)
+
+
+def _gather(results: dict, plan: _Plan) -> dict:
+    """Every chunk on every process (``process_allgather``); identity for one process."""
+    nproc = jax.process_count()
+    if nproc == 1:
+        return results
+    from jax.experimental import multihost_utils
+
+    mine = plan.mine
+    fields = sorted(results[mine[0]])
+    local = {f: np.stack([results[c][f] for c in mine]) for f in fields}
+    gathered = multihost_utils.process_allgather(local)  # (nproc, len(mine), cs, ...)
+    return {
+        j * nproc + q: {f: np.asarray(gathered[f][q, j]) for f in fields}
+        for j in range(len(mine))
+        for q in range(nproc)
+    }
+
+
+def _assemble(results: dict, plan: _Plan, params0, x, y) -> SweepResult:
+    R = plan.etas.size
+    cat = {f: np.concatenate([results[c][f] for c in range(plan.num_chunks)])[:R]
+           for f in results[0]}  # fmt: skip
+    like = params0 if plan.shared else jax.tree_util.tree_map(lambda a: a[0], params0)
+    treedef = jax.tree_util.tree_structure(like)
+    params = jax.tree_util.tree_unflatten(treedef, [cat[f"params_{k}"] for k in _leaf_names(like)])
+    shallow_x = plan.config["model"] == "shallow" and x.shape[1] == 1
+    return SweepResult(
+        etas=plan.etas,
+        params=params,
+        **{f: cat[f] for f in _ARRAY_FIELDS if f != "etas"},
+        log=TrainLog(*(cat[f"log_{f}"] for f in TrainLog._fields)),
+        x=np.asarray(x[:, 0] if shallow_x else x),
+        y=np.asarray(y),
+        config=plan.config,
+    )
+
+
 def sweep(
-    params0: ShallowParams,
+    params0,
     x: jax.Array,
     y: jax.Array,
     etas,
     *,
-    steps: int,
-    log_every: int = 0,
-    tol: float = 1e-14,
-    diverge_above: float = 1e6,
-    optimizer: str = "gd",
-    momentum: float = 0.9,
-    batch_size: int | None = None,
-    replace: bool = True,
-    log_sharpness: str = "gram",
-    log_curvature: bool = False,
-    boost_factor: float = 1.0,
-    boost_below: float = 0.0,
-    negative_slope: float = 0.0,
-    patience: int = 0,
+    model: Callable | None = None,
+    loss: Callable | None = None,
+    config: TrainConfig | None = None,
+    batched: bool | None = None,
     seed: int = 0,
     chunk_size: int = 32,
     flattest: bool | None = None,
     out_dir=None,
     devices=None,
+    layout: str = "auto",
+    threads: int | None = None,
+    diagnostics: bool = True,
     progress: bool = True,
     extra_config: dict | None = None,
+    **options,
 ) -> SweepResult:
     """Train one network per step size in a single compiled program (seed 004 Fig. 3).
 
     Parameters
     ----------
-    params0 : initial network, shared by every run, or a batch with leading axis R (one
+    params0 : initial parameters, shared by every run, or a batch with leading axis R (one
         initialization per run, e.g. several seeds; then ``len(etas) == R``).
     x, y : training data.
     etas : (R,) step sizes (positive). New values reuse the compiled program.
-    steps, log_every, tol, diverge_above, optimizer, momentum, batch_size, replace,
-    log_sharpness, log_curvature, boost_factor, boost_below, negative_slope, patience :
-        as in :func:`minstab.train.train`.
+    model, loss : as in :func:`minstab.train.train` (None: the shallow ReLU net on the
+        quadratic loss; its closed-form gradient, Gram sharpness, Lemma 4 bound, curvature and
+        flattest implementation are the fast path; with a model they are NaN, except the
+        sharpness, which then comes from Lanczos on the exact Hessian).
+    config, **options : a :class:`minstab.config.TrainConfig` and/or its fields as keywords
+        (``steps=...``, ``tol=...``, ``patience=...``, ``log_every=...``, ``optimizer=...``).
+    batched : whether ``params0`` carries a leading runs axis (default: inferred from the
+        shape of ``w1`` for the shallow net, False for a model).
     seed : SGD batches of run i use ``fold_in(key(seed), i)``.
     chunk_size : runs per compiled chunk (bounds memory); rounded up to a multiple of the
         device count.
-    flattest : compute the flattest implementation's sharpness (default: when
-        :mod:`minstab.flattest` exists).
+    flattest : compute the flattest implementation's sharpness (default: for the shallow net on
+        the quadratic loss; a ``ValueError`` otherwise). Errors are raised, never hidden.
     out_dir : if given, finished chunks are written to ``out_dir/chunks`` and reused on rerun.
     devices : devices of the ``"runs"`` mesh axis (default: this process's devices).
+    layout : ``"batched"`` (the runs of a device in one vmapped program), ``"sequential"``
+        (one loop per run, so a run that stops early costs nothing more) or ``"auto"``: on
+        CPU by problem size (see :func:`_choose_layout`), batched on GPU/TPU and for a model.
+    threads : at most this many host threads share each chunk, in equal parts (default: one
+        per core for small shallow nets on one CPU device, else 1); the chunking is unchanged.
+    diagnostics : compute the end-of-run quantities (sharpness, bound, curvature, flattest);
+        False leaves them NaN and times the training alone.
     progress : show a progress bar on stderr.
     extra_config : JSON-serializable entries stored in ``result.config``.
 
@@ -476,136 +709,50 @@ def sweep(
     -------
     SweepResult
     """
-    x2, y = validate(
-        params0 if params0.w1.ndim == 2 else ShallowParams(*(a[0] for a in params0)), x, y
-    )
-    check_common_float_dtype(params0, x2, y)
-    if np.ndim(etas) > 1:
-        raise ValueError(f"etas must be a 1-D sequence of step sizes, got shape {np.shape(etas)}")
-    etas = np.asarray(etas, dtype=np.dtype(x2.dtype)).reshape(-1)
-    if etas.size == 0 or not np.all(np.isfinite(etas)) or np.any(etas <= 0):
-        raise ValueError("etas must be a non-empty array of positive, finite step sizes")
-    shared = params0.w1.ndim == 2
-    if not shared and params0.w1.shape[0] != etas.size:
-        raise ValueError(
-            f"params0 has a batch axis of {params0.w1.shape[0]} but etas has {etas.size} entries"
-        )
-    if int(chunk_size) < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
-    cfg = make_config(
-        steps=steps, log_every=log_every, tol=tol, diverge_above=diverge_above,
-        optimizer=optimizer, momentum=momentum, batch_size=batch_size, replace=replace,
-        log_sharpness=log_sharpness, log_curvature=log_curvature, boost_factor=boost_factor,
-        boost_below=boost_below, negative_slope=negative_slope, patience=patience,
-    )  # fmt: skip
-    if flattest is None:
-        flattest = flattest_available()
-    devices = list(jax.local_devices() if devices is None else devices)
-    ndev = len(devices)
-    cs = -(-int(chunk_size) // ndev) * ndev
-    R = etas.size
-    nchunks = -(-R // cs)
-    nproc, pid = jax.process_count(), jax.process_index()
-    nchunks_padded = -(-nchunks // nproc) * nproc
-    mesh = Mesh(np.array(devices), ("runs",))
-    run_sh, rep_sh = NamedSharding(mesh, P("runs")), NamedSharding(mesh, P())
+    cfg = train_config(config, **options)
+    obj = Objective.of(model, loss, cfg)
+    flattest = _end_of_run(obj, flattest, diagnostics)
+    if batched is None:
+        batched = obj.shallow and np.ndim(params0.w1) == 3
+    first = jax.tree_util.tree_map(lambda a: a[0], params0) if batched else params0
+    x, y, dtype = obj.check(first, x, y)
+    num_inits = jax.tree_util.tree_leaves(params0)[0].shape[0] if batched else None
+    etas = _check_etas(etas, dtype, num_inits)
+    plan = _plan(obj, cfg, params0, x, y, etas, shared=not batched, seed=seed,
+                 chunk_size=chunk_size, flattest=flattest, devices=devices, layout=layout,
+                 threads=threads, extra_config=extra_config)  # fmt: skip
+    store = ChunkStore(out_dir, plan.digest, {"num_chunks": plan.num_chunks,
+                                              "chunk_size": plan.chunk_size,
+                                              "config": plan.config})  # fmt: skip
+    run = functools.partial(_run_chunk, plan, params0=jax.tree_util.tree_map(np.asarray, params0),
+                            x=x, y=y, seed=seed, cfg=cfg, obj=obj, flattest=flattest)  # fmt: skip
+    results, sweep.last_computed = _compute(plan, store, run, progress)
+    return _assemble(_gather(results, plan), plan, params0, x, y)
 
-    host_params = ShallowParams(*(np.asarray(a) for a in params0))
-    key_data = jax.random.key_data(jax.random.key(seed))
-    config = dict(
-        steps=int(steps), log_every=int(log_every), tol=float(tol),
-        diverge_above=float(diverge_above), optimizer=optimizer, momentum=float(momentum),
-        batch_size=batch_size, replace=bool(replace), log_sharpness=log_sharpness,
-        log_curvature=bool(log_curvature), boost_factor=float(boost_factor),
-        boost_below=float(boost_below), negative_slope=float(negative_slope), seed=int(seed),
-        patience=int(patience),
-        chunk_size=cs, flattest=bool(flattest), dtype=str(x2.dtype),
-        width=int(params0.w1.shape[-2]), n=int(x2.shape[0]), num_runs=int(R),
-    )  # fmt: skip
-    config.update(extra_config or {})
-    digest = _hash(
-        [*host_params, np.asarray(x2), np.asarray(y), etas, cfg, bool(flattest), cs, int(seed)]
-    )
-    chunk_dir = None
-    if out_dir is not None:
-        chunk_dir = Path(out_dir) / "chunks"
-        chunk_dir.mkdir(parents=True, exist_ok=True)
-        man = chunk_dir / "manifest.json"
-        old = _read_manifest(man)
-        if old.get("hash") != digest:  # a different sweep: its chunks are not ours
-            for f in chunk_dir.glob("chunk_*.npz"):
-                f.unlink()
-        _atomic_write(
-            man,
-            json.dumps({"hash": digest, "num_chunks": nchunks, "chunk_size": cs, "config": config},
-                       indent=2, default=_json_default),
-        )  # fmt: skip
 
-    xs = jax.device_put(x2, rep_sh)
-    ys = jax.device_put(y, rep_sh)
-    pshared = jax.device_put(params0, rep_sh) if shared else None
-    results: dict[int, dict] = {}
-    mine = [c for c in range(nchunks_padded) if c % nproc == pid]
-    computed = []
-    with ProgressBar(len(mine), "sweep", enabled=progress) as bar:
-        for c in mine:
-            path = chunk_dir / f"chunk_{c:04d}.npz" if chunk_dir is not None else None
-            loaded = _load_chunk(path, cs) if path is not None and path.exists() else None
-            if loaded is not None:
-                results[c] = loaded
+def _end_of_run(obj: Objective, flattest, diagnostics: bool):
+    """The per-run kernel's ``flattest``: True/False, or None for no end-of-run quantity."""
+    if flattest and not obj.closed_form:
+        raise ValueError("flattest needs the shallow ReLU net on the quadratic loss (model=None)")
+    if not diagnostics:
+        return None
+    return obj.closed_form if flattest is None else bool(flattest)
+
+
+def _compute(plan: _Plan, store: ChunkStore, run: Callable, progress: bool):
+    """Chunks of this process: loaded from the store when finished, else run and stored."""
+    results, computed = {}, []
+    with ProgressBar(len(plan.mine), "sweep", enabled=progress) as bar:
+        for c in plan.mine:
+            results[c] = store.load(c)
+            if results[c] is not None:
                 bar.update(1, "loaded")
                 continue
-            lo = c * cs
-            idx = np.clip(np.arange(lo, lo + cs), 0, R - 1)  # pad with the last run
-            e = jax.device_put(etas[idx], run_sh)
-            keys = jax.device_put(
-                np.stack([np.asarray(jax.random.key_data(
-                    jax.random.fold_in(jax.random.wrap_key_data(key_data), int(i))))
-                    for i in idx]),
-                run_sh,
-            )  # fmt: skip
-            if shared:
-                p = pshared
-            else:
-                p = jax.device_put(ShallowParams(*(a[idx] for a in host_params)), run_sh)
-            kd = jax.random.wrap_key_data(keys)
-            in_jit = bool(flattest) and _FLATTEST_IN_JIT["ok"]
-            try:
-                out = _chunk(p, xs, ys, e, kd, cfg=cfg, flattest=in_jit, shared=shared)
-            except Exception:  # flattest_implementation not traceable: compute it per run
-                if not in_jit:
-                    raise
-                _FLATTEST_IN_JIT["ok"] = in_jit = False
-                out = _chunk(p, xs, ys, e, kd, cfg=cfg, flattest=False, shared=shared)
-            results[c] = _flatten_out(jax.device_get(out))
-            if flattest and not in_jit:
-                results[c]["flattest_sharpness"] = _flattest_eager(results[c], x2, y)
-            if path is not None:
-                _atomic_savez(path, results[c])
+            results[c] = run(c)
+            store.save(c, results[c])
             computed.append(c)
-            bar.update(1, f"chunk {c + 1}/{nchunks}")
-
-    if nproc > 1:
-        from jax.experimental import multihost_utils
-
-        fields = sorted(results[mine[0]])
-        local = {f: np.stack([results[c][f] for c in mine]) for f in fields}
-        gathered = multihost_utils.process_allgather(local)  # (nproc, len(mine), cs, ...)
-        results = {}
-        for j in range(len(mine)):
-            for q in range(nproc):
-                results[j * nproc + q] = {f: np.asarray(gathered[f][q, j]) for f in fields}
-    cat = {f: np.concatenate([results[c][f] for c in range(nchunks)])[:R] for f in results[0]}
-    sweep.last_computed = computed  # chunks computed (not loaded) by the last call
-    return SweepResult(
-        etas=etas,
-        params=ShallowParams(*(cat[f"params_{f}"] for f in ShallowParams._fields)),
-        **{f: cat[f] for f in _ARRAY_FIELDS if f != "etas"},
-        log=TrainLog(*(cat[f"log_{f}"] for f in TrainLog._fields)),
-        x=np.asarray(x2[:, 0] if x2.shape[1] == 1 else x2),
-        y=np.asarray(y),
-        config=config,
-    )
+            bar.update(1, f"chunk {c + 1}/{plan.num_chunks}")
+    return results, computed  # computed: the chunks computed (not loaded) by this call
 
 
 sweep.last_computed = []

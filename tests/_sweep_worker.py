@@ -52,6 +52,5 @@ if __name__ == "__main__":
         with open(f"{out}/worker.json", "w") as fh:
             json.dump(
                 {"computed": list(sweep.last_computed), "devices": jax.device_count(),
-                 "processes": jax.process_count(),
-                 "flattest_in_jit": sys.modules["minstab.sweep"]._FLATTEST_IN_JIT["ok"]}, fh,
+                 "processes": jax.process_count()}, fh,
             )  # fmt: skip

@@ -37,7 +37,7 @@ def test_readme_quick_start_has_two_commands():
 # examples were deleted, or not collected, fails instead of passing vacuously)
 MODULES = [
     *("nets", "losses", "curvature", "eigen", "data", "train"),
-    *("bounds", "flattest", "report", "predict", "sgd", "implicit_bias", "_cli_args"),
+    *("bounds", "flattest", "report", "predict", "sgd", "rank_margins", "min_norm", "_cli_args"),
 ]
 
 _DOCTEST_ALL = """

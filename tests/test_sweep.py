@@ -77,6 +77,18 @@ def _gauss_newton_top(q, x):
     return float(jnp.linalg.eigvalsh(h)[-1])
 
 
+@pytest.mark.parametrize("layout, threads", [("sequential", 1), ("sequential", 2), ("batched", 2)])
+def test_every_layout_gives_the_same_runs(base, layout, threads):
+    """One vmapped program or one loop per run (on 1 or 2 host threads): the same results, and
+    the diverging run (last) does not touch its neighbours."""
+    p, x, y, r = base
+    s = sweep(p, x, y, ETAS, steps=200, log_every=50, tol=1e-12, chunk_size=4, progress=False,
+              flattest=False, layout=layout, threads=threads)  # fmt: skip
+    assert s.config["layout"] == layout and bool(s.diverged[-1])
+    _assert_same(s, r)
+    np.testing.assert_allclose(s.log.loss[:-1], r.log.loss[:-1], rtol=1e-12)
+
+
 def test_per_run_quantities_match_references(base):
     from minstab.bounds import sharpness_lower_bound, weighted_curvature
 
@@ -152,6 +164,10 @@ def test_validation():
         sweep(p, x, y, [0.1, -1.0], steps=10, progress=False)
     with pytest.raises(ValueError, match="chunk_size"):
         sweep(p, x, y, [0.1], steps=10, chunk_size=0, progress=False)
+    with pytest.raises(ValueError, match="layout"):
+        sweep(p, x, y, [0.1], steps=10, layout="fast", progress=False)
+    with pytest.raises(ValueError, match="threads"):
+        sweep(p, x, y, [0.1], steps=10, threads=0, progress=False)
 
 
 def test_save_load_and_resume(base, tmp_path):

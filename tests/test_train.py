@@ -113,11 +113,12 @@ def test_momentum_matches_optax_loop_and_vmaps():
     p, x, y = _problem()
     steps = 20
     etas = jnp.array([0.01, 0.03])
-    from minstab.train import _train_impl, make_config
+    from minstab.train import TrainConfig, train_run
 
-    cfg = make_config(steps=steps, optimizer="momentum", momentum=0.9, tol=1e-300)
+    cfg = TrainConfig(steps=steps, optimizer="momentum", momentum=0.9, tol=1e-300)
+    x2 = x[:, None]  # the kernel takes (n, d) inputs (train() validates and reshapes)
     batched = jax.jit(
-        jax.vmap(lambda e: _train_impl(p, x, y, e, jax.random.key(0), cfg=cfg).params)
+        jax.vmap(lambda e: train_run(p, x2, y, e, jax.random.key(0), config=cfg).params)
     )(etas)
     for i, eta in enumerate([0.01, 0.03]):
         opt = optax.sgd(eta, momentum=0.9)
@@ -165,3 +166,39 @@ def test_validation_errors():
         train(p, x, y, 0.1, steps=3, optimizer="lbfgs")
     with pytest.raises(ValueError, match="log_every"):
         train(p, x, y, 0.1, steps=3, log_every=5)
+
+
+def _reference_run(p, x, y, eta, steps, tol, patience, diverge_above):
+    """The per-step rule written out: (params where the run stopped, status, step, steps run)."""
+    below = 0
+    for t in range(steps):
+        loss = float(ms.quadratic_loss(p, x, y))
+        if not np.isfinite(loss) or loss > diverge_above:
+            return p, "diverged", t, t
+        below = below + 1 if loss < tol else 0
+        if loss < tol and below > patience:
+            return p, "converged", t - patience, t
+        p = jax.tree_util.tree_map(lambda a, g: a - eta * g, p, _grad(p, x, y))
+    return p, "running", -1, steps
+
+
+@pytest.mark.parametrize("check_every", [1, 3, 64, 1000])
+def test_flags_and_frozen_params_exact_for_every_block_size(check_every):
+    """Flags are checked once per block of check_every steps; a stop inside a block replays to
+    the exact step: converged_at, diverged_at, steps_run and the frozen params are the per-step
+    rule's at every block size."""
+    p, x, y = _problem()
+    y2 = (
+        ms.forward(p, x) + 1e-2 * y
+    )  # reachable: GD converges to loss < 1e-8 in a few hundred steps
+    lam = float(ms.sharpness(p, x, y2))
+    for eta, status in ((1.5 / lam, "converged"), (2.5 / lam, "converged"), (50 / lam, "diverged")):
+        q, st, at, run = _reference_run(p, x, y2, eta, 700, 3e-7, 7, 1e4)
+        assert st == status
+        r = train(p, x, y2, eta, steps=700, tol=3e-7, patience=7, diverge_above=1e4,
+                  check_every=check_every, log_sharpness="none")  # fmt: skip
+        assert bool(r.converged) == (st == "converged") and bool(r.diverged) == (st == "diverged")
+        assert int(r.converged_at if st == "converged" else r.diverged_at) == at
+        assert int(r.steps_run) == run
+        for a, b in zip(r.params, q, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)

@@ -205,10 +205,10 @@ def run(cfg: Config) -> Result:
     from minstab.sweep import sweep
 
     start, lam0, warm_steps = _start(cfg, x, y, p0)
+    train_cfg = ms.TrainConfig(steps=cfg.steps, log_every=min(cfg.log_every, cfg.steps),
+                               tol=cfg.tol, patience=cfg.patience)  # fmt: skip
     res = sweep(
-        start, x, y, cfg.step_sizes(), steps=cfg.steps, log_every=min(cfg.log_every, cfg.steps),
-        tol=cfg.tol,
-        patience=cfg.patience, chunk_size=cfg.chunk_size, out_dir=cfg.out,
+        start, x, y, cfg.step_sizes(), config=train_cfg, chunk_size=cfg.chunk_size, out_dir=cfg.out,
         progress=not cfg.quiet,
         extra_config={"experiment": "sweep_1d", **_jsonable(cfg), "warmup_steps_run": warm_steps,
                       "init_sharpness": lam0},
