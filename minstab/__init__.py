@@ -34,8 +34,10 @@ from .deep import deep_hessian as deep_hessian
 from .deep import deep_sharpness as deep_sharpness
 from .deep import init_deep as init_deep
 from .eigen import EigResult as EigResult
+from .eigen import Tridiagonal as Tridiagonal
 from .eigen import eigh_dense as eigh_dense
 from .eigen import lanczos as lanczos
+from .eigen import lanczos_tridiagonal as lanczos_tridiagonal
 from .eigen import power_iteration as power_iteration
 from .flattest import FlattestResult as FlattestResult
 from .flattest import flattest_implementation as flattest_implementation
@@ -68,6 +70,8 @@ from .losses import exponential_loss as exponential_loss
 from .losses import logistic_loss as logistic_loss
 from .losses import quadratic_loss as quadratic_loss
 from .losses import residuals as residuals
+from .losses import softmax_cross_entropy as softmax_cross_entropy
+from .losses import squared_error as squared_error
 from .modes import ModeAnalysis as ModeAnalysis
 from .modes import mode_hessians as mode_hessians
 from .nets import Hyperplanes as Hyperplanes
@@ -82,6 +86,8 @@ from .nets import num_params as num_params
 from .nets import permute as permute
 from .nets import rescale as rescale
 from .nets import unflatten as unflatten
+from .operators import ModelLoss as ModelLoss
+from .operators import model_loss as model_loss
 from .predict import Prediction as Prediction
 from .predict import check_against_sweep as check_against_sweep
 from .predict import smoothest_interpolant as smoothest_interpolant

@@ -23,7 +23,15 @@ import numpy as np
 
 from ._validate import check_choice, check_finite, is_concrete
 
-__all__ = ["EigResult", "lanczos", "power_iteration", "eigh_dense", "default_tol"]
+__all__ = [
+    "EigResult",
+    "Tridiagonal",
+    "lanczos",
+    "lanczos_tridiagonal",
+    "power_iteration",
+    "eigh_dense",
+    "default_tol",
+]
 
 
 class EigResult(NamedTuple):
@@ -76,6 +84,19 @@ def _orthogonalize(basis, w, j):
         return w - block.T @ (block @ w)
 
     return jax.lax.fori_loop(0, j // _BLOCK + 1, step, w)
+
+
+def _lanczos_step(matvec, args, basis, beta, j):
+    """One Lanczos step from basis row j: (alpha_j, unnormalized next vector w, beta_j = ||w||)."""
+    v = basis[j]
+    w = matvec(v, *args)
+    a = jnp.vdot(v, w)
+    w = w - a * v - jnp.where(j > 0, beta[j - 1], 0) * basis[jnp.maximum(j - 1, 0)]
+    # Full reorthogonalization, twice ("twice is enough", Parlett), against the rows
+    # 0..j only: a loop over blocks of rows keeps the cost O(j P) instead of O(m P).
+    w = _orthogonalize(basis, w, j)
+    w = _orthogonalize(basis, w, j)
+    return a, w, jnp.linalg.norm(w)
 
 
 def _squeeze(res: EigResult, k: int) -> EigResult:
@@ -186,15 +207,7 @@ def lanczos(
 
     def body(state):
         j, basis, alpha, beta, _ = state
-        v = basis[j]
-        w = matvec(v, *args)
-        a = jnp.vdot(v, w)
-        w = w - a * v - jnp.where(j > 0, beta[j - 1], 0) * basis[jnp.maximum(j - 1, 0)]
-        # Full reorthogonalization, twice ("twice is enough", Parlett), against the rows
-        # 0..j only: a loop over blocks of rows keeps the cost O(j P) instead of O(m P).
-        w = _orthogonalize(basis, w, j)
-        w = _orthogonalize(basis, w, j)
-        b = jnp.linalg.norm(w)
+        a, w, b = _lanczos_step(matvec, args, basis, beta, j)
         alpha = alpha.at[j].set(a)
         beta = beta.at[j].set(b)
         theta, _, res = ritz(alpha, beta, j)
@@ -216,6 +229,78 @@ def lanczos(
     vectors = jnp.zeros((basis.shape[0], s.shape[1]), dtype).at[:m].set(s).T @ basis
     vectors = vectors / jnp.linalg.norm(vectors, axis=-1, keepdims=True)
     return _squeeze(EigResult(theta, vectors, res, j, done), k)
+
+
+class Tridiagonal(NamedTuple):
+    """Lanczos tridiagonalization T = Q^T A Q of a symmetric operator from a unit start q_1.
+
+    Attributes
+    ----------
+    diag : (m,) diagonal alpha_1..alpha_m of T.
+    off : (m - 1,) off-diagonal beta_1..beta_{m-1} of T (zero after an invariant subspace).
+    num_matvecs : products with A computed (m).
+    invariant : whether the Krylov space became invariant before step m (T then has exact
+        eigenvalues of A on its leading block and a zero trailing block of weight zero).
+    """
+
+    diag: jax.Array
+    off: jax.Array
+    num_matvecs: jax.Array
+    invariant: jax.Array
+
+    def nodes_and_weights(self) -> tuple[jax.Array, jax.Array]:
+        """Gauss quadrature rule of the spectral measure of A at q_1 (Golub & Meurant 2010).
+
+        ``q_1^T g(A) q_1 ~ sum_i weights_i g(nodes_i)`` with nodes the eigenvalues of T and
+        weights the squared first components of its unit eigenvectors (they sum to one).
+        """
+        t = jnp.diag(self.diag) + jnp.diag(self.off, 1) + jnp.diag(self.off, -1)
+        nodes, vecs = jnp.linalg.eigh(t)
+        return nodes, vecs[0] ** 2
+
+
+def lanczos_tridiagonal(matvec: Callable, v0: jax.Array, *args, num_iters: int) -> Tridiagonal:
+    """``num_iters`` steps of Lanczos with full reorthogonalization, returning T (for SLQ).
+
+    The same iteration as :func:`lanczos` without its adaptive stop: stochastic Lanczos
+    quadrature (Ubaru, Chen & Saad 2017) needs the whole tridiagonal of a fixed depth. When
+    ``beta_j <= 10 eps ||T||`` the Krylov space is invariant: the next vectors are zero, so
+    the trailing block of T is zero and its quadrature weights vanish.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, minstab as ms
+    >>> a = jnp.diag(jnp.array([1.0, 2.0, 3.0, 4.0]))
+    >>> t = ms.lanczos_tridiagonal(lambda v, a: a @ v, jnp.ones(4), a, num_iters=4)
+    >>> nodes, weights = t.nodes_and_weights()
+    >>> [round(float(v), 5) for v in nodes], [round(float(w), 5) for w in weights]
+    ([1.0, 2.0, 3.0, 4.0], [0.25, 0.25, 0.25, 0.25])
+    """
+    v0 = jnp.asarray(v0)
+    _check_solver_args(v0, 1, "largest", num_iters)
+    dim = v0.shape[0]
+    m = int(min(num_iters, dim))
+    dtype = v0.dtype
+    eps = float(jnp.finfo(dtype).eps)
+
+    def body(j, state):
+        basis, alpha, beta, norm, invariant = state
+        a, w, b = _lanczos_step(matvec, args, basis, beta, j)
+        norm = jnp.maximum(norm, jnp.abs(a) + b)
+        # once invariant, every later row is zero: alpha = beta = 0 there
+        stop = invariant | (b <= 10 * eps * norm)
+        b = jnp.where(stop, 0, b)
+        row = w * jnp.where(stop, 0, 1 / jnp.where(b > 0, b, 1))
+        basis = jax.lax.dynamic_update_index_in_dim(basis, row, j + 1, 0)
+        return basis, alpha.at[j].set(a), beta.at[j].set(b), norm, stop | invariant
+
+    rows = -(-(m + 1) // _BLOCK) * _BLOCK
+    basis = jnp.zeros((rows, dim), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
+    zero = jnp.zeros((), dtype)
+    state = (basis, jnp.zeros(m, dtype), jnp.zeros(m, dtype), zero, jnp.array(False))
+    _, alpha, beta, _, _ = jax.lax.fori_loop(0, m, body, state)
+    off = beta[:-1]
+    return Tridiagonal(alpha, off, jnp.array(m), jnp.any(off == 0))
 
 
 def power_iteration(
