@@ -103,6 +103,13 @@ from .sgd import non_uniformity as non_uniformity
 from .sgd import sgd_stability_threshold as sgd_stability_threshold
 from .sgd import simulate_linear_sgd as simulate_linear_sgd
 from .sgd import simulate_sgd as simulate_sgd
+from .spectrum import TRACE_METHODS as TRACE_METHODS
+from .spectrum import Eigenpairs as Eigenpairs
+from .spectrum import SpectralDensity as SpectralDensity
+from .spectrum import TraceEstimate as TraceEstimate
+from .spectrum import hessian_eigenvalues as hessian_eigenvalues
+from .spectrum import hessian_trace as hessian_trace
+from .spectrum import spectral_density as spectral_density
 from .sweep import SweepResult as SweepResult
 from .sweep import load_sweep as load_sweep
 from .sweep import sweep as sweep
