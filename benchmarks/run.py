@@ -1,8 +1,9 @@
 """Run minstab's benchmarks against the tools researchers use today.
 
-    python benchmarks/run.py [--quick] [--out DIR] [--only sharpness|sweep]
+    python benchmarks/run.py [--quick] [--out DIR] [--only sharpness|sweep|spectrum]
 
-writes ``DIR/sharpness.json``, ``DIR/sweep.json`` (machine, versions, rows) and ``DIR/README.md``
+writes ``DIR/sharpness.json``, ``DIR/sweep.json``, ``DIR/spectrum.json`` (machine, versions,
+rows) and ``DIR/README.md``
 (markdown tables). ``--quick`` uses small cases (CI, < 3 minutes); the full run takes < 15 min
 on a 2-core CPU. Peers need the ``bench`` extra (torch, pyhessian, matfree).
 """
@@ -48,9 +49,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small cases (CI, < 3 minutes)")
     ap.add_argument("--out", default="bench-out", help="output directory")
-    ap.add_argument("--only", choices=("sharpness", "sweep"), default=None)
+    ap.add_argument("--only", choices=("sharpness", "sweep", "spectrum"), default=None)
     args = ap.parse_args(argv)
-    from . import sharpness, sweeps
+    from . import sharpness, spectrum, sweeps
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,6 +80,14 @@ def main(argv=None) -> int:
             "",
             sweeps.markdown(rows, scal, peak),
         ]
+    if args.only in (None, "spectrum"):
+        rows, cases = spectrum.run(quick=args.quick)
+        ratios = spectrum.speedups(rows)
+        (out / "spectrum.json").write_text(json.dumps(
+            dict(machine=info, quick=args.quick, target_rel_error=spectrum.TARGET, cases=cases,
+                 rows=rows, speedups=ratios), indent=1))  # fmt: skip
+        md += ["## Curvature spectrum of any model (MLP, CNN; target ≤ 1e-6)", "",
+               spectrum.markdown(rows, cases, ratios)]  # fmt: skip
     md.append(f"Total wall time: {time.perf_counter() - t0:.0f} s")
     (out / "README.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

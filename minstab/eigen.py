@@ -74,6 +74,7 @@ def _check_solver_args(v0, k, which, num_iters, allowed=("largest", "smallest"))
 
 
 _BLOCK = 8
+_DGKS = float(1 / np.sqrt(2))
 
 
 def _orthogonalize(basis, w, j):
@@ -92,10 +93,14 @@ def _lanczos_step(matvec, args, basis, beta, j):
     w = matvec(v, *args)
     a = jnp.vdot(v, w)
     w = w - a * v - jnp.where(j > 0, beta[j - 1], 0) * basis[jnp.maximum(j - 1, 0)]
-    # Full reorthogonalization, twice ("twice is enough", Parlett), against the rows
-    # 0..j only: a loop over blocks of rows keeps the cost O(j P) instead of O(m P).
+    # Full reorthogonalization against the rows 0..j only (a loop over blocks of rows keeps
+    # the cost O(j P) instead of O(m P)), repeated when the first pass removed more than
+    # 1 - 1/sqrt(2) of w: "twice is enough" with the criterion of Daniel, Gragg, Kaufman &
+    # Stewart (1976). For large P the passes are memory-bound and cost as much as a product.
+    before = jnp.linalg.norm(w)
     w = _orthogonalize(basis, w, j)
-    w = _orthogonalize(basis, w, j)
+    after = jnp.linalg.norm(w)
+    w = jax.lax.cond(after < _DGKS * before, lambda w: _orthogonalize(basis, w, j), lambda w: w, w)
     return a, w, jnp.linalg.norm(w)
 
 
@@ -129,6 +134,32 @@ def _extreme_tridiagonal(diag, off, used, span, largest):
         b = jax.lax.linalg.tridiagonal_solve(lower, diag - shift, upper, b[:, None])[:, 0]
         b = b / jnp.linalg.norm(b)
     return theta[None], b[:, None]
+
+
+def _ritz(alpha, beta, j, *, k, largest):
+    """Wanted Ritz values, vectors of T and residual estimates |beta_j s_j| after step j.
+
+    Eigen-decomposition of the leading (j+1)x(j+1) block of the tridiagonal T. The unused tail
+    is padded with a diagonal value beyond a Gershgorin bound of the used block, so its
+    eigenvalues are never among the wanted ones and do not mix with the Ritz pairs.
+    """
+    m, dtype = alpha.shape[0], alpha.dtype
+    idx = jnp.arange(m)
+    used = idx <= j
+    off = jnp.where(idx < j, beta, 0)
+    radius = jnp.abs(off) + jnp.abs(jnp.concatenate([jnp.zeros(1, dtype), off[:-1]]))
+    lo = jnp.min(jnp.where(used, alpha - radius, jnp.inf))
+    hi = jnp.max(jnp.where(used, alpha + radius, -jnp.inf))
+    span = hi - lo + 1
+    diag = jnp.where(used, alpha, lo - span if largest else hi + span)
+    if k == 1:
+        theta, s = _extreme_tridiagonal(diag, off[:-1], used, span, largest)
+    else:
+        t = jnp.diag(diag) + jnp.diag(off[:-1], 1) + jnp.diag(off[:-1], -1)
+        theta, s = jnp.linalg.eigh(t)
+        order = jnp.arange(m - 1, m - 1 - k, -1) if largest else jnp.arange(k)
+        theta, s = theta[order], s[:, order]
+    return theta, s, jnp.abs(beta[j] * s[j])
 
 
 def lanczos(
@@ -177,29 +208,9 @@ def lanczos(
     tol = default_tol(dtype) if tol is None else float(tol)
     eps = float(jnp.finfo(dtype).eps)
     largest = which == "largest"
-    idx = jnp.arange(m)
 
     def ritz(alpha, beta, j):
-        # Eigen-decomposition of the leading (j+1)x(j+1) block of the tridiagonal T. The unused
-        # tail is padded with a diagonal value beyond a Gershgorin bound of the used block, so
-        # its eigenvalues are never among the wanted ones and do not mix with the Ritz pairs.
-        used = idx <= j
-        off = jnp.where(idx < j, beta, 0)
-        radius = jnp.abs(off) + jnp.abs(jnp.concatenate([jnp.zeros(1, dtype), off[:-1]]))
-        lo = jnp.min(jnp.where(used, alpha - radius, jnp.inf))
-        hi = jnp.max(jnp.where(used, alpha + radius, -jnp.inf))
-        span = hi - lo + 1
-        pad = lo - span if largest else hi + span
-        diag = jnp.where(used, alpha, pad)
-        if k == 1:
-            theta, s = _extreme_tridiagonal(diag, off[:-1], used, span, largest)
-        else:
-            t = jnp.diag(diag) + jnp.diag(off[:-1], 1) + jnp.diag(off[:-1], -1)
-            theta, s = jnp.linalg.eigh(t)
-            order = jnp.arange(m - 1, m - 1 - k, -1) if largest else jnp.arange(k)
-            theta, s = theta[order], s[:, order]
-        res = jnp.abs(beta[j] * s[j])
-        return theta, s, res
+        return _ritz(alpha, beta, j, k=k, largest=largest)
 
     def cond(state):
         j, _, _, _, done = state
