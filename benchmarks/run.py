@@ -1,10 +1,14 @@
 """Run minstab's benchmarks against the tools researchers use today.
 
-    python benchmarks/run.py [--quick] [--out DIR] [--only sharpness|sweep]
+    python benchmarks/run.py [--quick] [--out DIR] [--only sharpness|sweep|spectrum] [--threads N]
 
-writes ``DIR/sharpness.json``, ``DIR/sweep.json`` (machine, versions, rows) and ``DIR/README.md``
-(markdown tables). ``--quick`` uses small cases (CI, < 3 minutes); the full run takes < 15 min
-on a 2-core CPU. Peers need the ``bench`` extra (torch, pyhessian, matfree).
+writes ``DIR/sharpness.json``, ``DIR/sweep.json``, ``DIR/spectrum.json`` (machine, versions,
+thread settings, rows) and ``DIR/README.md`` (markdown tables). ``--quick`` uses small cases
+(CI: sharpness and sweeps < 3 minutes, spectrum a few minutes); the full sharpness and sweep
+tables take < 15 min on a 2-core CPU, the full spectrum table about 25 min (``--only
+spectrum``). ``--threads N`` gives XLA and torch N threads each (``--threads 1`` on a machine
+shared with other jobs, where spinning thread pools slow both down several-fold). Peers need
+the ``bench`` extra (torch, pyhessian, matfree).
 """
 
 from __future__ import annotations
@@ -44,13 +48,31 @@ def machine() -> dict:
     )  # fmt: skip
 
 
+def set_threads(n: int) -> None:
+    """n threads for XLA's CPU client and torch (XLA's take effect only before JAX's backend is
+    initialized, i.e. from the command line; in-process callers get torch's only)."""
+    import torch
+
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "thread" not in f]
+    if n == 1:
+        flags.append("--xla_cpu_multi_thread_eigen=false")
+    flags.append(f"intra_op_parallelism_threads={n}")
+    os.environ["XLA_FLAGS"] = " ".join(flags)
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    torch.set_num_threads(n)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small cases (CI, < 3 minutes)")
     ap.add_argument("--out", default="bench-out", help="output directory")
-    ap.add_argument("--only", choices=("sharpness", "sweep"), default=None)
+    ap.add_argument("--only", choices=("sharpness", "sweep", "spectrum"), default=None)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads for XLA and torch each (default: their own defaults)")  # fmt: skip
     args = ap.parse_args(argv)
-    from . import sharpness, sweeps
+    if args.threads is not None:
+        set_threads(args.threads)
+    from . import sharpness, spectrum, sweeps
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,6 +101,19 @@ def main(argv=None) -> int:
             "",
             sweeps.markdown(rows, scal, peak),
         ]
+    if args.only in (None, "spectrum"):
+
+        def save(rows, cases, complete):  # after every case: a long run on a shared machine
+            (out / "spectrum.json").write_text(json.dumps(
+                dict(machine=info, quick=args.quick, complete=complete,
+                     target_rel_error=spectrum.TARGET, cases=cases, rows=rows,
+                     speedups=spectrum.speedups(rows)), indent=1))  # fmt: skip
+
+        rows, cases = spectrum.run(quick=args.quick, checkpoint=lambda r, c: save(r, c, False))
+        save(rows, cases, True)
+        ratios = spectrum.speedups(rows)
+        md += ["## Curvature spectrum of any model (MLP, CNN; target ≤ 1e-6)", "",
+               spectrum.markdown(rows, cases, ratios)]  # fmt: skip
     md.append(f"Total wall time: {time.perf_counter() - t0:.0f} s")
     (out / "README.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

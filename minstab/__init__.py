@@ -35,8 +35,10 @@ from .deep import deep_hessian as deep_hessian
 from .deep import deep_sharpness as deep_sharpness
 from .deep import init_deep as init_deep
 from .eigen import EigResult as EigResult
+from .eigen import Tridiagonal as Tridiagonal
 from .eigen import eigh_dense as eigh_dense
 from .eigen import lanczos as lanczos
+from .eigen import lanczos_tridiagonal as lanczos_tridiagonal
 from .eigen import power_iteration as power_iteration
 from .flattest import FlattestResult as FlattestResult
 from .flattest import flattest_implementation as flattest_implementation
@@ -69,6 +71,8 @@ from .losses import exponential_loss as exponential_loss
 from .losses import logistic_loss as logistic_loss
 from .losses import quadratic_loss as quadratic_loss
 from .losses import residuals as residuals
+from .losses import softmax_cross_entropy as softmax_cross_entropy
+from .losses import squared_error as squared_error
 from .modes import ModeAnalysis as ModeAnalysis
 from .modes import mode_hessians as mode_hessians
 from .nets import Hyperplanes as Hyperplanes
@@ -83,6 +87,8 @@ from .nets import num_params as num_params
 from .nets import permute as permute
 from .nets import rescale as rescale
 from .nets import unflatten as unflatten
+from .operators import ModelLoss as ModelLoss
+from .operators import model_loss as model_loss
 from .predict import Prediction as Prediction
 from .predict import check_against_sweep as check_against_sweep
 from .predict import smoothest_interpolant as smoothest_interpolant
@@ -98,6 +104,13 @@ from .sgd import non_uniformity as non_uniformity
 from .sgd import sgd_stability_threshold as sgd_stability_threshold
 from .sgd import simulate_linear_sgd as simulate_linear_sgd
 from .sgd import simulate_sgd as simulate_sgd
+from .spectrum import TRACE_METHODS as TRACE_METHODS
+from .spectrum import Eigenpairs as Eigenpairs
+from .spectrum import SpectralDensity as SpectralDensity
+from .spectrum import TraceEstimate as TraceEstimate
+from .spectrum import hessian_eigenvalues as hessian_eigenvalues
+from .spectrum import hessian_trace as hessian_trace
+from .spectrum import spectral_density as spectral_density
 from .sweep import SweepResult as SweepResult
 from .sweep import load_sweep as load_sweep
 from .sweep import sweep as sweep

@@ -15,6 +15,13 @@ same neuron: block i is [[0, c_i], [c_i^T, 0]] with c_i = (1/n) sum_j r_j a_ji [
 eigenvalues are +-||c_i||. Hence ||R||_2 = max_i ||c_i|| exactly, and by Weyl's inequality
 |lambda_max(H) - lambda_max(Phi Phi^T / n)| <= max_i ||c_i||: a computable certificate of how far
 the Gram shortcut can be from the true sharpness away from exact interpolation.
+
+Any model: ``hessian``, ``sharpness``, ``jacobian``, ``gauss_newton_gram`` and
+``gauss_newton_matvec`` take keyword-only ``model`` (a pure ``apply(params, x)`` over any params
+pytree) and, where a loss enters, ``loss(pred, y)`` (default: the quadratic loss above). Omitted,
+both mean the shallow ReLU net and its closed forms. The generic operators live in
+:mod:`minstab.operators`; flat vectors are in ``jax.flatten_util.ravel_pytree`` order, which for
+:class:`ShallowParams` is the order of eq. (20).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import jax.numpy as jnp
 
 from ._validate import check_choice
 from .eigen import EigResult, default_tol, eigh_dense, lanczos, power_iteration
-from .losses import quadratic_loss
+from .losses import quadratic_loss, squared_error
 from .nets import (
     ShallowParams,
     activation,
@@ -38,9 +45,24 @@ from .nets import (
     unflatten,
     validate,
 )
+from .operators import (
+    check_model,
+    default_start,
+    dense_hessian,
+    flat_jacobian,
+    gram_operator,
+    hessian_operator,
+    hvp_flat,
+    resolve_loss,
+    shallow_model,
+)
 
 __all__ = [
     "hessian",
+    "sharpness_kernel",
+    "residual_bound_kernel",
+    "model_sharpness_kernel",
+    "model_auto_kernel",
     "hvp",
     "shallow_hvp",
     "gauss_newton_matvec",
@@ -72,16 +94,57 @@ def _hessian(params, x, y, *, negative_slope=0.0):
     return jax.hessian(_flat_quadratic_loss)(flatten(params), x, y, k, d, negative_slope)
 
 
+_model_hessian = jax.jit(dense_hessian, static_argnames=("model", "loss"))
+
+
+def _resolve_model(model, loss, negative_slope):
+    """The model to use: ``model``, or the shallow net when only ``loss`` is given."""
+    if model is None:
+        return shallow_model(float(negative_slope))
+    if negative_slope != 0.0:
+        raise ValueError(
+            "negative_slope applies to the shallow net (model=None); a model sets its own "
+            f"activation, got negative_slope={negative_slope}"
+        )
+    return model
+
+
 def hessian(
-    params: ShallowParams, x: jax.Array, y: jax.Array, *, negative_slope: float = 0.0
+    params,
+    x: jax.Array,
+    y: jax.Array,
+    *,
+    model: Callable | None = None,
+    loss: Callable | None = None,
+    negative_slope: float = 0.0,
 ) -> jax.Array:
-    """Dense Hessian of :func:`quadratic_loss` w.r.t. the flat vector of eq. (20), shape (P, P).
+    """Dense Hessian of the loss w.r.t. the flat parameters, shape (P, P).
+
+    Without ``model`` and ``loss``: the quadratic loss of the shallow net in the flat order of
+    eq. (20). With ``model`` (any ``apply(params, x)``; see :mod:`minstab.operators`): the
+    Hessian of ``loss(model(params, x), y)`` (default (1/2n) sum_j ||f(x_j) - y_j||^2) in
+    ``jax.flatten_util.ravel_pytree`` order.
 
     Uses ``jax.hessian`` (forward-over-reverse); costs P HVPs and O(P^2) memory, so it is the
-    reference for small networks. For large ones use :func:`shallow_hvp` with :func:`lanczos`.
+    reference for small networks. For large ones use :func:`sharpness` or
+    :func:`minstab.hessian_eigenvalues`.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, minstab as ms
+    >>> def apply(p, x):
+    ...     return jnp.tanh(x @ p["w"]) @ p["v"]
+    >>> p = {"w": jnp.full((2, 3), 0.5), "v": jnp.ones(3)}
+    >>> x, y = jnp.ones((4, 2)), jnp.zeros(4)
+    >>> ms.hessian(p, x, y, model=apply).shape
+    (9, 9)
     """
-    x, y = validate(params, x, y)
-    return _hessian(params, x, y, negative_slope=negative_slope)
+    if model is None and loss is None:
+        x, y = validate(params, x, y)
+        return _hessian(params, x, y, negative_slope=negative_slope)
+    model = _resolve_model(model, loss, negative_slope)
+    x, y = check_model(params, x, y, model=model, loss=loss)
+    return _model_hessian(params, x, y, model=model, loss=resolve_loss(loss))
 
 
 def hvp(loss_fn: Callable, params, v, *args):
@@ -89,6 +152,18 @@ def hvp(loss_fn: Callable, params, v, *args):
 
     Works for any params pytree; ``v`` has the same structure. The data are passed in ``args``
     (never closed over), so one compiled program serves new data and ``vmap`` over ``v``.
+    For any model and loss, pass :func:`minstab.model_loss` as ``loss_fn``:
+    ``hvp(ms.model_loss(apply, loss), params, v, x, y)``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, minstab as ms
+    >>> def apply(p, x):
+    ...     return x @ p["w"]
+    >>> x = jnp.array([[1.0, 0.0], [0.0, 2.0]])
+    >>> p = {"w": jnp.zeros(2)}
+    >>> ms.hvp(ms.model_loss(apply), p, {"w": jnp.ones(2)}, x, jnp.zeros(2))["w"]  # X^T X v / n
+    Array([0.5, 2. ], dtype=float32)
     """
     return jax.jvp(lambda p: jax.grad(loss_fn)(p, *args), (params,), (v,))[1]
 
@@ -112,10 +187,35 @@ def _phi(params, x, a, s, c):
     )
 
 
+@functools.partial(jax.jit, static_argnames=("model",))
+def _model_gn_matvec(theta_v, params, x, *, model):
+    g = gram_operator(params, x, model=model)
+    return g.transpose(g.jvp(theta_v)) / g.pred.shape[0]
+
+
+def _check_flat(v, params, name):
+    size = sum(int(jnp.size(a)) for a in jax.tree_util.tree_leaves(params))
+    if jnp.shape(v) != (size,):
+        raise ValueError(f"{name} must have shape ({size},) (flat params), got {jnp.shape(v)}")
+
+
 def gauss_newton_matvec(
-    theta_v: jax.Array, params: ShallowParams, x: jax.Array, *, negative_slope: float = 0.0
+    theta_v: jax.Array,
+    params,
+    x: jax.Array,
+    *,
+    model: Callable | None = None,
+    negative_slope: float = 0.0,
 ):
-    """(Phi Phi^T / n) v for a flat v, in closed form (O(n k d), no autodiff)."""
+    """(Phi Phi^T / n) v for a flat v: closed form for the shallow net (O(n k d), no autodiff).
+
+    With ``model``: J^T (J v) / n (one jvp and its transpose), v in ``ravel_pytree`` order.
+    """
+    if model is not None:
+        model = _resolve_model(model, None, negative_slope)
+        x, _ = check_model(params, x, model=model)
+        _check_flat(theta_v, params, "theta_v")
+        return _model_gn_matvec(theta_v, params, x, model=model)
     x = _as_2d(x)
     k, d = params.w1.shape
     a, s = _features(params, x, negative_slope)
@@ -153,8 +253,21 @@ def shallow_hvp(
     return flatten(gn) / n + flatten(res)
 
 
-def jacobian(params: ShallowParams, x: jax.Array, *, negative_slope: float = 0.0) -> jax.Array:
-    """Phi^T: row j is grad_theta f(x_j) in the flat order of eq. (20); shape (n, P)."""
+_model_jacobian = jax.jit(flat_jacobian, static_argnames=("model",))
+
+
+def jacobian(
+    params, x: jax.Array, *, model: Callable | None = None, negative_slope: float = 0.0
+) -> jax.Array:
+    """Phi^T: row j is grad_theta f(x_j) in the flat order of eq. (20); shape (n, P).
+
+    With ``model``: J of shape (N, P), N = model(params, x).size (sample-major rows), by
+    reverse mode (N backward passes; for small problems).
+    """
+    if model is not None:
+        model = _resolve_model(model, None, negative_slope)
+        x, _ = check_model(params, x, model=model)
+        return _model_jacobian(params, x, model=model)
     x, _ = validate(params, x)
     a, s = _features(params, x, negative_slope)
     w1 = (a * params.w2[None, :])[:, :, None] * x[:, None, :]
@@ -164,15 +277,29 @@ def jacobian(params: ShallowParams, x: jax.Array, *, negative_slope: float = 0.0
     )
 
 
+@functools.partial(jax.jit, static_argnames=("model",))
+def _model_gram(params, x, *, model):
+    g = gram_operator(params, x, model=model)
+    k = jax.vmap(g.matvec)(jnp.eye(g.pred.size, dtype=g.pred.dtype))
+    return (k + k.T) / 2
+
+
 def gauss_newton_gram(
-    params: ShallowParams, x: jax.Array, *, negative_slope: float = 0.0
+    params, x: jax.Array, *, model: Callable | None = None, negative_slope: float = 0.0
 ) -> jax.Array:
     """Closed-form n x n Gram Phi^T Phi / n of the tangent features (THEORY §2, eq. 28).
 
     ``(Phi^T Phi)_jl = sum_i [w2_i^2 a_ji a_li (x_j . x_l + 1) + s_ji s_li] + 1``. Its non-zero
     eigenvalues are those of the Gauss-Newton matrix Phi Phi^T / n, which equals the loss
     Hessian at an interpolating minimum; cost O(n^2 (k + d)), independent of P's square.
+
+    With ``model``: K = J J^T / n of shape (N, N), N = model(params, x).size (sample-major),
+    column by column from one linearization of the model (N products of a vjp and a jvp).
     """
+    if model is not None:
+        model = _resolve_model(model, None, negative_slope)
+        x, _ = check_model(params, x, model=model)
+        return _model_gram(params, x, model=model)
     x, _ = validate(params, x)
     return _gram(params, x, negative_slope)
 
@@ -197,10 +324,11 @@ def residual_curvature_bound(
     Bounds how far the Gram shortcut can be from the true sharpness (Weyl's inequality).
     """
     x, y = validate(params, x, y)
-    return _residual_bound(params, x, y, negative_slope)
+    return residual_bound_kernel(params, x, y, negative_slope)
 
 
-def _residual_bound(params, x, y, negative_slope):
+def residual_bound_kernel(params, x, y, negative_slope):
+    """Traceable :func:`residual_curvature_bound` (no validation; x of shape (n, d))."""
     a, s = _features(params, x, negative_slope)
     return _residual_bound_from(params, x, y, a, s)
 
@@ -251,15 +379,11 @@ class SharpnessResult(NamedTuple):
         return SHARPNESS_METHODS[int(self.method)]
 
 
-def _default_v0(params):
-    k, d = params.w1.shape
-    dtype = params.w1.dtype
-    # A fixed, dense, non-symmetric start: overlaps every eigenvector with probability one.
-    return jax.random.normal(jax.random.key(0), (k * (d + 2) + 1,), dtype)
+_default_v0 = default_start  # old private name, still imported by train
 
 
-def _sharpness_impl(params, x, y, v0, *, method, num_iters, tol, negative_slope, with_vector=True):
-    """One method, traceable.
+def sharpness_kernel(params, x, y, v0, *, method, num_iters, tol, negative_slope, with_vector=True):
+    """Shallow-net sharpness by one method, traceable (no validation; x of shape (n, d)).
 
     ``v0=None``: the default start, drawn inside the program (and dropped by XLA when unused).
     ``with_vector=False``: the ``"gram"`` method skips mapping the Gram eigenvector to the
@@ -269,7 +393,7 @@ def _sharpness_impl(params, x, y, v0, *, method, num_iters, tol, negative_slope,
     k, d = params.w1.shape
     code = jnp.array(SHARPNESS_METHODS.index(method), jnp.int32)
     if v0 is None and method in ("lanczos", "power"):
-        v0 = _default_v0(params)
+        v0 = default_start(params)
     if method == "dense":
         r = eigh_dense(_hessian(params, x, y, negative_slope=negative_slope))
     elif method == "lanczos":
@@ -312,7 +436,7 @@ def _sharpness_impl(params, x, y, v0, *, method, num_iters, tol, negative_slope,
 
 
 _sharpness_jit = jax.jit(
-    _sharpness_impl, static_argnames=("method", "num_iters", "tol", "negative_slope")
+    sharpness_kernel, static_argnames=("method", "num_iters", "tol", "negative_slope")
 )
 
 
@@ -324,10 +448,10 @@ def _auto(params, x, y, v0, *, num_iters, tol, negative_slope, with_vector=True)
     """
     k, d = params.w1.shape
     kw = dict(num_iters=num_iters, tol=tol, negative_slope=negative_slope)
-    gram = _sharpness_impl(params, x, y, None, method="gram", with_vector=with_vector, **kw)
+    gram = sharpness_kernel(params, x, y, None, method="gram", with_vector=with_vector, **kw)
     other = "dense" if k * (d + 2) + 1 <= _AUTO_DENSE_MAX_PARAMS else "lanczos"
     return jax.lax.cond(
-        gram.converged, lambda: gram, lambda: _sharpness_impl(params, x, y, v0, method=other, **kw)
+        gram.converged, lambda: gram, lambda: sharpness_kernel(params, x, y, v0, method=other, **kw)
     )
 
 
@@ -341,52 +465,105 @@ def _value_jit(params, x, y, v0, *, method, num_iters, tol, negative_slope):
     kw = dict(num_iters=num_iters, tol=tol, negative_slope=negative_slope, with_vector=False)
     if method == "auto":
         return _auto(params, x, y, v0, **kw).value
-    return _sharpness_impl(params, x, y, v0, method=method, **kw).value
+    return sharpness_kernel(params, x, y, v0, method=method, **kw).value
 
 
-def sharpness(
-    params: ShallowParams,
-    x: jax.Array,
-    y: jax.Array,
-    *,
-    method: str = "auto",
-    v0: jax.Array | None = None,
-    num_iters: int | None = None,
-    tol: float | None = None,
-    negative_slope: float = 0.0,
-    full_output: bool = False,
-):
-    """Largest (algebraic) eigenvalue of the quadratic-loss Hessian, lambda_max(grad^2 L).
+def _model_gram_eig(params, x, y, *, model, num_iters, tol) -> EigResult:
+    """Top eigenpair of K = J J^T / n mapped to the Hessian, with its certificate.
 
-    Seed 004 Lemma 1: a minimum that GD with step size eta can stably reach has
-    ``sharpness <= 2 / eta``.
-
-    Parameters
-    ----------
-    params, x, y : network and data (x of shape (n, d) or (n,)).
-    method : ``"dense"`` (``eigh`` of :func:`hessian`; exact, O(P^3)), ``"lanczos"`` (structured
-        HVP, full reorthogonalization), ``"gram"`` (top eigenvalue of the n x n
-        :func:`gauss_newton_gram`; exact at interpolating minima, and its ``residual`` bounds the
-        error elsewhere), ``"power"`` (power iteration, for comparison; largest magnitude) or
-        ``"auto"``: the Gram form when its certified error bound is below ``tol * value``, else
-        dense when P <= 400, else Lanczos. ``full_output=True`` says which was used.
-    v0 : start vector (P,) for the iterative methods (warm start); default a fixed random one.
-    num_iters : iteration cap for the iterative methods.
-    tol : relative residual tolerance (default 1e-10 in float64, 1e-5 in float32).
-    negative_slope : leaky-ReLU slope (0 for ReLU).
-    full_output : return a :class:`SharpnessResult` instead of the value alone.
-
-    Examples
-    --------
-    >>> import jax, minstab as ms
-    >>> x, y = ms.data.toy_1d(n=8, key=jax.random.key(0))
-    >>> p = ms.init_shallow(jax.random.key(1), in_dim=1, width=16)
-    >>> s = ms.sharpness(p, x, y)
-    >>> r = ms.sharpness(p, x, y, method="lanczos", full_output=True)
-    >>> bool(abs(r.value - s) < 1e-4 * s), r.method_name
-    (True, 'lanczos')
+    The Gram eigenvector u gives v = J^T u / ||J^T u||, an eigenvector of J^T J / n with the
+    same eigenvalue (eq. 28). The answer is certified (``converged``) when the Gram solve
+    converged, the data residuals vanish to ``tol`` (an interpolating minimum, where
+    H = J^T J / n exactly, eq. 27) and one Hessian product confirms ``||H v - value v|| <=
+    tol |value|``; ``residual`` is that Hessian residual.
     """
-    check_choice(method, "method", ("auto",) + SHARPNESS_METHODS)
+    g = gram_operator(params, x, model=model)
+    size, dtype = g.pred.size, g.pred.dtype
+    if size <= _GRAM_DENSE_MAX_N:
+        k = jax.vmap(g.matvec)(jnp.eye(size, dtype=dtype))
+        eg = eigh_dense((k + k.T) / 2)
+    else:
+        u0 = jnp.ones(size, dtype) + 0.1 * jnp.sin(jnp.arange(size, dtype=dtype))
+        eg = lanczos(g.matvec, u0, num_iters=num_iters, tol=tol)
+    v = g.transpose(eg.vector)
+    v = v / jnp.linalg.norm(v)
+    hv = hvp_flat(params, x, y, v, model=model, loss=squared_error)
+    res = jnp.linalg.norm(hv - eg.value * v)
+    tiny = jnp.finfo(dtype).tiny
+    scale = jnp.maximum(jnp.abs(eg.value), tiny)
+    interpolates = jnp.max(jnp.abs(g.pred - y)) <= tol * jnp.maximum(jnp.max(jnp.abs(y)), tiny)
+    ok = eg.converged & interpolates & (res <= tol * scale)
+    return EigResult(eg.value, v, res, eg.num_matvecs + 1, ok)
+
+
+def model_sharpness_kernel(params, x, y, v0, *, model, loss, method, num_iters, tol):
+    """Sharpness of any model by one method, traceable (validation: ``check_model``).
+
+    ``loss`` is resolved (a callable); ``method="gram"`` assumes it is the quadratic loss.
+    ``v0=None`` draws the default start inside the program. Iterative methods run on the
+    Hessian operator linearized once (:func:`minstab.operators.hessian_operator`).
+    """
+    code = jnp.array(SHARPNESS_METHODS.index(method), jnp.int32)
+    if method == "gram":
+        r = _model_gram_eig(params, x, y, model=model, num_iters=num_iters, tol=tol)
+    elif method == "dense":
+        r = eigh_dense(dense_hessian(params, x, y, model=model, loss=loss))
+    else:
+        # the operator closes over traced intermediates of this program, not over user data
+        _, matvec = hessian_operator(params, x, y, model=model, loss=loss)
+        v0 = default_start(params) if v0 is None else v0
+        if method == "lanczos":
+            r = lanczos(matvec, v0, num_iters=num_iters, tol=tol)
+        else:
+            r = power_iteration(matvec, v0, num_iters=num_iters or 2000, tol=tol)
+    return SharpnessResult(r.value, r.vector, r.residual, r.num_matvecs, r.converged, code)
+
+
+def model_auto_kernel(params, x, y, v0, *, model, loss, num_iters, tol):
+    """``"auto"`` for any model: the certified Gram form (quadratic loss), else Lanczos.
+
+    Lanczos on the Hessian is the fallback when the Gram answer is not certified, and the
+    only method for another loss.
+    """
+    kw = dict(model=model, loss=loss, num_iters=num_iters, tol=tol)
+    if loss is not squared_error:
+        return model_sharpness_kernel(params, x, y, v0, method="lanczos", **kw)
+    gram = model_sharpness_kernel(params, x, y, None, method="gram", **kw)
+    return jax.lax.cond(
+        gram.converged,
+        lambda: gram,
+        lambda: model_sharpness_kernel(params, x, y, v0, method="lanczos", **kw),
+    )
+
+
+_MODEL_STATIC = ("model", "loss", "num_iters", "tol")
+_model_sharpness_jit = jax.jit(model_sharpness_kernel, static_argnames=_MODEL_STATIC + ("method",))
+_model_auto_jit = jax.jit(model_auto_kernel, static_argnames=_MODEL_STATIC)
+
+
+def _model_sharpness(params, x, y, *, model, loss, method, v0, num_iters, tol, full_output):
+    x, y = check_model(params, x, y, model=model, loss=loss)
+    loss = resolve_loss(loss)
+    if method == "gram" and loss is not squared_error:
+        raise ValueError(
+            "method='gram' is exact only for the quadratic loss at an interpolating minimum; "
+            "loss must be None (or minstab.squared_error) for it. For another loss use "
+            "'lanczos', or minstab.hessian_eigenvalues(..., curvature='ggn') for its "
+            "Gauss-Newton matrix"
+        )
+    if v0 is not None:
+        _check_flat(v0, params, "v0")
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    tol = default_tol(dtype) if tol is None else float(tol)
+    kw = dict(model=model, loss=loss, num_iters=num_iters, tol=tol)
+    if method == "auto":
+        r = _model_auto_jit(params, x, y, v0, **kw)
+    else:
+        r = _model_sharpness_jit(params, x, y, v0, method=method, **kw)
+    return r if full_output else r.value
+
+
+def _shallow_sharpness(params, x, y, *, method, v0, num_iters, tol, negative_slope, full_output):
     x, y = validate(params, x, y)
     if x.dtype != params.w1.dtype or y.dtype != params.w1.dtype:
         raise ValueError(
@@ -412,3 +589,76 @@ def sharpness(
             negative_slope=negative_slope,
         )  # fmt: skip
     return r if full_output else r.value
+
+
+def sharpness(
+    params,
+    x: jax.Array,
+    y: jax.Array,
+    *,
+    model: Callable | None = None,
+    loss: Callable | None = None,
+    method: str = "auto",
+    v0: jax.Array | None = None,
+    num_iters: int | None = None,
+    tol: float | None = None,
+    negative_slope: float = 0.0,
+    full_output: bool = False,
+):
+    """Largest (algebraic) eigenvalue of the loss Hessian, lambda_max(grad^2 L).
+
+    Seed 004 Lemma 1: a minimum that GD with step size eta can stably reach has
+    ``sharpness <= 2 / eta``.
+
+    Parameters
+    ----------
+    params, x, y : network and data. Shallow net (``model=None``): :class:`ShallowParams`, x of
+        shape (n, d) or (n,). Any model: a params pytree of floating arrays, x with one row per
+        sample, y of the model output's shape (default loss).
+    model : ``apply(params, x) -> predictions``, pure and hashable (a static argument of the
+        compiled kernels: define it once, not as a new lambda per call). Default: the shallow
+        ReLU net with its closed forms.
+    loss : ``loss(pred, y) -> scalar``; default the quadratic loss (1/2n) sum_j ||f(x_j)-y_j||^2.
+    method : ``"dense"`` (``eigh`` of :func:`hessian`; exact, O(P^3)), ``"lanczos"`` (HVP,
+        full reorthogonalization), ``"gram"`` (top eigenvalue of the Gram matrix J J^T / n;
+        exact at interpolating minima of the quadratic loss), ``"power"`` (power iteration, for
+        comparison; largest magnitude) or ``"auto"``. Shallow net: ``"gram"`` uses the closed
+        form :func:`gauss_newton_gram` and its ``residual`` bounds the error elsewhere;
+        ``"auto"`` takes the Gram form when that bound is below ``tol * value``, else dense when
+        P <= 400, else Lanczos. Any model: ``"gram"`` runs Lanczos on u -> J (J^T u) / n
+        (one linearization of the model, vectors of size n c) and is certified (``converged``)
+        only at an interpolating minimum, checked by one Hessian product (its ``residual`` is
+        ``||H v - value v||``); a non-default ``loss`` is refused (ValueError: use
+        ``"lanczos"``, or ``hessian_eigenvalues(curvature="ggn")`` for the Gauss-Newton matrix);
+        ``"auto"`` takes the certified Gram answer, else Lanczos on the Hessian.
+        ``full_output=True`` says which method produced the value.
+    v0 : start vector (P,) for the iterative methods (warm start); default a fixed random one.
+    num_iters : iteration cap for the iterative methods.
+    tol : relative residual tolerance (default 1e-10 in float64, 1e-5 in float32).
+    negative_slope : leaky-ReLU slope of the shallow net (0 for ReLU; shallow net only).
+    full_output : return a :class:`SharpnessResult` instead of the value alone; its ``vector``
+        is flat in ``ravel_pytree`` order (eq. 20 for the shallow net).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, minstab as ms
+    >>> x, y = ms.data.toy_1d(n=8, key=jax.random.key(0))
+    >>> p = ms.init_shallow(jax.random.key(1), in_dim=1, width=16)
+    >>> s = ms.sharpness(p, x, y)
+    >>> r = ms.sharpness(p, x, y, method="lanczos", full_output=True)
+    >>> bool(abs(r.value - s) < 1e-4 * s), r.method_name
+    (True, 'lanczos')
+    >>> def apply(q, x):  # any model: a two-layer tanh net as a dict of arrays
+    ...     return jnp.tanh(x @ q["w"]) @ q["v"]
+    >>> q = {"w": jax.random.normal(jax.random.key(2), (1, 8)), "v": jnp.ones(8) / 8}
+    >>> lam = ms.sharpness(q, x[:, None], y, model=apply, method="lanczos")
+    >>> ref = jnp.linalg.eigvalsh(ms.hessian(q, x[:, None], y, model=apply))[-1]
+    >>> bool(abs(lam - ref) < 1e-4 * ref)
+    True
+    """
+    check_choice(method, "method", ("auto",) + SHARPNESS_METHODS)
+    kw = dict(method=method, v0=v0, num_iters=num_iters, tol=tol, full_output=full_output)
+    if model is None and loss is None:
+        return _shallow_sharpness(params, x, y, negative_slope=negative_slope, **kw)
+    model = _resolve_model(model, loss, negative_slope)
+    return _model_sharpness(params, x, y, model=model, loss=loss, **kw)

@@ -5,9 +5,10 @@
 Flat parameter order: ``[W1 (row-major, k1*d), b1 (k1), W2 (row-major, k2*k1), b2 (k2),
 w3 (k2), b3 (1)]``. The quadratic loss is seed 004 eq. (19), L = (1/2n) sum_j (f(x_j) - y_j)^2;
 its sharpness (largest algebraic Hessian eigenvalue, Lemma 1: a stable minimum has
-lambda_max <= 2/eta) is computed by Lanczos on a jvp-of-grad Hessian-vector product, or by a
-dense Hessian for small nets. :func:`bump_network` realizes the compactly supported bump
-sigma(1 - ||x||_1) exactly, the depth-separation example of seed 000.
+lambda_max <= 2/eta) comes from the generic engine (``minstab.sharpness(model=...)``): Lanczos
+on a Hessian-vector product, or a dense Hessian for small nets. :func:`bump_network` realizes
+the compactly supported bump sigma(1 - ||x||_1) exactly, the depth-separation example of
+seed 000.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._validate import as_inputs, check_finite
-from .curvature import hvp
-from .eigen import EigResult, lanczos
+from .curvature import hessian, sharpness
+from .eigen import EigResult
 
 __all__ = [
     "DeepParams",
@@ -157,38 +158,15 @@ def deep_quadratic_loss(params: DeepParams, x, y) -> jax.Array:
     return _loss(params, x2, y)
 
 
-@jax.jit
-def _dense_hessian(params, x, y):
-    shapes = tuple(np.shape(a) for a in params)
-    d, k1, k2 = shapes[0][1], shapes[0][0], shapes[2][0]
-
-    def flat_loss(theta):
-        return _loss(deep_unflatten(theta, d, (k1, k2)), x, y)
-
-    return jax.hessian(flat_loss)(deep_flatten(params))
-
-
 def deep_hessian(params: DeepParams, x, y) -> jax.Array:
     """Dense (P, P) Hessian of the quadratic loss in the flat order (reference for small nets).
 
-    ReLU kinks: JAX differentiates sigma with sigma'(0) = 0, the one-sided value used for the
-    shallow nets as well.
+    The generic :func:`minstab.hessian` with ``model=`` this net (its ``ravel_pytree`` order is
+    the flat order above). ReLU kinks: JAX differentiates sigma with sigma'(0) = 0, the
+    one-sided value used for the shallow nets as well.
     """
     x2, y = _validate(params, x, y)
-    return _dense_hessian(params, x2, y)
-
-
-def _matvec(v, params, x, y):
-    d, (k1, k2) = params.w1.shape[1], (params.w1.shape[0], params.w2.shape[0])
-    tangent = deep_unflatten(v, d, (k1, k2))
-    return deep_flatten(hvp(_loss, params, tangent, x, y))
-
-
-def _sharpness(params, x, y, v0, num_iters):
-    return lanczos(_matvec, v0, params, x, y, num_iters=num_iters)
-
-
-_sharpness_jit = jax.jit(_sharpness, static_argnames=("num_iters",))
+    return hessian(params, x2, y, model=_forward)
 
 
 def deep_sharpness(
@@ -196,20 +174,25 @@ def deep_sharpness(
 ) -> EigResult | jax.Array:
     """Sharpness lambda_max(Hessian) of the quadratic loss (Lemma 1 of seed 004).
 
-    ``method="lanczos"`` (default) runs :func:`minstab.lanczos` on the jvp-of-grad Hessian-vector
-    product :func:`minstab.curvature.hvp` and returns its :class:`EigResult`;
-    ``method="dense"`` returns ``eigvalsh(deep_hessian)[-1]`` as an array.
+    A thin call of the generic :func:`minstab.sharpness` with ``model=`` this net:
+    ``method="lanczos"`` (default) runs Lanczos on the Hessian-vector product and returns an
+    :class:`EigResult`; ``method="dense"`` returns ``eigvalsh(deep_hessian)[-1]`` as an array.
     Largest *algebraic* eigenvalue.
     """
     x2, y = _validate(params, x, y)
     if method == "dense":
-        return jnp.linalg.eigvalsh(_dense_hessian(params, x2, y))[-1]
+        return sharpness(params, x2, y, model=_forward, method="dense")
     if method != "lanczos":
         raise ValueError(f"method must be 'lanczos' or 'dense', got {method!r}")
     p = deep_num_params(params.w1.shape[1], (params.w1.shape[0], params.w2.shape[0]))
     if v0 is None:
         v0 = jnp.ones(p, x2.dtype) / np.sqrt(p)
-    return _sharpness_jit(params, x2, y, jnp.asarray(v0, x2.dtype), num_iters)
+    v0 = jnp.asarray(v0, x2.dtype)
+    r = sharpness(
+        params, x2, y, model=_forward, method="lanczos", v0=v0, num_iters=num_iters,
+        full_output=True,
+    )  # fmt: skip
+    return EigResult(r.value, r.vector, r.residual, r.num_matvecs, r.converged)
 
 
 def bump(x) -> jax.Array:

@@ -23,7 +23,15 @@ import numpy as np
 
 from ._validate import check_choice, check_finite, is_concrete
 
-__all__ = ["EigResult", "lanczos", "power_iteration", "eigh_dense", "default_tol"]
+__all__ = [
+    "EigResult",
+    "Tridiagonal",
+    "lanczos",
+    "lanczos_tridiagonal",
+    "power_iteration",
+    "eigh_dense",
+    "default_tol",
+]
 
 
 class EigResult(NamedTuple):
@@ -66,6 +74,7 @@ def _check_solver_args(v0, k, which, num_iters, allowed=("largest", "smallest"))
 
 
 _BLOCK = 8
+_DGKS = float(1 / np.sqrt(2))
 
 
 def _orthogonalize(basis, w, j):
@@ -78,36 +87,89 @@ def _orthogonalize(basis, w, j):
     return jax.lax.fori_loop(0, j // _BLOCK + 1, step, w)
 
 
+def _lanczos_step(matvec, args, basis, beta, j):
+    """One Lanczos step from basis row j: (alpha_j, unnormalized next vector w, beta_j = ||w||)."""
+    v = basis[j]
+    w = matvec(v, *args)
+    a = jnp.vdot(v, w)
+    w = w - a * v - jnp.where(j > 0, beta[j - 1], 0) * basis[jnp.maximum(j - 1, 0)]
+    # Full reorthogonalization against the rows 0..j only (a loop over blocks of rows keeps
+    # the cost O(j P) instead of O(m P)), repeated when the first pass removed more than
+    # 1 - 1/sqrt(2) of w: "twice is enough" with the criterion of Daniel, Gragg, Kaufman &
+    # Stewart (1976). For large P the passes are memory-bound and cost as much as a product.
+    before = jnp.linalg.norm(w)
+    w = _orthogonalize(basis, w, j)
+    after = jnp.linalg.norm(w)
+    w = jax.lax.cond(after < _DGKS * before, lambda w: _orthogonalize(basis, w, j), lambda w: w, w)
+    return a, w, jnp.linalg.norm(w)
+
+
 def _squeeze(res: EigResult, k: int) -> EigResult:
     if k != 1:
         return res
     return EigResult(res.value[0], res.vector[0], res.residual[0], res.num_matvecs, res.converged)
 
 
-def _extreme_tridiagonal(diag, off, used, span, largest):
-    """Extreme eigenpair of a symmetric tridiagonal matrix without LAPACK's ``syevd``.
+def _tridiagonal_pairs(diag, off, used, span, largest, k):
+    """The k extreme eigenpairs of a symmetric tridiagonal matrix without LAPACK's ``syevd``.
 
-    The eigenvalue comes from bisection (``eigh_tridiagonal``, Sturm counts) and its vector from
-    two steps of inverse iteration with a shift a few ulps of ``span`` away (an unreduced
-    tridiagonal has simple eigenvalues, so this converges at once). ``syevd`` switches to divide
-    and conquer above 25 rows, whose multithreaded BLAS calls made every Lanczos step cost
-    0.6 ms on a quiet 2-core machine and up to 0.3 s on a busy one; this costs ~0.1 ms.
-    Returns shapes (1,) and (m, 1) like the ``eigh`` path.
+    The eigenvalues come from bisection (``eigh_tridiagonal``, Sturm counts) and each vector
+    from two steps of inverse iteration with a shift a few ulps of ``span`` beyond its value (an
+    unreduced tridiagonal has simple eigenvalues, so this converges at once; a pair closer than
+    the shift may mix, which leaves the residual estimate ``|beta s_last|`` of the mixed
+    vector valid). ``syevd`` switches to divide and conquer above 25 rows, whose multithreaded
+    BLAS calls made every Lanczos step cost 0.6 ms on a quiet 2-core machine and 30-300 ms on a
+    busy one (measured: 79 ms for m = 80); this costs ~0.1 ms per pair. Returns shapes (k,) and
+    (m, k), values in the order of the ``eigh`` path (descending for largest, else ascending).
     """
     m = diag.shape[0]
     dtype = diag.dtype
-    i = m - 1 if largest else 0
+    lo_i = m - k if largest else 0
     theta = jax.scipy.linalg.eigh_tridiagonal(
-        diag, off, eigvals_only=True, select="i", select_range=(i, i)
-    )[0]
-    shift = theta + (1 if largest else -1) * 8 * jnp.finfo(dtype).eps * span
+        diag, off, eigvals_only=True, select="i", select_range=(lo_i, lo_i + k - 1)
+    )
+    theta = theta[::-1] if largest else theta
     zero = jnp.zeros(1, dtype)
     lower, upper = jnp.concatenate([zero, off]), jnp.concatenate([off, zero])
-    b = used.astype(dtype)
-    for _ in range(2):
-        b = jax.lax.linalg.tridiagonal_solve(lower, diag - shift, upper, b[:, None])[:, 0]
-        b = b / jnp.linalg.norm(b)
-    return theta[None], b[:, None]
+
+    def vector(t):
+        shift = t + (1 if largest else -1) * 8 * jnp.finfo(dtype).eps * span
+        b = used.astype(dtype)
+        for _ in range(2):
+            b = jax.lax.linalg.tridiagonal_solve(lower, diag - shift, upper, b[:, None])[:, 0]
+            b = b / jnp.linalg.norm(b)
+        return b
+
+    return theta, jax.vmap(vector, out_axes=1)(theta)
+
+
+def _ritz(alpha, beta, j, *, k, largest, final=False):
+    """Wanted Ritz values, vectors of T and residual estimates |beta_j s_j| after step j.
+
+    Eigen-decomposition of the leading (j+1)x(j+1) block of the tridiagonal T. The unused tail
+    is padded with a diagonal value beyond a Gershgorin bound of the used block, so its
+    eigenvalues are never among the wanted ones and do not mix with the Ritz pairs. Inside the
+    iteration (the convergence test of every step) the pairs come from bisection and inverse
+    iteration (:func:`_tridiagonal_pairs`); ``final=True`` (the returned Ritz vectors, k > 1)
+    uses ``eigh`` once, whose vectors are orthonormal also within clusters.
+    """
+    m, dtype = alpha.shape[0], alpha.dtype
+    idx = jnp.arange(m)
+    used = idx <= j
+    off = jnp.where(idx < j, beta, 0)
+    radius = jnp.abs(off) + jnp.abs(jnp.concatenate([jnp.zeros(1, dtype), off[:-1]]))
+    lo = jnp.min(jnp.where(used, alpha - radius, jnp.inf))
+    hi = jnp.max(jnp.where(used, alpha + radius, -jnp.inf))
+    span = hi - lo + 1
+    diag = jnp.where(used, alpha, lo - span if largest else hi + span)
+    if k == 1 or not final:
+        theta, s = _tridiagonal_pairs(diag, off[:-1], used, span, largest, k)
+    else:
+        t = jnp.diag(diag) + jnp.diag(off[:-1], 1) + jnp.diag(off[:-1], -1)
+        theta, s = jnp.linalg.eigh(t)
+        order = jnp.arange(m - 1, m - 1 - k, -1) if largest else jnp.arange(k)
+        theta, s = theta[order], s[:, order]
+    return theta, s, jnp.abs(beta[j] * s[j])
 
 
 def lanczos(
@@ -156,29 +218,9 @@ def lanczos(
     tol = default_tol(dtype) if tol is None else float(tol)
     eps = float(jnp.finfo(dtype).eps)
     largest = which == "largest"
-    idx = jnp.arange(m)
 
     def ritz(alpha, beta, j):
-        # Eigen-decomposition of the leading (j+1)x(j+1) block of the tridiagonal T. The unused
-        # tail is padded with a diagonal value beyond a Gershgorin bound of the used block, so
-        # its eigenvalues are never among the wanted ones and do not mix with the Ritz pairs.
-        used = idx <= j
-        off = jnp.where(idx < j, beta, 0)
-        radius = jnp.abs(off) + jnp.abs(jnp.concatenate([jnp.zeros(1, dtype), off[:-1]]))
-        lo = jnp.min(jnp.where(used, alpha - radius, jnp.inf))
-        hi = jnp.max(jnp.where(used, alpha + radius, -jnp.inf))
-        span = hi - lo + 1
-        pad = lo - span if largest else hi + span
-        diag = jnp.where(used, alpha, pad)
-        if k == 1:
-            theta, s = _extreme_tridiagonal(diag, off[:-1], used, span, largest)
-        else:
-            t = jnp.diag(diag) + jnp.diag(off[:-1], 1) + jnp.diag(off[:-1], -1)
-            theta, s = jnp.linalg.eigh(t)
-            order = jnp.arange(m - 1, m - 1 - k, -1) if largest else jnp.arange(k)
-            theta, s = theta[order], s[:, order]
-        res = jnp.abs(beta[j] * s[j])
-        return theta, s, res
+        return _ritz(alpha, beta, j, k=k, largest=largest)
 
     def cond(state):
         j, _, _, _, done = state
@@ -186,15 +228,7 @@ def lanczos(
 
     def body(state):
         j, basis, alpha, beta, _ = state
-        v = basis[j]
-        w = matvec(v, *args)
-        a = jnp.vdot(v, w)
-        w = w - a * v - jnp.where(j > 0, beta[j - 1], 0) * basis[jnp.maximum(j - 1, 0)]
-        # Full reorthogonalization, twice ("twice is enough", Parlett), against the rows
-        # 0..j only: a loop over blocks of rows keeps the cost O(j P) instead of O(m P).
-        w = _orthogonalize(basis, w, j)
-        w = _orthogonalize(basis, w, j)
-        b = jnp.linalg.norm(w)
+        a, w, b = _lanczos_step(matvec, args, basis, beta, j)
         alpha = alpha.at[j].set(a)
         beta = beta.at[j].set(b)
         theta, _, res = ritz(alpha, beta, j)
@@ -211,11 +245,83 @@ def lanczos(
     basis = jnp.zeros((rows, dim), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
     state = (jnp.array(0), basis, jnp.zeros(m, dtype), jnp.zeros(m, dtype), jnp.array(False))
     j, basis, alpha, beta, done = jax.lax.while_loop(cond, body, state)
-    theta, s, res = ritz(alpha, beta, j - 1)
+    theta, s, res = _ritz(alpha, beta, j - 1, k=k, largest=largest, final=True)
     # Ritz vectors: pad s instead of slicing the basis (a slice would copy m x P entries).
     vectors = jnp.zeros((basis.shape[0], s.shape[1]), dtype).at[:m].set(s).T @ basis
     vectors = vectors / jnp.linalg.norm(vectors, axis=-1, keepdims=True)
     return _squeeze(EigResult(theta, vectors, res, j, done), k)
+
+
+class Tridiagonal(NamedTuple):
+    """Lanczos tridiagonalization T = Q^T A Q of a symmetric operator from a unit start q_1.
+
+    Attributes
+    ----------
+    diag : (m,) diagonal alpha_1..alpha_m of T.
+    off : (m - 1,) off-diagonal beta_1..beta_{m-1} of T (zero after an invariant subspace).
+    num_matvecs : products with A computed (m).
+    invariant : whether the Krylov space became invariant before step m (T then has exact
+        eigenvalues of A on its leading block and a zero trailing block of weight zero).
+    """
+
+    diag: jax.Array
+    off: jax.Array
+    num_matvecs: jax.Array
+    invariant: jax.Array
+
+    def nodes_and_weights(self) -> tuple[jax.Array, jax.Array]:
+        """Gauss quadrature rule of the spectral measure of A at q_1 (Golub & Meurant 2010).
+
+        ``q_1^T g(A) q_1 ~ sum_i weights_i g(nodes_i)`` with nodes the eigenvalues of T and
+        weights the squared first components of its unit eigenvectors (they sum to one).
+        """
+        t = jnp.diag(self.diag) + jnp.diag(self.off, 1) + jnp.diag(self.off, -1)
+        nodes, vecs = jnp.linalg.eigh(t)
+        return nodes, vecs[0] ** 2
+
+
+def lanczos_tridiagonal(matvec: Callable, v0: jax.Array, *args, num_iters: int) -> Tridiagonal:
+    """``num_iters`` steps of Lanczos with full reorthogonalization, returning T (for SLQ).
+
+    The same iteration as :func:`lanczos` without its adaptive stop: stochastic Lanczos
+    quadrature (Ubaru, Chen & Saad 2017) needs the whole tridiagonal of a fixed depth. When
+    ``beta_j <= 10 eps ||T||`` the Krylov space is invariant: the next vectors are zero, so
+    the trailing block of T is zero and its quadrature weights vanish.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, minstab as ms
+    >>> a = jnp.diag(jnp.array([1.0, 2.0, 3.0, 4.0]))
+    >>> t = ms.lanczos_tridiagonal(lambda v, a: a @ v, jnp.ones(4), a, num_iters=4)
+    >>> nodes, weights = t.nodes_and_weights()
+    >>> [round(float(v), 5) for v in nodes], [round(float(w), 5) for w in weights]
+    ([1.0, 2.0, 3.0, 4.0], [0.25, 0.25, 0.25, 0.25])
+    """
+    v0 = jnp.asarray(v0)
+    _check_solver_args(v0, 1, "largest", num_iters)
+    dim = v0.shape[0]
+    m = int(min(num_iters, dim))
+    dtype = v0.dtype
+    eps = float(jnp.finfo(dtype).eps)
+
+    def body(j, state):
+        basis, alpha, beta, norm, invariant = state
+        a, w, b = _lanczos_step(matvec, args, basis, beta, j)
+        norm = jnp.maximum(norm, jnp.abs(a) + b)
+        # once invariant, every later row is zero: alpha = beta = 0 there
+        stop = invariant | (b <= 10 * eps * norm)
+        b = jnp.where(stop, 0, b)
+        row = w * jnp.where(stop, 0, 1 / jnp.where(b > 0, b, 1))
+        basis = jax.lax.dynamic_update_index_in_dim(basis, row, j + 1, 0)
+        return basis, alpha.at[j].set(a), beta.at[j].set(b), norm, stop | invariant
+
+    rows = -(-(m + 1) // _BLOCK) * _BLOCK
+    basis = jnp.zeros((rows, dim), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
+    zero = jnp.zeros((), dtype)
+    state = (basis, jnp.zeros(m, dtype), jnp.zeros(m, dtype), zero, jnp.array(False))
+    _, alpha, beta, _, _ = jax.lax.fori_loop(0, m, body, state)
+    off = beta[:-1]
+    return Tridiagonal(alpha, off, jnp.array(m), jnp.any(off == 0))
 
 
 def power_iteration(

@@ -27,8 +27,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .curvature import _residual_bound, _sharpness_impl
 from .eigen import default_tol
+from .internal import residual_bound_kernel, sharpness_kernel
 from .nets import (
     ShallowParams,
     activation,
@@ -147,14 +147,14 @@ def _flattest_impl(params, x, y, *, num_iters, tol, negative_slope, damping, smo
     gap = jnp.maximum(best_primal - best_dual, 0)
     # true sharpness of the rescaled net (Gram form at a minimum, with its exact error bound;
     # otherwise Lanczos on the full Hessian), and of the input
-    res_bound = _residual_bound(new, x, y, negative_slope)
+    res_bound = residual_bound_kernel(new, x, y, negative_slope)
     at_min = res_bound <= tol * best_primal
     kw = dict(num_iters=None, tol=tol, negative_slope=negative_slope)
     v0 = jax.random.normal(jax.random.key(0), (new.w1.size + 2 * new.b1.size + 1,), x.dtype)
-    full_new = _sharpness_impl(new, x, y, v0, method="lanczos", **kw).value
-    full_old = _sharpness_impl(params, x, y, v0, method="lanczos", **kw).value
+    full_new = sharpness_kernel(new, x, y, v0, method="lanczos", **kw).value
+    full_old = sharpness_kernel(params, x, y, v0, method="lanczos", **kw).value
     value = jnp.where(at_min, best_primal, full_new)
-    old = jnp.where(_residual_bound(params, x, y, negative_slope) <= tol * best_primal,
+    old = jnp.where(residual_bound_kernel(params, x, y, negative_slope) <= tol * best_primal,
                     trace[0, 0], full_old)  # fmt: skip
     return FlattestResult(
         new, value, best_dual, gap, alpha, gap <= tol * best_primal, at_min,

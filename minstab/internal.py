@@ -1,16 +1,30 @@
-"""Traceable kernels shared between modules, under public names (no private cross-module imports).
+"""Traceable kernels shared by minstab's own layers (train, sweep, flattest), as lineax.internal.
 
-These are the building blocks the training and sweep loops call inside ``jit``/``vmap``; they
-skip the input checks of the public functions (which run once, before tracing). Not part of
-the user-facing API: their signatures may change with the modules that define them.
+They do no validation (callers check inputs first, outside ``jit``) and take their static
+configuration as keyword arguments. Users call the public functions instead
+(:func:`minstab.sharpness`, :func:`minstab.hessian_eigenvalues`, ...).
 
-- :func:`sharpness_kernel` = ``minstab.curvature._sharpness_impl``: one sharpness method
-  (``"dense"``, ``"lanczos"``, ``"gram"``, ``"power"``) of the shallow net, traceable.
-- :func:`residual_bound` = ``minstab.curvature._residual_bound``: ``||H - Phi Phi^T / n||_2``
-  exactly (``max_i ||c_i||``, THEORY §2).
+Shallow net (x of shape (n, d)):
+    ``sharpness_kernel(params, x, y, v0, *, method, num_iters, tol, negative_slope,
+    with_vector=True) -> SharpnessResult``; ``residual_bound_kernel(params, x, y,
+    negative_slope)`` (max_i ||c_i||, the Gram shortcut's exact error bound);
+    ``default_start(params)`` (the fixed start vector, for any params pytree).
+Any model (``model``, ``loss`` resolved callables, e.g. ``resolve_loss(None)``):
+    ``model_sharpness_kernel(params, x, y, v0, *, model, loss, method, num_iters, tol)``,
+    ``model_auto_kernel(params, x, y, v0, *, model, loss, num_iters, tol)``, the operators
+    ``hessian_operator``, ``ggn_operator``, ``gram_operator``, ``curvature_operator`` and the
+    validation ``check_model``.
 """
 
-from .curvature import _residual_bound as residual_bound
-from .curvature import _sharpness_impl as sharpness_kernel
-
-__all__ = ["sharpness_kernel", "residual_bound"]
+from .curvature import model_auto_kernel as model_auto_kernel
+from .curvature import model_sharpness_kernel as model_sharpness_kernel
+from .curvature import residual_bound_kernel as residual_bound_kernel
+from .curvature import sharpness_kernel as sharpness_kernel
+from .operators import check_model as check_model
+from .operators import curvature_operator as curvature_operator
+from .operators import default_start as default_start
+from .operators import ggn_operator as ggn_operator
+from .operators import gram_operator as gram_operator
+from .operators import hessian_operator as hessian_operator
+from .operators import resolve_loss as resolve_loss
+from .operators import shallow_model as shallow_model

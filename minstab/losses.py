@@ -1,4 +1,9 @@
-"""Losses of the seed papers: quadratic (seed 004 eq. 19), logistic and exponential."""
+"""Losses of the seed papers: quadratic (seed 004 eq. 19), logistic and exponential.
+
+The ``*_loss`` functions take a shallow network's parameters; :func:`squared_error` and
+:func:`softmax_cross_entropy` take predictions, ``loss(pred, y)``, the form the model-agnostic
+curvature functions accept (``minstab.hessian(..., model=apply, loss=...)``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,14 @@ import jax.numpy as jnp
 
 from .nets import ShallowParams, forward, validate
 
-__all__ = ["quadratic_loss", "logistic_loss", "exponential_loss", "residuals"]
+__all__ = [
+    "quadratic_loss",
+    "logistic_loss",
+    "exponential_loss",
+    "residuals",
+    "squared_error",
+    "softmax_cross_entropy",
+]
 
 
 def residuals(params: ShallowParams, x: jax.Array, y: jax.Array, **kw) -> jax.Array:
@@ -40,3 +52,35 @@ def exponential_loss(params: ShallowParams, x: jax.Array, y: jax.Array, **kw) ->
     """L = (1/n) sum_j exp(-y_j f(x_j)) for labels y_j in {-1, +1}."""
     validate(params, x, y)
     return jnp.mean(jnp.exp(-y * forward(params, x, **kw)))
+
+
+def squared_error(pred: jax.Array, y: jax.Array) -> jax.Array:
+    """L = (1/2n) sum_j ||pred_j - y_j||^2 over the n rows of ``pred`` (seed 004 eq. 19).
+
+    The default ``loss(pred, y)`` of the model-agnostic functions; for predictions of shape
+    (n,) it is :func:`quadratic_loss`. Its Hessian in ``pred`` is I / n, so the Gauss-Newton
+    matrix is J^T J / n (THEORY §2, eq. 28).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, minstab as ms
+    >>> float(ms.squared_error(jnp.array([1.0, 3.0]), jnp.array([0.0, 1.0])))
+    1.25
+    """
+    r = pred - y
+    return 0.5 * jnp.sum(r * r) / pred.shape[0]
+
+
+def softmax_cross_entropy(logits: jax.Array, y: jax.Array) -> jax.Array:
+    """L = -(1/n) sum_j y_j . log softmax(logits_j) for logits (n, c) and one-hot or soft y (n, c).
+
+    Its Hessian in the logits is block diagonal, (1/n)(diag p_j - p_j p_j^T) with p_j the
+    softmax, positive semi-definite: the Gauss-Newton matrix of a classifier.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, minstab as ms
+    >>> round(float(ms.softmax_cross_entropy(jnp.zeros((1, 4)), jnp.eye(4)[:1])), 6)
+    1.386294
+    """
+    return -jnp.sum(y * jax.nn.log_softmax(logits, axis=-1)) / logits.shape[0]

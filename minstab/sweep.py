@@ -42,7 +42,7 @@ from ._io import atomic_savez, write_json
 from ._validate import check_choice
 from .config import TrainConfig, train_config
 from .engine import Objective
-from .internal import residual_bound, sharpness_kernel
+from .internal import residual_bound_kernel, sharpness_kernel
 from .nets import ShallowParams
 from .progress import ProgressBar
 from .train import TrainLog, train_run
@@ -314,7 +314,7 @@ def _diagnostics(obj: Objective, p, x, y, *, flattest: bool | None) -> dict:
         fl = flattest_implementation(p, x, y).sharpness
     return dict(
         sharpness=g.value,
-        sharpness_residual=residual_bound(p, x, y, obj.negative_slope),
+        sharpness_residual=residual_bound_kernel(p, x, y, obj.negative_slope),
         lower_bound=1 + 2 * curv,
         flattest_sharpness=fl,
         weighted_curvature=curv,

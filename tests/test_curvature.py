@@ -134,7 +134,7 @@ def test_sharpness_jit_and_vmap(getkey, method):
 
 def test_sharpness_compiles_once(getkey):
     p, x, y = random_problem(getkey(), n=10, d=2, k=20)
-    fn = curvature._sharpness_impl
+    fn = curvature.sharpness_kernel
     counter = chex.assert_max_traces(n=1)(fn)
     orig = curvature._sharpness_jit
     curvature._sharpness_jit = jax.jit(

@@ -101,3 +101,92 @@ def torch_sweep(params, x, y, etas, *, steps, dtype="float32"):
         with torch.no_grad():
             losses.append(float(half_mse(net(xt), yt)))
     return np.array(losses)
+
+
+# --------------------------------------------------------------------------- any model (spectrum)
+def half_mse_multi(out, target):
+    """(1/2n) sum_j ||f(x_j) - y_j||^2 for outputs (n, c): minstab.squared_error."""
+    return 0.5 * ((out - target) ** 2).sum() / out.shape[0]
+
+
+class _PyHessianCall:
+    """PyHessian's ``hessian`` object for a torch model, with counted HVPs and optional patches.
+
+    ``patched=True`` swaps in an exact ``v / ||v||`` (see :func:`pyhessian_sharpness`).
+    ``torch.eig`` (a raising stub in torch 2) is shimmed with ``torch.linalg.eigh`` for ``density``:
+    the tridiagonal is symmetric, so this is the same decomposition.
+    """
+
+    def __init__(self, net, x, y, *, dtype, patched=False):
+        self.net, self.x, self.y, self.dtype, self.patched = net, x, y, dtype, patched
+        self.count = [0]
+
+    def __enter__(self):
+        import sys
+
+        import pyhessian.hessian  # noqa: F401
+        import torch
+
+        self.torch = torch
+        self.H = sys.modules["pyhessian.hessian"]
+        self.U = sys.modules["pyhessian.utils"]
+        self.old_dtype = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64 if self.dtype == "float64" else torch.float32)
+        self.orig = self.H.hessian_vector_product
+        count = self.count
+
+        def counted(*a, **kw):
+            count[0] += 1
+            return self.orig(*a, **kw)
+
+        self.H.hessian_vector_product = counted
+        self.norms = (self.H.normalization, self.U.normalization)
+        if self.patched:
+            self.H.normalization = self.U.normalization = exact_normalization
+        self.old_eig = getattr(torch, "eig", None)  # torch 2: a stub that raises
+
+        def eig(t, eigenvectors=True):  # torch<2 API: (n, 2) real/imag values, vectors
+            vals, vecs = torch.linalg.eigh(t)
+            return torch.stack([vals, torch.zeros_like(vals)], dim=1), vecs
+
+        torch.eig = eig
+        self.warn = warnings.catch_warnings()
+        self.warn.__enter__()
+        warnings.simplefilter("ignore")
+        torch.manual_seed(0)
+        return self.H.hessian(self.net, half_mse_multi, data=(self.x, self.y), cuda=False)
+
+    def __exit__(self, *exc):
+        self.warn.__exit__(*exc)
+        self.H.hessian_vector_product = self.orig
+        self.H.normalization, self.U.normalization = self.norms
+        if self.old_eig is None:
+            del self.torch.eig
+        else:
+            self.torch.eig = self.old_eig
+        self.torch.set_default_dtype(self.old_dtype)
+        return False
+
+
+def pyhessian_top(net, x, y, *, dtype, top_n, tol, max_iter, patched=False):
+    """PyHessian ``eigenvalues(top_n=...)`` (power iteration with deflation): (values, HVPs)."""
+    call = _PyHessianCall(net, x, y, dtype=dtype, patched=patched)
+    with call as hc:
+        vals, _ = hc.eigenvalues(maxIter=max_iter, tol=tol, top_n=top_n)
+    return np.sort(np.asarray(vals))[::-1], call.count[0]
+
+
+def pyhessian_trace(net, x, y, *, dtype, num_samples):
+    """PyHessian ``trace(maxIter=num_samples, tol=0)`` (Hutchinson, all samples): (mean, sem, N)."""
+    call = _PyHessianCall(net, x, y, dtype=dtype)
+    with call as hc:
+        s = np.asarray(hc.trace(maxIter=num_samples, tol=0.0))
+    return float(s.mean()), float(s.std(ddof=1) / np.sqrt(len(s))), len(s)
+
+
+def pyhessian_density(net, x, y, *, dtype, iters, n_v):
+    """PyHessian ``density(iter, n_v)`` (SLQ, full reorthogonalization): nodes, weights (n_v, iter)."""
+    call = _PyHessianCall(net, x, y, dtype=dtype)
+    with call as hc:
+        nodes, weights = hc.density(iter=iters, n_v=n_v)
+    return np.asarray(nodes), np.asarray(weights)

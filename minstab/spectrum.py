@@ -1,0 +1,408 @@
+"""Curvature spectrum of any model: extreme eigenpairs, trace and spectral density (issue 17).
+
+Every function takes the problem of :func:`minstab.sharpness` (``params``, ``x``, ``y``, keyword
+``model=apply`` and ``loss``; both default to the shallow net's quadratic loss) and a
+``curvature``: ``"hessian"`` (H, THEORY §2 eq. 27) or ``"ggn"``, the generalized Gauss-Newton
+matrix G = J^T (d^2 l / d pred^2) J, which equals H at an interpolating minimum of the quadratic
+loss (eq. 28), is positive semi-definite for a convex loss, and costs one linear tangent pass
+and its transpose per product instead of a linearized gradient.
+
+The operator is built once per call (:mod:`minstab.operators`: the gradient or the model is
+linearized once, so each product is a tangent pass), and the probes of the stochastic methods
+are processed in vmapped batches (``batch_size``), so a batch of products is one batched
+matrix-matrix pass. Everything runs in one compiled program per static configuration, with
+the data as arguments (new data or keys do not recompile), in float32 or float64.
+
+References: Lanczos with full reorthogonalization (Parlett 1998); Hutchinson (1989) and Hutch++
+(Meyer, Musco, Musco & Woodruff 2021); stochastic Lanczos quadrature (Golub & Meurant 2010;
+Ubaru, Chen & Saad 2017; the spectral densities of Ghorbani, Krishnan & Xiao 2019 and PyHessian,
+Yao et al. 2020).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._validate import check_choice
+from .eigen import default_tol, lanczos, lanczos_tridiagonal
+from .operators import (
+    CURVATURES,
+    check_model,
+    curvature_operator,
+    default_start,
+    resolve_loss,
+    shallow_model,
+)
+
+__all__ = [
+    "Eigenpairs",
+    "TraceEstimate",
+    "SpectralDensity",
+    "hessian_eigenvalues",
+    "hessian_trace",
+    "spectral_density",
+    "TRACE_METHODS",
+]
+
+TRACE_METHODS = ("hutch++", "hutchinson")
+
+
+class Eigenpairs(NamedTuple):
+    """Extreme eigenpairs of the curvature matrix.
+
+    Attributes
+    ----------
+    values : (k,) eigenvalues, most wanted first (largest or smallest *algebraic*).
+    vectors : (k, P) unit eigenvectors, flat in ``jax.flatten_util.ravel_pytree`` order.
+    residuals : (k,) ``||A v - value v||`` (Lanczos' a-posteriori estimate).
+    converged : (k,) per-pair flag: residual <= tol * max|values| (or an invariant Krylov
+        space, which makes the pairs exact).
+    num_matvecs : products with the curvature matrix.
+    """
+
+    values: jax.Array
+    vectors: jax.Array
+    residuals: jax.Array
+    converged: jax.Array
+    num_matvecs: jax.Array
+
+
+class TraceEstimate(NamedTuple):
+    """Stochastic trace estimate.
+
+    Attributes
+    ----------
+    value : the estimate of tr(A).
+    stderr : its standard error: std / sqrt(count) of the Hutchinson samples (for Hutch++,
+        of its residual part, conditional on the sketch, whose part is exact).
+    num_matvecs : products with A.
+    samples : the Hutchinson quadratic forms z^T A z (Hutch++: of the deflated A).
+    """
+
+    value: jax.Array
+    stderr: jax.Array
+    num_matvecs: jax.Array
+    samples: jax.Array
+
+
+class SpectralDensity(NamedTuple):
+    """Stochastic Lanczos quadrature: one Gauss rule per probe of the spectral measure.
+
+    For a unit probe v, ``v^T g(A) v ~ sum_i weights_i g(nodes_i)``; averaged over Rademacher
+    probes this estimates (1/P) sum_l g(lambda_l), the spectral density's integral of g.
+
+    Attributes
+    ----------
+    nodes : (num_probes, m) eigenvalues of each probe's Lanczos tridiagonal.
+    weights : (num_probes, m) squared first components of their eigenvectors (sum to 1).
+    num_matvecs : products with A.
+    """
+
+    nodes: jax.Array
+    weights: jax.Array
+    num_matvecs: jax.Array
+
+    def moment(self, order: int) -> jax.Array:
+        """(1/P) tr(A^order), estimated: mean over probes of sum_i w_i theta_i^order."""
+        return jnp.mean(jnp.sum(self.weights * self.nodes**order, axis=-1))
+
+    def default_sigma(self) -> float:
+        """Smoothing width: 1 % of the spread of the nodes (1e-2 when they coincide)."""
+        span = float(jnp.max(self.nodes) - jnp.min(self.nodes))
+        return 0.01 * span if span > 0 else 1e-2
+
+    def density(self, grid, *, sigma: float | None = None) -> jax.Array:
+        """Gaussian-smoothed density on ``grid``: mean_p sum_i w_pi N(t; theta_pi, sigma^2).
+
+        It integrates to one (each probe's weights sum to one).
+        """
+        sigma = self.default_sigma() if sigma is None else float(sigma)
+        t = jnp.asarray(grid, self.nodes.dtype)
+        z = (t[:, None, None] - self.nodes[None]) / sigma
+        phi = jnp.exp(-0.5 * z * z) / (sigma * float(np.sqrt(2 * np.pi)))
+        return jnp.mean(jnp.sum(self.weights[None] * phi, axis=-1), axis=-1)
+
+    def plot(self, ax=None, *, sigma: float | None = None, num_points: int = 1000):
+        """Log-density vs eigenvalue, as in PyHessian's figures; returns the matplotlib axes."""
+        import matplotlib.pyplot as plt
+
+        sigma = self.default_sigma() if sigma is None else float(sigma)
+        lo, hi = float(jnp.min(self.nodes)), float(jnp.max(self.nodes))
+        margin = 0.01 * (hi - lo) + 3 * sigma
+        grid = np.linspace(lo - margin, hi + margin, num_points)
+        dens = np.asarray(self.density(grid, sigma=sigma))
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 3.5))
+        ax.semilogy(grid, np.maximum(dens, np.finfo(dens.dtype).tiny))
+        ax.set_xlabel("eigenvalue")
+        ax.set_ylabel("density (log scale)")
+        return ax
+
+
+# ----------------------------------------------------------------------------- kernels
+def _eigenpairs_kernel(params, x, y, v0, *, model, loss, curvature, k, which, num_iters, tol):
+    _, matvec = curvature_operator(params, x, y, model=model, loss=loss, curvature=curvature)
+    v0 = default_start(params) if v0 is None else v0
+    r = lanczos(matvec, v0, k=k, which=which, num_iters=num_iters, tol=tol)
+    values = jnp.reshape(r.value, (k,))
+    residuals = jnp.reshape(r.residual, (k,))
+    scale = jnp.maximum(jnp.max(jnp.abs(values)), jnp.finfo(values.dtype).tiny)
+    converged = (residuals <= tol * scale) | r.converged
+    return Eigenpairs(values, jnp.reshape(r.vector, (k, -1)), residuals, converged, r.num_matvecs)
+
+
+def _rademacher(key, shape, dtype):
+    return jax.random.rademacher(key, shape, dtype)
+
+
+def _trace_kernel(params, x, y, key, *, model, loss, curvature, method, num_samples, batch_size):
+    theta, matvec = curvature_operator(params, x, y, model=model, loss=loss, curvature=curvature)
+    size, dtype = theta.shape[0], theta.dtype
+
+    def products(rows):  # A applied to each row, in vmapped batches
+        return jax.lax.map(matvec, rows, batch_size=min(batch_size, rows.shape[0]))
+
+    if method == "hutchinson":
+        z = _rademacher(key, (num_samples, size), dtype)
+        samples = jnp.sum(z * products(z), axis=1)
+        exact = jnp.zeros((), dtype)
+    else:
+        # Hutch++ (Meyer et al. 2021, Alg. 1): tr(A) = tr(Q^T A Q) + tr((I-QQ^T) A (I-QQ^T)),
+        # Q an orthonormal basis of A S; the first term is exact, the second (small when the
+        # spectrum is dominated by a few eigenvalues) is Hutchinson's on the deflated matrix.
+        s = num_samples // 3
+        ks, kg = jax.random.split(key)
+        q = jnp.linalg.qr(products(_rademacher(ks, (s, size), dtype)).T)[0]  # (P, s)
+        exact = jnp.sum(q.T * products(q.T))
+        g = _rademacher(kg, (num_samples - 2 * s, size), dtype)
+        g = g - (g @ q) @ q.T
+        samples = jnp.sum(g * products(g), axis=1)
+    count = samples.shape[0]
+    stderr = jnp.std(samples, ddof=1) / float(np.sqrt(count))
+    return TraceEstimate(exact + jnp.mean(samples), stderr, jnp.array(num_samples), samples)
+
+
+def _density_kernel(params, x, y, key, *, model, loss, curvature, num_probes, num_iters, batch):
+    theta, matvec = curvature_operator(params, x, y, model=model, loss=loss, curvature=curvature)
+    probes = _rademacher(key, (num_probes, theta.shape[0]), theta.dtype)
+
+    def rule(v):  # Gauss quadrature of the spectral measure at v / ||v|| (Golub & Meurant)
+        return lanczos_tridiagonal(matvec, v, num_iters=num_iters).nodes_and_weights()
+
+    nodes, weights = jax.lax.map(rule, probes, batch_size=batch)
+    m = nodes.shape[1]
+    return SpectralDensity(nodes, weights, jnp.array(num_probes * m))
+
+
+_STATIC = ("model", "loss", "curvature")
+_eigenpairs_jit = jax.jit(
+    _eigenpairs_kernel, static_argnames=_STATIC + ("k", "which", "num_iters", "tol")
+)
+_trace_jit = jax.jit(
+    _trace_kernel, static_argnames=_STATIC + ("method", "num_samples", "batch_size")
+)
+_density_jit = jax.jit(
+    _density_kernel, static_argnames=_STATIC + ("num_probes", "num_iters", "batch")
+)
+
+
+# ----------------------------------------------------------------------------- public API
+def _setup(params, x, y, model, loss, curvature):
+    """Validate (before tracing) and resolve: (x, y, model, loss, P, dtype)."""
+    check_choice(curvature, "curvature", CURVATURES)
+    model = shallow_model() if model is None else model
+    x, y = check_model(params, x, y, model=model, loss=loss)
+    leaves = jax.tree_util.tree_leaves(params)
+    size = sum(int(jnp.size(a)) for a in leaves)
+    return x, y, model, resolve_loss(loss), size, leaves[0].dtype
+
+
+def _check_int(value, name, lo, hi=None):
+    ok = isinstance(value, int | np.integer) and value >= lo and (hi is None or value <= hi)
+    if not ok:
+        span = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be an integer {span}, got {value!r}")
+    return int(value)
+
+
+def _check_key(key):
+    key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
+    typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    if not (typed or (key.dtype == jnp.uint32 and key.shape == (2,))):
+        raise ValueError(f"key must be a PRNG key (jax.random.key), got {key.dtype} {key.shape}")
+    return key
+
+
+def hessian_eigenvalues(
+    params,
+    x,
+    y,
+    *,
+    k: int,
+    model: Callable | None = None,
+    loss: Callable | None = None,
+    which: str = "largest",
+    curvature: str = "hessian",
+    v0: jax.Array | None = None,
+    num_iters: int | None = None,
+    tol: float | None = None,
+) -> Eigenpairs:
+    """Top-k (or bottom-k) eigenpairs of the loss Hessian (or GGN) by Lanczos.
+
+    Lanczos with full reorthogonalization (:func:`minstab.lanczos`) on the operator of
+    ``curvature``, stopping when every wanted Ritz pair has ``beta_j |s_ji| <= tol max|theta|``.
+    "largest" is the largest *algebraic* eigenvalue (the sharpness of seed 004 Lemma 1 is
+    ``values[0]``).
+
+    Parameters
+    ----------
+    params, x, y, model, loss : the problem, as in :func:`minstab.sharpness`.
+    k : number of eigenpairs. Static.
+    which : ``"largest"`` or ``"smallest"``.
+    curvature : ``"hessian"`` or ``"ggn"`` (Gauss-Newton; equals the Hessian at an
+        interpolating minimum of the quadratic loss).
+    v0 : start vector (P,); default a fixed random one.
+    num_iters : Krylov dimension cap (default ``min(P, max(80, 4 k))``). Static.
+    tol : relative residual tolerance (default 1e-10 in float64, 1e-5 in float32).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, minstab as ms
+    >>> def apply(p, x):
+    ...     return jnp.tanh(x @ p["w"]) @ p["v"]
+    >>> kx, ky, kw = jax.random.split(jax.random.key(0), 3)
+    >>> x, y = jax.random.normal(kx, (20, 3)), jax.random.normal(ky, (20,))
+    >>> p = {"w": jax.random.normal(kw, (3, 8)), "v": jnp.ones(8) / 8}
+    >>> top = ms.hessian_eigenvalues(p, x, y, k=3, model=apply)
+    >>> ref = jnp.linalg.eigvalsh(ms.hessian(p, x, y, model=apply))[::-1][:3]
+    >>> bool(jnp.allclose(top.values, ref, rtol=1e-4)), top.vectors.shape, bool(top.converged.all())
+    (True, (3, 32), True)
+    """
+    x, y, model, loss, size, dtype = _setup(params, x, y, model, loss, curvature)
+    check_choice(which, "which", ("largest", "smallest"))
+    k = _check_int(k, "k", 1, size)
+    if num_iters is None:
+        num_iters = min(size, max(80, 4 * k))
+    num_iters = _check_int(num_iters, "num_iters", k)
+    if v0 is not None and jnp.shape(v0) != (size,):
+        raise ValueError(f"v0 must have shape ({size},) (flat params), got {jnp.shape(v0)}")
+    tol = default_tol(dtype) if tol is None else float(tol)
+    return _eigenpairs_jit(
+        params, x, y, v0, model=model, loss=loss, curvature=curvature, k=k, which=which,
+        num_iters=num_iters, tol=tol,
+    )  # fmt: skip
+
+
+def hessian_trace(
+    params,
+    x,
+    y,
+    *,
+    key: jax.Array,
+    num_samples: int,
+    model: Callable | None = None,
+    loss: Callable | None = None,
+    method: str = "hutch++",
+    curvature: str = "hessian",
+    batch_size: int = 16,
+) -> TraceEstimate:
+    """Stochastic estimate of tr(H) (or tr(G)) with its standard error, Rademacher probes.
+
+    ``"hutchinson"``: mean of z^T A z over ``num_samples`` probes (unbiased, variance
+    2 sum_{i != j} A_ij^2 per probe). ``"hutch++"`` (Meyer et al. 2021): ``num_samples``
+    products split in thirds: A S for a sketch S, Q = orth(A S), tr(Q^T A Q) exactly, and
+    Hutchinson on (I - QQ^T) A (I - QQ^T); its error falls like 1/num_samples instead of
+    1/sqrt(num_samples) when a few eigenvalues dominate, as in trained networks' Hessians.
+
+    Parameters
+    ----------
+    params, x, y, model, loss : the problem, as in :func:`minstab.sharpness`.
+    key : PRNG key of the probes.
+    num_samples : products with A (at least 2; 4 for Hutch++). Static.
+    method : ``"hutch++"`` (default) or ``"hutchinson"``.
+    curvature : ``"hessian"`` or ``"ggn"``.
+    batch_size : probes per vmapped batch of products (memory vs speed). Static.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, minstab as ms
+    >>> def apply(p, x):
+    ...     return x @ p["w"]
+    >>> x = jax.random.normal(jax.random.key(0), (50, 6))
+    >>> p, y = {"w": jnp.zeros(6)}, jnp.zeros(50)
+    >>> est = ms.hessian_trace(p, x, y, key=jax.random.key(1), num_samples=30, model=apply)
+    >>> exact = jnp.sum(x * x) / 50  # tr(X^T X / n)
+    >>> bool(abs(est.value - exact) < 1e-3 * exact)  # rank 6 <= 30 // 3: Hutch++ is exact
+    True
+    """
+    x, y, model, loss, size, _ = _setup(params, x, y, model, loss, curvature)
+    check_choice(method, "method", TRACE_METHODS)
+    num_samples = _check_int(num_samples, "num_samples", 4 if method == "hutch++" else 2)
+    batch_size = _check_int(batch_size, "batch_size", 1)
+    return _trace_jit(
+        params, x, y, _check_key(key), model=model, loss=loss, curvature=curvature,
+        method=method, num_samples=num_samples, batch_size=batch_size,
+    )  # fmt: skip
+
+
+def spectral_density(
+    params,
+    x,
+    y,
+    *,
+    key: jax.Array,
+    model: Callable | None = None,
+    loss: Callable | None = None,
+    num_probes: int = 1,
+    num_iters: int = 100,
+    curvature: str = "hessian",
+    batch_size: int | None = None,
+) -> SpectralDensity:
+    """Spectral density of the Hessian (or GGN) by stochastic Lanczos quadrature (SLQ).
+
+    Each Rademacher probe v runs ``num_iters`` Lanczos steps with full reorthogonalization
+    from v / ||v||; the eigenvalues of the tridiagonal T are the nodes and the squared first
+    components of its eigenvectors the weights of a Gauss rule with
+    v^T g(A) v / ||v||^2 ~ sum_i w_i g(theta_i) (Golub & Meurant 2010), so the average over
+    probes estimates (1/P) sum_l g(lambda_l). :meth:`SpectralDensity.density` smooths it with
+    a Gaussian, :meth:`SpectralDensity.plot` draws the log-density as PyHessian does
+    (``density(iter=num_iters, n_v=num_probes)`` has the same budget).
+
+    Parameters
+    ----------
+    params, x, y, model, loss : the problem, as in :func:`minstab.sharpness`.
+    key : PRNG key of the probes.
+    num_probes : number of probes (vmapped). Static.
+    num_iters : Lanczos steps per probe (at most P). Static.
+    curvature : ``"hessian"`` or ``"ggn"``.
+    batch_size : probes per vmapped batch (each holds a (num_iters, P) basis); default as many
+        as fit in 1 GiB. Static.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, minstab as ms
+    >>> def apply(p, x):
+    ...     return x @ p["w"]
+    >>> x = jax.random.normal(jax.random.key(0), (40, 5))
+    >>> p, y = {"w": jnp.zeros(5)}, jnp.zeros(40)
+    >>> sd = ms.spectral_density(p, x, y, key=jax.random.key(1), model=apply, num_iters=5)
+    >>> exact = jnp.linalg.eigvalsh(x.T @ x / 40)
+    >>> bool(jnp.allclose(jnp.sort(sd.nodes[0]), exact, rtol=1e-4))  # 5 steps span R^5
+    True
+    """
+    x, y, model, loss, size, dtype = _setup(params, x, y, model, loss, curvature)
+    num_probes = _check_int(num_probes, "num_probes", 1)
+    num_iters = _check_int(num_iters, "num_iters", 1, size)
+    if batch_size is None:
+        per_probe = (num_iters + 9) * size * jnp.dtype(dtype).itemsize
+        batch_size = max(1, min(num_probes, 2**30 // per_probe))
+    batch_size = _check_int(batch_size, "batch_size", 1)
+    return _density_jit(
+        params, x, y, _check_key(key), model=model, loss=loss, curvature=curvature,
+        num_probes=num_probes, num_iters=num_iters, batch=min(batch_size, num_probes),
+    )  # fmt: skip
