@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -471,21 +470,21 @@ def _choose_layout(layout: str, obj: Objective, first, x, devices) -> str:
 
 
 def _choose_threads(threads, obj: Objective, first, x, devices) -> int:
-    """Host threads sharing each chunk on a single CPU device (default: one per core).
+    """Host threads sharing each chunk on a single CPU device (default 1: off).
 
     A program of small steps keeps one core busy (XLA:CPU splits an operation over threads
-    only when it is large), while the programs of different host threads run concurrently;
-    so small shallow nets on one CPU device get one thread per core, each with a contiguous
-    share of the chunk. With several devices (e.g.
-    ``XLA_FLAGS=--xla_force_host_platform_device_count=2``) the mesh does the same.
+    only when it is large), and programs launched from several host threads can run
+    concurrently. It is opt-in only: two such executions on one XLA:CPU client were seen to
+    deadlock under load (both threads parked in ``BlockUntilReady``, 0 % CPU; jaxlib 0.10.2,
+    2 cores), so ``threads > 1`` is for a user who has checked it on their machine. Several
+    devices (``XLA_FLAGS=--xla_force_host_platform_device_count=N`` before JAX starts) give
+    the same concurrency through the ``"runs"`` mesh, which is the supported way.
     """
-    if threads is not None:
-        if int(threads) != threads or int(threads) < 1:
-            raise ValueError(f"threads must be a positive integer or None, got {threads}")
-        return int(threads)
-    if len(devices) > 1 or devices[0].platform != "cpu" or not _small_step(obj, first, x):
+    if threads is None:
         return 1
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    if int(threads) != threads or int(threads) < 1:
+        raise ValueError(f"threads must be a positive integer or None, got {threads}")
+    return int(threads)
 
 
 # ----------------------------------------------------------------------------- chunk store
@@ -698,8 +697,9 @@ def sweep(
     layout : ``"batched"`` (the runs of a device in one vmapped program), ``"sequential"``
         (one loop per run, so a run that stops early costs nothing more) or ``"auto"``: on
         CPU by problem size (see :func:`_choose_layout`), batched on GPU/TPU and for a model.
-    threads : at most this many host threads share each chunk, in equal parts (default: one
-        per core for small shallow nets on one CPU device, else 1); the chunking is unchanged.
+    threads : at most this many host threads share each chunk, in equal parts (default 1;
+        opt-in, see :func:`_choose_threads`: concurrent XLA:CPU executions have deadlocked
+        under load); the chunking is unchanged.
     diagnostics : compute the end-of-run quantities (sharpness, bound, curvature, flattest);
         False leaves them NaN and times the training alone.
     progress : show a progress bar on stderr.
