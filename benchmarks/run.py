@@ -1,6 +1,6 @@
 """Run minstab's benchmarks against the tools researchers use today.
 
-    python benchmarks/run.py [--quick] [--out DIR] [--only sharpness|sweep|spectrum] [--threads N]
+    python benchmarks/run.py [--quick] [--out DIR] [--only sharpness|sweep|spectrum|tracking] [--threads N]
 
 writes ``DIR/sharpness.json``, ``DIR/sweep.json``, ``DIR/spectrum.json`` (machine, versions,
 thread settings, rows) and ``DIR/README.md`` (markdown tables). ``--quick`` uses small cases
@@ -66,13 +66,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small cases (CI, < 3 minutes)")
     ap.add_argument("--out", default="bench-out", help="output directory")
-    ap.add_argument("--only", choices=("sharpness", "sweep", "spectrum"), default=None)
+    ap.add_argument("--only", choices=("sharpness", "sweep", "spectrum", "tracking"), default=None)
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for XLA and torch each (default: their own defaults)")  # fmt: skip
     args = ap.parse_args(argv)
     if args.threads is not None:
         set_threads(args.threads)
-    from . import sharpness, spectrum, sweeps
+    from . import sharpness, spectrum, sweeps, tracking
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -114,6 +114,13 @@ def main(argv=None) -> int:
         ratios = spectrum.speedups(rows)
         md += ["## Curvature spectrum of any model (MLP, CNN; target ≤ 1e-6)", "",
                spectrum.markdown(rows, cases, ratios)]  # fmt: skip
+    if args.only in (None, "tracking"):
+        rows = tracking.run(quick=args.quick)
+        (out / "tracking.json").write_text(json.dumps(
+            dict(machine=info, quick=args.quick, eta=tracking.ETA, every=tracking.EVERY,
+                 rows=rows), indent=1))  # fmt: skip
+        md += ["## Sharpness tracking during training (tanh MLP, Fashion-MNIST, float32)", "",
+               tracking.markdown(rows)]  # fmt: skip
     md.append(f"Total wall time: {time.perf_counter() - t0:.0f} s")
     (out / "README.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

@@ -35,6 +35,10 @@ REGISTRY = {
         "seed 002: GD-to-minimum-norm gap exponent vs n/d",
     ),
     "sgd-threshold": ("minstab.experiments.sgd_threshold", "exact SGD mean-square threshold vs B"),
+    "eos": (
+        "minstab.experiments.eos",
+        "edge of stability: sharpness rises to 2/eta and hovers (MLP, Fashion-MNIST)",
+    ),
 }
 
 
