@@ -23,7 +23,7 @@ from ._validate import check_choice, check_positive
 __all__ = ["TrainConfig", "OPTIMIZERS", "LOG_SHARPNESS_METHODS", "train_config"]
 
 OPTIMIZERS = ("gd", "momentum", "nesterov", "adam")
-LOG_SHARPNESS_METHODS = ("auto", "gram", "lanczos", "none")
+LOG_SHARPNESS_METHODS = ("auto", "gram", "lanczos", "power", "none")
 
 
 def _int(value, name: str, *, low: int) -> int:
@@ -53,7 +53,10 @@ class TrainConfig:
     replace : draw mini-batches with replacement.
     log_sharpness : ``"auto"`` (the closed-form Gram of eq. 28 for the shallow net, Lanczos
         otherwise), ``"gram"`` (shallow net only), ``"lanczos"`` (exact Hessian, warm-started
-        from the previous log point) or ``"none"``.
+        from the previous log point), ``"power"`` (one Hessian-vector product per log point:
+        power iteration continued across log points, the Rayleigh quotient logged; a lower
+        bound of lambda_max that converges while the Hessian changes slowly, for cheap
+        tracking, see ``benchmarks/tracking.py``) or ``"none"``.
     log_curvature : also log the weighted curvature int |f''| g (shallow net only, eq. 21).
     boost_factor, boost_below : multiply eta by ``boost_factor`` once the loss is below
         ``boost_below`` (sticky; seed 004 Fig. 1 uses 3).

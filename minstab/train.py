@@ -303,7 +303,15 @@ def _record(lp: _Loop, state: _State):
     loss = lp.obj.value(state.params, x, y)
     method = _log_method(lp)
     vec, s = state.vec, nan
-    if method != "none":
+    if method == "power":
+        # one HVP per log point: power iteration continued across log points on the slowly
+        # changing Hessian; the Rayleigh quotient v^T H v of a unit v is <= lambda_max always
+        w = lp.obj.hvp_flat(state.vec, state.params, x, y)
+        norm = jnp.linalg.norm(w)
+        s = jnp.where(state.diverged, nan, jnp.vdot(state.vec, w))
+        ok = jnp.isfinite(norm) & (norm > 0)
+        vec = jnp.where(ok, w / jnp.where(ok, norm, 1), state.vec)
+    elif method != "none":
         tol = float(np.finfo(dtype).eps) ** 0.5 * 1e-2
         value, vector, _ = lp.obj.sharpness(
             state.params, x, y, None if method == "gram" else state.vec, method=method,
@@ -319,6 +327,14 @@ def _record(lp: _Loop, state: _State):
 
         c = jnp.where(state.diverged, nan, weighted_curvature(state.params, x))
     return state._replace(vec=vec), TrainLog(state.step, loss, s, c, _eta(lp, state))
+
+
+def _start(lp: _Loop, params) -> jax.Array:
+    """The first Lanczos / power start vector (unit norm), or an empty one."""
+    if _log_method(lp) not in ("lanczos", "power"):
+        return jnp.zeros(0)
+    v = lp.obj.start_vector(params)
+    return v / jnp.linalg.norm(v)
 
 
 def _log_method(lp: _Loop) -> str:
@@ -373,7 +389,7 @@ def _init_state(lp: _Loop, params, key) -> _State:
         diverged=jnp.zeros((), bool),
         boosted=jnp.zeros((), bool),
         # Lanczos's warm start (the log of a closed-form Gram needs none)
-        vec=lp.obj.start_vector(params) if _log_method(lp) == "lanczos" else jnp.zeros(0),
+        vec=_start(lp, params),
         key=key,
     )
 

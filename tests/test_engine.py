@@ -140,6 +140,23 @@ def test_train_matches_python_loop_and_logs_lanczos_sharpness():
     np.testing.assert_allclose(r.loss, quad(mlp, q, x, y), rtol=1e-10)
 
 
+def test_power_tracking_is_a_rayleigh_quotient_that_converges():
+    """log_sharpness="power": one HVP per log point. Every logged value is v^T H v of a unit v,
+    so never above the dense lambda_max at that point; with a tiny step (Hessian nearly fixed)
+    it converges to lambda_max like power iteration (the top eigenvalue dominates here)."""
+    p, x, y = mlp_problem()
+    eta, steps = 1e-4, 600
+    r = train(p, x, y, eta, model=mlp, steps=steps, log_every=1, log_sharpness="power",
+              tol=1e-300)  # fmt: skip
+    q, done = p, 0
+    for step in (1, 10, 100):  # log entry step - 1 is recorded after `step` GD steps
+        q, done = gd_loop(mlp, q, x, y, eta, step - done), step
+        assert float(r.log.sharpness[step - 1]) <= dense_sharpness(mlp, q, x, y) * (1 + 1e-12)
+    ref = dense_sharpness(mlp, r.params, x, y)
+    np.testing.assert_allclose(r.log.sharpness[-1], ref, rtol=1e-6)
+    assert abs(float(r.log.sharpness[0]) - ref) > 1e-3 * ref  # it did have to converge
+
+
 def test_custom_loss_and_optax_factory():
     """A user loss and partial(optax.sgd, momentum=0.9) against an optax loop."""
     p, x, y = mlp_problem()
