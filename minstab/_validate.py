@@ -92,3 +92,44 @@ def check_common_float_dtype(params, x, y) -> None:
             f"x, y and params must share one floating dtype (cast them, e.g. with "
             f"jax.tree.map(lambda a: a.astype(jnp.float32), params)); got {got}"
         )
+
+
+def as_matrix(a, name: str) -> jax.Array:
+    """A non-empty finite 2-d floating array (integers are cast to the default float)."""
+    a = jnp.asarray(a)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-d array, got shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"{name} must be non-empty, got shape {a.shape}")
+    if not jnp.issubdtype(a.dtype, jnp.floating):
+        a = a.astype(jnp.zeros(()).dtype)
+    check_finite(a, name)
+    return a
+
+
+def as_labelled_data(x, y, *, labels: str) -> tuple[jax.Array, jax.Array]:
+    """(x (n, d), y (n,)) checked; ``labels="pm1"``: y in {-1, +1}; ``"nonneg"``: y >= 0."""
+    x = as_matrix(x, "x")
+    y = jnp.asarray(y, x.dtype)
+    if y.shape != (x.shape[0],):
+        raise ValueError(
+            f"y must have shape (n,) = ({x.shape[0]},) to match x {x.shape}, got {y.shape}"
+        )
+    check_finite(y, "y")
+    if is_concrete(y):
+        yv = np.asarray(y)
+        if labels == "pm1" and not np.all(np.abs(yv) == 1):
+            raise ValueError("y must contain labels -1 or +1 (logistic loss of seed 001)")
+        if labels == "nonneg" and np.any(yv < 0):
+            raise ValueError(
+                "y must be >= 0: a ReLU neuron outputs sigma(w.x) >= 0, so negative labels "
+                "cannot be interpolated (eq. 5 needs y_i > 0 or y_i = 0)"
+            )
+    return x, y
+
+
+def check_count(v, name: str, minimum: int = 1) -> int:
+    """An integer >= ``minimum`` (a float with an integer value is accepted)."""
+    if int(v) != v or int(v) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {v}")
+    return int(v)

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from ._validate import as_inputs, check_finite
 from .curvature import hessian, sharpness
@@ -129,22 +130,19 @@ def deep_num_params(in_dim: int, widths: tuple[int, int]) -> int:
 
 
 def deep_flatten(params: DeepParams) -> jax.Array:
-    """Flat vector in the order [W1, b1, W2, b2, w3, b3] (row-major)."""
-    return jnp.concatenate([jnp.reshape(a, (-1,)) for a in params])
+    """Flat vector in the order [W1, b1, W2, b2, w3, b3] (row-major; ``ravel_pytree``'s order)."""
+    return ravel_pytree(params)[0]
 
 
 def deep_unflatten(theta: jax.Array, in_dim: int, widths: tuple[int, int]) -> DeepParams:
-    """Inverse of :func:`deep_flatten`."""
+    """Inverse of :func:`deep_flatten` for input dimension ``in_dim`` and ``widths`` (k1, k2)."""
     k1, k2 = widths
     shapes = [(k1, in_dim), (k1,), (k2, k1), (k2,), (k2,), ()]
-    out, i = [], 0
-    for s in shapes:
-        m = int(np.prod(s)) if s else 1
-        out.append(jnp.reshape(theta[i : i + m], s))
-        i += m
-    if theta.shape != (i,):
-        raise ValueError(f"theta must have shape ({i},), got {theta.shape}")
-    return DeepParams(*out)
+    size = sum(int(np.prod(s)) for s in shapes)
+    if theta.shape != (size,):
+        raise ValueError(f"theta must have shape ({size},), got {theta.shape}")
+    like = DeepParams(*(jnp.zeros(s, theta.dtype) for s in shapes))
+    return ravel_pytree(like)[1](theta)
 
 
 def _loss(params, x, y):

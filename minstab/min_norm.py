@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_finite, check_positive
-from .rank_margins import _as_data, _check_count, log_steps
+from ._validate import as_labelled_data, check_count, check_finite, check_positive
+from .rank_margins import log_steps
 
 __all__ = [
     "MinNormResult",
@@ -159,9 +159,9 @@ def min_norm_interpolant(
     >>> bool(r.converged), r.w.round(3).tolist()
     (True, [2.0, -0.5, -0.5])
     """
-    x, y = _as_data(x, y, labels="nonneg")
-    pg_iters = _check_count(pg_iters, "pg_iters", 0)
-    max_iter = _check_count(max_iter, "max_iter")
+    x, y = as_labelled_data(x, y, labels="nonneg")
+    pg_iters = check_count(pg_iters, "pg_iters", 0)
+    max_iter = check_count(max_iter, "max_iter")
     if tol is None:
         tol = 1e-8 if x.dtype == jnp.float64 else 1e-4
     check_positive(tol, "tol")
@@ -252,7 +252,7 @@ def gd_single_neuron(
     steps, num_logs : GD steps and the number of (geometrically spaced) loss log entries.
     tol : loss level counted as a global minimum (default ``1e-12`` float64, ``1e-6`` float32).
     """
-    x, y = _as_data(x, y, labels="nonneg")
+    x, y = as_labelled_data(x, y, labels="nonneg")
     check_positive(eta, "eta")
     w0 = jnp.zeros(x.shape[1], x.dtype) if w0 is None else jnp.asarray(w0, x.dtype)
     if w0.shape != (x.shape[1],):
@@ -297,7 +297,7 @@ def teacher_data(key, n: int, d: int, *, decay: float = 0.0, dtype=None) -> Teac
     so the labels ``y_i = max(w*.x_i, 0)`` are O(1) whatever the spectrum. About half of the
     labels are 0, which makes the inequality constraints of (5) matter.
     """
-    n, d = _check_count(n, "n"), _check_count(d, "d")
+    n, d = check_count(n, "n"), check_count(d, "d")
     if not np.isfinite(decay) or decay < 0:
         raise ValueError(f"decay must be finite and >= 0, got {decay}")
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
@@ -336,7 +336,8 @@ class GapResult(NamedTuple):
     released: jax.Array
 
 
-def _gd_gap(k, y, eta, *, steps, tol, tol_kkt):
+def gd_gap_kernel(k, y, eta, *, steps, tol, tol_kkt):
+    """Traceable core of :func:`gd_gap` (no input checks; the experiment vmaps it over runs)."""
     n = y.shape[0]
     dt = k.dtype
 
@@ -360,7 +361,7 @@ def _gd_gap(k, y, eta, *, steps, tol, tol_kkt):
 
 @functools.partial(jax.jit, static_argnames=("steps",))
 def _gd_gap_jit(k, y, eta, tol, tol_kkt, *, steps):
-    return _gd_gap(k, y, eta, steps=steps, tol=tol, tol_kkt=tol_kkt)
+    return gd_gap_kernel(k, y, eta, steps=steps, tol=tol, tol_kkt=tol_kkt)
 
 
 def gd_gap(k, y, eta, *, steps: int = 4000, tol: float | None = None) -> GapResult:
@@ -404,7 +405,7 @@ def gd_gap(k, y, eta, *, steps: int = 4000, tol: float | None = None) -> GapResu
         raise ValueError(f"y must have shape ({k.shape[0]},) to match k {k.shape}, got {y.shape}")
     check_finite(y, "y")
     check_positive(eta, "eta")
-    steps = _check_count(steps, "steps")
+    steps = check_count(steps, "steps")
     f64 = k.dtype == jnp.float64
     tol_kkt = 1e-8 if f64 else 1e-4
     if tol is None:

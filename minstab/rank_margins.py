@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_finite, check_positive, is_concrete
+from ._validate import as_labelled_data, as_matrix, check_count, check_positive
 
 __all__ = [
     "stable_rank",
@@ -56,49 +56,11 @@ __all__ = [
 # validation helpers
 
 
-def _as_matrix(a, name: str) -> jax.Array:
-    a = jnp.asarray(a)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-d array, got shape {a.shape}")
-    if a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(f"{name} must be non-empty, got shape {a.shape}")
-    if not jnp.issubdtype(a.dtype, jnp.floating):
-        a = a.astype(jnp.zeros(()).dtype)
-    check_finite(a, name)
-    return a
-
-
-def _as_data(x, y, *, labels: str) -> tuple[jax.Array, jax.Array]:
-    x = _as_matrix(x, "x")
-    y = jnp.asarray(y, x.dtype)
-    if y.shape != (x.shape[0],):
-        raise ValueError(
-            f"y must have shape (n,) = ({x.shape[0]},) to match x {x.shape}, got {y.shape}"
-        )
-    check_finite(y, "y")
-    if is_concrete(y):
-        yv = np.asarray(y)
-        if labels == "pm1" and not np.all(np.abs(yv) == 1):
-            raise ValueError("y must contain labels -1 or +1 (logistic loss of seed 001)")
-        if labels == "nonneg" and np.any(yv < 0):
-            raise ValueError(
-                "y must be >= 0: a ReLU neuron outputs sigma(w.x) >= 0, so negative labels "
-                "cannot be interpolated (eq. 5 needs y_i > 0 or y_i = 0)"
-            )
-    return x, y
-
-
 def _check_slope(negative_slope) -> float:
     s = float(negative_slope)
     if not (0.0 <= s < 1.0):
         raise ValueError(f"negative_slope must be in [0, 1), got {negative_slope}")
     return s
-
-
-def _check_count(v, name: str, minimum: int = 1) -> int:
-    if int(v) != v or int(v) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {v}")
-    return int(v)
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,7 +89,7 @@ def stable_rank(w) -> jax.Array:
     >>> round(float(ib.stable_rank(jnp.outer(jnp.arange(1.0, 4.0), jnp.ones(5)))), 5)
     1.0
     """
-    w = _as_matrix(w, "W")
+    w = as_matrix(w, "W")
     s = jnp.linalg.svd(w, compute_uv=False)
     top = s[0] * s[0]
     return jnp.where(top > 0, jnp.sum(s * s) / jnp.where(top > 0, top, 1), jnp.nan)
@@ -185,7 +147,7 @@ def margin_summary(values) -> Margins:
 
 def two_layer_output_weights(width: int, dtype=None) -> jax.Array:
     """The fixed second layer of eq. (1): ``+1/m`` for the first m rows, ``-1/m`` for the last m."""
-    m = _check_count(width, "width")
+    m = check_count(width, "width")
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
     return jnp.concatenate([jnp.full((m,), 1.0 / m, dtype), jnp.full((m,), -1.0 / m, dtype)])
 
@@ -199,7 +161,7 @@ def _dact(z, s):
 
 
 def _check_w(w) -> jax.Array:
-    w = _as_matrix(w, "W")
+    w = as_matrix(w, "W")
     if w.shape[0] % 2:
         raise ValueError(
             f"W must have an even number of rows 2m (m positive, m negative), got {w.shape}"
@@ -218,7 +180,7 @@ def two_layer_forward(w, x, *, negative_slope: float = 0.0) -> jax.Array:
     Array([1.], dtype=float32)
     """
     w, s = _check_w(w), _check_slope(negative_slope)
-    x = _as_matrix(x, "x")
+    x = as_matrix(x, "x")
     if x.shape[1] != w.shape[1]:
         raise ValueError(f"x must have shape (n, {w.shape[1]}) to match W {w.shape}, got {x.shape}")
     a = two_layer_output_weights(w.shape[0] // 2, w.dtype)
@@ -227,7 +189,7 @@ def two_layer_forward(w, x, *, negative_slope: float = 0.0) -> jax.Array:
 
 def two_layer_loss(w, x, y, *, negative_slope: float = 0.0) -> jax.Array:
     """Logistic loss ``(1/n) sum_i log(1 + exp(-y_i f(W, x_i)))`` of the seed-001 network."""
-    x, y = _as_data(x, y, labels="pm1")
+    x, y = as_labelled_data(x, y, labels="pm1")
     return jnp.mean(jax.nn.softplus(-y * two_layer_forward(w, x, negative_slope=negative_slope)))
 
 
@@ -236,7 +198,7 @@ def normalized_margins(w, x, y, *, negative_slope: float = 0.0) -> Margins:
 
     Seed 001 shows that GD makes them asymptotically equal: ``spread -> 0``, ``ratio -> 1``.
     """
-    x, y = _as_data(x, y, labels="pm1")
+    x, y = as_labelled_data(x, y, labels="pm1")
     f = two_layer_forward(w, x, negative_slope=negative_slope)
     return margin_summary(y * f / jnp.linalg.norm(w))
 
@@ -247,7 +209,7 @@ def init_two_layer(key, width: int, in_dim: int, *, scale: float = 1e-3, dtype=N
     With ``||x_i|| ~ 1`` every initial pre-activation is ``O(scale)``, far below the O(1) values
     GD builds, which is the "small initialization" regime of seed 001.
     """
-    m, d = _check_count(width, "width"), _check_count(in_dim, "in_dim")
+    m, d = check_count(width, "width"), check_count(in_dim, "in_dim")
     check_positive(scale, "scale")
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
     return (scale / np.sqrt(d)) * jax.random.normal(key, (2 * m, d), dtype)
@@ -263,7 +225,7 @@ def near_orthogonality_constant(x) -> jax.Array:
     Seed 001 needs C larger than an absolute constant. ``inf`` when the rows are exactly
     orthogonal.
     """
-    x = _as_matrix(x, "x")
+    x = as_matrix(x, "x")
     n = x.shape[0]
     if n < 2:
         raise ValueError(f"x needs at least two rows to define C, got shape {x.shape}")
@@ -305,7 +267,7 @@ def near_orthogonal_data(
     >>> data.x.shape, bool(data.constant > 1)
     ((10, 4000), True)
     """
-    n, d = _check_count(n, "n", 2), _check_count(d, "d")
+    n, d = check_count(n, "n", 2), check_count(d, "d")
     if not np.isfinite(signal) or signal < 0:
         raise ValueError(f"signal must be finite and >= 0, got {signal}")
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
@@ -365,7 +327,7 @@ def log_steps(steps: int, num_logs: int, *, spacing: str = "geometric") -> np.nd
     ``"geometric"`` spaces them evenly in log t (the stable rank and margins move like 1/log t);
     ``"linear"`` evenly in t.
     """
-    steps, num_logs = _check_count(steps, "steps"), _check_count(num_logs, "num_logs", 2)
+    steps, num_logs = check_count(steps, "steps"), check_count(num_logs, "num_logs", 2)
     if spacing == "geometric":
         pts = np.unique(np.round(np.geomspace(1, steps, num_logs - 1)).astype(int))
     elif spacing == "linear":
@@ -495,7 +457,7 @@ def train_two_layer(
     :class:`TwoLayerResult`.
     """
     w0 = _check_w(w0)
-    x, y = _as_data(x, y, labels="pm1")
+    x, y = as_labelled_data(x, y, labels="pm1")
     if x.shape[1] != w0.shape[1]:
         raise ValueError(
             f"x must have shape (n, {w0.shape[1]}) to match w0 {w0.shape}, got {x.shape}"
@@ -528,8 +490,8 @@ def sweep_two_layer(
     ``init_scale``), ``etas`` (E,) the step sizes; every field of the result gets leading axes
     (S, E). The whole grid is ``jit(vmap(vmap(scan)))``; new ``etas`` values do not recompile.
     """
-    x, y = _as_data(x, y, labels="pm1")
-    m = _check_count(width, "width")
+    x, y = as_labelled_data(x, y, labels="pm1")
+    m = check_count(width, "width")
     check_positive(init_scale, "init_scale")
     etas = jnp.atleast_1d(jnp.asarray(etas, x.dtype))
     if etas.ndim != 1:

@@ -134,13 +134,13 @@ def _solver(steps: int):
     import jax
     import jax.numpy as jnp
 
-    from ..min_norm import _gd_gap
+    from ..min_norm import gd_gap_kernel
 
     def one(k, y, eta_rel):
         n = y.shape[0]
         eta = eta_rel * n / jnp.mean(jnp.diag(k))
         f64 = jnp.float64
-        return _gd_gap(k, y, eta, steps=steps, tol=jnp.asarray(1e-12, f64),
+        return gd_gap_kernel(k, y, eta, steps=steps, tol=jnp.asarray(1e-12, f64),
                        tol_kkt=jnp.asarray(1e-8, f64))  # fmt: skip
 
     # (E step sizes) x (S seeds), one compiled program per n whatever d is (Gram space)
