@@ -266,7 +266,7 @@ def sgd_stability_threshold(
     return SGDThreshold(es, lm, res, conv, fit, method, b, bool(replacement))
 
 
-def _threshold_from_params(params, x, p, negative_slope=0.0):
+def threshold_kernel(params, x, p, negative_slope=0.0):
     """eta* of a (batched, traced) network for a traced p; dense method (for vmapped sweeps)."""
     j = jacobian(params, x, negative_slope=negative_slope)
     return _threshold_impl(j, p, method="dense", num_iters=None, tol=default_tol(j.dtype))[0]
@@ -634,7 +634,7 @@ def _configs(eta, batch_size, replacement, steps, n):
 _HORIZON_ROUND = 32  # scan lengths are rounded up to a multiple: fewer recompilations
 
 
-def _simulate(params, x, y, eta, batch_size, keys, *, steps, replacement, init, radius,
+def simulate_kernel(params, x, y, eta, batch_size, keys, *, steps, replacement, init, radius,
               negative_slope):  # fmt: skip
     """Linearized and real SGD for every configuration (see simulate_linear_sgd/simulate_sgd)."""
     check_choice(init, "init", SIMULATION_INITS)
@@ -680,7 +680,7 @@ def simulate_linear_sgd(
     per-seed values are heavy-tailed (a typical run can shrink while the mean grows), so the
     sample mean is reliable only over short horizons (tens of steps) or with many seeds.
     """
-    return _simulate(
+    return simulate_kernel(
         params, x, y, eta, batch_size, keys, steps=steps, replacement=replacement, init=init,
         radius=1.0, negative_slope=negative_slope,
     )[0]  # fmt: skip
@@ -713,7 +713,7 @@ def simulate_sgd(
     ``eta``, ``batch_size``, ``replacement`` and ``steps`` may be 1-D, as in
     :func:`simulate_linear_sgd`.
     """
-    return _simulate(
+    return simulate_kernel(
         params, x, y, eta, batch_size, keys, steps=steps, replacement=replacement, init=init,
         radius=radius, negative_slope=negative_slope,
     )[1]  # fmt: skip

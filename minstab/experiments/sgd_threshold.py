@@ -130,12 +130,12 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
     from ..nets import flatten, unflatten
     from ..progress import ProgressBar
     from ..sgd import (
-        _simulate,
-        _threshold_from_params,
         batch_noise_p,
         mean_square_trajectory,
         non_uniformity,
         sgd_stability_threshold,
+        simulate_kernel,
+        threshold_kernel,
     )
     from ..sweep import sweep
 
@@ -174,7 +174,7 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
         cf = [(m, f, b) for m in modes for f in ("below", "above") for b in bs]
         fac = {"below": cfg.factors[0], "above": cfg.factors[1]}
         keys = jax.random.split(jax.random.key(cfg.seed + 2), cfg.seeds)
-        lin, real = _simulate(
+        lin, real = simulate_kernel(
             p, x, y,
             jnp.asarray([fac[f] * es[m][b - 1] for m, f, b in cf]),
             [b for _, _, b in cf], keys,
@@ -205,7 +205,7 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
                 chunk_size=cfg.num_etas, log_sharpness="none",
             )  # fmt: skip
             pb = jnp.asarray(batch_noise_p(n, b), jnp.float64)
-            final = jax.vmap(lambda q, pb=pb: _threshold_from_params(q, x[:, None], pb))(
+            final = jax.vmap(lambda q, pb=pb: threshold_kernel(q, x[:, None], pb))(
                 jax.tree_util.tree_map(jnp.asarray, res.params)
             )
             final = np.where(np.asarray(res.diverged), np.nan, np.asarray(final))
