@@ -67,6 +67,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="small cases (CI, < 3 minutes)")
     ap.add_argument("--out", default="bench-out", help="output directory")
     ap.add_argument("--only", choices=("sharpness", "sweep", "spectrum", "tracking"), default=None)
+    ap.add_argument("--case", default=None, help="spectrum: only the cases whose name has this")
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for XLA and torch each (default: their own defaults)")  # fmt: skip
     args = ap.parse_args(argv)
@@ -109,7 +110,9 @@ def main(argv=None) -> int:
                      target_rel_error=spectrum.TARGET, cases=cases, rows=rows,
                      speedups=spectrum.speedups(rows)), indent=1))  # fmt: skip
 
-        rows, cases = spectrum.run(quick=args.quick, checkpoint=lambda r, c: save(r, c, False))
+        rows, cases = spectrum.run(
+            quick=args.quick, checkpoint=lambda r, c: save(r, c, False), only=args.case
+        )
         save(rows, cases, True)
         ratios = spectrum.speedups(rows)
         md += ["## Curvature spectrum of any model (MLP, CNN; target ≤ 1e-6)", "",

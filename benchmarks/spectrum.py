@@ -37,6 +37,9 @@ import minstab
 from .peers import jax_peers, torch_peers
 
 TARGET = 1e-6
+# Hutch++ / Hutchinson probes per vmapped batch: 16 HVPs of the patches-CNN on 1 000 images at
+# once need 35 GB (measured: RESOURCE_EXHAUSTED), 2 fit in ~4.4 GB.
+PROBE_BATCH = {"mlp": 16, "cnn": 2}
 CACHE = Path(__file__).resolve().parent / ".cache"
 # (name, model, n images, MLP hidden width). --quick (CI) shrinks the MLP to 784-64-64-10 and
 # the data to a few dozen images so that every task and peer runs in about a minute.
@@ -193,7 +196,15 @@ def reference(name, kind, apply, params, x, y, *, tag):
     if not np.allclose(np.asarray(lz.values), vals, rtol=1e-9, atol=1e-9 * abs(vals[0])):
         raise AssertionError(f"references disagree: eigsh {vals} vs minstab {lz.values}")
     tr = exact_trace(apply, params, x)
-    est = minstab.hessian_trace(params, x, y, key=jax.random.key(7), num_samples=90, model=apply)
+    est = minstab.hessian_trace(
+        params,
+        x,
+        y,
+        key=jax.random.key(7),
+        num_samples=90,
+        model=apply,
+        batch_size=PROBE_BATCH[kind],
+    )
     if abs(float(est.value) - tr) > 5 * float(est.stderr) + 1e-9 * abs(tr):
         raise AssertionError(f"exact trace {tr} vs Hutch++ {est.value} +- {est.stderr}")
     ref = dict(top5=[float(v) for v in vals], trace=tr, P=int(theta.shape[0]),
@@ -267,17 +278,20 @@ def trace_rows(ctx):
         ctx["dtype"],
     )
     n_s = ctx["trace_samples"]
+    mf_batch = min(10, ctx["probe_batch"])  # 10 probes of the CNN at once do not fit in memory
 
     def ours(method, num, seed=0):
         r = _block(minstab.hessian_trace(p, x, y, key=jax.random.key(seed), num_samples=num,
-                                         model=apply, method=method))  # fmt: skip
+                                         model=apply, method=method,
+                                         batch_size=ctx["probe_batch"]))  # fmt: skip
         return float(r.value), float(r.stderr), int(r.num_matvecs)
 
     return [
         (f"pyhessian trace (Hutchinson, {n_s} samples)", lambda: torch_peers.pyhessian_trace(
             net, ctx["xt"], ctx["yt"], dtype=dt, num_samples=n_s), "stock, tol=0: all samples"),
         (f"matfree Hutchinson ({n_s} samples)", lambda: jax_peers.matfree_hutchinson(
-            ctx["theta"], ctx["hvp"], x, y, num_samples=n_s), "batches of 10 probes"),
+            ctx["theta"], ctx["hvp"], x, y, num_samples=n_s, batch=mf_batch),
+         f"batches of {mf_batch} probes"),
         (f"minstab:hessian_trace hutchinson ({n_s} samples)", lambda: ours("hutchinson", n_s), ""),
     ] + [
         (f"minstab:hessian_trace hutch++ ({m} samples)", lambda m=m: ours("hutch++", m), "")
@@ -317,7 +331,7 @@ def _context(kind, params64, x64, y64, dtype, budget):
     return dict(
         params=params, x=x, y=y, apply=apply, dtype=dtype, theta=theta, hvp=hvp, kind=kind,
         net=torch_net(kind, params, dtype), xt=torch_inputs(kind, x, dtype),
-        yt=torch.as_tensor(np.array(y), dtype=tdt), **budget,
+        yt=torch.as_tensor(np.array(y), dtype=tdt), probe_batch=PROBE_BATCH[kind], **budget,
     )  # fmt: skip
 
 
@@ -428,13 +442,15 @@ def threads() -> dict:
                 OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", ""))  # fmt: skip
 
 
-def run(*, quick: bool, progress=print, checkpoint=None):
+def run(*, quick: bool, progress=print, checkpoint=None, only=None):
     """All spectrum rows (list of dicts) and the case descriptions; ``checkpoint(rows, cases)``
-    after every (case, dtype)."""
+    after every (case, dtype); ``only``: run the cases whose name contains it."""
     rows, cases = [], []
     progress(f"[spectrum] threads: {threads()}")
     budget = QUICK if quick else FULL
     for name, kind, n, hidden in QUICK_CASES if quick else FULL_CASES:
+        if only is not None and only not in name:
+            continue
         params64 = init(kind, jax.random.key(0), **({"hidden": hidden} if hidden else {}))
         x64, y64 = data(kind, n)
         apply = mlp_apply if kind == "mlp" else cnn_apply
