@@ -121,99 +121,115 @@ def _horizon(traj, growth, max_steps) -> int:
     return int(np.clip(hit[0] + 1 if hit.size else max_steps, 5, max_steps))
 
 
-def run(cfg: Config, *, progress: bool = True) -> Result:
-    """Thresholds, simulations and the (B, eta) sweep."""
+_MODES = {"without": False, "with": True}  # sampling without / with replacement
+
+
+def _horizons(cfg: Config, p, x, y, bs, es) -> dict:
+    """Steps until the mean-square trajectory above eta* has grown by ``cfg.growth``."""
+    from ..sgd import mean_square_trajectory
+
+    return {
+        m: [
+            _horizon(
+                mean_square_trajectory(
+                    p, x, y, cfg.factors[1] * e, b, steps=cfg.max_steps, replacement=r
+                ),
+                cfg.growth,
+                cfg.max_steps,
+            )
+            for b, e in zip(bs, es[m], strict=True)
+        ]
+        for m, r in _MODES.items()
+    }
+
+
+def _simulations(cfg: Config, p, x, y, bs, es, horizon) -> dict:
+    """Every (mode, factor, B) configuration in one vmapped call; linear and real together."""
     import jax
     import jax.numpy as jnp
 
-    from ..curvature import jacobian, sharpness
+    from ..sgd import simulate_kernel
+
+    cf = [(m, f, b) for m in _MODES for f in ("below", "above") for b in bs]
+    fac = {"below": cfg.factors[0], "above": cfg.factors[1]}
+    keys = jax.random.split(jax.random.key(cfg.seed + 2), cfg.seeds)
+    lin, real = simulate_kernel(
+        p, x, y,
+        jnp.asarray([fac[f] * es[m][b - 1] for m, f, b in cf]),
+        [b for _, _, b in cf], keys,
+        steps=[horizon[m][b - 1] for m, _, b in cf],
+        replacement=[_MODES[m] for m, _, _ in cf],
+        init="critical", radius=cfg.radius, negative_slope=0.0,
+    )  # fmt: skip
+    sims = {m: {"linear": {}, "real": {}, "predicted": {}, "real_diverged": {}} for m in _MODES}
+    for i, (m, f, _) in enumerate(cf):
+        sims[m]["linear"].setdefault(f, []).append(float(lin.ratio[i]))
+        sims[m]["real"].setdefault(f, []).append(float(real.ratio[i]))
+        sims[m]["predicted"].setdefault(f, []).append(float(lin.predicted[i]))
+        sims[m]["real_diverged"].setdefault(f, []).append(int(np.sum(real.diverged[i])))
+    return sims
+
+
+def _sgd_sweeps(cfg: Config, p, x, y, es, lam, sweep_bs, bar) -> dict:
+    """SGD runs over eta for each B, from a common initialization near theta*."""
+    import jax
+    import jax.numpy as jnp
+
+    from ..curvature import jacobian
     from ..nets import flatten, unflatten
-    from ..progress import ProgressBar
-    from ..sgd import (
-        batch_noise_p,
-        mean_square_trajectory,
-        non_uniformity,
-        sgd_stability_threshold,
-        simulate_kernel,
-        threshold_kernel,
-    )
+    from ..sgd import batch_noise_p, threshold_kernel
     from ..sweep import sweep
+
+    theta = flatten(p)
+    j = jacobian(p, x)
+    d = j.T @ jax.random.normal(jax.random.key(cfg.seed + 3), (cfg.n,), jnp.float64)
+    p0 = unflatten(theta + cfg.init_offset * jnp.linalg.norm(theta) * d / jnp.linalg.norm(d),
+                   cfg.width, 1)  # fmt: skip
+    etas = np.geomspace(0.6 * es["without"][0], 3.0 * es["without"][-1], cfg.num_etas)
+    sw = {}
+    for b in sweep_bs:
+        res = sweep(
+            p0, x, y, etas, steps=cfg.sweep_steps, tol=cfg.sweep_tol, patience=cfg.patience,
+            batch_size=b, replace=False, flattest=False, progress=False,
+            chunk_size=cfg.num_etas, log_sharpness="none",
+        )  # fmt: skip
+        pb = jnp.asarray(batch_noise_p(cfg.n, b), jnp.float64)
+        final = jax.vmap(lambda q, pb=pb: threshold_kernel(q, x[:, None], pb))(
+            jax.tree_util.tree_map(jnp.asarray, res.params)
+        )
+        final = np.where(np.asarray(res.diverged), np.nan, np.asarray(final))
+        sw[str(b)] = _sweep_summary(
+            etas, res.status(), np.asarray(res.sharpness), final, np.asarray(res.loss),
+            es["without"][b - 1], lam,
+        )  # fmt: skip
+        bar.update(1, f"sweep B={b}")
+    return sw
+
+
+def run(cfg: Config, *, progress: bool = True) -> Result:
+    """Thresholds, simulations and the (B, eta) sweep."""
+    from ..curvature import sharpness
+    from ..progress import ProgressBar
+    from ..sgd import non_uniformity, sgd_stability_threshold
 
     t0 = time.perf_counter()
     p, x, y = _network(cfg)
-    n = cfg.n
-    bs = list(range(1, n + 1))
-    modes = {"without": False, "with": True}
-    sweep_bs = [b for b in cfg.sweep_batch_sizes if 1 <= b <= n]
+    bs = list(range(1, cfg.n + 1))
+    sweep_bs = [b for b in cfg.sweep_batch_sizes if 1 <= b <= cfg.n]
     with ProgressBar(3 + len(sweep_bs), "sgd-threshold", enabled=progress) as bar:
         lam = float(sharpness(p, x, y, method="gram"))
         es = {
             m: [float(sgd_stability_threshold(p, x, y, b, replacement=r).eta_star) for b in bs]
-            for m, r in modes.items()
+            for m, r in _MODES.items()
         }
         s = non_uniformity(p, x, y)
         s_gram = non_uniformity(p, x, y, method="gram")
         bar.update(1, "thresholds")
-
-        horizon = {
-            m: [
-                _horizon(
-                    mean_square_trajectory(
-                        p, x, y, cfg.factors[1] * e, b, steps=cfg.max_steps, replacement=r
-                    ),
-                    cfg.growth,
-                    cfg.max_steps,
-                )
-                for b, e in zip(bs, es[m], strict=True)
-            ]
-            for m, r in modes.items()
-        }
+        horizon = _horizons(cfg, p, x, y, bs, es)
         bar.update(1, "horizons")
-
-        # every (mode, factor, B) configuration in one vmapped call; linear and real together
-        cf = [(m, f, b) for m in modes for f in ("below", "above") for b in bs]
-        fac = {"below": cfg.factors[0], "above": cfg.factors[1]}
-        keys = jax.random.split(jax.random.key(cfg.seed + 2), cfg.seeds)
-        lin, real = simulate_kernel(
-            p, x, y,
-            jnp.asarray([fac[f] * es[m][b - 1] for m, f, b in cf]),
-            [b for _, _, b in cf], keys,
-            steps=[horizon[m][b - 1] for m, _, b in cf],
-            replacement=[modes[m] for m, _, _ in cf],
-            init="critical", radius=cfg.radius, negative_slope=0.0,
-        )  # fmt: skip
-        sims = {m: {"linear": {}, "real": {}, "predicted": {}, "real_diverged": {}} for m in modes}
-        for i, (m, f, _) in enumerate(cf):
-            sims[m]["linear"].setdefault(f, []).append(float(lin.ratio[i]))
-            sims[m]["real"].setdefault(f, []).append(float(real.ratio[i]))
-            sims[m]["predicted"].setdefault(f, []).append(float(lin.predicted[i]))
-            sims[m]["real_diverged"].setdefault(f, []).append(int(np.sum(real.diverged[i])))
+        sims = _simulations(cfg, p, x, y, bs, es, horizon)
         bar.update(1, "simulations")
-
-        # SGD runs in a sweep from a common initialization near theta*
-        theta = flatten(p)
-        j = jacobian(p, x)
-        d = j.T @ jax.random.normal(jax.random.key(cfg.seed + 3), (n,), jnp.float64)
-        p0 = unflatten(theta + cfg.init_offset * jnp.linalg.norm(theta) * d / jnp.linalg.norm(d),
-                       cfg.width, 1)  # fmt: skip
-        etas = np.geomspace(0.6 * es["without"][0], 3.0 * es["without"][-1], cfg.num_etas)
-        sw = {}
-        for b in sweep_bs:
-            res = sweep(
-                p0, x, y, etas, steps=cfg.sweep_steps, tol=cfg.sweep_tol, patience=cfg.patience,
-                batch_size=b, replace=False, flattest=False, progress=False,
-                chunk_size=cfg.num_etas, log_sharpness="none",
-            )  # fmt: skip
-            pb = jnp.asarray(batch_noise_p(n, b), jnp.float64)
-            final = jax.vmap(lambda q, pb=pb: threshold_kernel(q, x[:, None], pb))(
-                jax.tree_util.tree_map(jnp.asarray, res.params)
-            )
-            final = np.where(np.asarray(res.diverged), np.nan, np.asarray(final))
-            sw[str(b)] = _sweep_summary(
-                etas, res.status(), np.asarray(res.sharpness), final, np.asarray(res.loss),
-                es["without"][b - 1], lam,
-            )  # fmt: skip
-            bar.update(1, f"sweep B={b}")
+        sw = _sgd_sweeps(cfg, p, x, y, es, lam, sweep_bs, bar)
 
     r = Result(
         batch_sizes=bs,
