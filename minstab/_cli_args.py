@@ -63,9 +63,12 @@ def _float(text, expected: str) -> float:
     return v
 
 
-def int_at_least(minimum: int):
-    """An argparse type for integers ``>= minimum`` (e.g. ``int_at_least(2)`` for ``--n``)."""
-    expected = f"an integer >= {minimum}"
+def int_at_least(minimum: int, expected: str | None = None):
+    """An argparse type for integers ``>= minimum`` (e.g. ``int_at_least(2)`` for ``--n``).
+
+    ``expected`` words the error message (default ``"an integer >= minimum"``).
+    """
+    expected = expected or f"an integer >= {minimum}"
 
     def parse(text) -> int:
         v = _int(text, expected)
@@ -77,22 +80,18 @@ def int_at_least(minimum: int):
     return parse
 
 
+_positive_int = int_at_least(1, "a positive integer")
+_nonnegative_int = int_at_least(0, "a non-negative integer")
+
+
 def positive_int(text) -> int:
     """An integer >= 1 (``--width``, ``--steps``, ``--chunk-size``)."""
-    expected = "a positive integer"
-    v = _int(text, expected)
-    if v < 1:
-        raise _fail(expected, text)
-    return v
+    return _positive_int(text)
 
 
 def nonnegative_int(text) -> int:
     """An integer >= 0 (``--seed``, ``--warmup-steps``)."""
-    expected = "a non-negative integer"
-    v = _int(text, expected)
-    if v < 0:
-        raise _fail(expected, text)
-    return v
+    return _nonnegative_int(text)
 
 
 def positive_float(text) -> float:
