@@ -18,6 +18,7 @@ solution of GD with step size eta has int |f''| g <= 1/eta - 1/2 (Theorem 1).
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -69,6 +70,7 @@ def weight_1d(t: jax.Array, x_train: jax.Array) -> jax.Array:
     return _weight_1d(t, x)
 
 
+@jax.jit  # one program instead of ~20 eagerly compiled primitives
 def _weight_1d(t, x):
     n = x.shape[0]
     xs = jnp.sort(x)
@@ -236,6 +238,11 @@ def merged_knots(params: ShallowParams, *, rtol: float = 1e-9) -> MergedKnots:
     shapes (k,), so it works under jit and vmap; ``mass`` is the group total at each group's first
     entry and 0 elsewhere. Dead neurons (w1 = 0) have zero mass.
     """
+    return _merged_knots(params, float(rtol))
+
+
+@functools.partial(jax.jit, static_argnames="rtol")
+def _merged_knots(params: ShallowParams, rtol: float) -> MergedKnots:
     kn = knots(params)
     big = jnp.asarray(jnp.finfo(kn.position.dtype).max, kn.position.dtype)
     pos = jnp.where(kn.active, kn.position, big)
@@ -350,15 +357,26 @@ def theorem2_delta(
     """
     x = _as_1d_inputs(x_train)
     check_positive(eta, "eta")
-    eta = jnp.asarray(eta, x.dtype)
+    if num_knots is None:
+        num_knots = _num_knots(params, float(rtol))
+    terms = _theorem2_terms(params, x, jnp.asarray(eta, x.dtype), jnp.asarray(num_knots))
+    return terms._replace(width=int(params.w1.shape[0]))
+
+
+@functools.partial(jax.jit, static_argnames="rtol")
+def _num_knots(params: ShallowParams, rtol: float) -> jax.Array:
+    """L: the number of distinct knots of f with non-zero mass."""
+    mk = _merged_knots(params, rtol)
+    return jnp.sum(mk.first & (jnp.abs(mk.mass) > 0))
+
+
+@jax.jit
+def _theorem2_terms(params: ShallowParams, x, eta, L) -> Theorem2Terms:
+    """Seed 004 eqs. 24-25 (see :func:`theorem2_delta`)."""
     n, k = x.shape[0], params.w1.shape[0]
     rho = jnp.max(jnp.abs(jnp.concatenate([a.reshape(-1) for a in params])))
     M = jnp.max(jnp.abs(x))
     C = jnp.maximum(1.0, rho * (1 + M))
-    if num_knots is None:
-        mk = merged_knots(params, rtol=rtol)
-        num_knots = jnp.sum(mk.first & (jnp.abs(mk.mass) > 0))
-    L = jnp.asarray(num_knots)
     p = (1 + k - L).astype(x.dtype)
     q = p / n
     delta = 1.5 * C**2 * q + C * jnp.sqrt(0.75 * q * (3 * C**2 * q + 2 / eta))

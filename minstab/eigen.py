@@ -223,15 +223,16 @@ def lanczos(
         return _ritz(alpha, beta, j, k=k, largest=largest)
 
     def cond(state):
-        j, _, _, _, done = state
+        j, _, _, _, done, _ = state
         return (j < m) & ~done
 
     def body(state):
-        j, basis, alpha, beta, _ = state
+        j, basis, alpha, beta, _, _ = state
         a, w, b = _lanczos_step(matvec, args, basis, beta, j)
         alpha = alpha.at[j].set(a)
         beta = beta.at[j].set(b)
-        theta, _, res = ritz(alpha, beta, j)
+        pairs = ritz(alpha, beta, j)
+        theta, _, res = pairs
         scale = jnp.maximum(jnp.max(jnp.abs(theta)), jnp.finfo(dtype).tiny)
         # An invariant Krylov space (tiny beta) makes the Ritz pairs exact.
         invariant = b <= 10 * eps * scale
@@ -239,13 +240,19 @@ def lanczos(
         done = enough & (jnp.all(res <= tol * scale) | invariant)
         row = w * jnp.where(invariant | (b <= 0), 0, 1 / jnp.where(b > 0, b, 1))
         basis = jax.lax.dynamic_update_index_in_dim(basis, row, j + 1, 0)
-        return j + 1, basis, alpha, beta, done
+        return j + 1, basis, alpha, beta, done, pairs
 
     rows = -(-(m + 1) // _BLOCK) * _BLOCK
     basis = jnp.zeros((rows, dim), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
-    state = (jnp.array(0), basis, jnp.zeros(m, dtype), jnp.zeros(m, dtype), jnp.array(False))
-    j, basis, alpha, beta, done = jax.lax.while_loop(cond, body, state)
-    theta, s, res = _ritz(alpha, beta, j - 1, k=k, largest=largest, final=True)
+    zeros = jnp.zeros(m, dtype)
+    # the last step's Ritz pairs ride in the state: for k = 1 they are the final ones, and a
+    # second bisection after the loop would double the compile time (~0.6 s per instance)
+    pairs0 = (jnp.zeros(k, dtype), jnp.zeros((m, k), dtype), jnp.zeros(k, dtype))
+    state = (jnp.array(0), basis, zeros, zeros, jnp.array(False), pairs0)
+    j, basis, alpha, beta, done, pairs = jax.lax.while_loop(cond, body, state)
+    if k > 1:  # orthonormal vectors within clusters: one eigh of T (see _ritz)
+        pairs = _ritz(alpha, beta, j - 1, k=k, largest=largest, final=True)
+    theta, s, res = pairs
     # Ritz vectors: pad s instead of slicing the basis (a slice would copy m x P entries).
     vectors = jnp.zeros((basis.shape[0], s.shape[1]), dtype).at[:m].set(s).T @ basis
     vectors = vectors / jnp.linalg.norm(vectors, axis=-1, keepdims=True)
