@@ -53,7 +53,7 @@ def _setup_jax(dtype: str | None) -> None:
     cache = compilation_cache_dir()
     if cache is not None and not jax.config.jax_compilation_cache_dir:
         jax.config.update("jax_compilation_cache_dir", cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def info() -> dict:

@@ -24,6 +24,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 def _compilation_cache_env() -> None:
     where = os.environ.get("MINSTAB_TEST_JAX_CACHE", str(ROOT / ".pytest_cache" / "jax-cache"))
     if where == "0":
+        # and the command line's own cache (~/.cache/minstab/jax) stays off too
+        os.environ.setdefault("MINSTAB_COMPILATION_CACHE", "0")
         return
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", where)
     # cache every program, however fast it compiles or small it is: the tests compile

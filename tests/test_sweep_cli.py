@@ -1,7 +1,10 @@
 """`minstab sweep`: the main job (reduced with MINSTAB_QUICK=1), its claims, flags, kill-and-resume."""
 
+import contextlib
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,8 +25,11 @@ HERE = Path(__file__).parent
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep")
     assert os.environ.get("MINSTAB_QUICK") == "1"
-    rc = cli.main(["sweep", "--out", str(out), "--quiet"])
-    assert rc == 0  # every claim of the quick main job holds
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        rc = cli.main(["sweep", "--out", str(out), "--quiet"])
+    assert rc == 0, text.getvalue()  # every claim of the quick main job holds
+    (out / "stdout.txt").write_text(text.getvalue())
     return out
 
 
@@ -41,6 +47,11 @@ def test_main_job_writes_table_results_and_figures(quick_run):
     # the Fig. 3 protocol: one shared random initialization, no warm-up
     cfg = json.loads((out / "results.json").read_text())["config"]
     assert cfg["from_minimum"] is False and cfg["warmup_steps_run"] == 0
+    # the timing line: compilation is part of the whole job's wall time, never more
+    m = re.search(r"whole job ([0-9.]+) s, of which compilation ([0-9.]+) s \((\d+) programs",
+                  (out / "stdout.txt").read_text())  # fmt: skip
+    assert m, (out / "stdout.txt").read_text()
+    assert 0 <= float(m.group(2)) <= float(m.group(1)) and int(m.group(3)) >= 0
 
 
 def test_quick_main_job_claims_from_its_own_output(quick_run):

@@ -615,7 +615,10 @@ def config_from_args(args) -> Config:
 
 def main(args) -> int:
     """Run the sweep, print the table and the claims, write results and figures."""
+    from minstab.compile_time import CompileClock
+
     cfg = config_from_args(args)
+    clock, t0 = CompileClock(), time.perf_counter()
     res = run(cfg)
     s = res.sweep
     print(
@@ -632,6 +635,10 @@ def main(args) -> int:
     speed = (f"{res.net_steps_per_s:,.0f} net-steps/s" if res.net_steps_per_s > 0
              else f"every chunk loaded from {Path(cfg.out) / 'chunks'}")  # fmt: skip
     print(f"wall time {res.wall_time:.1f} s (compilation included), {speed}")
+    print(
+        f"whole job {time.perf_counter() - t0:.1f} s, of which compilation {clock.seconds():.1f} s "
+        f"({clock.programs()} programs; the persistent cache saved {clock.saved():.1f} s)"
+    )
     out = Path(cfg.out)
     print(f"wrote {out / 'results.npz'}, {out / 'results.json'}, {out / 'summary.json'}, "
           + ", ".join(p.name for p in paths if p.suffix == ".png"))  # fmt: skip
