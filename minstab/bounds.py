@@ -255,8 +255,10 @@ def _merged_knots(params: ShallowParams, rtol: float) -> MergedKnots:
     return MergedKnots(pos, jnp.where(first, total[group], 0), first)
 
 
+# one compiled program per shape (eagerly, each call compiled ~30 primitives one by one)
+@functools.partial(jax.jit, static_argnames="rtol")
 def _curvature_1d(params, x, rtol):
-    mk = merged_knots(params, rtol=rtol)
+    mk = _merged_knots(params, rtol)
     g = _weight_1d(mk.position, x)
     return jnp.sum(jnp.abs(mk.mass) * g)
 
@@ -278,6 +280,7 @@ def _canonical_hyperplanes(params):
     return h.normal * sign[:, None], h.offset * sign, h.mass, h.active
 
 
+@functools.partial(jax.jit, static_argnames="rtol")
 def _curvature_nd(params, x, rtol):
     v, b, mass, active = _canonical_hyperplanes(params)
     k = v.shape[0]
@@ -314,8 +317,8 @@ def weighted_curvature(params: ShallowParams, x_train: jax.Array, *, rtol: float
     """
     x, _ = validate(params, x_train, name_x="x_train")
     if x.shape[1] == 1:
-        return _curvature_1d(params, x[:, 0], rtol)
-    return _curvature_nd(params, x, rtol)
+        return _curvature_1d(params, x[:, 0], float(rtol))
+    return _curvature_nd(params, x, float(rtol))
 
 
 def sharpness_lower_bound(params: ShallowParams, x_train: jax.Array) -> jax.Array:
