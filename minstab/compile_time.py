@@ -1,7 +1,7 @@
 """Time spent compiling, as JAX itself reports it (``jax.monitoring`` duration events).
 
-The jobs print it next to their wall time, so that a user sees how much of a short run was
-XLA compilation and what the persistent compilation cache saved.
+The main job (`minstab sweep`) prints it next to its wall time, so that a user sees how much of a
+short run was XLA compilation and what the persistent compilation cache saved.
 
 Examples
 --------
