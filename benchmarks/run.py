@@ -68,6 +68,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="bench-out", help="output directory")
     ap.add_argument("--only", choices=("sharpness", "sweep", "spectrum", "tracking"), default=None)
     ap.add_argument("--case", default=None, help="spectrum: only the cases whose name has this")
+    ap.add_argument("--dtype", choices=("float64", "float32"), default=None,
+                    help="spectrum: only this dtype (default: both)")  # fmt: skip
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for XLA and torch each (default: their own defaults)")  # fmt: skip
     args = ap.parse_args(argv)
@@ -111,7 +113,10 @@ def main(argv=None) -> int:
                      speedups=spectrum.speedups(rows)), indent=1))  # fmt: skip
 
         rows, cases = spectrum.run(
-            quick=args.quick, checkpoint=lambda r, c: save(r, c, False), only=args.case
+            quick=args.quick,
+            checkpoint=lambda r, c: save(r, c, False),
+            only=args.case,
+            dtypes=(args.dtype,) if args.dtype else ("float64", "float32"),
         )
         save(rows, cases, True)
         ratios = spectrum.speedups(rows)

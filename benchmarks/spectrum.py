@@ -442,9 +442,10 @@ def threads() -> dict:
                 OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", ""))  # fmt: skip
 
 
-def run(*, quick: bool, progress=print, checkpoint=None, only=None):
+def run(*, quick: bool, progress=print, checkpoint=None, only=None, dtypes=("float64", "float32")):
     """All spectrum rows (list of dicts) and the case descriptions; ``checkpoint(rows, cases)``
-    after every (case, dtype); ``only``: run the cases whose name contains it."""
+    after every (case, dtype); ``only``: run the cases whose name contains it; ``dtypes``: which
+    precisions."""
     rows, cases = [], []
     progress(f"[spectrum] threads: {threads()}")
     budget = QUICK if quick else FULL
@@ -454,7 +455,7 @@ def run(*, quick: bool, progress=print, checkpoint=None, only=None):
         params64 = init(kind, jax.random.key(0), **({"hidden": hidden} if hidden else {}))
         x64, y64 = data(kind, n)
         apply = mlp_apply if kind == "mlp" else cnn_apply
-        for dtype in ("float64", "float32"):
+        for dtype in dtypes:
             if dtype == "float64":
                 p, x, y = params64, x64, y64
             else:  # the float32-rounded net and data: their own float64 reference
