@@ -68,5 +68,5 @@ class CompileClock:
         return int(self._since("programs"))
 
     def saved(self) -> float:
-        """Compile time the persistent cache saved (JAX's own estimate)."""
-        return float(self._since("saved"))
+        """Compile time the persistent cache saved (JAX's own estimate, clipped at 0)."""
+        return max(float(self._since("saved")), 0.0)
