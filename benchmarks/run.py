@@ -70,9 +70,20 @@ def main(argv=None) -> int:
     ap.add_argument("--case", default=None, help="spectrum: only the cases whose name has this")
     ap.add_argument("--dtype", choices=("float64", "float32"), default=None,
                     help="spectrum: only this dtype (default: both)")  # fmt: skip
+    ap.add_argument("--task", default=None,
+                    help="spectrum: comma-separated tasks among top1,top5,trace,density (default: all)")  # fmt: skip
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for XLA and torch each (default: their own defaults)")  # fmt: skip
     args = ap.parse_args(argv)
+    tasks = None
+    if args.task is not None:
+        from .spectrum import TASKS
+
+        tasks = tuple(t.strip() for t in args.task.split(","))
+        if not tasks or not set(tasks) <= set(TASKS):
+            ap.error(
+                f"--task: expected a comma-separated subset of {','.join(TASKS)}, got {args.task!r}"
+            )
     if args.threads is not None:
         set_threads(args.threads)
     from . import sharpness, spectrum, sweeps, tracking
@@ -117,6 +128,7 @@ def main(argv=None) -> int:
             checkpoint=lambda r, c: save(r, c, False),
             only=args.case,
             dtypes=(args.dtype,) if args.dtype else ("float64", "float32"),
+            **({} if tasks is None else {"tasks": tasks}),
         )
         save(rows, cases, True)
         ratios = spectrum.speedups(rows)

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_choice, check_finite, is_concrete
+from ._validate import check_choice, check_finite, check_positive, is_concrete
 
 __all__ = [
     "EigResult",
@@ -87,6 +87,23 @@ def _orthogonalize(basis, w, j):
     return jax.lax.fori_loop(0, j // _BLOCK + 1, step, w)
 
 
+def _combine(basis, s, j):
+    """Ritz vectors ``s^T basis`` over the rows 0..j-1 that were built, block by block.
+
+    Padding ``s`` to all rows would read the whole m x P basis (70 MB for m = 80 and the
+    200k parameters of the EoS MLP: ~10 ms, more than the few products of a warm start).
+    """
+    rows = jnp.zeros((basis.shape[0], s.shape[1]), s.dtype).at[: s.shape[0]].set(s)
+
+    def step(b, acc):
+        block = jax.lax.dynamic_slice_in_dim(basis, b * _BLOCK, _BLOCK)
+        coef = jax.lax.dynamic_slice_in_dim(rows, b * _BLOCK, _BLOCK)
+        return acc + coef.T @ block
+
+    acc = jnp.zeros((s.shape[1], basis.shape[1]), basis.dtype)
+    return jax.lax.fori_loop(0, (j + _BLOCK - 1) // _BLOCK, step, acc)
+
+
 def _lanczos_step(matvec, args, basis, beta, j):
     """One Lanczos step from basis row j: (alpha_j, unnormalized next vector w, beta_j = ||w||)."""
     v = basis[j]
@@ -110,25 +127,27 @@ def _squeeze(res: EigResult, k: int) -> EigResult:
     return EigResult(res.value[0], res.vector[0], res.residual[0], res.num_matvecs, res.converged)
 
 
-def _tridiagonal_pairs(diag, off, used, span, largest, k):
+def _tridiagonal_pairs(diag, off, used, span, largest, k, extra=0):
     """The k extreme eigenpairs of a symmetric tridiagonal matrix without LAPACK's ``syevd``.
 
     The eigenvalues come from bisection (``eigh_tridiagonal``, Sturm counts) and each vector
     from two steps of inverse iteration with a shift a few ulps of ``span`` beyond its value (an
     unreduced tridiagonal has simple eigenvalues, so this converges at once; a pair closer than
     the shift may mix, which leaves the residual estimate ``|beta s_last|`` of the mixed
-    vector valid). ``syevd`` switches to divide and conquer above 25 rows, whose multithreaded
+    vector valid). ``extra`` more values (the next ones inward, no vectors) come with the k. ``syevd`` switches to divide and conquer above 25 rows, whose multithreaded
     BLAS calls made every Lanczos step cost 0.6 ms on a quiet 2-core machine and 30-300 ms on a
     busy one (measured: 79 ms for m = 80); this costs ~0.1 ms per pair. Returns shapes (k,) and
-    (m, k), values in the order of the ``eigh`` path (descending for largest, else ascending).
+    (m, k) (values (k + extra,)), in the order of the ``eigh`` path (descending for largest,
+    else ascending).
     """
     m = diag.shape[0]
     dtype = diag.dtype
-    lo_i = m - k if largest else 0
-    theta = jax.scipy.linalg.eigh_tridiagonal(
-        diag, off, eigvals_only=True, select="i", select_range=(lo_i, lo_i + k - 1)
+    lo_i = m - k - extra if largest else 0
+    values = jax.scipy.linalg.eigh_tridiagonal(
+        diag, off, eigvals_only=True, select="i", select_range=(lo_i, lo_i + k + extra - 1)
     )
-    theta = theta[::-1] if largest else theta
+    values = values[::-1] if largest else values
+    theta = values[:k]
     zero = jnp.zeros(1, dtype)
     lower, upper = jnp.concatenate([zero, off]), jnp.concatenate([off, zero])
 
@@ -140,11 +159,11 @@ def _tridiagonal_pairs(diag, off, used, span, largest, k):
             b = b / jnp.linalg.norm(b)
         return b
 
-    return theta, jax.vmap(vector, out_axes=1)(theta)
+    return values, jax.vmap(vector, out_axes=1)(theta)
 
 
-def _ritz(alpha, beta, j, *, k, largest, final=False):
-    """Wanted Ritz values, vectors of T and residual estimates |beta_j s_j| after step j.
+def _ritz(alpha, beta, j, *, k, largest, final=False, with_gap=False):
+    """Wanted Ritz values, vectors of T, residual estimates |beta_j s_j| and gaps after step j.
 
     Eigen-decomposition of the leading (j+1)x(j+1) block of the tridiagonal T. The unused tail
     is padded with a diagonal value beyond a Gershgorin bound of the used block, so its
@@ -152,6 +171,9 @@ def _ritz(alpha, beta, j, *, k, largest, final=False):
     iteration (the convergence test of every step) the pairs come from bisection and inverse
     iteration (:func:`_tridiagonal_pairs`); ``final=True`` (the returned Ritz vectors, k > 1)
     uses ``eigh`` once, whose vectors are orthonormal also within clusters.
+
+    ``gap`` (k,): each wanted Ritz value's distance to the nearest other Ritz value (the
+    (k+1)-th included when ``with_gap``; ``inf`` where there is none).
     """
     m, dtype = alpha.shape[0], alpha.dtype
     idx = jnp.arange(m)
@@ -162,14 +184,18 @@ def _ritz(alpha, beta, j, *, k, largest, final=False):
     hi = jnp.max(jnp.where(used, alpha + radius, -jnp.inf))
     span = hi - lo + 1
     diag = jnp.where(used, alpha, lo - span if largest else hi + span)
+    extra = int(with_gap and m > k)
     if k == 1 or not final:
-        theta, s = _tridiagonal_pairs(diag, off[:-1], used, span, largest, k)
+        values, s = _tridiagonal_pairs(diag, off[:-1], used, span, largest, k, extra)
     else:
         t = jnp.diag(diag) + jnp.diag(off[:-1], 1) + jnp.diag(off[:-1], -1)
-        theta, s = jnp.linalg.eigh(t)
-        order = jnp.arange(m - 1, m - 1 - k, -1) if largest else jnp.arange(k)
-        theta, s = theta[order], s[:, order]
-    return theta, s, jnp.abs(beta[j] * s[j])
+        values, s = jnp.linalg.eigh(t)
+        order = jnp.arange(m - 1, m - 1 - k - extra, -1) if largest else jnp.arange(k + extra)
+        values, s = values[order], s[:, order[:k]]
+    inf = jnp.full(1, jnp.inf, dtype)
+    d = jnp.abs(jnp.diff(values))
+    gap = jnp.minimum(jnp.concatenate([inf, d])[:k], jnp.concatenate([d, inf])[:k])
+    return values[:k], s, jnp.abs(beta[j] * s[j]), gap
 
 
 def lanczos(
@@ -180,12 +206,22 @@ def lanczos(
     tol: float | None = None,
     k: int = 1,
     which: str = "largest",
+    value_tol: float | None = None,
 ) -> EigResult:
     """Extreme eigenpairs of a symmetric operator by Lanczos with full reorthogonalization.
 
     Builds the Krylov basis inside a ``lax.while_loop`` and stops as soon as the wanted Ritz
-    pairs have residuals ``beta_j |s_j| <= tol * max|theta|`` (the standard a-posteriori bound,
-    exact for the Ritz residual in exact arithmetic), or at ``num_iters`` products.
+    pairs have residuals ``r = beta_j |s_j| <= tol * max|theta|`` (the standard a-posteriori
+    bound, exact for the Ritz residual in exact arithmetic), or at ``num_iters`` products.
+
+    With ``value_tol`` it also stops once every wanted Ritz value's *estimated* error
+    ``min(r, r^2 / delta) <= value_tol * max|theta|``, where ``delta`` is the distance to the
+    nearest other Ritz value (needs k + 1 of them). ``|lambda - theta| <= r^2 / delta`` is the
+    gap theorem for a Ritz pair (Parlett, *The Symmetric Eigenvalue Problem*, 1998, ch. 11) with
+    ``delta`` the distance from theta to the rest of the spectrum; the Ritz gap stands in for it,
+    so this is an estimate, not a bound (the Ritz gap exceeds the true one until the neighbour
+    has converged). An eigenvalue converges about twice as fast as its residual, so the estimate
+    stops earlier than a residual test of the same tolerance.
 
     Parameters
     ----------
@@ -197,6 +233,7 @@ def lanczos(
     tol : relative residual tolerance (default :func:`default_tol` of the dtype).
     k : number of eigenpairs. Static.
     which : ``"largest"`` (algebraic, default) or ``"smallest"``.
+    value_tol : relative tolerance on the estimated eigenvalue error (default: not used).
 
     Returns
     -------
@@ -218,9 +255,13 @@ def lanczos(
     tol = default_tol(dtype) if tol is None else float(tol)
     eps = float(jnp.finfo(dtype).eps)
     largest = which == "largest"
+    with_gap = value_tol is not None
+    if with_gap:
+        check_positive(value_tol, "value_tol")
+        value_tol = float(value_tol)
 
     def ritz(alpha, beta, j):
-        return _ritz(alpha, beta, j, k=k, largest=largest)
+        return _ritz(alpha, beta, j, k=k, largest=largest, with_gap=with_gap)
 
     def cond(state):
         j, _, _, _, done, _ = state
@@ -232,12 +273,15 @@ def lanczos(
         alpha = alpha.at[j].set(a)
         beta = beta.at[j].set(b)
         pairs = ritz(alpha, beta, j)
-        theta, _, res = pairs
+        theta, _, res, gap = pairs
         scale = jnp.maximum(jnp.max(jnp.abs(theta)), jnp.finfo(dtype).tiny)
         # An invariant Krylov space (tiny beta) makes the Ritz pairs exact.
         invariant = b <= 10 * eps * scale
         enough = j + 1 >= k
         done = enough & (jnp.all(res <= tol * scale) | invariant)
+        if with_gap:  # gap theorem r^2/delta, delta ~ the Ritz gap; needs an unwanted value
+            estimate = jnp.minimum(res, res * res / gap)
+            done = done | ((j >= k) & jnp.all(estimate <= value_tol * scale))
         row = w * jnp.where(invariant | (b <= 0), 0, 1 / jnp.where(b > 0, b, 1))
         basis = jax.lax.dynamic_update_index_in_dim(basis, row, j + 1, 0)
         return j + 1, basis, alpha, beta, done, pairs
@@ -247,14 +291,14 @@ def lanczos(
     zeros = jnp.zeros(m, dtype)
     # the last step's Ritz pairs ride in the state: for k = 1 they are the final ones, and a
     # second bisection after the loop would double the compile time (~0.6 s per instance)
-    pairs0 = (jnp.zeros(k, dtype), jnp.zeros((m, k), dtype), jnp.zeros(k, dtype))
+    pairs0 = (jnp.zeros(k, dtype), jnp.zeros((m, k), dtype), jnp.zeros(k, dtype),
+              jnp.zeros(k, dtype))  # fmt: skip
     state = (jnp.array(0), basis, zeros, zeros, jnp.array(False), pairs0)
     j, basis, alpha, beta, done, pairs = jax.lax.while_loop(cond, body, state)
     if k > 1:  # orthonormal vectors within clusters: one eigh of T (see _ritz)
         pairs = _ritz(alpha, beta, j - 1, k=k, largest=largest, final=True)
-    theta, s, res = pairs
-    # Ritz vectors: pad s instead of slicing the basis (a slice would copy m x P entries).
-    vectors = jnp.zeros((basis.shape[0], s.shape[1]), dtype).at[:m].set(s).T @ basis
+    theta, s, res, _ = pairs
+    vectors = _combine(basis, s, j)
     vectors = vectors / jnp.linalg.norm(vectors, axis=-1, keepdims=True)
     return _squeeze(EigResult(theta, vectors, res, j, done), k)
 

@@ -134,6 +134,30 @@ def test_lanczos_warm_start_is_immediate():
     assert int(r2.num_matvecs) <= 2 and bool(r2.converged)
 
 
+@pytest.mark.parametrize("k,which", [(1, "largest"), (3, "largest"), (2, "smallest")])
+def test_lanczos_value_tol_reaches_the_value_accuracy_in_fewer_products(k, which):
+    # a gap around the wanted values: their errors fall like the square of the residuals
+    evals = jnp.concatenate([jnp.array([10.0, 9.5, 9.0, -3.0, -2.6]), jnp.linspace(-2.0, 8.0, 195)])
+    a = matrix_with_spectrum(jax.random.key(6), evals)
+    srt = np.sort(np.asarray(evals))
+    want = srt[::-1][:k] if which == "largest" else srt[:k]
+    v0 = jax.random.normal(jax.random.key(7), (200,), jnp.float64)
+    by_value = ms.lanczos(matvec, v0, a, k=k, which=which, tol=1e-8, value_tol=1e-8)
+    by_residual = ms.lanczos(matvec, v0, a, k=k, which=which, tol=1e-8)
+    assert bool(by_value.converged)
+    # the estimated error r^2/gap is trusted only where the true error meets the tolerance
+    # (a factor 10 for the gap estimate); an estimate that stopped too early fails here
+    np.testing.assert_allclose(by_value.value, want, rtol=0, atol=1e-7 * abs(srt).max())
+    # and it must save products: the residual test of the same tolerance needs more
+    assert int(by_value.num_matvecs) < int(by_residual.num_matvecs)
+    # the reported residuals are still the true ||A v - value v||
+    vec = np.atleast_2d(by_value.vector)
+    true_res = np.linalg.norm(
+        vec @ np.asarray(a) - np.atleast_1d(by_value.value)[:, None] * vec, axis=1
+    )
+    np.testing.assert_allclose(np.atleast_1d(by_value.residual), true_res, atol=1e-8)
+
+
 def test_solver_input_errors():
     a = jnp.eye(4)
     with pytest.raises(ValueError, match="which"):
@@ -144,5 +168,8 @@ def test_solver_input_errors():
         ms.lanczos(matvec, jnp.ones((4, 1)), a)
     with pytest.raises(ValueError, match="k must be between"):
         ms.lanczos(matvec, jnp.ones(4), a, k=5)
+    for bad in (0.0, -1e-6, float("nan")):
+        with pytest.raises(ValueError, match="value_tol"):
+            ms.lanczos(matvec, jnp.ones(4), a, value_tol=bad)
     with pytest.raises(ValueError, match="matrix must be square"):
         ms.eigh_dense(jnp.ones((3, 4)))

@@ -38,6 +38,18 @@ def test_top5_equals_eigvalsh(getkey, name, kind):
     np.testing.assert_allclose(r.vectors @ r.vectors.T, np.eye(5), atol=1e-8)
 
 
+def test_value_tol_top5_equals_eigvalsh_in_fewer_products(getkey):
+    apply, p, x, y = problem("mlp", getkey(), interpolating=False)
+    ref = spectrum_of(reference_hessian(apply, p, x, y))[::-1][:5]
+    r = ms.hessian_eigenvalues(p, x, y, k=5, model=apply, tol=1e-9, value_tol=1e-9)
+    by_residual = ms.hessian_eigenvalues(p, x, y, k=5, model=apply, tol=1e-9)
+    assert bool(jnp.all(r.converged))
+    np.testing.assert_allclose(r.values, ref, rtol=0, atol=1e-8 * abs(ref[0]))
+    assert int(r.num_matvecs) < int(by_residual.num_matvecs)
+    with pytest.raises(ValueError, match="value_tol"):
+        ms.hessian_eigenvalues(p, x, y, k=5, model=apply, value_tol=-1.0)
+
+
 def test_bottom_k_and_shallow_default(getkey):
     apply, p, x, y = problem("cnn", getkey(), interpolating=False)
     ref = spectrum_of(reference_hessian(apply, p, x, y))
