@@ -87,23 +87,6 @@ def _orthogonalize(basis, w, j):
     return jax.lax.fori_loop(0, j // _BLOCK + 1, step, w)
 
 
-def _combine(basis, s, j):
-    """Ritz vectors ``s^T basis`` over the rows 0..j-1 that were built, block by block.
-
-    Padding ``s`` to all rows would read the whole m x P basis (70 MB for m = 80 and the
-    200k parameters of the EoS MLP: ~10 ms, more than the few products of a warm start).
-    """
-    rows = jnp.zeros((basis.shape[0], s.shape[1]), s.dtype).at[: s.shape[0]].set(s)
-
-    def step(b, acc):
-        block = jax.lax.dynamic_slice_in_dim(basis, b * _BLOCK, _BLOCK)
-        coef = jax.lax.dynamic_slice_in_dim(rows, b * _BLOCK, _BLOCK)
-        return acc + coef.T @ block
-
-    acc = jnp.zeros((s.shape[1], basis.shape[1]), basis.dtype)
-    return jax.lax.fori_loop(0, (j + _BLOCK - 1) // _BLOCK, step, acc)
-
-
 def _lanczos_step(matvec, args, basis, beta, j):
     """One Lanczos step from basis row j: (alpha_j, unnormalized next vector w, beta_j = ||w||)."""
     v = basis[j]
@@ -134,8 +117,9 @@ def _tridiagonal_pairs(diag, off, used, span, largest, k, extra=0):
     from two steps of inverse iteration with a shift a few ulps of ``span`` beyond its value (an
     unreduced tridiagonal has simple eigenvalues, so this converges at once; a pair closer than
     the shift may mix, which leaves the residual estimate ``|beta s_last|`` of the mixed
-    vector valid). ``extra`` more values (the next ones inward, no vectors) come with the k. ``syevd`` switches to divide and conquer above 25 rows, whose multithreaded
-    BLAS calls made every Lanczos step cost 0.6 ms on a quiet 2-core machine and 30-300 ms on a
+    vector valid). ``extra`` more values (the next ones inward, no vectors) come with the k.
+    ``syevd`` switches to divide and conquer above 25 rows, whose multithreaded BLAS calls
+    made every Lanczos step cost 0.6 ms on a quiet 2-core machine and 30-300 ms on a
     busy one (measured: 79 ms for m = 80); this costs ~0.1 ms per pair. Returns shapes (k,) and
     (m, k) (values (k + extra,)), in the order of the ``eigh`` path (descending for largest,
     else ascending).
@@ -298,7 +282,8 @@ def lanczos(
     if k > 1:  # orthonormal vectors within clusters: one eigh of T (see _ritz)
         pairs = _ritz(alpha, beta, j - 1, k=k, largest=largest, final=True)
     theta, s, res, _ = pairs
-    vectors = _combine(basis, s, j)
+    # Ritz vectors: pad s instead of slicing the basis (a slice would copy m x P entries).
+    vectors = jnp.zeros((basis.shape[0], s.shape[1]), dtype).at[:m].set(s).T @ basis
     vectors = vectors / jnp.linalg.norm(vectors, axis=-1, keepdims=True)
     return _squeeze(EigResult(theta, vectors, res, j, done), k)
 
