@@ -7,6 +7,10 @@ Also, before jax is imported:
   sweep tests, and notebook kernels. Most of the suite's time is XLA compilation of the same
   small programs in several processes. ``MINSTAB_TEST_JAX_CACHE=DIR`` moves it, ``=0`` turns it
   off (e.g. to time a cold run: ``rm -rf .pytest_cache/jax-cache`` does the same).
+* XLA:CPU compiles at backend optimization level 0 (``JAX_DISABLE_MOST_OPTIMIZATIONS``) with
+  its older fusion emitter (``XLA_FLAGS``), also in subprocesses (``tests.helpers.xla_env``
+  adds flags to these): most of the suite's time is compilation of programs that then run for
+  milliseconds. A test marked ``run_bound`` compiles at XLA's default optimization level.
 * Under CI (``CI=true``) a skipped test is a failure: a skip there means a dependency or data
   set that ``.ci/run`` should have installed is missing, and coverage would be lost silently.
   A test that may legitimately skip in CI says so with ``@pytest.mark.ci_may_skip("why")``.
@@ -34,7 +38,30 @@ def _compilation_cache_env() -> None:
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
 
 
+# Faster compilation for every process of the suite, through the environment so that
+# subprocesses and notebook kernels inherit it: XLA:CPU's backend (LLVM) optimization level 0
+# (``jax_disable_most_optimizations``) and its older loop-fusion emitter
+# (``--xla_cpu_use_fusion_emitters=false``). The suite's thousands of small programs compile
+# about 2x faster (tests/test_engine.py alone: 20 s with both, 28 s at level 0 only, 35 s with
+# the older emitter only; the whole suite cold 9.5 -> 5.2 min, README "Development"). The
+# programs are the same operations, rounded differently in places (contraction, fusion), so
+# a quantity that jumps with the rounding (tests/helpers.py ``default_xla_env``) may land
+# elsewhere. A test that runs longer than it compiles is marked ``run_bound`` and gets XLA's
+# default optimization level back (the fusion-emitter flag is fixed per process);
+# ``MINSTAB_TEST_XLA_OPT=default`` runs the whole suite with XLA's defaults (as users do).
+FAST_XLA_FLAGS = ("--xla_cpu_use_fusion_emitters=false",)
+
+
+def _fast_compile_env() -> None:
+    if os.environ.get("MINSTAB_TEST_XLA_OPT", "fast") == "default":
+        return
+    os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+    flags = os.environ.get("XLA_FLAGS", "").split()
+    os.environ["XLA_FLAGS"] = " ".join([*flags, *(f for f in FAST_XLA_FLAGS if f not in flags)])
+
+
 _compilation_cache_env()
+_fast_compile_env()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -87,6 +114,40 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "ci_may_skip(reason): this test may skip under CI=true (other skips fail there)"
     )
+    config.addinivalue_line(
+        "markers", "run_bound: runs longer than it compiles: XLA's default optimization level"
+    )
+
+
+# Longest modules first (seconds per module in a cold 2-worker run, 2026-12-06: notebooks 77,
+# implicit_bias 44, docs 39, spectrum 31, sweep_cli 30, sgd 29, multivariate 28; the rest
+# <= 23). pytest-xdist's ``--dist loadfile`` hands modules out in collection order as workers
+# free up, so starting with the long ones keeps both workers busy to the end (longest
+# processing time first) instead of leaving one idle while the other runs a late long module.
+LONG_MODULES = (
+    "test_notebooks.py", "test_implicit_bias.py", "test_docs.py", "test_spectrum.py",
+    "test_sweep_cli.py", "test_sgd.py", "test_multivariate.py", "test_model_api.py",
+    "test_sweep_float32_resume.py",
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONG_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept within
+
+
+@pytest.fixture(autouse=True)
+def _xla_optimization(request):
+    """XLA's default optimization for a ``run_bound`` test (the suite compiles at level 0)."""
+    if request.node.get_closest_marker("run_bound") is None:
+        yield
+        return
+    before = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", False)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_disable_most_optimizations", before)
 
 
 @pytest.hookimpl(hookwrapper=True)

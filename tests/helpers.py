@@ -2,11 +2,43 @@
 
 from __future__ import annotations
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import minstab as ms
+
+
+def xla_env(*flags: str, **env: str) -> dict:
+    """``os.environ`` for a subprocess with ``flags`` added to the suite's ``XLA_FLAGS``.
+
+    Replacing ``XLA_FLAGS`` would drop the suite's compile flags (``tests/conftest.py``), and
+    the subprocess would compute the same things with other compiled code (other rounding).
+    """
+    kept = os.environ.get("XLA_FLAGS", "").split()
+    return {**os.environ, **env, "XLA_FLAGS": " ".join([*kept, *flags])}
+
+
+def default_xla_env(**env: str) -> dict:
+    """``os.environ`` for a subprocess that compiles with XLA's defaults, as users' runs do.
+
+    For subprocesses that run longer than they compile, and for float32 checks at minima with
+    a ReLU knot on a data point, where the sharpness jumps with the rounding of a
+    pre-activation that is 0 in exact arithmetic: a float32 sweep compiled at the suite's
+    level 0 reported a sharpness 5e-4 from every float64 value the activation patterns allow
+    (tests/test_sweep_float32_resume.py).
+    """
+    from tests.conftest import FAST_XLA_FLAGS
+
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if f not in FAST_XLA_FLAGS]
+    return {
+        **os.environ,
+        **env,
+        "JAX_DISABLE_MOST_OPTIMIZATIONS": "0",
+        "XLA_FLAGS": " ".join(flags),
+    }
 
 
 def interpolating_net(key, n=10, d=1, k=24, *, knot_range=None):

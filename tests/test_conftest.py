@@ -86,3 +86,27 @@ def test_module_level_importorskip_fails_under_ci(project):
     proc, _ = _outcomes(project, ci=True, name="test_module_skip.py")
     assert proc.returncode != 0, proc.stdout
     assert "skipped under CI=true" in proc.stdout and "no_such_module_xyz" in proc.stdout
+
+
+# ----------------------------------------------------------------- compilation optimization level
+
+
+@pytest.mark.ci_may_skip("MINSTAB_TEST_XLA_OPT=default asks for XLA's default level")
+def test_suite_compiles_fast_and_run_bound_tests_optimize():
+    """The suite compiles at XLA's level 0 (subprocesses inherit it through the environment)."""
+    import jax
+
+    if os.environ.get("MINSTAB_TEST_XLA_OPT") == "default":
+        pytest.skip("MINSTAB_TEST_XLA_OPT=default: the whole suite at XLA's default level")
+    from tests.conftest import FAST_XLA_FLAGS
+
+    assert os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] == "1"
+    assert set(FAST_XLA_FLAGS) <= set(os.environ["XLA_FLAGS"].split())
+    assert jax.config.read("jax_disable_most_optimizations") is True
+
+
+@pytest.mark.run_bound
+def test_run_bound_marker_restores_default_optimization():
+    import jax
+
+    assert jax.config.read("jax_disable_most_optimizations") is False

@@ -9,6 +9,7 @@ from minstab import cli
 from minstab.experiments import eos
 
 
+@pytest.mark.run_bound
 def test_reproduce_eos_quick(tmp_path):
     assert cli.main(["reproduce", "eos", "--quick", "--out", str(tmp_path)]) == 0
     for name in ("eos.png", "eos.pdf", "eos.json"):

@@ -19,6 +19,7 @@ import pytest
 import minstab as ms
 from minstab.sweep import load_sweep
 from tests.conftest import tol
+from tests.helpers import default_xla_env
 from tests.test_sweep import _gauss_newton_top
 
 RTOL = tol(jnp.float32)
@@ -51,8 +52,9 @@ json.dump({"dtypes": dtypes}, open(out + "/info.json", "w"))
 """
 
 
-def _run(cmd, *, returncodes=(0,), **kw):
-    env = dict(os.environ)
+def _run(cmd, *, returncodes=(0,), optimize=False, **kw):
+    """Run a command in float32; ``optimize=True``: with XLA's default compile options."""
+    env = default_xla_env() if optimize else dict(os.environ)
     env.pop("JAX_ENABLE_X64", None)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, **kw)
     assert proc.returncode in returncodes, proc.stdout + proc.stderr

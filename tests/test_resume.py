@@ -4,7 +4,6 @@ same chunks, with flattest computed inside the sharded program.
 """
 
 import json
-import os
 import subprocess
 import sys
 import warnings
@@ -16,6 +15,7 @@ import pytest
 
 import minstab as ms
 from minstab.sweep import load_sweep, sweep
+from tests.helpers import xla_env
 from tests.test_sweep import ETAS, _assert_same, _problem
 
 HERE = Path(__file__).parent
@@ -105,9 +105,7 @@ def test_other_device_count_flattest_in_the_sharded_program(reference, tmp_path)
     same sweep (chunk_size 3, same chunks) without recomputing anything.
     """
     p, x, y, ref = reference
-    env = dict(
-        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=3", JAX_PLATFORMS="cpu"
-    )
+    env = xla_env("--xla_force_host_platform_device_count=3", JAX_PLATFORMS="cpu")
     cmd = [sys.executable, str(HERE / "_sweep_worker.py"), str(tmp_path / "w"),
            "--chunks-dir", str(tmp_path), "--chunk", "2", "--flattest", "1"]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)

@@ -16,6 +16,7 @@ import pytest
 import minstab as ms
 from minstab.sweep import SweepResult, load_sweep, sweep, trace_count
 from minstab.train import train
+from tests.helpers import xla_env
 
 HERE = Path(__file__).parent
 ETAS = [0.01, 0.02, 0.03, 0.05, 0.08, 2.0]  # the last one diverges
@@ -207,7 +208,7 @@ def _run_worker(out, *extra, env=None):
 
 def test_sharded_equals_unsharded(base, tmp_path):
     _, _, _, r = base
-    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    env = xla_env("--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
     proc = _run_worker(tmp_path, env=env)
     out, _ = proc.communicate(timeout=240)
     assert proc.returncode == 0, out
