@@ -13,7 +13,9 @@ at tol 1e-12 cross-checked with minstab's float64 Lanczos to 1e-9; the trace exa
 tr H = ||J||_F^2 / n (for piecewise-linear nets grad^2_theta f has a zero diagonal almost
 everywhere, so tr H = tr of the Gauss-Newton part; per-sample Jacobians in chunks), cross-checked
 against a float64 Hutch++ estimate; the density by its largest node (vs lambda_max) and its mean
-(vs tr H / P). For float32 rows the reference is that of the float32-rounded net and data.
+(vs tr H / P). The density runs with full reorthogonalization (PyHessian, matfree, minstab) and
+without it (matfree ``reortho="none"``, minstab ``reorthogonalize=False``), at the same budget.
+For float32 rows the reference is that of the float32-rounded net and data.
 Timing (:func:`interleaved`): after the checked first call, methods are timed in turn, round by
 round (``rounds`` of the budget), so that load drift on a shared machine hits them alike; the
 first call of a JAX method is an untimed warm-up (compilation), a torch peer's first call is
@@ -307,18 +309,27 @@ def density_rows(ctx):
     p, x, y, apply = ctx["params"], ctx["x"], ctx["y"], ctx["apply"]
     it, nv = ctx["density_iters"], ctx["density_probes"]
 
-    def ours():
+    def ours(reorthogonalize=True):
         sd = _block(minstab.spectral_density(p, x, y, key=jax.random.key(0), model=apply,
-                                             num_probes=nv, num_iters=it))  # fmt: skip
+                                             num_probes=nv, num_iters=it,
+                                             reorthogonalize=reorthogonalize))  # fmt: skip
         return np.asarray(sd.nodes), np.asarray(sd.weights)
+
+    def matfree(reortho):
+        return jax_peers.matfree_slq(ctx["theta"], ctx["hvp"], x, y, num_probes=nv, depth=it,
+                                     reortho=reortho)  # fmt: skip
 
     return [
         (f"pyhessian density(iter={it}, n_v={nv})", lambda: torch_peers.pyhessian_density(
             ctx["net"], ctx["xt"], ctx["yt"], dtype=ctx["dtype"], iters=it, n_v=nv),
          "stock (torch.eig shimmed by torch.linalg.eigh)"),
-        (f"matfree SLQ (tridiag_sym({it}), {nv} probe(s))", lambda: jax_peers.matfree_slq(
-            ctx["theta"], ctx["hvp"], x, y, num_probes=nv, depth=it), "full reorthogonalization"),
+        (f"matfree SLQ (tridiag_sym({it}), {nv} probe(s))", lambda: matfree("full"),
+         "full reorthogonalization"),
+        (f"matfree SLQ (tridiag_sym({it}, reortho='none'), {nv} probe(s))",
+         lambda: matfree("none"), "three-term recurrence"),
         (f"minstab:spectral_density({nv}, {it})", ours, "full reorthogonalization"),
+        (f"minstab:spectral_density({nv}, {it}, reorthogonalize=False)",
+         lambda: ours(False), "three-term recurrence (ghost copies share their weight)"),
     ]  # fmt: skip
 
 

@@ -173,3 +173,33 @@ def test_solver_input_errors():
             ms.lanczos(matvec, jnp.ones(4), a, value_tol=bad)
     with pytest.raises(ValueError, match="matrix must be square"):
         ms.eigh_dense(jnp.ones((3, 4)))
+
+
+@pytest.mark.parametrize("reorthogonalize", [True, False])
+def test_tridiagonal_gauss_rule_with_and_without_reorthogonalization(reorthogonalize):
+    """The Gauss rule of T integrates the spectral measure at q: sum_i w_i theta_i^k equals
+    q^T A^k q for k < 2m in exact arithmetic. Without reorthogonalization the top eigenvalue
+    (far from the rest) converges early and comes back as copies ("ghosts"): their weights
+    must add up to its true weight q_top^2 (Greenbaum 1989), and the moments must still hold.
+    A rule whose ghosts double-count the weight, or a wrong recurrence, fails both.
+    """
+    evals = jnp.concatenate([jnp.linspace(0.0, 1.0, 299), jnp.array([10.0])])
+    q = jax.random.normal(jax.random.key(3), (300,), jnp.float64)
+    q = q / jnp.linalg.norm(q)
+    t = ms.lanczos_tridiagonal(
+        lambda v: evals * v, q, num_iters=60, reorthogonalize=reorthogonalize
+    )
+    nodes, weights = (np.asarray(a) for a in t.nodes_and_weights())
+    np.testing.assert_allclose(weights.sum(), 1.0, rtol=1e-12)
+    for k in range(1, 9):
+        exact = float(jnp.sum(q**2 * evals**k))
+        np.testing.assert_allclose(np.sum(weights * nodes**k), exact, rtol=1e-9)
+    near = np.abs(nodes - 10.0) < 1e-6
+    np.testing.assert_allclose(weights[near].sum(), float(q[-1] ** 2), rtol=1e-8)
+    # full reorthogonalization keeps one copy; the plain recurrence makes ghosts here
+    assert near.sum() == 1 if reorthogonalize else near.sum() >= 2
+
+
+def test_tridiagonal_rejects_a_non_bool_reorthogonalize():
+    with pytest.raises(ValueError, match="reorthogonalize"):
+        ms.lanczos_tridiagonal(lambda v: v, jnp.ones(4), num_iters=2, reorthogonalize="no")

@@ -136,10 +136,12 @@ def test_hutchpp_beats_hutchinson_on_low_rank_dominated_spectrum(getkey):
 
 
 # ----------------------------------------------------------------------------- density
-def test_density_moments_and_nodes(getkey):
+@pytest.mark.parametrize("reorthogonalize", [True, False])
+def test_density_moments_and_nodes(getkey, reorthogonalize):
     apply, p, x, y = problem("cnn", getkey(), interpolating=False, n=40)
     evals = spectrum_of(reference_hessian(apply, p, x, y))
-    sd = ms.spectral_density(p, x, y, key=getkey(), model=apply, num_probes=300, num_iters=30)
+    sd = ms.spectral_density(p, x, y, key=getkey(), model=apply, num_probes=300, num_iters=30,
+                             reorthogonalize=reorthogonalize)  # fmt: skip
     assert sd.nodes.shape == (300, 30) and sd.weights.shape == (300, 30)
     np.testing.assert_allclose(jnp.sum(sd.weights, axis=1), 1.0, rtol=1e-10)
     m1, m2 = float(sd.moment(1)), float(sd.moment(2))

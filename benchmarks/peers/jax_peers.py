@@ -207,10 +207,10 @@ def matfree_hutchinson(theta, hvp, x, y, *, num_samples, batch=10, seed=0):
 
 
 @functools.cache
-def _matfree_slq(hvp, depth):
+def _matfree_slq(hvp, depth, reortho="full"):
     from matfree import decomp
 
-    tri = decomp.tridiag_sym(depth)
+    tri = decomp.tridiag_sym(depth, reortho=reortho)
 
     @jax.jit
     def rule(v0, theta, x, y):
@@ -221,9 +221,9 @@ def _matfree_slq(hvp, depth):
     return rule
 
 
-def matfree_slq(theta, hvp, x, y, *, num_probes, depth, seed=0):
-    """SLQ with matfree's tridiag_sym(depth) (full reorthogonalization) per Rademacher probe."""
-    rule = _matfree_slq(hvp, depth)
+def matfree_slq(theta, hvp, x, y, *, num_probes, depth, seed=0, reortho="full"):
+    """SLQ with matfree's tridiag_sym(depth, reortho=...) per Rademacher probe."""
+    rule = _matfree_slq(hvp, depth, reortho)
     out = []
     for i in range(num_probes):
         v0 = jax.random.rademacher(jax.random.key(seed + i), theta.shape, theta.dtype)
