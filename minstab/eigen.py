@@ -349,50 +349,61 @@ def lanczos_tridiagonal(
     _check_solver_args(v0, 1, "largest", num_iters)
     if not isinstance(reorthogonalize, bool):
         raise ValueError(f"reorthogonalize must be True or False, got {reorthogonalize!r}")
-    dim = v0.shape[0]
-    m = int(min(num_iters, dim))
-    dtype = v0.dtype
-    eps = float(jnp.finfo(dtype).eps)
-    zero = jnp.zeros((), dtype)
-    q0 = v0 / jnp.linalg.norm(v0)
+    m = int(min(num_iters, v0.shape[0]))
+    steps = _tridiagonal_reorthogonalized if reorthogonalize else _tridiagonal_plain
+    alpha, beta = steps(matvec, args, v0 / jnp.linalg.norm(v0), m)
+    off = beta[:-1]
+    return Tridiagonal(alpha, off, jnp.array(m), jnp.any(off == 0))
 
-    def finish(a, b, norm, invariant):
-        norm = jnp.maximum(norm, jnp.abs(a) + b)
-        # once invariant, every later vector is zero: alpha = beta = 0 there
-        stop = invariant | (b <= 10 * eps * norm)
-        return jnp.where(stop, 0, b), norm, stop
 
-    if not reorthogonalize:
+def _invariance(a, b, norm, invariant):
+    """(beta, ||T|| estimate, stopped) after a step with coefficients a and b.
 
-        def plain(j, state):  # Paige (1976)'s form of the three-term recurrence
-            prev, v, alpha, beta, norm, invariant = state
-            w = matvec(v, *args)
-            a = jnp.vdot(v, w)
-            w = w - a * v - jnp.where(j > 0, beta[j - 1], 0) * prev
-            b, norm, stop = finish(a, jnp.linalg.norm(w), norm, invariant)
-            nxt = w * jnp.where(stop, 0, 1 / jnp.where(b > 0, b, 1))
-            return v, nxt, alpha.at[j].set(a), beta.at[j].set(b), norm, stop
+    ``b <= 10 eps ||T||`` means an invariant Krylov space: every later vector is zero (alpha =
+    beta = 0 there).
+    """
+    norm = jnp.maximum(norm, jnp.abs(a) + b)
+    stop = invariant | (b <= 10 * float(jnp.finfo(b.dtype).eps) * norm)
+    return jnp.where(stop, 0, b), norm, stop
 
-        state = (jnp.zeros_like(q0), q0, jnp.zeros(m, dtype), jnp.zeros(m, dtype), zero,
-                 jnp.array(False))  # fmt: skip
-        _, _, alpha, beta, _, _ = jax.lax.fori_loop(0, m, plain, state)
-        off = beta[:-1]
-        return Tridiagonal(alpha, off, jnp.array(m), jnp.any(off == 0))
+
+def _start_state(q0, m):
+    zeros = jnp.zeros(m, q0.dtype)
+    return zeros, zeros, jnp.zeros((), q0.dtype), jnp.array(False)
+
+
+def _tridiagonal_reorthogonalized(matvec, args, q0, m):
+    """(alpha, beta) of m Lanczos steps with full reorthogonalization (:func:`_lanczos_step`)."""
 
     def body(j, state):
         basis, alpha, beta, norm, invariant = state
         a, w, b = _lanczos_step(matvec, args, basis, beta, j)
-        b, norm, stop = finish(a, b, norm, invariant)
+        b, norm, stop = _invariance(a, b, norm, invariant)
         row = w * jnp.where(stop, 0, 1 / jnp.where(b > 0, b, 1))
         basis = jax.lax.dynamic_update_index_in_dim(basis, row, j + 1, 0)
         return basis, alpha.at[j].set(a), beta.at[j].set(b), norm, stop
 
     rows = -(-(m + 1) // _BLOCK) * _BLOCK
-    basis = jnp.zeros((rows, dim), dtype).at[0].set(q0)
-    state = (basis, jnp.zeros(m, dtype), jnp.zeros(m, dtype), zero, jnp.array(False))
-    _, alpha, beta, _, _ = jax.lax.fori_loop(0, m, body, state)
-    off = beta[:-1]
-    return Tridiagonal(alpha, off, jnp.array(m), jnp.any(off == 0))
+    basis = jnp.zeros((rows, q0.shape[0]), q0.dtype).at[0].set(q0)
+    _, alpha, beta, _, _ = jax.lax.fori_loop(0, m, body, (basis, *_start_state(q0, m)))
+    return alpha, beta
+
+
+def _tridiagonal_plain(matvec, args, q0, m):
+    """(alpha, beta) of m steps of the three-term recurrence alone (Paige 1976's form), O(P)."""
+
+    def body(j, state):
+        prev, v, alpha, beta, norm, invariant = state
+        w = matvec(v, *args)
+        a = jnp.vdot(v, w)
+        w = w - a * v - jnp.where(j > 0, beta[j - 1], 0) * prev
+        b, norm, stop = _invariance(a, jnp.linalg.norm(w), norm, invariant)
+        nxt = w * jnp.where(stop, 0, 1 / jnp.where(b > 0, b, 1))
+        return v, nxt, alpha.at[j].set(a), beta.at[j].set(b), norm, stop
+
+    state = (jnp.zeros_like(q0), q0, *_start_state(q0, m))
+    _, _, alpha, beta, _, _ = jax.lax.fori_loop(0, m, body, state)
+    return alpha, beta
 
 
 def power_iteration(
