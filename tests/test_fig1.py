@@ -1,8 +1,11 @@
 import json
 
+import pytest
+
 from minstab import cli
 
 
+@pytest.mark.run_bound  # 1.9 s at XLA's default optimization, 4.3 s at the suite's level 0
 def test_reproduce_fig1(tmp_path):
     assert cli.main(["reproduce", "fig1", "--quick", "--out", str(tmp_path)]) == 0
     for name in ("fig1.png", "fig1.pdf", "fig1.json"):

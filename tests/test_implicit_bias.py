@@ -358,18 +358,3 @@ def test_min_norm_bad_flags_exit_2(tmp_path):
         )  # fmt: skip
         assert out.returncode == 2, out.stderr
         assert out.stderr.count("\n") == 1 and name in out.stderr and "Traceback" not in out.stderr
-
-
-def test_docstring_examples():
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    code = (
-        "import doctest, sys, minstab.rank_margins as a, minstab.min_norm as b\n"
-        "rs = [doctest.testmod(m, optionflags=doctest.NORMALIZE_WHITESPACE) for m in (a, b)]\n"
-        "sys.exit(1 if any(r.failed or not r.attempted for r in rs) else 0)\n"
-    )
-    root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
-    assert out.returncode == 0, out.stdout + out.stderr

@@ -1,7 +1,5 @@
 """Spectrum API (issue 17) on small models (P <= 2000) against dense eigvalsh of jax.hessian."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
@@ -225,14 +223,3 @@ def test_bad_input(getkey):
         ms.spectral_density(p, x, y, key=key, model=3)
     with pytest.raises(ValueError, match="y must have the shape"):
         ms.hessian_trace(p, x, y[:, :1], key=key, num_samples=10, model=apply)
-
-
-@pytest.mark.parametrize("module", ["spectrum", "operators"])
-def test_docstring_examples(module):
-    code = (
-        f"import doctest, sys, minstab.{module} as m\n"
-        "r = doctest.testmod(m, optionflags=doctest.NORMALIZE_WHITESPACE)\n"
-        "sys.exit(1 if r.failed else 0)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 0, out.stdout + out.stderr
