@@ -68,6 +68,12 @@ def check_choice(value, name: str, choices) -> None:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
 
 
+def check_bool(value, name: str) -> None:
+    """Raise unless a flag is True or False (a static option: no truthy strings or arrays)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
 def check_positive(value, name: str) -> None:
     """Raise if a concrete value is not > 0 and finite (e.g. step sizes)."""
     if is_concrete(value):

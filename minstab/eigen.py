@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_choice, check_finite, check_positive, is_concrete
+from ._validate import check_bool, check_choice, check_finite, check_positive, is_concrete
 
 __all__ = [
     "EigResult",
@@ -347,8 +347,7 @@ def lanczos_tridiagonal(
     """
     v0 = jnp.asarray(v0)
     _check_solver_args(v0, 1, "largest", num_iters)
-    if not isinstance(reorthogonalize, bool):
-        raise ValueError(f"reorthogonalize must be True or False, got {reorthogonalize!r}")
+    check_bool(reorthogonalize, "reorthogonalize")
     m = int(min(num_iters, v0.shape[0]))
     steps = _tridiagonal_reorthogonalized if reorthogonalize else _tridiagonal_plain
     alpha, beta = steps(matvec, args, v0 / jnp.linalg.norm(v0), m)

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_choice, check_positive
+from ._validate import check_bool, check_choice, check_positive
 from .eigen import default_tol, lanczos, lanczos_tridiagonal
 from .operators import (
     CURVATURES,
@@ -383,8 +383,8 @@ def spectral_density(
     """Spectral density of the Hessian (or GGN) by stochastic Lanczos quadrature (SLQ).
 
     Each Rademacher probe v runs ``num_iters`` Lanczos steps (with full reorthogonalization
-    unless ``reorthogonalize=False``) from v / ||v||; the eigenvalues of the tridiagonal T are the nodes and the squared first
-    components of its eigenvectors the weights of a Gauss rule with
+    unless ``reorthogonalize=False``) from v / ||v||; the eigenvalues of the tridiagonal T are
+    the nodes and the squared first components of its eigenvectors the weights of a Gauss rule
     v^T g(A) v / ||v||^2 ~ sum_i w_i g(theta_i) (Golub & Meurant 2010), so the average over
     probes estimates (1/P) sum_l g(lambda_l). :meth:`SpectralDensity.density` smooths it with
     a Gaussian, :meth:`SpectralDensity.plot` draws the log-density as PyHessian does
@@ -421,8 +421,7 @@ def spectral_density(
     x, y, model, loss, size, dtype = _setup(params, x, y, model, loss, curvature)
     num_probes = _check_int(num_probes, "num_probes", 1)
     num_iters = _check_int(num_iters, "num_iters", 1, size)
-    if not isinstance(reorthogonalize, bool):
-        raise ValueError(f"reorthogonalize must be True or False, got {reorthogonalize!r}")
+    check_bool(reorthogonalize, "reorthogonalize")
     if batch_size is None:
         rows = num_iters + 9 if reorthogonalize else 10
         per_probe = rows * size * jnp.dtype(dtype).itemsize

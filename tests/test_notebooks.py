@@ -24,8 +24,9 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     if path.stem in RUN_BOUND:  # XLA's defaults in this kernel (see tests/conftest.py)
+        env = default_xla_env()
         for name in ("JAX_DISABLE_MOST_OPTIMIZATIONS", "XLA_FLAGS"):
-            monkeypatch.setenv(name, default_xla_env()[name])
+            monkeypatch.setenv(name, env[name])
     nb = jupytext.read(path)
     client = nbclient.NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}

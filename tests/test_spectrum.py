@@ -219,6 +219,8 @@ def test_bad_input(getkey):
         ms.hessian_trace(p, x, y, key=jnp.ones(3), num_samples=10, model=apply)
     with pytest.raises(ValueError, match="num_iters"):
         ms.spectral_density(p, x, y, key=key, model=apply, num_iters=10_000)
+    with pytest.raises(ValueError, match="reorthogonalize must be True or False"):
+        ms.spectral_density(p, x, y, key=key, model=apply, reorthogonalize="no")
     with pytest.raises(ValueError, match="model must be a callable"):
         ms.spectral_density(p, x, y, key=key, model=3)
     with pytest.raises(ValueError, match="y must have the shape"):
