@@ -409,11 +409,10 @@ def _plan(obj, cfg, params0, x, y, etas, *, shared, seed, chunk_size, flattest, 
     devices = list(jax.local_devices() if devices is None else devices)
     first = params0 if shared else jax.tree_util.tree_map(lambda a: a[0], params0)
     layout = _choose_layout(layout, obj, first, x, devices)
-    cs = -(-int(chunk_size) // len(devices)) * len(devices)
+    num_chunks, cs = _chunking(etas.size, int(chunk_size), len(devices))
     # equal shares of a chunk (one compiled program), never a different chunking
     threads = _choose_threads(threads, obj, first, x, devices)
     threads = max(t for t in range(threads, 0, -1) if cs % t == 0)
-    num_chunks = -(-etas.size // cs)
     nproc, pid = jax.process_count(), jax.process_index()
     mine = [c for c in range(-(-num_chunks // nproc) * nproc) if c % nproc == pid]
     config = dict(
@@ -433,6 +432,20 @@ def _plan(obj, cfg, params0, x, y, etas, *, shared, seed, chunk_size, flattest, 
                     obj.describe(), flattest, cs, int(seed), layout])  # fmt: skip
     mesh = Mesh(np.array(devices), ("runs",))
     return _Plan(etas, cs, num_chunks, mine, shared, mesh, layout, threads, digest, config)
+
+
+def _chunking(num_runs: int, chunk_size: int, num_devices: int) -> tuple[int, int]:
+    """``(num_chunks, runs per chunk)``: the fewest, equal chunks of at most ``chunk_size`` runs.
+
+    ``chunk_size`` is rounded up to a multiple of the device count, and so is a chunk. A chunk is one compiled program of a fixed number of runs, the last chunk padded with
+    repeats of the last run; even chunks keep the padding below one run per device and chunk
+    (8 runs with ``chunk_size=32`` are one chunk of 8, not 32 runs of which 24 are padding;
+    40 runs are two chunks of 20, not 32 + 32).
+    """
+    cap = -(-chunk_size // num_devices) * num_devices
+    num_chunks = -(-num_runs // cap)
+    per_chunk = -(-num_runs // num_chunks)
+    return num_chunks, -(-per_chunk // num_devices) * num_devices
 
 
 LAYOUTS = ("auto", "batched", "sequential")
@@ -688,8 +701,9 @@ def sweep(
     batched : whether ``params0`` carries a leading runs axis (default: inferred from the
         shape of ``w1`` for the shallow net, False for a model).
     seed : SGD batches of run i use ``fold_in(key(seed), i)``.
-    chunk_size : runs per compiled chunk (bounds memory); rounded up to a multiple of the
-        device count.
+    chunk_size : at most this many runs per compiled chunk (bounds memory), rounded up to a
+        multiple of the device count; the runs are split into the fewest such chunks, of equal
+        size (``result.config["chunk_size"]``).
     flattest : compute the flattest implementation's sharpness (default: for the shallow net on
         the quadratic loss; a ``ValueError`` otherwise). Errors are raised, never hidden.
     out_dir : if given, finished chunks are written to ``out_dir/chunks`` and reused on rerun.

@@ -38,6 +38,30 @@ def base():
     return p, x, y, r
 
 
+def test_chunks_are_even_and_pad_less_than_a_run_per_device():
+    """Brute force over run counts, chunk caps and device counts: the fewest chunks of at most
+    ``chunk_size`` runs (rounded up to the device count), equal, each a multiple of the device
+    count, with less than one padded run per device and chunk. A sweep of 8 step sizes with the
+    default ``chunk_size=32`` used to compile a program of 32 runs, 24 of them padding.
+    """
+    from minstab.sweep import _chunking
+
+    for runs in range(1, 70):
+        for cap in range(1, 40):
+            for devices in (1, 2, 3, 8):
+                chunks, per = _chunking(runs, cap, devices)
+                rounded_cap = -(-cap // devices) * devices
+                assert per % devices == 0 and per <= rounded_cap
+                assert chunks == -(-runs // rounded_cap)  # the fewest chunks the cap allows
+                assert (chunks - 1) * per < runs <= chunks * per  # no chunk of padding only
+                assert chunks * per - runs < chunks * devices
+
+
+def test_result_records_the_chunk_size_used(base):
+    p, x, y, r = base
+    assert r.config["chunk_size"] == 3  # 6 runs, chunk_size=4: two chunks of 3, not 4 + 4
+
+
 def _assert_same(a: SweepResult, b: SweepResult, rtol=1e-12):
     for f in ("loss", "sharpness", "lower_bound", "weighted_curvature"):
         np.testing.assert_allclose(getattr(a, f), getattr(b, f), rtol=rtol, atol=1e-300)
