@@ -119,15 +119,16 @@ def pytest_configure(config):
     )
 
 
-# Longest modules first (seconds per module in a cold 2-worker run, 2026-12-06: notebooks 77,
-# implicit_bias 44, docs 39, spectrum 31, sweep_cli 30, sgd 29, multivariate 28; the rest
-# <= 23). pytest-xdist's ``--dist loadfile`` hands modules out in collection order as workers
-# free up, so starting with the long ones keeps both workers busy to the end (longest
-# processing time first) instead of leaving one idle while the other runs a late long module.
+# Longest modules first (seconds per module in a cold 2-worker run, 2026-12-06: notebooks 60,
+# docs 38, implicit_bias 36, spectrum 33, sgd 28, sweep_cli 26, sweep_float32_resume 24,
+# engine 22, eigen 21, eos 20; the rest <= 18). pytest-xdist's ``--dist loadfile`` hands
+# modules out in collection order as workers free up, so starting with the long ones keeps both
+# workers busy to the end (longest processing time first) instead of leaving one idle while the
+# other runs a late long module.
 LONG_MODULES = (
-    "test_notebooks.py", "test_implicit_bias.py", "test_docs.py", "test_spectrum.py",
-    "test_sweep_cli.py", "test_sgd.py", "test_multivariate.py", "test_model_api.py",
-    "test_sweep_float32_resume.py",
+    "test_notebooks.py", "test_docs.py", "test_implicit_bias.py", "test_spectrum.py",
+    "test_sgd.py", "test_sweep_cli.py", "test_sweep_float32_resume.py", "test_engine.py",
+    "test_eigen.py", "test_eos.py",
 )  # fmt: skip
 
 
