@@ -469,17 +469,41 @@ def _choose_layout(layout: str, obj: Objective, first, x, devices) -> str:
     and one loop per run is 2.1x faster; with images (d = 784) the vmapped program folds the
     runs into one large matmul, 1.2-1.3x faster at n = 200, k = 64, while at n = 1000, k = 256
     each run's matmuls are large already and one loop per run is 1.12x faster. On GPU/TPU the
-    batched program is the one to use; so it is for a user ``model`` (whose cost is unknown
-    here: force ``layout`` to compare).
+    batched program is the one to use; so it is for a user ``model`` on CPU, unless it
+    convolves: ``vmap`` over runs turns a convolution with per-run kernels into one grouped
+    convolution, which XLA:CPU runs far slower than the runs' own convolutions (notebook 05's
+    CNN, a 3x3 convolution with 8 channels on 256 14x14 images, 16 runs x 300 steps: 53 s
+    batched against 22 s one loop per run; 4 runs on 64 images: 1.1 s against 1.3 s). For any
+    other model the cost is unknown here: force ``layout`` to compare.
     """
     check_choice(layout, "layout", LAYOUTS)
     if layout != "auto":
         return layout
-    if devices[0].platform != "cpu" or not obj.shallow:
+    if devices[0].platform != "cpu":
         return "batched"
+    if not obj.shallow:
+        return "sequential" if _convolves(obj.model, first, x) else "batched"
     n, (k, d) = x.shape[0], first.w1.shape
     small = n * k >= 1024 and _small_step(obj, first, x)
     return "sequential" if small or n * k * d >= 2**27 else "batched"
+
+
+def _convolves(model, params, x) -> bool:
+    """Whether ``model(params, x)`` contains a convolution (in any nested jaxpr)."""
+    jaxpr = jax.make_jaxpr(model)(params, x).jaxpr
+
+    def walk(jp) -> bool:
+        for eqn in jp.eqns:
+            if eqn.primitive.name == "conv_general_dilated":
+                return True
+            for v in eqn.params.values():
+                for sub in v if isinstance(v, (tuple, list)) else (v,):
+                    inner = getattr(sub, "jaxpr", sub)  # ClosedJaxpr -> Jaxpr
+                    if hasattr(inner, "eqns") and walk(inner):
+                        return True
+        return False
+
+    return walk(jaxpr)
 
 
 def _choose_threads(threads, obj: Objective, first, x, devices) -> int:
@@ -710,7 +734,8 @@ def sweep(
     devices : devices of the ``"runs"`` mesh axis (default: this process's devices).
     layout : ``"batched"`` (the runs of a device in one vmapped program), ``"sequential"``
         (one loop per run, so a run that stops early costs nothing more) or ``"auto"``: on
-        CPU by problem size (see :func:`_choose_layout`), batched on GPU/TPU and for a model.
+        CPU by problem size, and for a model sequential if it convolves, batched otherwise
+        (see :func:`_choose_layout`); batched on GPU/TPU.
     threads : at most this many host threads share each chunk, in equal parts (default 1;
         opt-in, see :func:`_choose_threads`: concurrent XLA:CPU executions have deadlocked
         under load); the chunking is unchanged.

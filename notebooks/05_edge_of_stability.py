@@ -96,8 +96,9 @@ print("final sharpness / (2/eta):", np.round(ratio, 3))
 # Nothing above is specific to the MLP. Any pure `apply(params, x)` over any pytree goes through
 # the same engine: here a convolutional net written with `jax.lax.conv_general_dilated` on 256
 # images pooled to 14 x 14, its sharpness, its top-5 Hessian eigenvalues (Lanczos with residuals)
-# and a vmapped 16-step-size sweep (300 steps, from one shared initialization; quick mode: 64
-# images, 8 step sizes, 60 steps) that reports each
+# and a 16-step-size sweep (300 steps, from one shared initialization; quick mode: 64
+# images, 8 step sizes, 60 steps; one compiled program, which on a CPU runs one loop per step
+# size because the model convolves, see `minstab.sweep`'s `layout`) that reports each
 # run's final loss and sharpness. The grid straddles 2/lambda of the initialization. What the
 # printed table shows: every run that did not diverge ends with `eta * lambda / 2` below 1
 # (Lemma 1's condition, checked in the last line); runs whose step size is above 2/lambda at the

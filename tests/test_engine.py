@@ -109,6 +109,30 @@ def test_sweep_over_four_step_sizes_equals_python_loop(swept):
         assert int(r.steps_run[i]) == 60 and not r.diverged[i] and not r.converged[i]
 
 
+def test_a_convolution_runs_one_loop_per_run_on_cpu(swept):
+    """``layout="auto"``: a model that convolves runs sequentially on CPU (vmapped per-run
+    kernels become one grouped convolution, slow on XLA:CPU), found in nested jaxprs too;
+    forcing the batched program gives the same runs."""
+    from minstab.engine import Objective
+    from minstab.sweep import _choose_layout
+
+    model, p, x, y, r = swept
+    expected = "sequential" if model is cnn else "batched"
+    assert r.config["layout"] == expected
+    cpu = jax.devices("cpu")
+
+    def hidden(params, x):  # the convolution inside a jit and a cond branch
+        return jax.jit(lambda q, z: jax.lax.cond(True, model, model, q, z))(params, x)
+
+    assert _choose_layout("auto", Objective(hidden), p, x, cpu) == expected
+    other = "batched" if expected == "sequential" else "sequential"
+    s = sweep(p, x, y, ETAS, model=model, steps=60, tol=1e-300, chunk_size=4, progress=False,
+              layout=other)  # fmt: skip
+    assert s.config["layout"] == other
+    np.testing.assert_allclose(s.loss, r.loss, rtol=1e-10)
+    np.testing.assert_allclose(s.sharpness, r.sharpness, rtol=1e-8)
+
+
 def test_params_keep_the_user_pytree_with_a_runs_axis(swept):
     model, p, x, y, r = swept
     assert jax.tree_util.tree_structure(r.params) == jax.tree_util.tree_structure(p)
