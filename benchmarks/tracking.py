@@ -3,7 +3,7 @@
 
 The model of ``minstab reproduce eos``: a tanh MLP 784-h-h-10 on n Fashion-MNIST images, the
 quadratic loss, full-batch GD, float32. Rows (each one compiled program, timed after an untimed
-warm-up call, median of ``repeats`` calls):
+warm-up call, median of ``repeats`` calls, the methods interleaved round by round):
 
 * ``untracked``: ``train(..., log_every=0)``, GD only;
 * ``loss every 10``: ``log_every=10, log_sharpness="none"`` (what logging alone costs);
@@ -90,17 +90,23 @@ def cohen_loop(params, x, y, steps):
     return params, out
 
 
-def _timed(fn, repeats):
-    fn()  # compilation (or, for the Python loop, its jitted pieces)
-    ts = []
+def _interleaved(calls: dict, repeats: int) -> dict:
+    """``{method: [seconds, ...]}``: each call compiled first (an untimed call), then the
+    methods timed in turn, ``repeats`` rounds, so that a slow spell of the machine falls on
+    every method alike (timed one method after another, the untracked baseline's own spread
+    was 10-20 %, as large as the overheads measured)."""
+    for fn in calls.values():
+        jax.block_until_ready(fn())  # compilation (or, for the Python loop, its jitted pieces)
+    times = {method: [] for method in calls}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts), ts
+        for method, fn in calls.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn())
+            times[method].append(time.perf_counter() - t0)
+    return times
 
 
-def run(*, quick: bool, progress=print, repeats=3):
+def run(*, quick: bool, progress=print, repeats=5):
     rows = []
     for name, n, hidden, steps in QUICK_CASES if quick else FULL_CASES:
         params, x, y = problem(n, hidden)
@@ -127,10 +133,14 @@ def run(*, quick: bool, progress=print, repeats=3):
         errors = {"sharpness every 10": err, "Cohen et al. style": abs(cohen[-1] - ref) / ref,
                   "sharpness every 10 (power)":
                   abs(float(power.log.sharpness[-1]) - ref) / ref}  # fmt: skip
-        base = None
-        for method, fn in calls.items():
-            med, ts = _timed(fn, 1 if method == "Cohen et al. style" else repeats)
-            base = med if method == "untracked" else base
+        cohen_call = calls.pop("Cohen et al. style")  # ~40 s a call: timed once, after
+        times = _interleaved(calls, repeats)
+        t0 = time.perf_counter()  # its jitted pieces were compiled by the reference run above
+        jax.block_until_ready(cohen_call())
+        times["Cohen et al. style"] = [time.perf_counter() - t0]
+        base = statistics.median(times["untracked"])
+        for method, ts in times.items():
+            med = statistics.median(ts)
             rows.append(dict(case=name, n=n, hidden=hidden, steps=steps, method=method,
                              median_s=med, times_s=ts, overhead=med / base - 1,
                              rel_error=errors.get(method)))  # fmt: skip
