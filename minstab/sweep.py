@@ -437,10 +437,11 @@ def _plan(obj, cfg, params0, x, y, etas, *, shared, seed, chunk_size, flattest, 
 def _chunking(num_runs: int, chunk_size: int, num_devices: int) -> tuple[int, int]:
     """``(num_chunks, runs per chunk)``: the fewest, equal chunks of at most ``chunk_size`` runs.
 
-    ``chunk_size`` is rounded up to a multiple of the device count, and so is a chunk. A chunk is one compiled program of a fixed number of runs, the last chunk padded with
-    repeats of the last run; even chunks keep the padding below one run per device and chunk
-    (8 runs with ``chunk_size=32`` are one chunk of 8, not 32 runs of which 24 are padding;
-    40 runs are two chunks of 20, not 32 + 32).
+    ``chunk_size`` is rounded up to a multiple of the device count, and so is a chunk. A chunk
+    is one compiled program of a fixed number of runs, the last chunk padded with repeats of
+    the last run; even chunks keep the padding below one run per device and chunk (8 runs with
+    ``chunk_size=32`` are one chunk of 8, not 32 runs of which 24 are padding; 40 runs are two
+    chunks of 20, not 32 + 32).
     """
     cap = -(-chunk_size // num_devices) * num_devices
     num_chunks = -(-num_runs // cap)
