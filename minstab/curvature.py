@@ -382,18 +382,13 @@ class SharpnessResult(NamedTuple):
 _default_v0 = default_start  # old private name, still imported by train
 
 
-def sharpness_kernel(
-    params, x, y, v0, *, method, num_iters, tol, negative_slope, with_vector=True, value_tol=None
-):
+def sharpness_kernel(params, x, y, v0, *, method, num_iters, tol, negative_slope, with_vector=True):
     """Shallow-net sharpness by one method, traceable (no validation; x of shape (n, d)).
 
     ``v0=None``: the default start, drawn inside the program (and dropped by XLA when unused).
     ``with_vector=False``: the ``"gram"`` method skips mapping the Gram eigenvector to the
-    Hessian one (an O(n k d) product) and returns zeros instead. ``value_tol``: the estimated
-    eigenvalue-error stop of :func:`minstab.lanczos` (method ``"lanczos"``; None elsewhere).
+    Hessian one (an O(n k d) product) and returns zeros instead.
     """
-    if value_tol is not None and method != "lanczos":
-        raise ValueError(f"value_tol applies to method='lanczos' only, got method={method!r}")
     n = x.shape[0]
     k, d = params.w1.shape
     code = jnp.array(SHARPNESS_METHODS.index(method), jnp.int32)
@@ -404,7 +399,7 @@ def sharpness_kernel(
     elif method == "lanczos":
         r = lanczos(
             lambda v, p, x, y: shallow_hvp(v, p, x, y, negative_slope=negative_slope),
-            v0, params, x, y, num_iters=num_iters, tol=tol, value_tol=value_tol,
+            v0, params, x, y, num_iters=num_iters, tol=tol,
         )  # fmt: skip
     elif method == "power":
         r = power_iteration(
