@@ -1,6 +1,7 @@
 """Run minstab's benchmarks against the tools researchers use today.
 
     python benchmarks/run.py [--quick] [--out DIR] [--only sharpness|sweep|spectrum|tracking] [--threads N]
+                             [--cpu-devices N]
 
 writes ``DIR/sharpness.json``, ``DIR/sweep.json``, ``DIR/spectrum.json`` (machine, versions,
 thread settings, rows) and ``DIR/README.md`` (markdown tables). ``--quick`` uses small cases
@@ -8,7 +9,9 @@ thread settings, rows) and ``DIR/README.md`` (markdown tables). ``--quick`` uses
 tables take < 15 min on a 2-core CPU, the full spectrum table about 25 min (``--only
 spectrum``). ``--threads N`` gives XLA and torch N threads each (``--threads 1`` on a machine
 shared with other jobs, where spinning thread pools slow both down several-fold). Peers need
-the ``bench`` extra (torch, pyhessian, matfree).
+the ``bench`` extra (torch, pyhessian, matfree). Like the ``minstab`` command line, it exposes
+every core as a CPU device (``minstab.use_cpu_cores``), which ``minstab.sweep`` shares its runs
+over; the peers run as written, on the first device; ``--cpu-devices 1`` keeps JAX's default.
 """
 
 from __future__ import annotations
@@ -74,7 +77,15 @@ def main(argv=None) -> int:
                     help="spectrum: comma-separated tasks among top1,top5,trace,density (default: all)")  # fmt: skip
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for XLA and torch each (default: their own defaults)")  # fmt: skip
+    ap.add_argument("--cpu-devices", type=int, default=None,
+                    help="CPU devices for minstab.sweep's runs (default: one per core, as the "
+                         "minstab command line; 1: JAX's single default device)")  # fmt: skip
     args = ap.parse_args(argv)
+    if args.cpu_devices is not None and args.cpu_devices < 1:
+        ap.error(f"--cpu-devices: expected a positive integer, got {args.cpu_devices}")
+    from minstab.devices import use_cpu_cores
+
+    use_cpu_cores(args.cpu_devices)  # before JAX starts; peers use the first device, as written
     tasks = None
     if args.task is not None:
         from .spectrum import TASKS
@@ -94,7 +105,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     md = [f"# minstab benchmarks ({'quick' if args.quick else 'full'})", "",
           f"Machine: {info['processor']}, {info['cpu_count']} CPUs, backend {info['backend']} "
-          f"({info['device']}); {info['date']}", "",
+          f"({info['device']}, {info['num_devices']} device(s)); {info['date']}", "",
           "Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()), ""]  # fmt: skip
     if args.only in (None, "sharpness"):
         rows, cases = sharpness.run(quick=args.quick)

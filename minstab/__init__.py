@@ -34,6 +34,7 @@ from .deep import deep_forward as deep_forward
 from .deep import deep_hessian as deep_hessian
 from .deep import deep_sharpness as deep_sharpness
 from .deep import init_deep as init_deep
+from .devices import use_cpu_cores as use_cpu_cores
 from .eigen import EigResult as EigResult
 from .eigen import Tridiagonal as Tridiagonal
 from .eigen import eigh_dense as eigh_dense

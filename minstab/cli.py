@@ -43,6 +43,36 @@ def compilation_cache_dir() -> str | None:
     return os.path.join(base, "minstab", "jax")
 
 
+def cpu_devices_from_env() -> int | None:
+    """``MINSTAB_CPU_DEVICES``: CPU devices the command line asks JAX for (``None``: every core).
+
+    Raises :class:`UsageError` when it is set to anything but a positive integer.
+    """
+    import os
+
+    raw = os.environ.get("MINSTAB_CPU_DEVICES", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise UsageError(f"MINSTAB_CPU_DEVICES: expected a positive integer, got {raw!r}")
+    return int(raw)
+
+
+def _setup_devices(count: int | None) -> None:
+    """Every core a CPU device, so that sweeps run a share of their runs on each.
+
+    Only in a fresh process: called in-process where JAX has already started (tests, a notebook
+    calling :func:`main`), the command runs on the caller's devices, which ``minstab info``
+    prints.
+    """
+    from .devices import use_cpu_cores
+
+    try:
+        use_cpu_cores(count)
+    except RuntimeError:  # JAX started before main(): the devices are the caller's
+        pass
+
+
 def _setup_jax(dtype: str | None) -> None:
     import jax
 
@@ -200,8 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    _setup_jax(getattr(args, "dtype", None))
     name = " ".join(v for v in (args.command, getattr(args, "experiment", None)) if v)
+    try:
+        _setup_devices(cpu_devices_from_env())
+    except UsageError as e:
+        print(f"minstab {name}: {e}", file=sys.stderr)
+        return 2
+    _setup_jax(getattr(args, "dtype", None))
     try:
         return int(args.func(args) or 0)
     except UsageError as e:

@@ -515,8 +515,8 @@ def _choose_threads(threads, obj: Objective, first, x, devices) -> int:
     concurrently. It is opt-in only: two such executions on one XLA:CPU client were seen to
     deadlock under load (both threads parked in ``BlockUntilReady``, 0 % CPU; jaxlib 0.10.2,
     2 cores), so ``threads > 1`` is for a user who has checked it on their machine. Several
-    devices (``XLA_FLAGS=--xla_force_host_platform_device_count=N`` before JAX starts) give
-    the same concurrency through the ``"runs"`` mesh, which is the supported way.
+    CPU devices (:func:`minstab.use_cpu_cores` before JAX starts) give the same concurrency
+    through the ``"runs"`` mesh, which is the supported way.
     """
     if threads is None:
         return 1
@@ -732,7 +732,10 @@ def sweep(
     flattest : compute the flattest implementation's sharpness (default: for the shallow net on
         the quadratic loss; a ``ValueError`` otherwise). Errors are raised, never hidden.
     out_dir : if given, finished chunks are written to ``out_dir/chunks`` and reused on rerun.
-    devices : devices of the ``"runs"`` mesh axis (default: this process's devices).
+    devices : devices of the ``"runs"`` mesh axis (default: this process's devices). On a CPU,
+        JAX has one device unless told otherwise, and a program of small steps keeps one core
+        busy: call :func:`minstab.use_cpu_cores` right after ``import jax`` to make every core a
+        device (the ``minstab`` command line does), so each takes a share of the runs.
     layout : ``"batched"`` (the runs of a device in one vmapped program), ``"sequential"``
         (one loop per run, so a run that stops early costs nothing more) or ``"auto"``: on
         CPU by problem size, and for a model sequential if it convolves, batched otherwise

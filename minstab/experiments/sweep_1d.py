@@ -634,7 +634,11 @@ def main(args) -> int:
     print(format_claims(claims))
     speed = (f"{res.net_steps_per_s:,.0f} net-steps/s" if res.net_steps_per_s > 0
              else f"every chunk loaded from {Path(cfg.out) / 'chunks'}")  # fmt: skip
-    print(f"wall time {res.wall_time:.1f} s (compilation included), {speed}")
+    import jax
+
+    ndev = len(jax.local_devices())
+    print(f"wall time {res.wall_time:.1f} s (compilation included), {speed}, runs shared by "
+          f"{ndev} {jax.default_backend().upper()} device{'s' if ndev > 1 else ''}")  # fmt: skip
     print(
         f"whole job {time.perf_counter() - t0:.1f} s, of which compilation {clock.seconds():.1f} s "
         f"({clock.programs()} programs; the persistent cache saved {clock.saved():.1f} s)"
