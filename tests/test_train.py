@@ -3,6 +3,7 @@
 import functools
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -50,6 +51,46 @@ def test_log_matches_reference_sharpness():
             dense = float(jnp.linalg.eigvalsh(ms.hessian(q, x, y))[-1])
             np.testing.assert_allclose(r.log.sharpness[j], dense, rtol=1e-8)
             np.testing.assert_allclose(r.log.loss[j], ms.quadratic_loss(q, x, y), rtol=1e-12)
+
+
+def _two_blocks(p, x):
+    """Outputs that share no parameter: the loss Hessian is block diagonal (40 + 40 | 2)."""
+    return x[:, 0] * jnp.sum(p["u"] * p["v"]) + x[:, 1] * (p["w"][0] * p["w"][1])
+
+
+def test_tracker_follows_the_top_eigenvalue_into_another_block():
+    """The top eigenvalue moves from the (u, v) block to the w block while GD fits y_2 = 4.
+
+    Warm-started from the previous top eigenvector alone, the Krylov space stayed in the
+    (u, v) block and the tracker logged that block's top (2.48 at the end, where lambda_max is
+    4.00) as converged.
+    """
+    ku, kv = jax.random.split(jax.random.key(0))
+    p = {"u": 0.25 * jax.random.normal(ku, (40,), jnp.float64),
+         "v": 0.25 * jax.random.normal(kv, (40,), jnp.float64),
+         "w": jnp.array([0.1, 0.2])}  # fmt: skip
+    x, y = jnp.eye(2), jnp.array([1.0, 4.0])
+    eta, steps, every = 0.05, 600, 20
+    theta, unravel = jax.flatten_util.ravel_pytree(p)
+    loss = lambda t: 0.5 * jnp.sum((_two_blocks(unravel(t), x) - y) ** 2) / 2  # noqa: E731
+    step = jax.jit(lambda t: t - eta * jax.grad(loss)(t))
+    dense = []
+    for i in range(steps):
+        theta = step(theta)
+        if (i + 1) % every == 0:
+            dense.append(float(jnp.linalg.eigvalsh(jax.hessian(loss)(theta))[-1]))
+    dense = np.array(dense)
+    # the regime: lambda_max moves to the w block (the w block's top alone is ~4 at the end)
+    assert dense[0] < 3.0 and dense[-1] > 3.9
+    for method, rtol in (("lanczos", 1e-8), ("power", 1e-4)):
+        r = train(p, x, y, eta, model=_two_blocks, steps=steps, log_every=every, tol=1e-300,
+                  log_sharpness=method)  # fmt: skip
+        logged = np.asarray(r.log.sharpness)
+        assert np.all(logged <= dense * (1 + 1e-10)), method  # Rayleigh quotients
+        late = slice(len(dense) // 2, None)  # after the switch, once power iteration caught up
+        np.testing.assert_allclose(logged[late], dense[late], rtol=rtol, err_msg=method)
+        if method == "lanczos":
+            np.testing.assert_allclose(logged, dense, rtol=rtol)
 
 
 def test_divergence_is_flagged_and_frozen():
