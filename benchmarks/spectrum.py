@@ -39,8 +39,9 @@ import minstab
 from .peers import jax_peers, torch_peers
 
 TARGET = 1e-6
-# Hutch++ / Hutchinson probes per vmapped batch: 16 HVPs of the patches-CNN on 1 000 images at
-# once need 35 GB (measured: RESOURCE_EXHAUSTED), 2 fit in ~4.4 GB.
+# Probes per vmapped batch for matfree's Hutchinson and the trace reference (minstab's
+# hessian_trace runs its default, one probe at a time on CPU): 16 HVPs of the patches-CNN on
+# 1 000 images at once need 35 GB (measured: RESOURCE_EXHAUSTED), 2 fit in ~4.4 GB.
 PROBE_BATCH = {"mlp": 16, "cnn": 2}
 CACHE = Path(__file__).resolve().parent / ".cache"
 # (name, model, n images, MLP hidden width). --quick (CI) shrinks the MLP to 784-64-64-10 and
@@ -287,8 +288,7 @@ def trace_rows(ctx):
 
     def ours(method, num, seed=0):
         r = _block(minstab.hessian_trace(p, x, y, key=jax.random.key(seed), num_samples=num,
-                                         model=apply, method=method,
-                                         batch_size=ctx["probe_batch"]))  # fmt: skip
+                                         model=apply, method=method))  # fmt: skip
         return float(r.value), float(r.stderr), int(r.num_matvecs)
 
     return [

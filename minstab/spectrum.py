@@ -325,7 +325,7 @@ def hessian_trace(
     loss: Callable | None = None,
     method: str = "hutch++",
     curvature: str = "hessian",
-    batch_size: int = 16,
+    batch_size: int | None = None,
 ) -> TraceEstimate:
     """Stochastic estimate of tr(H) (or tr(G)) with its standard error, Rademacher probes.
 
@@ -342,7 +342,12 @@ def hessian_trace(
     num_samples : products with A (at least 2; 4 for Hutch++). Static.
     method : ``"hutch++"`` (default) or ``"hutchinson"``.
     curvature : ``"hessian"`` or ``"ggn"``.
-    batch_size : probes per vmapped batch of products (memory vs speed). Static.
+    batch_size : probes per vmapped batch of products (memory vs speed; static). Default: 1
+        on CPU, 16 on GPU/TPU. On a 2-core CPU batches never paid: per probe, float64, batch
+        1 / 4 / 16: a patches-and-matmul CNN (P = 20 490) on 1 000 images 0.44 / 0.80 / 0.81 s
+        (and 16 probes of it need 35 GB), on 32 images 8.4 / 14 / 21 ms; the MLP 784-512-512-10
+        on 1 000 images 63 / 66 / 73 ms; small MLPs (P = 1 500-23 000) within 0.8-1.3x either
+        way.
 
     Examples
     --------
@@ -359,6 +364,8 @@ def hessian_trace(
     x, y, model, loss, size, _ = _setup(params, x, y, model, loss, curvature)
     check_choice(method, "method", TRACE_METHODS)
     num_samples = _check_int(num_samples, "num_samples", 4 if method == "hutch++" else 2)
+    if batch_size is None:
+        batch_size = 1 if jax.default_backend() == "cpu" else 16
     batch_size = _check_int(batch_size, "batch_size", 1)
     return _trace_jit(
         params, x, y, _check_key(key), model=model, loss=loss, curvature=curvature,

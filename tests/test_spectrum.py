@@ -97,6 +97,22 @@ def test_trace_within_three_standard_errors(getkey, name, kind, method):
         assert err <= 0.05 * abs(exact)
 
 
+@pytest.mark.parametrize("method", ["hutch++", "hutchinson"])
+def test_trace_samples_do_not_depend_on_the_probe_batch(getkey, method):
+    """Batches of 1, 4 (a remainder of 3 for Hutchinson's 11) and the default: same probes."""
+    apply, p, x, y = problem("mlp", getkey(), interpolating=False, n=30)
+    key = getkey()
+    runs = [ms.hessian_trace(p, x, y, key=key, num_samples=11, model=apply, method=method,
+                             batch_size=b) for b in (1, 4, None)]  # fmt: skip
+    for r in runs[1:]:
+        np.testing.assert_allclose(r.samples, runs[0].samples, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(r.value, runs[0].value, rtol=1e-12)
+    if method == "hutchinson":  # each sample is z^T H z of the dense Hessian (probes from `key`)
+        h = np.asarray(reference_hessian(apply, p, x, y))
+        z = np.asarray(jax.random.rademacher(key, (11, h.shape[0]), jnp.float64))
+        np.testing.assert_allclose(runs[0].samples, np.einsum("ip,pq,iq->i", z, h, z), rtol=1e-9)
+
+
 def test_trace_of_ggn_and_under_vmap(getkey):
     apply, p, x, y = problem("cnn", getkey(), interpolating=False, n=40)
     exact = float(np.trace(np.asarray(reference_ggn(apply, p, x, y))))
