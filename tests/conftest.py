@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("MINSTAB_QUICK", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# pytest-xdist already runs one worker per core: the command lines the tests start keep one CPU
+# device instead of one per core (tests/test_devices.py asks for several explicitly)
+os.environ.setdefault("MINSTAB_CPU_DEVICES", "1")
 
 
 def _compilation_cache_env() -> None:
