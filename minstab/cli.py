@@ -62,15 +62,17 @@ def _setup_devices(count: int | None) -> None:
     """Every core a CPU device, so that sweeps run a share of their runs on each.
 
     Only in a fresh process: called in-process where JAX has already started (tests, a notebook
-    calling :func:`main`), the command runs on the caller's devices, which ``minstab info``
-    prints.
+    calling :func:`main`), the default (every core) gives way to the caller's devices, which
+    ``minstab info`` prints; a count asked for by ``MINSTAB_CPU_DEVICES`` that JAX no longer
+    can give is a :class:`UsageError`.
     """
     from .devices import use_cpu_cores
 
     try:
         use_cpu_cores(count)
-    except RuntimeError:  # JAX started before main(): the devices are the caller's
-        pass
+    except RuntimeError as e:  # JAX started before main()
+        if count is not None:
+            raise UsageError(f"MINSTAB_CPU_DEVICES: {e}") from e
 
 
 def _setup_jax(dtype: str | None) -> None:

@@ -32,7 +32,7 @@ from ._validate import check_common_float_dtype, check_finite
 from .config import TrainConfig, describe
 from .curvature import hvp
 from .eigen import lanczos
-from .internal import sharpness_kernel
+from .internal import default_start, sharpness_kernel
 from .nets import ShallowParams, activation_derivative, forward, validate
 
 __all__ = ["Objective", "quadratic", "shallow_loss_and_grad"]
@@ -199,8 +199,7 @@ class Objective:
 
     def start_vector(self, params) -> jax.Array:
         """A fixed, dense start vector in ``ravel_pytree`` order (overlaps every eigenvector)."""
-        flat, _ = ravel_pytree(params)
-        return jax.random.normal(jax.random.key(0), flat.shape, flat.dtype)
+        return default_start(params)
 
     def hvp_flat(self, v, params, x, y):
         """H v of the loss for a flat v (``ravel_pytree`` order), forward-over-reverse."""

@@ -188,9 +188,13 @@ def _trace_kernel(params, x, y, key, *, model, loss, curvature, method, num_samp
         g = _rademacher(kg, (num_samples - 2 * s, size), dtype)
         g = g - (g @ q) @ q.T
         samples = jnp.sum(g * products(g), axis=1)
-    count = samples.shape[0]
-    stderr = jnp.std(samples, ddof=1) / float(np.sqrt(count))
-    return TraceEstimate(exact + jnp.mean(samples), stderr, jnp.array(num_samples), samples)
+    return TraceEstimate(exact + jnp.mean(samples), _stderr(samples), jnp.array(num_samples),
+                         samples)  # fmt: skip
+
+
+def _stderr(samples):
+    """Standard error of the mean of i.i.d. (or exchangeable) samples."""
+    return jnp.std(samples, ddof=1) / float(np.sqrt(samples.shape[0]))
 
 
 def _xtrace(products, key, k, size, dtype) -> TraceEstimate:
@@ -222,7 +226,7 @@ def _xtrace(products, key, k, size, dtype) -> TraceEstimate:
     papw = apw - q @ deflate(q.T @ apw)  # column i: P_i A P_i w_i
     samples = left_out + jnp.sum(w.T * papw, axis=0)
     value = jnp.where(deficient, exact, jnp.mean(samples))
-    stderr = jnp.where(deficient, 0, jnp.std(samples, ddof=1) / float(np.sqrt(k)))
+    stderr = jnp.where(deficient, 0, _stderr(samples))
     return TraceEstimate(value, stderr.astype(dtype), jnp.array(2 * k), samples)
 
 

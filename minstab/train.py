@@ -114,6 +114,7 @@ class _Loop(NamedTuple):
     y: jax.Array
     eta: jax.Array
     sequential: bool  # one run per program (not vmapped): flat carry, unrolled steps
+    start: jax.Array  # fixed dense unit start vector of the trackers (empty without one)
 
 
 class _Events(NamedTuple):
@@ -350,19 +351,23 @@ def _warm_start(lp: _Loop, state: _State, *, mix: float) -> jax.Array:
     quotient of the mixed vector itself, gets 1e-4: the mix lowers that value by ~mix^2
     relative at every log point (1e-6 with 1e-3, seen in tests/test_engine.py).
     """
-    return state.vec + mix * _start(lp, state.params)
+    return state.vec + mix * lp.start
 
 
-def _start(lp: _Loop, params) -> jax.Array:
-    """The first Lanczos / power start vector (unit norm), or an empty one."""
-    if _log_method(lp) not in ("lanczos", "power"):
+def _start(obj: Objective, cfg: TrainConfig, params) -> jax.Array:
+    """The trackers' fixed start vector (unit norm), or an empty one when nothing is tracked."""
+    if _tracker(obj, cfg) not in ("lanczos", "power"):
         return jnp.zeros(0)
-    v = lp.obj.start_vector(params)
+    v = obj.start_vector(params)
     return v / jnp.linalg.norm(v)
 
 
+def _tracker(obj: Objective, cfg: TrainConfig) -> str:
+    return obj.log_method(cfg) if cfg.log_every > 0 else "none"
+
+
 def _log_method(lp: _Loop) -> str:
-    return lp.obj.log_method(lp.cfg) if lp.cfg.log_every > 0 else "none"
+    return _tracker(lp.obj, lp.cfg)
 
 
 def _logged_loop(lp: _Loop, state: _State):
@@ -413,7 +418,7 @@ def _init_state(lp: _Loop, params, key) -> _State:
         diverged=jnp.zeros((), bool),
         boosted=jnp.zeros((), bool),
         # Lanczos's warm start (the log of a closed-form Gram needs none)
-        vec=_start(lp, params),
+        vec=lp.start,
         key=key,
     )
 
@@ -458,7 +463,8 @@ def train_run(
     flat parameter vector and takes two steps per iteration (same arithmetic, faster on CPU).
     """
     eta = jnp.asarray(eta, jnp.result_type(jax.tree_util.tree_leaves(params)[0]))
-    lp = _Loop(objective, config, _optimizer(config, eta), x, y, eta, sequential)
+    start = _start(objective, config, params)  # computed once, not at every log point
+    lp = _Loop(objective, config, _optimizer(config, eta), x, y, eta, sequential, start)
     state = _init_state(lp, params, key)
     if config.log_every > 0:
         state, log = _logged_loop(lp, state)

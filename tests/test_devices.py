@@ -75,3 +75,14 @@ def test_bad_environment_variable_exits_2_with_one_line(value, monkeypatch, caps
     assert cli.main(["info"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "MINSTAB_CPU_DEVICES" in err[0] and repr(value) in err[0], err
+
+
+def test_an_explicit_count_jax_cannot_give_in_process_exits_2(monkeypatch, capsys):
+    """In-process, JAX has started: the default gives way, an explicit other count does not."""
+    have = len(jax.devices("cpu"))
+    monkeypatch.setenv("MINSTAB_CPU_DEVICES", str(have + 1))
+    assert cli.main(["info"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "MINSTAB_CPU_DEVICES" in err[0] and "JAX has started" in err[0], err
+    monkeypatch.delenv("MINSTAB_CPU_DEVICES")
+    assert cli.main(["info"]) == 0  # every core by default: the caller's devices instead
