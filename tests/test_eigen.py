@@ -203,3 +203,29 @@ def test_tridiagonal_gauss_rule_with_and_without_reorthogonalization(reorthogona
 def test_tridiagonal_rejects_a_non_bool_reorthogonalize():
     with pytest.raises(ValueError, match="reorthogonalize"):
         ms.lanczos_tridiagonal(lambda v: v, jnp.ones(4), num_iters=2, reorthogonalize="no")
+
+
+def _tridiagonals():
+    rng = np.random.default_rng(3)
+    yield "random", rng.normal(size=40), rng.normal(size=39)
+    # Wilkinson's W21+: pairs of eigenvalues equal to ~1e-14 (the hard case for bisection)
+    yield "wilkinson", np.abs(np.arange(-10.0, 11.0)), np.ones(20)
+    yield "split", rng.normal(size=12), np.where(np.arange(11) % 4 == 3, 0.0, rng.normal(size=11))
+    yield "scaled", 1e6 * rng.normal(size=9), 1e-3 * rng.normal(size=8)
+    yield "one", np.array([2.5]), np.zeros(0)
+
+
+@pytest.mark.parametrize("name", ["random", "wilkinson", "split", "scaled", "one"])
+def test_tridiagonal_values_match_dense_eigvalsh(name):
+    # the multisection solver inside Lanczos against LAPACK on the dense matrix
+    from minstab.eigen import _tridiagonal_values
+
+    diag, off = next((d, o) for n, d, o in _tridiagonals() if n == name)
+    dense = np.diag(diag) + np.diag(off, 1) + np.diag(off, -1)
+    exact = np.linalg.eigvalsh(dense)
+    m = diag.size
+    norm = np.abs(exact).max()
+    for first, count in [(0, 1), (m - 1, 1), (max(m - 3, 0), min(3, m)), (0, m)]:
+        got = np.asarray(_tridiagonal_values(jnp.asarray(diag), jnp.asarray(off), first, count))
+        np.testing.assert_allclose(got, exact[first : first + count], rtol=0,
+                                   atol=4 * m * np.finfo(np.float64).eps * norm)  # fmt: skip
