@@ -151,12 +151,8 @@ def _flattest_impl(params, x, y, *, num_iters, tol, negative_slope, damping, smo
     at_min = res_bound <= tol * best_primal
     kw = dict(num_iters=None, tol=tol, negative_slope=negative_slope)
     v0 = jax.random.normal(jax.random.key(0), (new.w1.size + 2 * new.b1.size + 1,), x.dtype)
-    # one Lanczos solver for both nets, vmapped over the pair (a second instance of it would
-    # add ~0.3 s of XLA compilation)
-    pair = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), new, params)
-    full_new, full_old = jax.vmap(
-        lambda p: sharpness_kernel(p, x, y, v0, method="lanczos", **kw).value
-    )(pair)
+    full_new = sharpness_kernel(new, x, y, v0, method="lanczos", **kw).value
+    full_old = sharpness_kernel(params, x, y, v0, method="lanczos", **kw).value
     value = jnp.where(at_min, best_primal, full_new)
     old = jnp.where(residual_bound_kernel(params, x, y, negative_slope) <= tol * best_primal,
                     trace[0, 0], full_old)  # fmt: skip
