@@ -142,10 +142,10 @@ def _tridiagonal_values(diag, off, first: int, count: int):
     Multisection on Sturm counts: every step evaluates the count at ``_SECTIONS`` interior
     points of each eigenvalue's bracket and keeps the sub-bracket where the count passes the
     eigenvalue's index, until the brackets are ``eps ||T||`` wide (the accuracy of LAPACK's
-    bisection). Brackets start from Gershgorin's interval. The same method as
-    ``jax.scipy.linalg.eigh_tridiagonal(select="i")``, written as one small loop: that one
-    unrolls its Sturm recurrence 16 times, and its ~0.5 s of XLA compilation was most of a
-    Lanczos solver's (each solver instance compiles it once).
+    bisection). Brackets start from Gershgorin's interval. The method of
+    ``jax.scipy.linalg.eigh_tridiagonal(select="i")`` (bisection), which unrolls its Sturm
+    recurrence 16-fold; measured on 2 CPU cores, a Lanczos solver built on this loop compiles
+    in 0.52 s instead of 0.74 s, and 80 steps with a cheap product run in 6 ms instead of 23 ms.
     """
     m, dtype = diag.shape[0], diag.dtype
     finfo = jnp.finfo(dtype)
@@ -218,7 +218,7 @@ def _ritz(alpha, beta, j, *, k, largest, final=False, with_gap=False):
     Eigen-decomposition of the leading (j+1)x(j+1) block of the tridiagonal T. The unused tail
     is padded with a diagonal value beyond a Gershgorin bound of the used block, so its
     eigenvalues are never among the wanted ones and do not mix with the Ritz pairs. Inside the
-    iteration (the convergence test of every step) the pairs come from bisection and inverse
+    iteration (the convergence test of every step) the pairs come from multisection and inverse
     iteration (:func:`_tridiagonal_pairs`); ``final=True`` (the returned Ritz vectors, k > 1)
     uses ``eigh`` once, whose vectors are orthonormal also within clusters.
 
@@ -340,7 +340,7 @@ def lanczos(
     basis = jnp.zeros((rows, dim), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
     zeros = jnp.zeros(m, dtype)
     # the last step's Ritz pairs ride in the state: for k = 1 they are the final ones, and a
-    # second bisection after the loop would double the compile time (~0.6 s per instance)
+    # second multisection after the loop would compile the solve twice
     pairs0 = (jnp.zeros(k, dtype), jnp.zeros((m, k), dtype), jnp.zeros(k, dtype),
               jnp.zeros(k, dtype))  # fmt: skip
     state = (jnp.array(0), basis, zeros, zeros, jnp.array(False), pairs0)
