@@ -174,3 +174,19 @@ def test_sharpness_bad_input(getkey):
         ms.sharpness(p, x, y, method="lanczos", v0=jnp.ones(3))
     with pytest.raises(ValueError, match="share a floating dtype"):
         ms.sharpness(p, x.astype(jnp.float32), y)
+
+
+@pytest.mark.parametrize("n", [801, 1001, 2101])
+def test_gram_in_row_blocks_matches_the_jacobian(getkey, n):
+    # n >= 768: the Gram matrix is assembled from its lower triangle of 2, 3 or 4 row blocks of
+    # uneven size; against J J^T / n from jax.jacfwd, and exactly symmetric
+    from minstab.curvature import _gram_blocks
+
+    assert _gram_blocks(n) == {801: 2, 1001: 3, 2101: 4}[n]
+    p = ms.init_shallow(getkey(), 2, 3)
+    x = jax.random.normal(getkey(), (n, 2), jnp.float64)
+    flat, unravel = jax.flatten_util.ravel_pytree(p)
+    j = jax.jacfwd(lambda t: ms.forward(unravel(t), x))(flat)
+    g = np.asarray(ms.gauss_newton_gram(p, x))
+    np.testing.assert_allclose(g, j @ j.T / n, rtol=1e-12, atol=1e-15)
+    assert np.array_equal(g, g.T)
