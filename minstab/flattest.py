@@ -150,6 +150,9 @@ def _flattest_impl(params, x, y, *, num_iters, tol, negative_slope, damping, smo
     res_bound = residual_bound_kernel(new, x, y, negative_slope)
     at_min = res_bound <= tol * best_primal
     kw = dict(num_iters=None, tol=tol, negative_slope=negative_slope)
+    # Lanczos, not the dense Hessian, even for small nets: with method="dense" here (P = 49)
+    # the main job's sweep hung at 0 % CPU inside its 2-device shard_map (twice, 2026-12-06;
+    # jaxlib 0.10.2), while plain vmapped eigh of that size under the same mesh does not
     v0 = jax.random.normal(jax.random.key(0), (new.w1.size + 2 * new.b1.size + 1,), x.dtype)
     full_new = sharpness_kernel(new, x, y, v0, method="lanczos", **kw).value
     full_old = sharpness_kernel(params, x, y, v0, method="lanczos", **kw).value
