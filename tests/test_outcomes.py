@@ -85,3 +85,11 @@ def test_json_round_trip_with_nan_and_numpy():
                                 "why_none": None}  # fmt: skip
     table = oc.format_verdicts({"v": v})
     assert "reproduced" in table and "1/1" in table
+
+
+def test_numpy_bools_count():
+    import numpy as np
+
+    v = oc.verdict([{"seed": i, "shown": np.bool_(i < 3)} for i in range(4)], statement="s",
+                   threshold="t")  # fmt: skip
+    assert (v.verdict, v.seeds_shown) == ("reproduced", 3)
