@@ -161,7 +161,7 @@ def verdict(
     """
     rows = [dict(r) for r in per_seed]
     for r in rows:
-        if getattr(r.get("shown"), "dtype", None) == bool:  # a numpy bool is a bool here
+        if str(getattr(r.get("shown"), "dtype", "")) == "bool":  # a numpy bool is a bool here
             r["shown"] = bool(r["shown"])
         if "shown" not in r or not any(r["shown"] is v for v in (True, False, None)):
             raise ValueError(f"verdict: every per_seed entry needs shown True/False/None: {r}")
