@@ -20,6 +20,7 @@ __all__ = [
     "eta_list",
     "existing_dir",
     "existing_file",
+    "float_between",
     "int_at_least",
     "missing_extra_message",
     "nonnegative_float",
@@ -110,6 +111,24 @@ def nonnegative_float(text) -> float:
     if v < 0:
         raise _fail(expected, text)
     return v
+
+
+def float_between(low: float, high: float, expected: str | None = None):
+    """An argparse type for finite numbers in the open interval ``(low, high)``.
+
+    ``float_between(0, 2)`` reads ``--eta-rels 1.25``; ``expected`` words the error message
+    (default ``"a number in (low, high)"``).
+    """
+    expected = expected or f"a number in ({low:g}, {high:g})"
+
+    def parse(text) -> float:
+        v = _float(text, expected)
+        if not low < v < high:
+            raise _fail(expected, text)
+        return v
+
+    parse.__name__ = f"float_between_{low:g}_{high:g}"
+    return parse
 
 
 def eta_list(text) -> tuple[float, ...]:

@@ -35,11 +35,26 @@ Design, and why.
   Anisotropic data (Sigma = diag(k^-decay), top eigenvalue 1) are fitted against both n / tr Sigma
   (the seed's variable) and n / r_eff with r_eff = (tr Sigma)^2 / tr Sigma^2.
 
-Claims (headline case and step): every minimum-norm solution is certified (KKT residual), every
-run reaches a global minimum, every run is linearly stable, the exponent's interval contains 1/2,
-and it does not contain both 1/2 and 1 (otherwise the design cannot tell sqrt(n/d) from n/d).
-Every fit is printed with a plain verdict: "consistent with 1/2, excludes 1", "excludes 1/2" or
-"cannot separate 1/2 from 1".
+Outcomes (issue 29; :mod:`minstab.experiments.outcomes`).
+
+* Checks (must hold on every run; a false one exits 1): every minimum-norm solution is certified
+  by its KKT residual (<= 1e-8); every run that reached a global minimum without releasing a
+  zero-label point lands on w_mn (gap <= 1e-6: the KKT argument of ``gd_gap``); every global
+  minimum GD reached is linearly stable (eta lambda_max(H) / 2 <= 1, Lemma 1 for this model).
+* Verdicts (the seed's claim "gap = Theta(sqrt(n/d))", any result exits 0): one per
+  (case, eta_rel) cell, against the seed's variable n / tr Sigma. The runs of every grid point
+  are split into ``groups`` disjoint seed groups; a group shows the claim when the bootstrap
+  95 % interval of its exponent contains 1/2 and excludes 1. The pooled fit (all runs) of each
+  cell is classified as consistent with 1/2 (contains 1/2, excludes 1), with 1 (contains 1,
+  excludes 1/2), with neither, or with both (cannot separate them); the headline counts them.
+  Whether GD reached a global minimum is reported per cell (the teacher case often does not),
+  not judged: the seed makes no claim about it.
+
+Protocol history.
+
+* Before issue 29 only the first case and step size (isotropic, eta_rel = 1.25) was judged, as a
+  claim that made the command exit 1; the teacher case was left out of notebook 04. Now every
+  (case, eta_rel) cell gets a verdict; the grid, step sizes and statistic are unchanged.
 """
 
 from __future__ import annotations
@@ -53,11 +68,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .claims import claim, exit_status, format_claims
-from .claims import to_json as claims_json
+from .outcomes import check as make_check
+from .outcomes import exit_status, format_outcomes
+from .outcomes import to_json as outcomes_json
+from .outcomes import verdict as make_verdict
 
 CASES = ("isotropic", "anisotropic", "teacher")
 EXACT = 1e-10  # a gap below this is GD landing on w_mn up to rounding
+QUIET_GAP = 1e-6  # check: a run at a global minimum that released no point is on w_mn
+KKT_TOL = 1e-8  # check: the QP solution's KKT residual
+GROUPS = 4  # disjoint seed groups per cell: the "seeds" of each verdict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +93,7 @@ class Config:
     decay: float = 0.5  # anisotropic spectrum k^-decay
     seed: int = 0
     boot: int = 2000
+    groups: int = GROUPS
     quick: bool = False
 
     @classmethod
@@ -193,14 +214,18 @@ def fit_median_slope(var, gaps, *, boot: int = 2000, seed: int = 0) -> Fit:
                int(sum(g.size for g in gs)))  # fmt: skip
 
 
-def verdict(fit: Fit) -> str:
-    """Plain words for the interval: does it contain 1/2, and can it tell 1/2 from 1?"""
+def consistency(fit: Fit) -> str:
+    """``"1/2"``, ``"1"``, ``"neither"`` or ``"both"``: which exponents the 95 % interval holds."""
     half, one = fit.lo <= 0.5 <= fit.hi, fit.lo <= 1.0 <= fit.hi
-    if half and one:
-        return "cannot separate 1/2 from 1"
-    if half:
-        return "consistent with 1/2, excludes 1"
-    return "excludes 1/2" + (" (consistent with 1)" if one else "")
+    return {(True, False): "1/2", (False, True): "1", (False, False): "neither",
+            (True, True): "both"}[(half, one)]  # fmt: skip
+
+
+def describe(fit: Fit) -> str:
+    """Plain words for the interval: does it contain 1/2, and can it tell 1/2 from 1?"""
+    return {"1/2": "consistent with 1/2, excludes 1", "1": "consistent with 1, excludes 1/2",
+            "neither": "excludes 1/2 and 1", "both": "cannot separate 1/2 from 1"}[
+        consistency(fit)]  # fmt: skip
 
 
 def _fits(rows, config):
@@ -244,40 +269,81 @@ def _runs(result: Result, case: str, eta_rel: float) -> list:
     return [r for r in result.rows if r["case"] == case and r["eta_rel"] == float(eta_rel)]
 
 
-def check(result: Result) -> dict:
-    """The seed-002 claims on the headline case and step (module docstring)."""
-    cfg = result.config
-    case, e = cfg.cases[0], float(cfg.eta_rels[0])
-    head = _runs(result, case, e)
-    total = sum(len(r["gaps"]) for r in head)
-    every = sum(len(r["gaps"]) for r in result.rows)
-    cert = sum(sum(r["certified"]) for r in result.rows)
-    reached = sum(sum(r["reached"]) for r in head)
-    stab = np.concatenate([r["stability"] for r in head])
-    fit = result.fits[(case, e, "n/tr")]
-    where = f"{case}, eta_rel={e:g}"
+def group_fits(sel: list, config: Config) -> list[Fit]:
+    """One fit per disjoint seed group (runs ``g, g + groups, ...`` of every grid point)."""
+    fits = []
+    for g in range(config.groups):
+        gaps = [np.asarray(r["gaps"])[g :: config.groups] for r in sel]
+        fits.append(fit_median_slope([r["var"] for r in sel], gaps, boot=config.boot,
+                                     seed=config.seed + 1 + g))  # fmt: skip
+    return fits
+
+
+STATEMENT = "GD from 0 ends Theta(sqrt(n/d)) from the minimum-norm global minimum (seed 002)"
+THRESHOLD = ("per seed group: the bootstrap 95% interval of p (median gap ~ (n/tr Sigma)^p) "
+             "contains 1/2 and excludes 1")  # fmt: skip
+
+
+def judge_cell(sel: list, config: Config, *, groups: list[Fit] | None = None):
+    """The verdict of one (case, eta_rel) cell from its seed groups' fits."""
+    groups = group_fits(sel, config) if groups is None else groups
+    per = [dict(seed=g, shown=consistency(f) == "1/2", consistency=consistency(f), slope=f.slope,
+                lo=f.lo, hi=f.hi, runs=f.runs) for g, f in enumerate(groups)]  # fmt: skip
+    return make_verdict(per, statement=STATEMENT, threshold=THRESHOLD, min_seeds=4)
+
+
+def verdicts(result: Result) -> dict:
+    """``{"CASE eta_rel=E": Verdict}`` for every (case, eta_rel) cell (module docstring)."""
+    out = {}
+    for case in result.config.cases:
+        for e in result.config.eta_rels:
+            out[f"{case} eta_rel={float(e):g}"] = judge_cell(_runs(result, case, e), result.config)
+    return out
+
+
+def headline(result: Result) -> dict:
+    """How many (case, eta_rel) cells' pooled fits (vs n/tr) are consistent with 1/2, 1, ..."""
+    counts = {"1/2": 0, "1": 0, "neither": 0, "both": 0}
+    for (_, _, v), f in result.fits.items():
+        if v == "n/tr":
+            counts[consistency(f)] += 1
+    return counts
+
+
+def headline_text(counts: dict) -> str:
+    cells = sum(counts.values())
+    return (f"exponent of the median gap vs n/tr Sigma, pooled fit per (case, eta_rel) cell: "
+            f"{counts['1/2']} of {cells} cells consistent with 1/2 (excluding 1), {counts['1']} "
+            f"with 1 (excluding 1/2), {counts['neither']} with neither, {counts['both']} cannot "
+            "separate them")  # fmt: skip
+
+
+def checks(rows: list) -> dict:
+    """Statements that hold on every run if the code and the KKT argument are right."""
+    every = sum(len(r["gaps"]) for r in rows)
+    cert = sum(sum(map(bool, r["certified"])) for r in rows)
+    kkt = max(max(r["kkt_residual"]) for r in rows)
+    quiet = [g for r in rows for g, rel, ok in zip(r["gaps"], r["released"], r["reached"],
+                                                   strict=True) if ok and rel == 0]  # fmt: skip
+    stab = [s for r in rows for s, ok in zip(r["stability"], r["reached"], strict=True) if ok]
+    reached = len(stab)
     return {
-        "min_norm_certified": claim(
-            cert == every, f"{cert} of {every} QP solutions with KKT residual <= 1e-8",
-            covered=every, total=every,
+        "min_norm_certified": make_check(
+            cert == every, f"{cert} of {every} QP solutions with KKT residual <= {KKT_TOL:g} "
+            f"(largest {kkt:.1e})", covered=every,
         ),
-        "gd_reaches_global_minimum": claim(
-            reached == total, f"{where}: {reached} of {total} runs at loss <= 1e-12",
-            covered=total, total=total,
+        "no_release_lands_on_min_norm": make_check(
+            bool(quiet) and max(quiet) <= QUIET_GAP,
+            f"runs at a global minimum that released no zero-label point: largest gap "
+            f"{max(quiet, default=float('nan')):.1e} (<= {QUIET_GAP:g})", covered=len(quiet),
+            eligible=len(quiet), why_none="no run reached a global minimum without releasing a "
+            "point (every such run would be checked)",
         ),
-        "gd_steps_stable": claim(
-            bool(np.all(stab < 1)),
-            f"{where}: max eta*lambda_max(H)/2 = {stab.max():.3f} at the minima reached (< 1)",
-            covered=total, total=total,
-        ),
-        "gap_exponent_consistent_with_half": claim(
-            fit.lo <= 0.5 <= fit.hi,
-            f"{where}: p = {fit.slope:.3f}, 95% [{fit.lo:.3f}, {fit.hi:.3f}]: {verdict(fit)}",
-        ),
-        "gap_exponent_separates_half_from_one": claim(
-            not (fit.lo <= 0.5 and fit.hi >= 1.0),
-            f"{where}: the interval [{fit.lo:.3f}, {fit.hi:.3f}] "
-            + ("contains both 1/2 and 1" if fit.lo <= 0.5 and fit.hi >= 1 else "does not hold both 1/2 and 1"),
+        "reached_minima_linearly_stable": make_check(
+            bool(stab) and max(stab) <= 1,
+            f"eta*lambda_max(H)/2 at the global minima reached: largest "
+            f"{max(stab, default=float('nan')):.3f} (<= 1, Lemma 1)", covered=reached,
+            why_none="no run reached a global minimum",
         ),
     }  # fmt: skip
 
@@ -301,7 +367,7 @@ def table(result: Result) -> str:
     ]
     for (case, e, v), f in result.fits.items():
         lines.append(f"  {case:>11}, eta_rel={e:4.2f}, vs {v:<7}: p = {f.slope:6.3f} "
-                     f"[{f.lo:6.3f}, {f.hi:6.3f}]  {verdict(f)}  ({f.runs} runs, {f.cells} cells)")  # fmt: skip
+                     f"[{f.lo:6.3f}, {f.hi:6.3f}]  {describe(f)}  ({f.runs} runs, {f.cells} cells)")  # fmt: skip
     lines.append(f"('exact': fraction of runs with gap < {EXACT:g}, GD on w_mn up to rounding; "
                  "'released': mean number of zero-label points switched off after a push)")  # fmt: skip
     return "\n".join(lines)
@@ -350,7 +416,7 @@ def to_json(result: Result) -> dict:
         "config": dataclasses.asdict(result.config),
         "wall_s": result.wall_s,
         "fits": [
-            dict(case=c, eta_rel=e, variable=v, verdict=verdict(f), **f._asdict())
+            dict(case=c, eta_rel=e, variable=v, consistency=consistency(f), **f._asdict())
             for (c, e, v), f in result.fits.items()
         ],  # fmt: skip
         "rows": result.rows,
@@ -358,45 +424,37 @@ def to_json(result: Result) -> dict:
 
 
 def add_arguments(parser) -> None:
+    from .._cli_args import float_between, int_at_least, nonnegative_int, output_dir, positive_int
+
     a = parser.add_argument
-    a("--out", default="minstab-out/min-norm", help="output directory")
-    a("--seeds", type=int, default=None, help="runs per (n, d) cell (>= 3)")
-    a("--steps", type=int, default=None, help="GD steps")
-    a("--eta-rels", type=float, nargs="+", default=None,
-      help="step sizes in units of n / mean ||x||^2, each in (0, 2); the first is the headline")  # fmt: skip
-    a("--cases", nargs="+", default=None, help=f"data cases, first is the headline: {CASES}")
-    a("--seed", type=int, default=None)
+    a("--out", type=output_dir, default="minstab-out/min-norm", help="output directory")
+    a("--seeds", type=int_at_least(2 * GROUPS, f"an integer >= {2 * GROUPS} ({GROUPS} seed "
+      "groups of at least 2 runs)"), default=None, help="runs per (n, d) cell")  # fmt: skip
+    a("--steps", type=positive_int, default=None, help="GD steps")
+    a(
+        "--eta-rels",
+        type=float_between(0, 2, "step sizes in (0, 2) (2 overshoots every point)"),
+        nargs="+",
+        default=None,
+        help="step sizes in units of n / mean ||x||^2, each in (0, 2)",
+    )
+    a("--cases", nargs="+", default=None, choices=CASES, help="data cases")
+    a("--seed", type=nonnegative_int, default=None)
     a("--quick", action="store_true", help="small grid (seconds); also MINSTAB_QUICK=1")
     parser.set_defaults(dtype="float64")
 
 
 def config_from_args(args) -> Config:
-    """The :class:`Config` of a command line; bad values raise :class:`minstab.cli.UsageError`."""
-    from ..cli import UsageError
-
+    """The :class:`Config` of a command line (the flags' types have checked every value)."""
     kw = {}
     for name in ("seeds", "steps", "seed"):
         if getattr(args, name, None) is not None:
             kw[name] = getattr(args, name)
-    if kw.get("seeds", 3) < 3:
-        raise UsageError(
-            f"--seeds: expected an integer >= 3 (the bootstrap needs runs), got {kw['seeds']}"
-        )
-    if kw.get("steps", 1) < 1:
-        raise UsageError(f"--steps: expected a positive integer, got {kw['steps']}")
     if getattr(args, "eta_rels", None):
-        bad = [e for e in args.eta_rels if not 0 < e < 2]
-        if bad:
-            raise UsageError(
-                f"--eta-rels: expected values in (0, 2) (2 overshoots every point), got {bad}"
-            )
         kw["eta_rels"] = tuple(args.eta_rels)
     if getattr(args, "cases", None):
-        bad = [c for c in args.cases if c not in CASES]
-        if bad:
-            raise UsageError(f"--cases: expected some of {', '.join(CASES)}, got {', '.join(bad)}")
-        kw["cases"] = tuple(args.cases)
-    quick = args.quick or os.environ.get("MINSTAB_QUICK") == "1"
+        kw["cases"] = tuple(dict.fromkeys(args.cases))
+    quick = getattr(args, "quick", False) or os.environ.get("MINSTAB_QUICK") == "1"
     return Config.quick_config(**kw) if quick else Config(**kw)
 
 
@@ -405,14 +463,17 @@ def main(args) -> int:
     from ..progress import ProgressBar
 
     config = config_from_args(args)
+    out = Path(args.out)
     with ProgressBar(num_cells(config), "min-norm") as bar:
         result = run(config, progress=bar)
-    claims = check(result)
-    out = Path(args.out)
+    chk, ver = checks(result.rows), verdicts(result)
+    counts = headline(result)
     paths = plot(result, out)
-    write_json(out / "min_norm.json", {**to_json(result), **claims_json(claims)})
+    write_json(out / "min_norm.json", {**to_json(result), "headline": counts,
+                                      **outcomes_json(chk, ver)})  # fmt: skip
     print(f"\nwall {result.wall_s:.1f} s")
     print(table(result))
-    print(format_claims(claims))
+    print(format_outcomes(chk, ver))
+    print(headline_text(counts))
     print("\nwrote " + ", ".join(str(p) for p in paths + [out / "min_norm.json"]))
-    return exit_status(claims)
+    return exit_status(chk)
