@@ -5,8 +5,24 @@ size eta; run B multiplies it by 3 once the loss falls below ``boost_below`` (th
 seed 004 Fig. 1, i.e. "initialize near a minimum and continue with two step sizes"). If the
 minimum A is heading to is sharper than 2/(3 eta), B cannot stay there (Lemma 1): its loss
 spikes and it lands on a flatter minimum, whose weighted curvature int |f''| g is smaller
-(Theorem 1). Panels: (a) loss vs iteration, (b) the two interpolants with the data, (c) a
-kernel-smoothed |f''| of both with the weight g of eqs. 22-23.
+(Theorem 1). Panels (first seed): (a) loss vs iteration, (b) the two interpolants with the
+data, (c) a kernel-smoothed |f''| of both with the weight g of eqs. 22-23.
+
+Outcomes (issue 29; :mod:`minstab.experiments.outcomes`). The pair of runs is repeated for
+``seeds`` seeds (seed s: data ``toy_1d(key(s))``, initialization ``key(s + 1)``).
+
+* Verdict ``spike_then_smoother`` (Fig. 1's statement, per seed, any result exits 0): judged
+  when run A converged and run B switched to the larger step; shown when B then converged, its
+  logged loss rose to at least ``SPIKE`` x ``boost_below`` after the switch, and its
+  int |f''| g ended below A's.
+* Checks on every converged run of every seed (a false one exits 1): Lemma 1 (sharpness <=
+  2/eta_final) on twice-differentiable minima and Lemma 2 (lambda_lower <= 2/eta_final + delta)
+  on minima with a knot on a data point; Lemma 4 (1 + 2 int |f''| g <= sharpness); Theorem 1's
+  budget (int |f''| g <= 1/eta_final - 1/2) on twice-differentiable minima.
+
+Protocol history (issue 29): before, one seed and four claims that made the command exit 1
+("both runs converge" and "the larger step ends smoother" among them); now the empirical
+statement is a per-seed verdict over 8 seeds (4 with ``--quick``), the theorems are checks.
 """
 
 from __future__ import annotations
@@ -17,8 +33,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .claims import Claim, claim, exit_status, format_claims
-from .claims import to_json as claims_to_json
+from .outcomes import check as make_check
+from .outcomes import exit_status, format_outcomes
+from .outcomes import to_json as outcomes_json
+from .outcomes import verdict as make_verdict
+
+SPIKE = 100.0  # verdict: B's loss after the switch rises to at least this x boost_below
+RTOL = 1e-6  # checks: relative slack of the inequalities (rounding)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +56,12 @@ class Config:
     tol: float = 1e-12
     log_every: int = 250
     seed: int = 0
+    seeds: int = 8
+
+    @classmethod
+    def quick(cls, **kw) -> Config:
+        """The ``--quick`` size: 4 seeds (every run is already short)."""
+        return cls(**{"seeds": 4, **kw})
 
 
 class Run(NamedTuple):
@@ -47,9 +74,13 @@ class Run(NamedTuple):
     sharpness: float
     curvature: float
     params: tuple  # ShallowParams as numpy arrays
+    lambda_lower: float  # Lemma 2's end of the mode interval (= sharpness if differentiable)
+    lambda_upper: float
+    delta: float
+    num_toggling: int  # (point, neuron) pairs with the knot on the point
 
 
-class Result(NamedTuple):
+class SeedResult(NamedTuple):
     x: np.ndarray
     y: np.ndarray
     grid: np.ndarray
@@ -58,6 +89,13 @@ class Result(NamedTuple):
     g: np.ndarray  # weight on the grid
     runs: dict  # "A"/"B" -> Run
     config: Config
+    seed: int
+
+
+class Result(NamedTuple):
+    seeds: list  # SeedResult per seed; the figure shows the first
+    config: Config
+    wall_s: float
 
 
 def _smoothed_f2(params, grid, bandwidth):
@@ -70,18 +108,24 @@ def _smoothed_f2(params, grid, bandwidth):
     return np.abs(kern @ m) / (bandwidth * np.sqrt(2 * np.pi))
 
 
-def run(config: Config, *, progress=None) -> Result:
+def run_seed(config: Config, seed: int) -> SeedResult:
+    """Runs A and B of one seed (data ``key(seed)``, initialization ``key(seed + 1)``).
+
+    Every seed reuses the two compiled programs (same shapes); a sequential run takes two
+    steps per loop iteration, faster on a CPU than a vmapped batch of seeds (measured).
+    """
     import jax
     import jax.numpy as jnp
 
     from .. import data, nets
     from ..bounds import weight_1d, weighted_curvature
     from ..curvature import sharpness
+    from ..modes import mode_interval
     from ..train import train
 
-    x, y = data.toy_1d(n=config.n, key=jax.random.key(config.seed), noise=config.noise)
+    x, y = data.toy_1d(n=config.n, key=jax.random.key(seed), noise=config.noise)
     p0 = nets.init_shallow(
-        jax.random.key(config.seed + 1), 1, config.width,
+        jax.random.key(seed + 1), 1, config.width,
         knot_range=config.knot_range, output_scale=config.output_scale,
     )  # fmt: skip
     lo, hi = float(x.min()), float(x.max())
@@ -93,50 +137,127 @@ def run(config: Config, *, progress=None) -> Result:
             boost_factor=boost, boost_below=config.boost_below, log_sharpness="none",
         )  # fmt: skip
         p = r.params
+        modes = mode_interval(p, x)
         runs[name] = Run(
             np.asarray(r.log.loss), np.asarray(r.log.step), np.asarray(r.log.eta),
             float(r.loss), bool(r.converged), int(r.converged_at),
             float(sharpness(p, x, y)), float(weighted_curvature(p, x)),
-            tuple(np.asarray(a) for a in p),
+            tuple(np.asarray(a) for a in p), float(modes.lambda_lower),
+            float(modes.lambda_upper), float(modes.delta), int(modes.num_toggling),
         )  # fmt: skip
         f[name] = np.asarray(nets.forward(p, jnp.asarray(grid)))
         f2[name] = _smoothed_f2(p, grid, bandwidth=0.03 * (hi - lo))
-        if progress is not None:
-            progress.update(note=f"run {name}")
     g = np.asarray(weight_1d(jnp.asarray(grid), x))
-    return Result(np.asarray(x), np.asarray(y), grid, f, f2, g, runs, config)
+    return SeedResult(np.asarray(x), np.asarray(y), grid, f, f2, g, runs, config, int(seed))
 
 
-def check(result: Result) -> dict[str, Claim]:
-    """The figure's claims: both runs converge, the larger step ends smoother, Lemma 1 for both."""
-    a, b = result.runs["A"], result.runs["B"]
-    eta = result.config.eta
-    eta_b = eta * result.config.boost_factor
+def run(config: Config, *, progress=None) -> Result:
+    """Runs A and B for seeds ``seed, ..., seed + seeds - 1``."""
+    import time
+
+    t0 = time.perf_counter()
+    out = []
+    for s in range(config.seed, config.seed + config.seeds):
+        out.append(run_seed(config, s))
+        if progress is not None:
+            progress.update(note=f"seed {s}")
+    return Result(out, config, time.perf_counter() - t0)
+
+
+def run_row(r: Run, seed: int, name: str) -> dict:
+    """The numbers of one run that the checks and the verdict read (JSON-ready)."""
+    eta = float(r.eta_trace[-1])
+    return dict(
+        seed=seed, run=name, converged=r.converged, converged_at=r.converged_at, loss=r.loss,
+        eta_final=eta, two_over_eta=2 / eta, sharpness=r.sharpness, weighted_curvature=r.curvature,
+        lambda_lower=r.lambda_lower, lambda_upper=r.lambda_upper, delta=r.delta,
+        num_toggling=r.num_toggling, twice_differentiable=r.num_toggling == 0,
+    )  # fmt: skip
+
+
+def rows(result: Result) -> list[dict]:
+    """One row per (seed, run)."""
+    return [run_row(r, sr.seed, k) for sr in result.seeds for k, r in sr.runs.items()]
+
+
+def seed_row(sr: SeedResult) -> dict:
+    """Per-seed row of the verdict (module docstring)."""
+    a, b = sr.runs["A"], sr.runs["B"]
+    c = sr.config
+    switched = bool(np.any(b.eta_trace > c.eta * (1 + 1e-12))) and c.boost_factor != 1
+    after = b.loss_trace[b.eta_trace > c.eta * (1 + 1e-12)]
+    peak = float(np.max(after)) if after.size else float("nan")
+    spike = bool(after.size) and peak >= SPIKE * c.boost_below
+    smoother = b.curvature < a.curvature
+    judged = a.converged and switched
+    return dict(
+        seed=sr.seed, shown=(b.converged and spike and smoother) if judged else None,
+        a_converged=a.converged, b_switched=switched, b_converged=b.converged,
+        b_peak_loss_after_switch=peak, curvature_a=a.curvature, curvature_b=b.curvature,
+    )  # fmt: skip
+
+
+STATEMENT = "a 3x step near a minimum spikes the loss and lands on a smoother interpolant"
+THRESHOLD = (f"judged when A converges and B switches; shown when B converges, its loss rises to "
+             f">= {SPIKE:g} x boost_below after the switch, and int|f''|g(B) < int|f''|g(A)")  # fmt: skip
+
+
+def verdicts(result: Result) -> dict:
+    """``{"spike_then_smoother": Verdict}`` over the seeds."""
+    per = [seed_row(sr) for sr in result.seeds]
+    return {"spike_then_smoother": make_verdict(per, statement=STATEMENT, threshold=THRESHOLD)}
+
+
+def checks(run_rows: list[dict]) -> dict:
+    """Lemmas 1, 2, 4 and Theorem 1 on every converged run (module docstring)."""
+    conv = [r for r in run_rows if r["converged"]]
+    diff = [r for r in conv if r["twice_differentiable"]]
+    kink = [r for r in conv if not r["twice_differentiable"]]
+    slack = 1 + RTOL
+    lemma1 = [r["sharpness"] <= r["two_over_eta"] * slack for r in diff]
+    lemma2 = [r["lambda_lower"] <= (r["two_over_eta"] + r["delta"]) * slack for r in kink]
+    lemma4 = [1 + 2 * r["weighted_curvature"] <= r["sharpness"] * slack for r in conv]
+    thm1 = [r["weighted_curvature"] <= (1 / r["eta_final"] - 0.5) * slack for r in diff]
+
+    def worst(vals):
+        return f"{max(vals):.4f}" if vals else "-"
+
+    why = "no run converged (the protocol's runs all stop at a minimum when they converge)"
     return {
-        "both_runs_converge": claim(
-            a.converged and b.converged, f"A converged: {a.converged}, B: {b.converged}"
+        "stable_minima_lemma1_lemma2": make_check(
+            all(lemma1) and all(lemma2),
+            f"{len(diff)} twice-differentiable minima: largest sharpness/(2/eta) "
+            f"{worst([r['sharpness'] / r['two_over_eta'] for r in diff])} (<= 1); {len(kink)} with a "
+            f"knot on a data point: largest lambda_lower/(2/eta + delta) "
+            f"{worst([r['lambda_lower'] / (r['two_over_eta'] + r['delta']) for r in kink])} (<= 1)",
+            covered=len(conv), eligible=len(conv), why_none=why,
         ),
-        "larger_step_ends_smoother": claim(
-            b.curvature < a.curvature,
-            f"int|f''|g: B {b.curvature:.4g} vs A {a.curvature:.4g} (Theorem 1's budget shrinks)",
+        "lemma4_lower_bound": make_check(
+            all(lemma4),
+            f"largest (1 + 2 int|f''|g)/sharpness "
+            f"{worst([(1 + 2 * r['weighted_curvature']) / r['sharpness'] for r in conv])} (<= 1)",
+            covered=len(conv), why_none=why,
         ),
-        "lemma1_run_a": claim(
-            a.sharpness <= 2 / eta * (1 + 1e-6),
-            f"sharpness {a.sharpness:.5g} vs 2/eta {2 / eta:.5g}",
+        "theorem1_budget": make_check(
+            all(thm1),
+            f"largest int|f''|g / (1/eta - 1/2) "
+            f"{worst([r['weighted_curvature'] / (1 / r['eta_final'] - 0.5) for r in diff])} (<= 1) "
+            "on twice-differentiable minima",
+            covered=len(diff), why_none="no converged run is twice differentiable: GD parked a "
+            "knot on a data point in every one, where Theorem 1 does not apply (Lemma 2 and Lemma "
+            "4 are checked on them)",
         ),
-        "lemma1_run_b": claim(
-            b.sharpness <= 2 / eta_b * (1 + 1e-6),
-            f"sharpness {b.sharpness:.5g} vs 2/eta {2 / eta_b:.5g}",
-        ),
-    }
+    }  # fmt: skip
 
 
 def plot(result: Result, out_dir) -> list[Path]:
+    """The figure of the first seed."""
     import matplotlib.pyplot as plt
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     c = result.config
+    result = result.seeds[0]
     colors = {"A": "k", "B": "tab:green"}
     labels = {"A": f"eta = {c.eta:g}", "B": f"eta x {c.boost_factor:g} near the minimum"}
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
@@ -177,34 +298,48 @@ def plot(result: Result, out_dir) -> list[Path]:
 
 
 def to_json(result: Result) -> dict:
-    runs = {
-        k: {
-            "loss": r.loss, "converged": r.converged, "converged_at": r.converged_at,
-            "sharpness": r.sharpness, "weighted_curvature": r.curvature,
-            "eta_final": float(r.eta_trace[-1]), "two_over_eta_final": 2 / float(r.eta_trace[-1]),
-            "loss_trace": r.loss_trace.tolist(), "steps": r.steps.tolist(),
-        }
-        for k, r in result.runs.items()
+    first = result.seeds[0]
+    traces = {
+        k: {"loss_trace": r.loss_trace.tolist(), "steps": r.steps.tolist(),
+            "eta_trace": r.eta_trace.tolist()}
+        for k, r in first.runs.items()
     }  # fmt: skip
     return {
         "config": dataclasses.asdict(result.config),
-        "runs": runs,
-        **claims_to_json(check(result)),
+        "wall_s": result.wall_s,
+        "runs": rows(result),
+        "first_seed_traces": traces,
     }
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", default="minstab-out/fig1", help="output directory")
-    parser.add_argument("--eta", type=float, default=Config.eta, help="step size of run A")
-    parser.add_argument("--factor", type=float, default=Config.boost_factor,
-                        help="run B multiplies eta by this near the minimum")  # fmt: skip
-    parser.add_argument("--width", type=int, default=Config.width, help="neurons k")
-    parser.add_argument("--steps", type=int, default=Config.steps, help="GD steps per run")
-    parser.add_argument("--seed", type=int, default=Config.seed, help="random seed")
-    parser.add_argument(
-        "--quick", action="store_true", help="accepted for symmetry (already < 1 min)"
-    )
+    from .._cli_args import int_at_least, nonnegative_int, output_dir, positive_float, positive_int
+
+    a = parser.add_argument
+    a("--out", type=output_dir, default="minstab-out/fig1", help="output directory")
+    a("--eta", type=positive_float, default=Config.eta, help="step size of run A")
+    a("--factor", type=positive_float, default=Config.boost_factor,
+      help="run B multiplies eta by this near the minimum")  # fmt: skip
+    a("--width", type=positive_int, default=Config.width, help="neurons k")
+    a("--steps", type=int_at_least(Config.log_every, f"an integer >= {Config.log_every} (the "
+      f"loss is logged every {Config.log_every} steps)"), default=Config.steps,
+      help="GD steps per run")  # fmt: skip
+    a("--seed", type=nonnegative_int, default=Config.seed, help="first seed")
+    a("--seeds", type=positive_int, default=None, help="seeds (default 8, --quick 4)")
+    a("--quick", action="store_true", help="4 seeds instead of 8")
     parser.set_defaults(dtype="float64")
+
+
+def config_from_args(args) -> Config:
+    """The :class:`Config` of a command line (the flags' types have checked every value)."""
+    import os
+
+    kw = dict(eta=args.eta, boost_factor=args.factor, width=args.width, steps=args.steps,
+              seed=args.seed)  # fmt: skip
+    if getattr(args, "seeds", None) is not None:
+        kw["seeds"] = args.seeds
+    quick = getattr(args, "quick", False) or os.environ.get("MINSTAB_QUICK") == "1"
+    return Config.quick(**kw) if quick else Config(**kw)
 
 
 def main(args) -> int:
@@ -212,20 +347,22 @@ def main(args) -> int:
 
     from ..progress import ProgressBar
 
-    config = Config(eta=args.eta, boost_factor=args.factor, width=args.width, steps=args.steps,
-                    seed=args.seed)  # fmt: skip
-    with ProgressBar(2, "fig1") as bar:
-        result = run(config, progress=bar)
+    config = config_from_args(args)
     out = Path(args.out)
+    with ProgressBar(config.seeds, "fig1") as bar:
+        result = run(config, progress=bar)
+    rr = rows(result)
+    chk, ver = checks(rr), verdicts(result)
     paths = plot(result, out)
-    write_json(out / "fig1.json", to_json(result))
-    head = ("run", "final eta", "2/eta", "sharpness", "int|f''|g", "loss", "converged at")
-    print("\n{:>4} {:>10} {:>8} {:>10} {:>10} {:>9} {:>12}".format(*head))
-    for k, r in result.runs.items():
-        e = float(r.eta_trace[-1])
-        print(f"{k:>4} {e:10.4g} {2 / e:8.4g} {r.sharpness:10.4g} {r.curvature:10.4g} "
-              f"{r.loss:9.2e} {r.converged_at:12d}")  # fmt: skip
-    claims = check(result)
+    write_json(out / "fig1.json", {**to_json(result), **outcomes_json(chk, ver)})
+    head = ("seed", "run", "final eta", "2/eta", "sharpness", "int|f''|g", "knots@x", "loss",
+            "conv. at")  # fmt: skip
+    print("\n{:>4} {:>3} {:>9} {:>8} {:>10} {:>9} {:>7} {:>9} {:>8}".format(*head))
+    for r in rr:
+        print(f"{r['seed']:4d} {r['run']:>3} {r['eta_final']:9.4g} {r['two_over_eta']:8.4g} "
+              f"{r['sharpness']:10.4g} {r['weighted_curvature']:9.4g} {r['num_toggling']:7d} "
+              f"{r['loss']:9.2e} {r['converged_at']:8d}")  # fmt: skip
+    print(format_outcomes(chk, ver))
+    print(f"wall {result.wall_s:.1f} s")
     print("\nwrote " + ", ".join(str(p) for p in paths + [out / "fig1.json"]))
-    print(format_claims(claims))
-    return exit_status(claims)
+    return exit_status(chk)
