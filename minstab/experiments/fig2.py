@@ -5,14 +5,25 @@ and standard deviation 1) is drawn against the population g (the same formulas w
 density; numerical integration). As n grows the empirical curve converges to the population one;
 the figure and the JSON report the sup-distance between them for the chosen n.
 
-Claims: (1) for every law the sup-distance falls at least like the n^{-1/2} rate of the empirical
-probabilities and conditional means that g is made of, with a factor 3 allowed for sampling noise:
-d(n_max) <= 3 sqrt(n_min / n_max) d(n_min); (2) the population curve of the uniform law matches its
-closed form (X ~ U(-sqrt3, sqrt3): P(X < t) = (t + a)/2a, E[t - X | X < t] = (t + a)/2,
-E[X | X < t] = (t - a)/2, and the mirror image), to 1e-4; (3) the empirical curve at n = 20 matches
-a direct evaluation of eqs. 22-23 (sums over the samples, no prefix sums) to 1e-12. The flag
-``--no-standardize`` skips the normalization of the samples to mean 0 and std 1, so the empirical
-curves converge to the weight of a differently scaled law: claim (1) must then fail.
+Outcomes (issue 29; :mod:`minstab.experiments.outcomes`). The sup-distances are measured for
+``seeds`` seeds (fresh samples of every size per seed; the figure shows the first seed).
+
+* Checks (a false one exits 1), against independent references: the population curve of the
+  uniform law matches its closed form (X ~ U(-sqrt3, sqrt3): P(X < t) = (t + a)/2a,
+  E[t - X | X < t] = (t + a)/2, E[X | X < t] = (t - a)/2, and the mirror image) to 1e-4; the
+  empirical curve of every seed's n-sample matches a direct evaluation of eqs. 22-23 (sums over
+  the samples, no prefix sums) to 1e-12; and the empirical curves approach the population
+  curve: for every law the seed mean of the sup-distance at the largest n is at most half of
+  that at the smallest n (a consequence of the law of large numbers that seed-to-seed noise
+  cannot break; ``--no-standardize`` breaks it: raw samples converge to the weight of a
+  differently scaled law).
+* Verdict ``sqrt_n_rate`` (per seed; any result exits 0): for every law the sup-distance falls at
+  least like the n^{-1/2} rate of the empirical probabilities and conditional means that g is
+  made of, with a factor 3 allowed for sampling noise: d(n_max) <= 3 sqrt(n_min / n_max) d(n_min).
+
+Protocol history (issue 29): before, one seed and the rate statement was a claim that made the
+command exit 1; measured over 12 seeds it fails on 2 of them (sampling noise), so it is now a
+per-seed verdict over 8 seeds and the check is the noise-proof "halves" statement above.
 """
 
 from __future__ import annotations
@@ -24,8 +35,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .claims import claim, exit_status, format_claims
-from .claims import to_json as claims_json
+from .outcomes import check as make_check
+from .outcomes import exit_status, format_outcomes
+from .outcomes import to_json as outcomes_json
+from .outcomes import verdict as make_verdict
 
 DISTRIBUTIONS = ("uniform", "gaussian", "laplace")
 
@@ -37,6 +50,7 @@ class Config:
     grid: int = 801  # evaluation points on [-3, 3]
     sizes: tuple[int, ...] = (20, 200, 2000, 20000)  # for the convergence table
     standardize: bool = True  # samples normalized to mean 0, std 1 (the paper's protocol)
+    seeds: int = 8  # seeds of the convergence measurement
 
     @classmethod
     def quick(cls, **kw) -> Config:
@@ -48,8 +62,10 @@ class Result(NamedTuple):
     samples: dict  # law -> (n,) normalized samples
     empirical: dict  # law -> (grid,)
     population: dict  # law -> (grid,)
-    sup_distance: dict  # law -> {n: sup_t |g_n - g|}
+    sup_distance: dict  # law -> {n: sup_t |g_n - g|} (first seed)
     config: Config
+    distances: dict  # law -> (seeds, sizes) sup-distances
+    direct_error: float  # largest |weight_1d - eqs. 22-23 summed directly| over seeds and laws
 
 
 def _samples(law: str, n: int, rng: np.random.Generator, standardize: bool = True) -> np.ndarray:
@@ -92,49 +108,78 @@ def run(config: Config, *, progress=None) -> Result:
 
     from ..bounds import population_weight_1d, weight_1d
 
-    rng = np.random.default_rng(config.seed)
     t = np.linspace(-3, 3, config.grid)
     samples, emp, pop, dist = {}, {}, {}, {}
+    direct = 0.0
     for law in DISTRIBUTIONS:
-        samples[law] = _samples(law, config.n, rng, config.standardize)
-        emp[law] = np.asarray(weight_1d(jnp.asarray(t), jnp.asarray(samples[law])))
         pop[law] = np.asarray(population_weight_1d(jnp.asarray(t), law))
-        dist[law] = {}
-        for n in config.sizes:
-            xs = _samples(law, n, rng, config.standardize)
-            g = np.asarray(weight_1d(jnp.asarray(t), jnp.asarray(xs)))
-            dist[law][n] = float(np.max(np.abs(g - pop[law])))
+        dist[law] = np.empty((config.seeds, len(config.sizes)))
+    for k in range(config.seeds):
+        rng = np.random.default_rng(config.seed + k)
+        for law in DISTRIBUTIONS:
+            xs = _samples(law, config.n, rng, config.standardize)
+            g_n = np.asarray(weight_1d(jnp.asarray(t), jnp.asarray(xs)))
+            direct = max(direct, float(np.max(np.abs(g_n - weight_direct(t, xs)))))
+            if k == 0:
+                samples[law], emp[law] = xs, g_n
+            for j, n in enumerate(config.sizes):
+                xn = _samples(law, n, rng, config.standardize)
+                g = np.asarray(weight_1d(jnp.asarray(t), jnp.asarray(xn)))
+                dist[law][k, j] = float(np.max(np.abs(g - pop[law])))
         if progress is not None:
-            progress.update(note=law)
-    return Result(t, samples, emp, pop, dist, config)
+            progress.update(note=f"seed {config.seed + k}")
+    first = {law: {n: float(dist[law][0, j]) for j, n in enumerate(config.sizes)}
+             for law in DISTRIBUTIONS}  # fmt: skip
+    return Result(t, samples, emp, pop, first, config, dist, direct)
 
 
-def check(result: Result) -> dict:
-    """The three claims of the module docstring."""
-    sizes = sorted(result.config.sizes)
-    lo, hi = sizes[0], sizes[-1]
-    allowed = 3 * np.sqrt(lo / hi)
-    ratios = {
-        law: result.sup_distance[law][hi] / result.sup_distance[law][lo] for law in DISTRIBUTIONS
-    }
+def _ends(config: Config) -> tuple[int, int]:
+    sizes = list(config.sizes)
+    return sizes.index(min(sizes)), sizes.index(max(sizes))
+
+
+def checks(result: Result) -> dict:
+    """The three checks of the module docstring."""
+    c = result.config
+    lo, hi = _ends(c)
     err_pop = float(np.max(np.abs(result.population["uniform"] - uniform_closed_form(result.t))))
-    err_emp = max(float(np.max(np.abs(result.empirical[law] - weight_direct(result.t, result.samples[law]))))
-                  for law in DISTRIBUTIONS)  # fmt: skip
+    means = {law: (float(np.mean(d[:, lo])), float(np.mean(d[:, hi])))
+             for law, d in result.distances.items()}  # fmt: skip
+    nl, nh = c.sizes[lo], c.sizes[hi]
     return {
-        "empirical_converges_to_population": claim(
-            len(sizes) >= 2 and all(r <= allowed for r in ratios.values()),
-            f"sup-distance ratio n={hi} / n={lo}: "
-            + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items())
-            + f" (allowed <= 3 sqrt({lo}/{hi}) = {allowed:.3f})",
-            covered=len(DISTRIBUTIONS), total=len(DISTRIBUTIONS),
+        "population_uniform_matches_closed_form": make_check(
+            err_pop <= 1e-4, f"max |g_pop - closed form| = {err_pop:.2e} (<= 1e-4)", covered=1
         ),
-        "population_uniform_matches_closed_form": claim(
-            err_pop <= 1e-4, f"max |g_pop - closed form| = {err_pop:.2e} (<= 1e-4)"
+        "empirical_matches_direct_evaluation": make_check(
+            result.direct_error <= 1e-12,
+            f"max |weight_1d - eqs. 22-23 summed directly| = {result.direct_error:.2e} over "
+            f"{c.seeds} seeds x {len(DISTRIBUTIONS)} laws (<= 1e-12)",
+            covered=c.seeds * len(DISTRIBUTIONS),
         ),
-        "empirical_matches_direct_evaluation": claim(
-            err_emp <= 1e-12, f"max |weight_1d - eqs. 22-23 summed directly| = {err_emp:.2e}"
+        "empirical_approaches_population": make_check(
+            nh > nl and all(h <= m / 2 for m, h in means.values()),
+            f"seed-mean sup-distance n={nl} -> n={nh}: " + ", ".join(
+                f"{k} {m:.4f} -> {h:.4f}" for k, (m, h) in means.items()) + " (at most half)",
+            covered=len(DISTRIBUTIONS) if nh > nl else 0,
+            why_none="one sample size: nothing to compare",
         ),
     }  # fmt: skip
+
+
+def verdicts(result: Result) -> dict:
+    """``{"sqrt_n_rate": Verdict}``: the n^{-1/2} rate per seed (module docstring)."""
+    c = result.config
+    lo, hi = _ends(c)
+    allowed = 3 * np.sqrt(c.sizes[lo] / c.sizes[hi])
+    per = []
+    for k in range(c.seeds):
+        ratios = {law: float(d[k, hi] / d[k, lo]) for law, d in result.distances.items()}
+        per.append(dict(seed=c.seed + k, shown=all(r <= allowed for r in ratios.values()),
+                        ratios=ratios, allowed=float(allowed)))  # fmt: skip
+    return {"sqrt_n_rate": make_verdict(
+        per, statement="the empirical weight g converges to the population g at the n^-1/2 rate",
+        threshold=f"every law: d(n={c.sizes[hi]}) <= 3 sqrt({c.sizes[lo]}/{c.sizes[hi]}) "
+        f"d(n={c.sizes[lo]}) = {allowed:.3f} d(n={c.sizes[lo]})")}  # fmt: skip
 
 
 def plot(result: Result, out_dir) -> list[Path]:
@@ -166,6 +211,7 @@ def to_json(result: Result) -> dict:
         "sup_distance_empirical_vs_population": {
             law: {str(n): v for n, v in d.items()} for law, d in result.sup_distance.items()
         },
+        "sup_distance_per_seed": {law: d.tolist() for law, d in result.distances.items()},
         "t": result.t.tolist(),
         "empirical": {k: v.tolist() for k, v in result.empirical.items()},
         "population": {k: v.tolist() for k, v in result.population.items()},
@@ -173,40 +219,40 @@ def to_json(result: Result) -> dict:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", default="minstab-out/fig2", help="output directory")
-    parser.add_argument("--n", type=int, default=20, help="samples per distribution (paper: 20)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--quick", action="store_true", help="smaller grid (seconds)")
-    parser.add_argument("--no-standardize", dest="standardize", action="store_false",
-                        help="keep the raw samples (not the paper's protocol: the convergence "
-                             "claim must fail)")  # fmt: skip
+    from .._cli_args import int_at_least, nonnegative_int, output_dir, positive_int
+
+    a = parser.add_argument
+    a("--out", type=output_dir, default="minstab-out/fig2", help="output directory")
+    a("--n", type=int_at_least(2), default=20, help="samples per distribution (paper: 20)")
+    a("--seed", type=nonnegative_int, default=0, help="first seed")
+    a("--seeds", type=positive_int, default=None, help="seeds of the convergence measurement")
+    a("--quick", action="store_true", help="smaller grid (seconds)")
+    a("--no-standardize", dest="standardize", action="store_false",
+      help="keep the raw samples (not the paper's protocol: the convergence check must fail)")  # fmt: skip
     parser.set_defaults(dtype="float64")
 
 
 def main(args) -> int:
+    from .._io import write_json
     from ..progress import ProgressBar
 
     quick = args.quick or os.environ.get("MINSTAB_QUICK") == "1"
     base = Config.quick() if quick else Config()
-    from .._io import write_json
-    from ..cli import UsageError
-
-    if args.n < 2:
-        raise UsageError(f"--n: expected an integer >= 2, got {args.n}")
-    config = dataclasses.replace(base, n=args.n, seed=args.seed,
-                                 standardize=getattr(args, "standardize", True))  # fmt: skip
-    with ProgressBar(len(DISTRIBUTIONS), "fig2") as bar:
-        result = run(config, progress=bar)
-    claims = check(result)
+    kw = dict(n=args.n, seed=args.seed, standardize=getattr(args, "standardize", True))
+    if getattr(args, "seeds", None) is not None:
+        kw["seeds"] = args.seeds
+    config = dataclasses.replace(base, **kw)
     out = Path(args.out)
+    with ProgressBar(config.seeds, "fig2") as bar:
+        result = run(config, progress=bar)
+    chk, ver = checks(result), verdicts(result)
     paths = plot(result, out)
-    write_json(out / "fig2.json", {**to_json(result), **claims_json(claims)})
-    print("\nsup_t |g_n(t) - g(t)| (empirical vs population):")
+    write_json(out / "fig2.json", {**to_json(result), **outcomes_json(chk, ver)})
+    print("\nsup_t |g_n(t) - g(t)| (empirical vs population), mean over seeds:")
     print(f"{'n':>8} " + " ".join(f"{law:>10}" for law in DISTRIBUTIONS))
-    for n in config.sizes:
-        print(
-            f"{n:>8} " + " ".join(f"{result.sup_distance[law][n]:10.4f}" for law in DISTRIBUTIONS)
-        )
-    print(format_claims(claims))
+    for j, n in enumerate(config.sizes):
+        print(f"{n:>8} " + " ".join(
+            f"{np.mean(result.distances[law][:, j]):10.4f}" for law in DISTRIBUTIONS))  # fmt: skip
+    print(format_outcomes(chk, ver))
     print("\nwrote " + ", ".join(str(p) for p in paths + [out / "fig2.json"]))
-    return exit_status(claims)
+    return exit_status(chk)
