@@ -23,7 +23,24 @@ from zero). At this interpolating minimum theta*:
    stability is a statement about the second moment: a single run can still converge at a
    minimum slightly beyond its eta*_B (the median of the simulations shrinks at 1.1 eta* while
    the mean grows), so the sweep reports max eta / eta*_B(final) over converged runs as a
-   measurement; the claims checked are Lemma 1 for B = n and the return below eta*(B).
+   measurement.
+
+Outcomes (issue 29; :mod:`minstab.experiments.outcomes`).
+
+* Checks (a false one exits 1): eta*(n) = 2/sharpness; eta*(B) nondecreasing in B, with and
+  without replacement; with replacement <= without; the non-uniformity by Hessian-vector
+  products against the Gram form; linearized SGD's sample mean square (an independent Monte
+  Carlo estimate) bounded at ``factors[0]`` eta* and growing at ``factors[1]`` eta* for every
+  (B, sampling); Lemma 1 (sharpness <= 2/eta) on every converged GD run (B = n) of the sweep.
+* Verdicts (empirical; any result exits 0), judged per (B, sampling) configuration or per
+  sweep batch size, since one network is analysed (the unit is written in each row):
+  ``real_sgd_follows_threshold``: the real (nonlinear) SGD's mean square is bounded below and
+  grows above eta*(B), as the linearization predicts; ``sweep_returns_below_threshold``: every
+  sweep run with eta <= 0.95 eta*(B) converges back to the start minimum.
+
+Protocol history (issue 29): before, all nine statements were claims that made the command
+exit 1; the two empirical ones (real SGD, return of the sweep runs) are now verdicts, the
+settings are unchanged.
 """
 
 from __future__ import annotations
@@ -36,10 +53,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .claims import claim, exit_status, format_claims
-from .claims import to_json as claims_json
+from .outcomes import check as claim
+from .outcomes import exit_status, format_outcomes
+from .outcomes import to_json as outcomes_json
+from .outcomes import verdict as make_verdict
 
-__all__ = ["Config", "Result", "run", "plot", "check_claims", "add_arguments", "main"]
+__all__ = ["Config", "Result", "run", "plot", "checks", "verdicts", "add_arguments", "main"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +106,6 @@ class Result(NamedTuple):
     horizon: dict  # "without"/"with" -> [T(B)]
     sims: dict  # "without"/"with" -> {"linear"/"real" -> {"below"/"above" -> [ratio]}, ...}
     sweep: dict  # per B: etas, status, sharpness, eta_star_final, start threshold
-    claims: dict
     config: dict
     wall_time: float
 
@@ -243,11 +261,10 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
         horizon=horizon,
         sims=sims,
         sweep=sw,
-        claims={},
         config=dataclasses.asdict(cfg),
         wall_time=0.0,
     )
-    return r._replace(claims=check_claims(r), wall_time=time.perf_counter() - t0)
+    return r._replace(wall_time=time.perf_counter() - t0)
 
 
 def _sweep_summary(etas, status, sharp, final, loss, start, lam) -> dict:
@@ -269,59 +286,88 @@ def _sweep_summary(etas, status, sharp, final, loss, start, lam) -> dict:
     )
 
 
-def check_claims(r: Result) -> dict:
-    """The claims of THEORY §6 on this run, as :class:`~minstab.experiments.claims.Claim`."""
+def checks(r: Result) -> dict:
+    """The checks of the module docstring, as :class:`~minstab.experiments.outcomes.Check`."""
     es, er = np.array(r.eta_star), np.array(r.eta_star_replacement)
     lo, hi = r.config["factors"]
+    nb = len(r.batch_sizes)
     out = {
         "eta_star_at_n_is_2_over_sharpness": claim(
             abs(es[-1] - r.gd_limit) <= 1e-8 * r.gd_limit,
-            f"eta*(n) = {es[-1]:.10g}, 2/sharpness = {r.gd_limit:.10g}",
+            f"eta*(n) = {es[-1]:.10g}, 2/sharpness = {r.gd_limit:.10g}", covered=1,
         ),
         "eta_star_nondecreasing_in_B": claim(
             bool(np.all(np.diff(es) >= -1e-12 * es[1:])),
-            "eta*(B) " + np.array2string(es, precision=4),
+            "eta*(B) " + np.array2string(es, precision=4), covered=nb,
         ),
         "eta_star_replacement_nondecreasing_in_B": claim(
             bool(np.all(np.diff(er) >= -1e-12 * er[1:])),
-            "with replacement " + np.array2string(er, precision=4),
+            "with replacement " + np.array2string(er, precision=4), covered=nb,
         ),
-        "replacement_le_without": claim(bool(np.all(er <= es * (1 + 1e-10))), "for every B"),
+        "replacement_le_without": claim(
+            bool(np.all(er <= es * (1 + 1e-10))), "for every B", covered=nb
+        ),
         "non_uniformity_hvp_matches_gram": claim(
             abs(r.non_uniformity - r.non_uniformity_gram) <= 1e-6 * r.non_uniformity_gram,
-            f"{r.non_uniformity:.10g} vs {r.non_uniformity_gram:.10g}",
+            f"{r.non_uniformity:.10g} vs {r.non_uniformity_gram:.10g}", covered=1,
         ),
-    }
-    for kind in ("linear", "real"):
-        below = max(max(r.sims[m][kind]["below"]) for m in ("without", "with"))
-        above = min(min(r.sims[m][kind]["above"]) for m in ("without", "with"))
-        out[f"{kind}_sgd_bounded_below_grows_above"] = claim(
-            below < 1 < above,
-            f"mean-square ratio: largest at {lo} eta* = {below:.3g} (< 1), smallest at {hi} eta* = "
-            f"{above:.3g} (> 1)",
-            covered=2 * len(r.batch_sizes),
-            total=2 * len(r.batch_sizes),
-        )
-    gd_ok, back_ok, n_gd, n_back = True, True, 0, 0
-    n = len(r.batch_sizes)
+    }  # fmt: skip
+    below = max(max(r.sims[m]["linear"]["below"]) for m in _MODES)
+    above = min(min(r.sims[m]["linear"]["above"]) for m in _MODES)
+    out["linear_sgd_bounded_below_grows_above"] = claim(
+        below < 1 < above,
+        f"mean-square ratio: largest at {lo} eta* = {below:.3g} (< 1), smallest at {hi} eta* = "
+        f"{above:.3g} (> 1)",
+        covered=2 * nb,
+    )
+    gd_ok, n_gd = True, 0
+    for b, sw in r.sweep.items():
+        if int(b) != nb:
+            continue
+        e = np.array(sw["etas"])
+        conv = np.array([st == "converged" for st in sw["status"]])
+        sharp = np.array(sw["sharpness"], dtype=float)
+        gd_ok &= bool(np.all(sharp[conv] <= (2 / e[conv]) * (1 + 1e-3)))
+        n_gd += int(conv.sum())
+    out["sweep_gd_converged_sharpness_le_2_over_eta"] = claim(
+        gd_ok, "converged GD runs (B = n)", covered=n_gd,
+        why_none="no converged GD run: the sweep has no B = n or none of its runs converged",
+    )  # fmt: skip
+    return out
+
+
+def verdicts(r: Result) -> dict:
+    """The two empirical statements of the module docstring, one row per configuration."""
+    lo, hi = r.config["factors"]
+    real = []
+    for m in _MODES:
+        s = r.sims[m]["real"]
+        for i, b in enumerate(r.batch_sizes):
+            real.append(dict(seed=r.config["seed"], unit=f"B={b}, {m} replacement",
+                             shown=s["below"][i] < 1 < s["above"][i],
+                             ratio_below=s["below"][i], ratio_above=s["above"][i]))  # fmt: skip
+    back = []
     for b, sw in r.sweep.items():
         e = np.array(sw["etas"])
         conv = np.array([st == "converged" for st in sw["status"]])
         sharp = np.array(sw["sharpness"], dtype=float)
         at_start = conv & (np.abs(sharp - r.sharpness) <= 1e-3 * r.sharpness)
         below = e <= 0.95 * sw["eta_star_start"]
-        back_ok &= bool(np.all(at_start[below]))
-        n_back += int(below.sum())
-        if int(b) == n:  # full-batch GD: Lemma 1, sharpness <= 2/eta at a converged minimum
-            gd_ok &= bool(np.all(sharp[conv] <= (2 / e[conv]) * (1 + 1e-3)))
-            n_gd += int(conv.sum())
-    out["sweep_gd_converged_sharpness_le_2_over_eta"] = claim(
-        gd_ok, "converged GD runs (B = n)", covered=n_gd, total=n_gd
-    )
-    out["sweep_runs_below_eta_star_return_to_start"] = claim(
-        back_ok, "runs with eta <= 0.95 eta*(B)", covered=n_back, total=n_back
-    )
-    return out
+        back.append(dict(seed=r.config["seed"], unit=f"B={b}",
+                         shown=bool(np.all(at_start[below])) if below.any() else None,
+                         runs_below=int(below.sum()), returned=int(at_start[below].sum())))  # fmt: skip
+    return {
+        "real_sgd_follows_threshold": make_verdict(
+            real, statement="real SGD is mean-square bounded below eta*(B) and grows above it, "
+            "as its linearization", threshold=f"per (B, sampling): mean-square ratio < 1 at "
+            f"{lo} eta* and > 1 at {hi} eta*",
+        ),
+        "sweep_returns_below_threshold": make_verdict(
+            back, statement="SGD runs below eta*(B) return to the start minimum",
+            threshold="per sweep batch size B: every run with eta <= 0.95 eta*(B) converges at "
+            "the start minimum (sharpness within 1e-3)", min_seeds=1,
+        ),
+    }  # fmt: skip
 
 
 def table(r: Result) -> str:
@@ -449,23 +495,20 @@ def plot(result: Result, out_dir) -> list:
 
 def add_arguments(parser) -> None:
     """Command-line options of ``minstab reproduce sgd-threshold``."""
-    parser.add_argument("--out", default="minstab-out/sgd-threshold", help="output directory")
-    parser.add_argument("--quick", action="store_true", help="reduced size (under a minute)")
-    parser.add_argument("--seed", type=int, default=0, help="data and network seed")
-    parser.add_argument("--n", type=int, default=None, help="number of data points")
-    parser.add_argument("--width", type=int, default=None, help="network width (>= n - 1)")
-    parser.add_argument("--seeds", type=int, default=None, help="SGD runs per configuration")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--factors",
-        type=float,
-        nargs=2,
-        default=None,
-        metavar=("BELOW", "ABOVE"),
-        help="simulate SGD at BELOW * eta* and ABOVE * eta* (default 0.9 1.1)",
-    )
-    parser.add_argument("--sweep-batch-sizes", type=int, nargs="+", default=None,
-                        help="batch sizes of the (B, eta) sweep")  # fmt: skip
+    from .._cli_args import int_at_least, nonnegative_int, output_dir, positive_float, positive_int
+
+    a = parser.add_argument
+    a("--out", type=output_dir, default="minstab-out/sgd-threshold", help="output directory")
+    a("--quick", action="store_true", help="reduced size (under a minute)")
+    a("--seed", type=nonnegative_int, default=0, help="data and network seed")
+    a("--n", type=int_at_least(2), default=None, help="number of data points")
+    a("--width", type=positive_int, default=None, help="network width (>= n - 1)")
+    a("--seeds", type=positive_int, default=None, help="SGD runs per configuration")
+    a("--quiet", action="store_true", help="no progress bar")
+    a("--factors", type=positive_float, nargs=2, default=None, metavar=("BELOW", "ABOVE"),
+      help="simulate SGD at BELOW * eta* and ABOVE * eta* (default 0.9 1.1)")  # fmt: skip
+    a("--sweep-batch-sizes", type=positive_int, nargs="+", default=None,
+      help="batch sizes of the (B, eta) sweep")  # fmt: skip
     parser.set_defaults(dtype="float64")
 
 
@@ -477,41 +520,39 @@ def config_from_args(args) -> Config:
     kw = {"seed": args.seed}
     for name in ("n", "width", "seeds"):
         if getattr(args, name, None) is not None:
-            if getattr(args, name) < (2 if name == "n" else 1):
-                raise UsageError(
-                    f"--{name}: expected a positive integer (n >= 2), got {getattr(args, name)}"
-                )
             kw[name] = getattr(args, name)
     if "n" in kw:
         kw.setdefault("width", max(2 * kw["n"], Config.width))
         kw["sweep_batch_sizes"] = tuple(sorted({1, 2, max(kw["n"] // 2, 1), kw["n"]}))
-    if kw.get("width", Config.width) < kw.get("n", Config.n) - 1:
-        raise UsageError(
-            f"--width: expected at least n - 1 = {kw.get('n', Config.n) - 1}, got {kw['width']}"
-        )
+    n = kw.get("n", Config.n)
+    if kw.get("width", Config.width) < n - 1:
+        raise UsageError(f"--width: expected at least n - 1 = {n - 1}, got {kw['width']}")
     if getattr(args, "factors", None) is not None:
         lo, hi = args.factors
-        if not 0 < lo < hi:
+        if not lo < hi:
             raise UsageError(f"--factors: expected 0 < BELOW < ABOVE, got {lo} {hi}")
         kw["factors"] = (lo, hi)
     if getattr(args, "sweep_batch_sizes", None):
+        bad = [b for b in args.sweep_batch_sizes if b > n]
+        if bad:
+            raise UsageError(f"--sweep-batch-sizes: expected batch sizes <= n = {n}, got {bad}")
         kw["sweep_batch_sizes"] = tuple(args.sweep_batch_sizes)
     return Config.quick_config(**kw) if quick else Config(**kw)
 
 
 def main(args) -> int:
-    """Run, print the table and the claims, write JSON and figures; exit 1 if a claim is false."""
+    """Run, print the table and the outcomes, write JSON and figures; exit 1 if a check fails."""
     from .._io import write_json
 
     cfg = config_from_args(args)
-    r = run(cfg, progress=not getattr(args, "quiet", False))
-    print(table(r))
     out = Path(args.out)
+    r = run(cfg, progress=not getattr(args, "quiet", False))
+    chk, ver = checks(r), verdicts(r)
+    print(table(r))
     out.mkdir(parents=True, exist_ok=True)
-    body = {k: v for k, v in r._asdict().items() if k != "claims"}
-    write_json(out / "sgd_threshold.json", {**body, **claims_json(r.claims)})
+    write_json(out / "sgd_threshold.json", {**r._asdict(), **outcomes_json(chk, ver)})
     paths = plot(r, out)
-    print(format_claims(r.claims))
+    print(format_outcomes(chk, ver))
     print(f"wrote {out / 'sgd_threshold.json'} and {', '.join(p.name for p in paths)}")
     print(f"wall time {r.wall_time:.1f} s")
-    return exit_status(r.claims)
+    return exit_status(chk)
