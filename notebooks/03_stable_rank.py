@@ -35,12 +35,12 @@ from IPython.display import Image, display
 jax.config.update("jax_enable_x64", True)
 
 from minstab.experiments import stable_rank  # noqa: E402
-from minstab.experiments.claims import format_claims  # noqa: E402
+from minstab.experiments.outcomes import format_outcomes  # noqa: E402
 
 QUICK = os.environ.get("MINSTAB_QUICK") == "1"
 # quick: a smaller run than `minstab reproduce stable-rank --quick` (the tests run both)
 cfg = (
-    stable_rank.Config.quick(d=1000, steps=1500, seeds=1, num_logs=10)
+    stable_rank.Config.quick(d=1000, steps=1500, seeds=4, num_logs=10)
     if QUICK
     else stable_rank.Config()
 )
@@ -51,10 +51,10 @@ print("quick:", QUICK, "|", cfg)
 #
 # Synthetic: $x_i \sim N(0, I_d/d)$ with random labels (pure noise, so only near-orthogonality
 # makes them separable). Images: Fashion-MNIST classes 0/1 (scikit-learn digits when Fashion-MNIST
-# is not installed), centred and scaled, full resolution. The table gives seed means of the first
-# and last log entries: the stable rank of the whole $W$, of the sign blocks $W_+$ and $W_-$ (the
-# larger of the two), the relative spread $(\max-\min)/\mathrm{mean}|\cdot|$ of the normalized
-# margins and their ratio $\min/\max$.
+# is not installed), centred and scaled, full resolution. The table gives seed means of the
+# stable rank at initialization and at the end, for the whole $W$ and for the sign blocks $W_+$
+# and $W_-$ (the larger of the two; "blk max" the largest over seeds), the fewest support vectors
+# of a run and the largest max/min normalized margin over them, and the largest final loss.
 
 # %%
 res = stable_rank.run(cfg)
@@ -74,17 +74,25 @@ print(f"wall time {res.wall_s:.1f} s")
 # the paper's "$\to 1$" as the statement per block, $W_{+1}$ and $W_{-1}$, and check both values:
 # the blocks against 1 and the whole layer against $2(1+\gamma^2)/(1+\gamma)^2$.
 
+# %% [markdown]
+# ## Checks and verdicts
+#
+# The verdicts are the paper's two statements for leaky ReLU, judged per initialization seed
+# with the criteria of issue 29: every run of the seed ends with block stable rank $\le 1.01$;
+# every run ends with max/min normalized margin $\le 1.05$ over its support vectors (the points
+# whose logistic weight $1/(1+e^{y_i f(x_i)})$ is at least 1/100 of the largest). A seed is
+# judged when all its runs brought the loss below $\log(2)/10$. The check compares the values
+# logged inside the compiled scan with an SVD and a forward pass of the final $W$ in NumPy.
+
 # %%
-claims = stable_rank.check(res)
-print(format_claims(claims))
+checks, verdicts = stable_rank.checks(res), stable_rank.verdicts(res)
+print(format_outcomes(checks, verdicts))
 
 # %% [markdown]
 # ## Figure: stable rank and margins against the GD step (largest step size)
 #
-# Top row: leaky ReLU's sign blocks (dotted) fall to 1 and stay there, the whole $W$ (solid) to
-# the two-block value; ReLU's stay above 1 (each neuron keeps the points it was active on at
-# initialization) but far below their value at the random initialization. Bottom row: the band
-# between the smallest and largest normalized margin narrows around a common value.
+# Top row: the stable rank of the whole $W$ (solid) and of the block $W_+$ (dotted) for every
+# seed; bottom row: the band between the smallest and largest normalized margin, and its median.
 
 # %%
 paths = stable_rank.plot(res, "stable-rank-out")
@@ -93,22 +101,31 @@ display(Image(filename=str(paths[0])))
 # %% [markdown]
 # ## What the outputs show
 #
-# Generated from the run above (synthetic nearly-orthogonal data, the paper's regime; the image
-# subset is far from nearly orthogonal, its constant $C$ is printed in the first output, and it
-# is only reported).
+# Generated from the outputs above.
 
 # %%
-rows = stable_rank.summary(res)
 gamma = cfg.leaky_slope
-for r in rows:
-    if r["data"] == "synthetic":
-        print(
-            f"{r['activation']:>10}, eta = {r['eta']:g}: loss {r['loss_final']:.2e}; block stable "
-            f"rank {r['srank_block_final']:.4f}; whole W {r['srank_final']:.4f}; margin spread "
-            f"{r['spread_init']:.2f} -> {r['spread_final']:.4f} (min/max {r['ratio_final']:.3f})"
-        )
-print(
-    f"two-block prediction for the whole W at gamma = {gamma}: "
-    f"{stable_rank.whole_layer_limit(gamma):.4f}"
-)
-print("claims:", {k: v.holds for k, v in claims.items()})
+for key, v in verdicts.items():
+    vals = [
+        max(r["block_stable_rank"]) if "block_stable_rank" in r else max(r["margin_ratio"])
+        for r in v.per_seed
+    ]
+    what = "largest block stable rank" if key.startswith("stable") else "largest max/min margin"
+    print(
+        f"{key}: {v.verdict} ({v.seeds_shown} of {v.seeds} judged seeds, {v.seeds_run} run); "
+        f"per seed {what}: " + ", ".join(f"{x:.4g}" for x in vals)
+    )
+for r in stable_rank.summary(res):
+    print(
+        f"{r['data']:>13} {r['activation']:>10}, eta = {r['eta']:g}: whole W {r['srank_final']:.4f} "
+        f"(two orthogonal rank-one blocks: {stable_rank.whole_layer_limit(gamma):.4f}), block "
+        f"{r['srank_block_final']:.4f}, margins max/min up to {r['margin_ratio_max']:.3g}"
+    )
+print("checks:", {k: c.holds for k, c in checks.items()})
+
+# %% [markdown]
+# ## Protocol history
+#
+# | date | setting | reason | verdicts before | verdicts after |
+# |---|---|---|---|---|
+# | issue 29 | two per-seed verdicts (block stable rank $\le 1.01$; max/min support-vector margin $\le 1.05$) on the synthetic data and on Fashion-MNIST; 8 seeds (4 before); the ReLU and whole-layer claims dropped (reported only) | the ReLU claim held as soon as $W$ moved (learned part of rank $\le n = 20 < 43.7$) and the margin claim passed margins that differed by 2x; Fashion-MNIST was reported, not judged | synthetic only, 5 claims, all passed (4 seeds) | the verdict table above |
