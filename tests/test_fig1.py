@@ -17,8 +17,8 @@ def test_reproduce_fig1_quick(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     res = json.loads((tmp_path / "fig1.json").read_text())
     assert set(res["checks"]) == {"stable_minima_lemma1_lemma2", "lemma4_lower_bound",
-                                  "theorem1_budget"}  # fmt: skip
-    assert all(c["holds"] is not False for c in res["checks"].values()), res["checks"]
+                                  "theorem1_theorem2_budget"}  # fmt: skip
+    assert all(c["holds"] for c in res["checks"].values()), res["checks"]
     conv = [r for r in res["runs"] if r["converged"]]
     assert res["checks"]["stable_minima_lemma1_lemma2"]["covered"] == len(conv) > 0
     v = res["verdicts"]["spike_then_smoother"]
@@ -41,7 +41,7 @@ def _run(converged=True, curvature=0.5, spike=1e-3, switched=True, eta=0.02):
         loss[5] = spike
     z = np.zeros(1)
     return fig1.Run(loss, steps, etas, 1e-13 if converged else 1e-3, converged,
-                    1500 if converged else -1, 1.0, curvature, (z, z, z, z), 1.0, 1.0, 0.0, 0)  # fmt: skip
+                    1500 if converged else -1, 1.0, curvature, (z, z, z, z), 1.0, 1.0, 0.0, 0, 0.0)  # fmt: skip
 
 
 def _seed(seed, a, b):
@@ -69,7 +69,8 @@ def test_fig1_verdict_every_outcome():
 def _row(**kw):
     base = dict(seed=0, run="A", converged=True, eta_final=0.02, two_over_eta=100.0,
                 sharpness=50.0, weighted_curvature=0.8, lambda_lower=50.0, lambda_upper=50.0,
-                delta=0.0, num_toggling=0, twice_differentiable=True)  # fmt: skip
+                delta=0.0, num_toggling=0, twice_differentiable=True,
+                theorem2_delta=0.5)  # fmt: skip
     base.update(kw)
     return base
 
@@ -86,10 +87,15 @@ def test_fig1_checks_hold_and_each_can_fail():
     assert fig1.checks([_row(weighted_curvature=30.0)])["lemma4_lower_bound"].holds is False
     # (Lemmas 1 and 4 imply Theorem 1, so its failure comes with a sharpness above 2/eta)
     bad_t1 = fig1.checks([_row(weighted_curvature=49.6, sharpness=101.0)])
-    assert bad_t1["theorem1_budget"].holds is False and bad_t1["lemma4_lower_bound"].holds
-    # no twice-differentiable minimum: Theorem 1 covers nothing and says why
-    none = fig1.checks([_row(**kink)])["theorem1_budget"]
-    assert none.holds is None and none.covered == 0 and "knot" in none.why_none
+    assert bad_t1["theorem1_theorem2_budget"].holds is False and bad_t1["lemma4_lower_bound"].holds
+    # Theorem 2 on a strongly stable kinked minimum: the budget 1/eta - 1/2 + Delta = 50
+    t2 = dict(kink, lambda_upper=90.0, sharpness=120.0)
+    assert fig1.checks([_row(**t2, weighted_curvature=49.9)])["theorem1_theorem2_budget"].holds
+    bad_t2 = fig1.checks([_row(**t2, weighted_curvature=50.1)])["theorem1_theorem2_budget"]
+    assert bad_t2.holds is False and bad_t2.covered == 1
+    # a kinked minimum that is not strongly stable (lambda_upper > 2/eta): no theorem applies
+    none = fig1.checks([_row(**kink, lambda_upper=101.0)])["theorem1_theorem2_budget"]
+    assert none.holds is None and none.covered == 0 and "strongly stable" in none.why_none
 
 
 def test_fig1_bad_flags_exit_2_before_computing(tmp_path, capsys):

@@ -17,8 +17,9 @@ Outcomes (issue 29; :mod:`minstab.experiments.outcomes`). The pair of runs is re
   int |f''| g ended below A's.
 * Checks on every converged run of every seed (a false one exits 1): Lemma 1 (sharpness <=
   2/eta_final) on twice-differentiable minima and Lemma 2 (lambda_lower <= 2/eta_final + delta)
-  on minima with a knot on a data point; Lemma 4 (1 + 2 int |f''| g <= sharpness); Theorem 1's
-  budget (int |f''| g <= 1/eta_final - 1/2) on twice-differentiable minima.
+  on minima with a knot on a data point; Lemma 4 (1 + 2 int |f''| g <= sharpness); the budget
+  int |f''| g <= 1/eta_final - 1/2 on twice-differentiable minima (Theorem 1), plus Theorem 2's
+  Delta (eq. 25, as printed) on strongly stable minima with a knot on a data point.
 
 Protocol history (issue 29): before, one seed and four claims that made the command exit 1
 ("both runs converge" and "the larger step ends smoother" among them); now the empirical
@@ -78,6 +79,7 @@ class Run(NamedTuple):
     lambda_upper: float
     delta: float
     num_toggling: int  # (point, neuron) pairs with the knot on the point
+    theorem2_delta: float  # Theorem 2's Delta (eq. 25) at eta_final
 
 
 class SeedResult(NamedTuple):
@@ -91,11 +93,20 @@ class SeedResult(NamedTuple):
     config: Config
     seed: int
 
+    def checks(self) -> dict:
+        """The checks on this seed's two runs alone."""
+        return checks([run_row(r, self.seed, k) for k, r in self.runs.items()])
+
 
 class Result(NamedTuple):
     seeds: list  # SeedResult per seed; the figure shows the first
     config: Config
     wall_s: float
+
+    @property
+    def runs(self) -> dict:
+        """Runs A and B of the first seed (the figure's)."""
+        return self.seeds[0].runs
 
 
 def _smoothed_f2(params, grid, bandwidth):
@@ -118,7 +129,7 @@ def run_seed(config: Config, seed: int) -> SeedResult:
     import jax.numpy as jnp
 
     from .. import data, nets
-    from ..bounds import weight_1d, weighted_curvature
+    from ..bounds import theorem2_delta, weight_1d, weighted_curvature
     from ..curvature import sharpness
     from ..modes import mode_interval
     from ..train import train
@@ -144,6 +155,7 @@ def run_seed(config: Config, seed: int) -> SeedResult:
             float(sharpness(p, x, y)), float(weighted_curvature(p, x)),
             tuple(np.asarray(a) for a in p), float(modes.lambda_lower),
             float(modes.lambda_upper), float(modes.delta), int(modes.num_toggling),
+            float(theorem2_delta(p, x, float(r.log.eta[-1])).delta),
         )  # fmt: skip
         f[name] = np.asarray(nets.forward(p, jnp.asarray(grid)))
         f2[name] = _smoothed_f2(p, grid, bandwidth=0.03 * (hi - lo))
@@ -172,6 +184,7 @@ def run_row(r: Run, seed: int, name: str) -> dict:
         eta_final=eta, two_over_eta=2 / eta, sharpness=r.sharpness, weighted_curvature=r.curvature,
         lambda_lower=r.lambda_lower, lambda_upper=r.lambda_upper, delta=r.delta,
         num_toggling=r.num_toggling, twice_differentiable=r.num_toggling == 0,
+        theorem2_delta=r.theorem2_delta,
     )  # fmt: skip
 
 
@@ -217,7 +230,10 @@ def checks(run_rows: list[dict]) -> dict:
     lemma1 = [r["sharpness"] <= r["two_over_eta"] * slack for r in diff]
     lemma2 = [r["lambda_lower"] <= (r["two_over_eta"] + r["delta"]) * slack for r in kink]
     lemma4 = [1 + 2 * r["weighted_curvature"] <= r["sharpness"] * slack for r in conv]
-    thm1 = [r["weighted_curvature"] <= (1 / r["eta_final"] - 0.5) * slack for r in diff]
+    strong = [r for r in kink if r["lambda_upper"] <= r["two_over_eta"] * slack]  # Lemma 3
+    budget = [(r, 1 / r["eta_final"] - 0.5) for r in diff]
+    budget += [(r, 1 / r["eta_final"] - 0.5 + r["theorem2_delta"]) for r in strong]
+    thm = [r["weighted_curvature"] <= b * slack for r, b in budget]
 
     def worst(vals):
         return f"{max(vals):.4f}" if vals else "-"
@@ -238,16 +254,22 @@ def checks(run_rows: list[dict]) -> dict:
             f"{worst([(1 + 2 * r['weighted_curvature']) / r['sharpness'] for r in conv])} (<= 1)",
             covered=len(conv), why_none=why,
         ),
-        "theorem1_budget": make_check(
-            all(thm1),
-            f"largest int|f''|g / (1/eta - 1/2) "
-            f"{worst([r['weighted_curvature'] / (1 / r['eta_final'] - 0.5) for r in diff])} (<= 1) "
-            "on twice-differentiable minima",
-            covered=len(diff), why_none="no converged run is twice differentiable: GD parked a "
-            "knot on a data point in every one, where Theorem 1 does not apply (Lemma 2 and Lemma "
-            "4 are checked on them)",
+        "theorem1_theorem2_budget": make_check(
+            all(thm),
+            f"largest int|f''|g / budget {worst([r['weighted_curvature'] / b for r, b in budget])} "
+            f"(<= 1): 1/eta - 1/2 on {len(diff)} twice-differentiable minima (Theorem 1), + Delta "
+            f"(eq. 25) on {len(strong)} strongly stable kinked ones (Theorem 2, lambda_upper <= "
+            "2/eta)",
+            covered=len(budget), eligible=len(budget),
+            why_none="no converged run is twice differentiable or strongly stable (lambda_upper "
+            "<= 2/eta), the hypotheses of Theorems 1 and 2",
         ),
     }  # fmt: skip
+
+
+def check(result: Result) -> dict:
+    """The checks of the first seed's two runs (what the figure shows); see :func:`checks`."""
+    return result.seeds[0].checks()
 
 
 def plot(result: Result, out_dir) -> list[Path]:
