@@ -12,7 +12,10 @@ from minstab.experiments.outcomes import INCONCLUSIVE, NOT_REPRODUCED, PARTLY, R
 
 @pytest.mark.run_bound
 def test_reproduce_fig1_quick(tmp_path):
-    assert cli.main(["reproduce", "fig1", "--quick", "--out", str(tmp_path)]) == 0
+    # two of --quick's four seeds keep the suite's time (the verdict's outcomes are tested on
+    # constructed seeds below); seed 1's run B runs all 200 000 steps without converging
+    argv = ["reproduce", "fig1", "--quick", "--seeds", "2", "--out", str(tmp_path)]
+    assert cli.main(argv) == 0
     for name in ("fig1.png", "fig1.pdf", "fig1.json"):
         assert (tmp_path / name).stat().st_size > 0
     res = json.loads((tmp_path / "fig1.json").read_text())
@@ -22,7 +25,8 @@ def test_reproduce_fig1_quick(tmp_path):
     conv = [r for r in res["runs"] if r["converged"]]
     assert res["checks"]["stable_minima_lemma1_lemma2"]["covered"] == len(conv) > 0
     v = res["verdicts"]["spike_then_smoother"]
-    assert v["seeds_run"] == 4 and len(v["per_seed"]) == 4
+    assert v["seeds_run"] == 2 and v["verdict"] == INCONCLUSIVE  # fewer than 4 seeds
+    assert len(v["per_seed"]) == 2 and v["per_seed"][0]["shown"] is True  # the figure's seed
     # the seed-0 pair, recomputed from the rows: B lands at a smaller int|f''|g than A, at a
     # minimum flat enough for the larger step (Lemma 1), which A's minimum is not
     a, b = (next(r for r in res["runs"] if r["seed"] == 0 and r["run"] == k) for k in "AB")
