@@ -305,6 +305,10 @@ def test_sgd_verdicts_every_outcome():
     assert v["sweep_returns_below_threshold"].verdict == "partly"
     v = ex.verdicts(_sgd_result([0.5] * 4, [2.0] * 4, back=(False, False, False)))
     assert v["sweep_returns_below_threshold"].verdict == "not reproduced"
+    none = _sgd_result([0.5] * 4, [2.0] * 4)
+    for sw in none.sweep.values():  # no run below 0.95 eta*(B): no batch size can be judged
+        sw["etas"] = [2 * sw["eta_star_start"]] * 2
+    assert ex.verdicts(none)["sweep_returns_below_threshold"].verdict == "inconclusive"
     one = _sgd_result([0.5], [2.0])  # n = 1: 2 configurations, fewer than the minimum of 4
     assert ex.verdicts(one)["real_sgd_follows_threshold"].verdict == "inconclusive"
 

@@ -455,7 +455,7 @@ def config_from_args(args) -> Config:
         if getattr(args, name, None) is not None:
             kw[name] = getattr(args, name)
     if getattr(args, "eta_rels", None):
-        kw["eta_rels"] = tuple(args.eta_rels)
+        kw["eta_rels"] = tuple(dict.fromkeys(args.eta_rels))  # one cell per step size
     if getattr(args, "cases", None):
         kw["cases"] = tuple(dict.fromkeys(args.cases))
     quick = getattr(args, "quick", False) or os.environ.get("MINSTAB_QUICK") == "1"
