@@ -372,8 +372,8 @@ def hessian_eigenvalues(
         value_tol = float(value_tol)
     precond_scale = None if precond is None else check_precond(precond, params)
     return _eigenpairs_jit(
-        params, x, y, v0, precond_scale, model=model, loss=loss, curvature=curvature, k=k, which=which,
-        num_iters=num_iters, tol=tol, value_tol=value_tol,
+        params, x, y, v0, precond_scale, model=model, loss=loss, curvature=curvature, k=k,
+        which=which, num_iters=num_iters, tol=tol, value_tol=value_tol,
     )  # fmt: skip
 
 

@@ -39,6 +39,7 @@ REGISTRY = {
         "minstab.experiments.eos",
         "edge of stability: sharpness rises to 2/eta and hovers (MLP, Fashion-MNIST)",
     ),
+    "adaptive-eos": ("minstab.experiments.adaptive_eos", "Adam at 38/eta, frozen D, heavy ball"),
 }
 
 
