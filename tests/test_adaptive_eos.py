@@ -116,3 +116,63 @@ def test_false_checks_exit_1():
     assert checks["preconditioner_reproduces_adam_step"].holds is False
     assert checks["tracker_matches_cold_lanczos"].holds is False
     assert exit_status(checks) == 1
+
+
+# ----------------------------------------------------------------------------- momentum-fig3
+def _fake_sweep(etas, sharpness, curvature, *, converged=None, kinked=None):
+    from types import SimpleNamespace
+
+    etas = np.asarray(etas, float)
+    n = etas.size
+    conv = np.ones(n, bool) if converged is None else np.asarray(converged)
+    lam = np.asarray(sharpness, float)
+    lo = lam.copy()
+    if kinked is not None:
+        lo[np.asarray(kinked)] *= 0.9  # a knot on a data point: a mode interval
+    curv = np.asarray(curvature, float)
+    return SimpleNamespace(etas=etas, converged=conv, sharpness=lam, lambda_lower=lo,
+                           lambda_upper=lam, weighted_curvature=curv, lower_bound=1 + 2 * curv,
+                           flattest_sharpness=lam * 0.99)  # fmt: skip
+
+
+def test_momentum_checks_and_edge_rows():
+    from minstab.experiments import momentum_fig3 as mf
+
+    beta = 0.9
+    etas = np.array([0.2, 0.4, 0.8, 1.6])
+    thr = 3.8 / etas  # 19, 9.5, 4.75, 2.375
+    lam = np.array([12.0, 9.4, 4.74, 2.37])  # the first below its threshold, the rest at it
+    curv = np.array([1.0, 2.0, 1.5, 0.3])  # budgets 9, 4.25, 1.875, 0.6875
+    good = _fake_sweep(etas, lam, curv)
+    c = mf.momentum_checks([good], beta)
+    assert all(v.holds for v in c.values()), c
+    assert c["momentum_bound"].covered == 4
+    rows = mf.edge_rows({0: good}, beta, 0.05)
+    assert rows[0]["band_runs"] == 3 and rows[0]["shown"] is True
+    assert rows[0]["median_edge_dev"] == pytest.approx(np.median(np.abs(lam[1:] / thr[1:] - 1)))
+    # a curvature over the momentum budget, a sharpness over the threshold: both checks fail
+    bad = _fake_sweep(etas, [12.0, 9.4, 5.5, 2.37], [1.0, 4.3, 1.5, 0.3])
+    c = mf.momentum_checks([bad], beta)
+    assert c["momentum_bound"].holds is False
+    assert c["momentum_stability_necessary"].holds is False
+    # kinked minima are not covered; with none twice differentiable the checks say why
+    kinked = _fake_sweep(etas, lam, curv, kinked=[0, 1, 2, 3])
+    c = mf.momentum_checks([kinked], beta)
+    assert c["momentum_bound"].holds is None and c["momentum_bound"].why_none
+    # no band (every threshold above the reference sharpness): the seed is not judged
+    flat = _fake_sweep(etas, [1.0, 1.0, 1.0, 1.0], curv * 0)
+    assert mf.edge_rows({3: flat}, beta, 0.05)[0]["shown"] is None
+
+
+def test_momentum_fig3_grid_and_flags(capsys, tmp_path):
+    from minstab.experiments import momentum_fig3 as mf
+
+    cfg = mf.Config()
+    # each heavy-ball run's threshold equals the GD threshold of the main job's grid
+    gd = np.geomspace(cfg.eta_lo, cfg.eta_hi, cfg.num_etas)
+    np.testing.assert_allclose(3.8 / cfg.step_sizes(), 2 / gd)
+    try:
+        code = cli.main(["reproduce", "momentum-fig3", "--beta", "1.0", "--out", str(tmp_path)])
+    except SystemExit as e:
+        code = e.code
+    assert code == 2 and "--beta" in capsys.readouterr().err
