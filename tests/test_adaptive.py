@@ -380,3 +380,44 @@ def test_train_preconditioned_gd_and_validation():
     with pytest.raises(ValueError, match="log_sharpness='preconditioned' needs an optimizer"):
         ms.train(params, x, y, 0.02, model=_mlp, steps=4, log_every=2,
                  log_sharpness="preconditioned")  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- sweep, report, budget
+def test_sweep_reports_the_optimizers_threshold():
+    x, y = ms.data.toy_1d(n=6, key=jax.random.key(0))
+    p = ms.init_shallow(jax.random.key(1), 1, 8, knot_range=(-1.5, 1.5))
+    etas = np.array([0.01, 0.02])
+    hb = ms.sweep(p, x, y, etas, steps=20, optimizer="momentum", momentum=0.5, progress=False,
+                  flattest=False)  # fmt: skip
+    np.testing.assert_allclose(hb.threshold, 3.0 / etas)
+    np.testing.assert_allclose(hb.edge_ratio, hb.sharpness * etas / 3.0)
+    params, xm, ym = _mlp_problem()
+    ad = ms.sweep(params, xm, ym, etas, model=_mlp, steps=20, log_every=10, optimizer=optax.adam,
+                  log_sharpness="preconditioned", progress=False, diagnostics=False)  # fmt: skip
+    np.testing.assert_allclose(ad.threshold, 38 / etas)
+    np.testing.assert_allclose(ad.edge_ratio, ad.log.sharpness[:, -1] * etas / 38)
+    # what a sweep stores: eta x threshold, None where no threshold is derived
+    from minstab.sweep import _threshold_config
+
+    assert _threshold_config(ms.TrainConfig(steps=1)) == {
+        "threshold_factor": 2.0, "threshold_on": "sharpness"}  # fmt: skip
+    assert _threshold_config(ms.TrainConfig(steps=1, optimizer=optax.lion))[
+        "threshold_factor"] is None  # fmt: skip
+
+
+def test_report_and_budget_take_a_threshold():
+    x = jnp.array([-1.0, 0.0, 1.0])
+    y = jnp.array([1.0, 0.0, 1.0])
+    p = ms.ShallowParams(jnp.array([[1.0], [-1.0]]), jnp.array([-0.5, -0.5]),
+                         jnp.array([2.0, 2.0]), jnp.array(0.0))  # fmt: skip
+    eta, beta = 0.05, 0.9
+    thr = ms.stability_threshold("momentum", eta, beta=beta)
+    r = ms.stability_report(p, x, y, eta, threshold=thr)
+    assert r.eta == eta and r.two_over_eta == pytest.approx(thr)
+    assert r.budget == pytest.approx(float(ms.momentum_budget(eta, beta=beta)))
+    assert r.lemma1_ok == (r.sharpness <= thr)
+    np.testing.assert_allclose(ms.theorem1_budget(eta, threshold=thr), ms.momentum_budget(eta))
+    with pytest.raises(ValueError, match="threshold must be positive"):
+        ms.stability_report(p, x, y, eta, threshold=-1.0)
+    with pytest.raises(ValueError, match="threshold must be positive"):
+        ms.theorem1_budget(eta, threshold=0.0)
