@@ -161,8 +161,8 @@ def stability_threshold(optimizer: str, eta, **hyper):
     Examples
     --------
     >>> import minstab as ms
-    >>> ms.stability_threshold("gd", 0.1), ms.stability_threshold("momentum", 0.1, beta=0.9)
-    (20.0, 38.0)
+    >>> ms.stability_threshold("gd", 0.25), ms.stability_threshold("momentum", 0.25, beta=0.5)
+    (8.0, 12.0)
     >>> round(ms.stability_threshold("adam", 1e-3), 6)  # 38 / eta at b1 = 0.9
     38000.0
     """
@@ -414,9 +414,11 @@ def adam_preconditioner(opt_state, *, eps=None, bias_correction: bool = True, b2
     >>> p = {"w": jnp.array([1.0, -2.0])}
     >>> opt = optax.adam(0.1)
     >>> s = opt.init(p)
-    >>> _, s = opt.update({"w": jnp.array([0.5, 3.0])}, s)
-    >>> ms.adam_preconditioner(s)["w"]  # |g| + eps after one step (v_hat = g^2)
-    Array([0.50000001, 3.00000001], dtype=float64)
+    >>> g = {"w": jnp.array([0.5, 3.0])}
+    >>> _, s = opt.update(g, s)
+    >>> d = ms.adam_preconditioner(s)  # |g| + eps after one step (v_hat = g^2)
+    >>> bool(jnp.allclose(d["w"], jnp.abs(g["w"]), rtol=1e-4))
+    True
     """
     if not isinstance(bias_correction, bool):
         raise ValueError(f"bias_correction must be True or False, got {bias_correction!r}")
@@ -520,7 +522,7 @@ def preconditioned_sharpness(
     >>> lam = ms.preconditioned_sharpness(p, x, y, precond=d, model=apply)
     >>> s = jax.flatten_util.ravel_pytree(d)[0] ** -0.5
     >>> ref = jnp.linalg.eigvalsh(s[:, None] * ms.hessian(p, x, y, model=apply) * s)[-1]
-    >>> bool(abs(lam - ref) < 1e-8 * abs(ref))
+    >>> bool(abs(lam - ref) < 1e-4 * abs(ref))  # 1e-8 in float64
     True
     """
     from .spectrum import hessian_eigenvalues

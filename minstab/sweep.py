@@ -123,7 +123,7 @@ class SweepResult(NamedTuple):
 
     @property
     def edge_ratio(self) -> np.ndarray:
-        """eta lambda / (eta threshold): the final sharpness over the threshold, per run.
+        """The final sharpness over the threshold (eta lambda / (eta threshold)), per run.
 
         For an optimizer whose threshold bounds the preconditioned sharpness, lambda is the last
         logged value of ``log_sharpness="preconditioned"`` (NaN if the sweep did not log it).
@@ -461,8 +461,11 @@ def _plan(obj, cfg, params0, x, y, etas, *, shared, seed, chunk_size, flattest, 
 
 
 def _threshold_config(cfg: TrainConfig) -> dict:
-    """``threshold_factor`` (eta x the optimizer's threshold, None if not derived) and what it
-    bounds (``threshold_on``: ``"sharpness"`` or ``"preconditioned"``), for the result."""
+    """What the result stores about the optimizer's stability threshold (issue 33).
+
+    ``threshold_factor``: eta times the threshold (None if not derived); ``threshold_on``:
+    what it bounds, ``"sharpness"`` or ``"preconditioned"``.
+    """
     from .adaptive import preconditioned_spec, threshold_for
 
     try:
