@@ -75,20 +75,23 @@ def reference(params, x, y, d) -> float:
     """float64 ``eigsh`` of D^{-1/2} H D^{-1/2} (cast up), tol 1e-10."""
     from scipy.sparse.linalg import LinearOperator, eigsh
 
-    up = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), (params, d, x, y))
-    p64, d64, x64, y64 = up
-    theta, unravel = ravel_pytree(p64)
-    s = ravel_pytree(d64)[0] ** -0.5
-    loss = minstab.model_loss(eos.mlp)
+    with jax.enable_x64(True):
+        up = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), (params, d, x, y))
+        p64, d64, x64, y64 = up
+        theta, unravel = ravel_pytree(p64)
+        s = ravel_pytree(d64)[0] ** -0.5
+        loss = minstab.model_loss(eos.mlp)
 
-    @jax.jit
-    def op(v):
-        g = jax.grad(lambda t: loss(unravel(t), x64, y64))
-        return s * jax.jvp(g, (theta,), (s * v,))[1]
+        @jax.jit
+        def op(v, theta, s, x, y):  # data as arguments: no constant folding at compile time
+            g = jax.grad(lambda t: loss(unravel(t), x, y))
+            return s * jax.jvp(g, (theta,), (s * v,))[1]
 
-    lin = LinearOperator((theta.size, theta.size), dtype=np.float64,
-                         matvec=lambda v: np.asarray(op(jnp.asarray(v.ravel()))))  # fmt: skip
-    return float(eigsh(lin, k=1, which="LA", tol=1e-10, return_eigenvectors=False)[0])
+        lin = LinearOperator(
+            (theta.size, theta.size), dtype=np.float64,
+            matvec=lambda v: np.asarray(op(jnp.asarray(v.ravel()), theta, s, x64, y64)),
+        )  # fmt: skip
+        return float(eigsh(lin, k=1, which="LA", tol=1e-10, return_eigenvectors=False)[0])
 
 
 def _interleaved(calls: dict, repeats: int) -> dict:
