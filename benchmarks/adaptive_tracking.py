@@ -11,7 +11,11 @@ of ``repeats``):
 * ``adam untracked``: ``log_every=0``;
 * ``adam + plain every 10``: ``log_sharpness="lanczos"`` (warm-started Lanczos on H);
 * ``adam + preconditioned every 10``: ``log_sharpness="preconditioned"`` (warm-started Lanczos
-  on D^{-1/2} H D^{-1/2} at Adam's current D: the same products with two elementwise scalings).
+  on D^{-1/2} H D^{-1/2} at Adam's current D: the same products with two elementwise scalings);
+* ``gd untracked`` / ``gd + plain every 10``: plain GD at eta 0.2 (``benchmarks/tracking.py``'s
+  setting), whose sharpness is at *its* edge, as Adam's preconditioned one is at Adam's: the
+  like-for-like comparison (at an edge the top eigenvalues cluster and Lanczos needs more
+  products; Adam's plain sharpness is below any edge).
 
 and one-shot calls at the final point of the preconditioned run (cold start, ``tol`` 1e-5):
 ``minstab.sharpness(method="lanczos")`` against ``minstab.preconditioned_sharpness``, with
@@ -119,6 +123,11 @@ def run(*, quick: bool, repeats: int = 5, progress=print):
             "adam + preconditioned every 10": lambda: minstab.train(
                 params, x, y, ETA, log_every=EVERY, log_sharpness="preconditioned",
                 **common).log,
+            "gd untracked": lambda: minstab.train(params, x, y, 0.2, log_every=0, model=eos.mlp,
+                                                  steps=steps, tol=1e-30).loss,
+            "gd + plain every 10": lambda: minstab.train(
+                params, x, y, 0.2, log_every=EVERY, log_sharpness="lanczos", model=eos.mlp,
+                steps=steps, tol=1e-30).log,
         }  # fmt: skip
         p, d = adam_point(params, x, y, steps)
         ref = reference(p, x, y, d)
@@ -137,12 +146,13 @@ def run(*, quick: bool, repeats: int = 5, progress=print):
         matvecs = {"one-shot plain (lanczos)": int(plain.num_matvecs),
                    "one-shot preconditioned": int(pre.num_matvecs)}  # fmt: skip
         times = _interleaved(calls, repeats)
-        base = statistics.median(times["adam untracked"])
+        bases = {k: statistics.median(times[f"{k} untracked"]) for k in ("adam", "gd")}
         for m, ts in times.items():
             med = statistics.median(ts)
+            base = bases.get(m.split()[0])
             rows.append(dict(case=name, n=n, hidden=hidden, steps=steps, method=m,
                              median_s=med, times_s=ts,
-                             overhead=med / base - 1 if m.startswith("adam") else None,
+                             overhead=None if base is None else med / base - 1,
                              matvecs=matvecs.get(m),
                              rel_error=err if m == "one-shot preconditioned" else None))  # fmt: skip
             progress(f"{name:>16} {m:>32} {med:8.3f} s")
@@ -150,7 +160,7 @@ def run(*, quick: bool, repeats: int = 5, progress=print):
 
 
 def markdown(rows) -> str:
-    lines = ["| case | steps | method | median s | overhead vs untracked | products | "
+    lines = ["| case | steps | method | median s | overhead vs its untracked run | products | "
              "rel. error vs float64 eigsh |", "|---|---:|---|---:|---:|---:|---:|"]  # fmt: skip
     for r in rows:
         ov = "" if r["overhead"] is None else f"{r['overhead']:+.0%}"
