@@ -346,12 +346,17 @@ def test_train_logs_preconditioned_sharpness_at_adams_d():
     r = ms.train(params, x, y, eta, model=_mlp, steps=steps, log_every=60, optimizer=optax.adam,
                  log_sharpness="preconditioned", tol=1e-30)  # fmt: skip
     opt = optax.adam(eta)
-    state, p = opt.init(params), params
     lossf = ms.model_loss(_mlp)
-    with jax.numpy_dtype_promotion("standard"):
-        for _ in range(steps):
+
+    def step(carry, _):
+        p, state = carry
+        with jax.numpy_dtype_promotion("standard"):
             upd, state = opt.update(jax.grad(lossf)(p, x, y), state, p)
-            p = optax.apply_updates(p, upd)
+        return (optax.apply_updates(p, upd), state), None
+
+    with jax.numpy_dtype_promotion("standard"):
+        state0 = opt.init(params)
+    (p, state), _ = jax.lax.scan(step, (params, state0), None, length=steps)
     ref = _dense_reference(p, x, y, ms.adam_preconditioner(state), _mlp)[0]
     np.testing.assert_allclose(float(r.log.sharpness[-1]), ref, rtol=1e-6)
     assert ms.threshold_for(optax.adam, eta) == pytest.approx(38 / eta)
