@@ -10,6 +10,13 @@ from . import data as data
 from . import images as images
 from . import implicit_bias as implicit_bias
 from . import plotting as plotting
+from .adaptive import FixedPreconditionerState as FixedPreconditionerState
+from .adaptive import adam_preconditioner as adam_preconditioner
+from .adaptive import momentum_budget as momentum_budget
+from .adaptive import preconditioned_gd as preconditioned_gd
+from .adaptive import preconditioned_sharpness as preconditioned_sharpness
+from .adaptive import stability_threshold as stability_threshold
+from .adaptive import threshold_for as threshold_for
 from .bounds import population_weight_1d as population_weight_1d
 from .bounds import sharpness_lower_bound as sharpness_lower_bound
 from .bounds import theorem1_budget as theorem1_budget

@@ -330,9 +330,17 @@ def sharpness_lower_bound(params: ShallowParams, x_train: jax.Array) -> jax.Arra
     return 1 + 2 * weighted_curvature(params, x_train)
 
 
-def theorem1_budget(eta) -> jax.Array:
-    """1/eta - 1/2: Theorem 1's bound on int |f''| g for a stable, twice-differentiable solution."""
+def theorem1_budget(eta, *, threshold=None) -> jax.Array:
+    """1/eta - 1/2: Theorem 1's bound on int |f''| g for a stable, twice-differentiable solution.
+
+    ``threshold``: the optimizer's stability threshold on the sharpness in place of GD's 2/eta
+    (:func:`minstab.stability_threshold`, e.g. (2 + 2 beta)/eta for heavy ball); the budget is
+    then threshold/2 - 1/2 (Lemma 4 with lambda_max <= threshold; issue 33).
+    """
     check_positive(eta, "eta")
+    if threshold is not None:
+        check_positive(threshold, "threshold")
+        return jnp.asarray(threshold) / 2 - 0.5
     return 1 / jnp.asarray(eta) - 0.5
 
 

@@ -23,7 +23,7 @@ from ._validate import check_choice, check_positive
 __all__ = ["TrainConfig", "OPTIMIZERS", "LOG_SHARPNESS_METHODS", "train_config"]
 
 OPTIMIZERS = ("gd", "momentum", "nesterov", "adam")
-LOG_SHARPNESS_METHODS = ("auto", "gram", "lanczos", "power", "none")
+LOG_SHARPNESS_METHODS = ("auto", "gram", "lanczos", "power", "none", "preconditioned")
 
 
 def _int(value, name: str, *, low: int) -> int:
@@ -56,7 +56,10 @@ class TrainConfig:
         from the previous log point), ``"power"`` (one Hessian-vector product per log point:
         power iteration continued across log points, the Rayleigh quotient logged; a lower
         bound of lambda_max that converges while the Hessian changes slowly, for cheap
-        tracking, see ``benchmarks/tracking.py``) or ``"none"``.
+        tracking, see ``benchmarks/tracking.py``), ``"none"`` or ``"preconditioned"`` (Adam,
+        RMSProp or :func:`minstab.preconditioned_gd`: lambda_max(D^{-1/2} H D^{-1/2}) at the
+        optimizer's current D, warm-started Lanczos; :func:`minstab.threshold_for` gives the
+        threshold it is compared with, issue 33).
     log_curvature : also log the weighted curvature int |f''| g (shallow net only, eq. 21).
     boost_factor, boost_below : multiply eta by ``boost_factor`` once the loss is below
         ``boost_below`` (sticky; seed 004 Fig. 1 uses 3).

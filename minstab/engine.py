@@ -116,6 +116,15 @@ class Objective:
                 "log_sharpness='gram' needs the shallow net on the quadratic loss (its Gram "
                 "matrix is closed-form); use 'lanczos' or 'auto' with a model or a loss"
             )
+        if config.log_sharpness == "preconditioned":
+            from .adaptive import preconditioned_spec
+
+            if config.plain_gd or not preconditioned_spec(config.optimizer):
+                raise ValueError(
+                    "log_sharpness='preconditioned' needs an optimizer with a diagonal "
+                    "preconditioner: 'adam', optax.adam/adamw/rmsprop or "
+                    "minstab.preconditioned_gd (the plain sharpness is 'lanczos')"
+                )
         if config.log_curvature and model is not None:
             raise ValueError("log_curvature needs the shallow ReLU net (model=None)")
         return obj

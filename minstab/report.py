@@ -88,6 +88,7 @@ def stability_report(
     loss_tol: float = 1e-10,
     atol: float = 1e-9,
     max_modes: int = 256,
+    threshold=None,
 ) -> StabilityReport:
     """Stability verdicts for a network at step size ``eta`` (seed 004 Lemmas 1-4, Theorems 1-2).
 
@@ -95,6 +96,11 @@ def stability_report(
     (relative) of a data point make it non-differentiable: then the mode Hessians are enumerated
     (at most ``max_modes``) and Theorem 2's budget ``1/eta - 1/2 + Delta`` applies instead of
     Theorem 1's ``1/eta - 1/2``. Meant for the small networks of the papers (dense Hessians).
+
+    ``threshold``: the optimizer's stability threshold on the sharpness in place of GD's 2/eta
+    (:func:`minstab.stability_threshold`, e.g. ``(2 + 2 beta)/eta`` for heavy ball). Every
+    verdict then uses it (``two_over_eta`` holds it) and the budgets are those of GD with the
+    step 2/threshold, which has the same threshold: threshold/2 - 1/2 (+ Delta; issue 33).
 
     Examples
     --------
@@ -106,6 +112,12 @@ def stability_report(
     >>> r.is_minimum, r.twice_differentiable, r.theorem
     (True, True, 'theorem1')
     """
+    if threshold is not None:  # GD with step 2/threshold has this threshold (issue 33)
+        check_positive(eta, "eta")
+        check_positive(threshold, "threshold")
+        gd = stability_report(params, x, y, 2.0 / float(threshold), loss_tol=loss_tol,
+                              atol=atol, max_modes=max_modes)  # fmt: skip
+        return gd._replace(eta=float(eta))
     x2, y = validate(params, x, y)
     check_positive(eta, "eta")
     eta = float(eta)

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._validate import check_bool, check_choice, check_positive
+from .adaptive import check_precond, preconditioned_matvec
 from .eigen import default_tol, lanczos, lanczos_tridiagonal
 from .operators import (
     CURVATURES,
@@ -148,9 +149,24 @@ class SpectralDensity(NamedTuple):
 
 # ----------------------------------------------------------------------------- kernels
 def _eigenpairs_kernel(
-    params, x, y, v0, *, model, loss, curvature, k, which, num_iters, tol, value_tol
+    params,
+    x,
+    y,
+    v0,
+    precond_scale=None,
+    *,
+    model,
+    loss,
+    curvature,
+    k,
+    which,
+    num_iters,
+    tol,
+    value_tol,
 ):
     _, matvec = curvature_operator(params, x, y, model=model, loss=loss, curvature=curvature)
+    if precond_scale is not None:  # D^{-1/2} A D^{-1/2}: one elementwise product each side
+        matvec = preconditioned_matvec(matvec, precond_scale)
     v0 = default_start(params) if v0 is None else v0
     r = lanczos(matvec, v0, k=k, which=which, num_iters=num_iters, tol=tol, value_tol=value_tol)
     values = jnp.reshape(r.value, (k,))
@@ -300,6 +316,7 @@ def hessian_eigenvalues(
     num_iters: int | None = None,
     tol: float | None = None,
     value_tol: float | None = None,
+    precond=None,
 ) -> Eigenpairs:
     """Top-k (or bottom-k) eigenpairs of the loss Hessian (or GGN) by Lanczos.
 
@@ -323,6 +340,10 @@ def hessian_eigenvalues(
     tol : relative residual tolerance (default 1e-10 in float64, 1e-5 in float32).
     value_tol : relative tolerance on the estimated eigenvalue error (default: not used).
         ``converged`` is then True also where the estimate met it.
+    precond : a diagonal preconditioner D, a pytree like ``params`` with positive entries:
+        the eigenpairs of ``D^{-1/2} A D^{-1/2}`` (those of ``D^{-1} A``, with eigenvectors
+        ``D^{-1/2}`` times these), e.g. Adam's (:func:`minstab.adam_preconditioner`; see
+        :func:`minstab.preconditioned_sharpness`). Default: none.
 
     Examples
     --------
@@ -349,9 +370,10 @@ def hessian_eigenvalues(
     if value_tol is not None:
         check_positive(value_tol, "value_tol")
         value_tol = float(value_tol)
+    precond_scale = None if precond is None else check_precond(precond, params)
     return _eigenpairs_jit(
-        params, x, y, v0, model=model, loss=loss, curvature=curvature, k=k, which=which,
-        num_iters=num_iters, tol=tol, value_tol=value_tol,
+        params, x, y, v0, precond_scale, model=model, loss=loss, curvature=curvature, k=k,
+        which=which, num_iters=num_iters, tol=tol, value_tol=value_tol,
     )  # fmt: skip
 
 

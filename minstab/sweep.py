@@ -111,6 +111,31 @@ class SweepResult(NamedTuple):
         return 2.0 / np.asarray(self.etas)
 
     @property
+    def threshold(self) -> np.ndarray:
+        """Each run's stability threshold: 2/eta for GD, (2 + 2 beta)/eta for heavy ball, ...
+
+        :func:`minstab.stability_threshold` of the sweep's optimizer (issue 33); for Adam,
+        RMSProp and :func:`minstab.preconditioned_gd` it bounds the preconditioned sharpness.
+        NaN for an optimizer without a derived threshold.
+        """
+        factor = self.config.get("threshold_factor", 2.0)  # results saved before issue 33: GD
+        return np.full(self.num_runs, np.nan) if factor is None else factor / np.asarray(self.etas)
+
+    @property
+    def edge_ratio(self) -> np.ndarray:
+        """The final sharpness over the threshold (eta lambda / (eta threshold)), per run.
+
+        For an optimizer whose threshold bounds the preconditioned sharpness, lambda is the last
+        logged value of ``log_sharpness="preconditioned"`` (NaN if the sweep did not log it).
+        """
+        if self.config.get("threshold_on") == "preconditioned":
+            pre = self.config.get("log_sharpness") == "preconditioned" and self.log.sharpness.size
+            lam = np.asarray(self.log.sharpness)[:, -1] if pre else np.full(self.num_runs, np.nan)
+        else:
+            lam = np.asarray(self.sharpness)
+        return lam / self.threshold
+
+    @property
     def num_runs(self) -> int:
         """Number of runs R."""
         return int(np.shape(self.etas)[0])
@@ -424,6 +449,7 @@ def _plan(obj, cfg, params0, x, y, etas, *, shared, seed, chunk_size, flattest, 
         config["width"] = int(first.w1.shape[0])
     else:
         config["param_leaves"] = _leaf_names(first)
+    config.update(_threshold_config(cfg))
     config.update(extra_config or {})
     host = [np.asarray(a) for a in jax.tree_util.tree_leaves(params0)]
     # a user model is named by module and qualified name only: its predictions tell two apart
@@ -432,6 +458,22 @@ def _plan(obj, cfg, params0, x, y, etas, *, shared, seed, chunk_size, flattest, 
                     obj.describe(), flattest, cs, int(seed), layout])  # fmt: skip
     mesh = Mesh(np.array(devices), ("runs",))
     return _Plan(etas, cs, num_chunks, mine, shared, mesh, layout, threads, digest, config)
+
+
+def _threshold_config(cfg: TrainConfig) -> dict:
+    """What the result stores about the optimizer's stability threshold (issue 33).
+
+    ``threshold_factor``: eta times the threshold (None if not derived); ``threshold_on``:
+    what it bounds, ``"sharpness"`` or ``"preconditioned"``.
+    """
+    from .adaptive import preconditioned_spec, threshold_for
+
+    try:
+        factor = float(threshold_for(cfg, 1.0))
+    except ValueError:
+        factor = None
+    pre = not cfg.plain_gd and preconditioned_spec(cfg.optimizer)
+    return {"threshold_factor": factor, "threshold_on": "preconditioned" if pre else "sharpness"}
 
 
 def _chunking(num_runs: int, chunk_size: int, num_devices: int) -> tuple[int, int]:

@@ -304,7 +304,9 @@ def _record(lp: _Loop, state: _State):
     loss = lp.obj.value(state.params, x, y)
     method = _log_method(lp)
     vec, s = state.vec, nan
-    if method == "power":
+    if method == "preconditioned":
+        s, vec = _preconditioned_sharpness(lp, state)
+    elif method == "power":
         # one HVP per log point: power iteration continued across log points on the slowly
         # changing Hessian; the Rayleigh quotient v^T H v of a unit v is <= lambda_max always
         v = _warm_start(lp, state, mix=1e-4)
@@ -338,6 +340,30 @@ def _record(lp: _Loop, state: _State):
     return state._replace(vec=vec), TrainLog(state.step, loss, s, c, _eta(lp, state))
 
 
+def _preconditioned_sharpness(lp: _Loop, state: _State):
+    """lambda_max(D^{-1/2} H D^{-1/2}) at the optimizer's current D, and the next warm start.
+
+    D is read from the optax state (:func:`minstab.adaptive.preconditioner_kernel`: Adam's
+    sqrt(v_hat) + eps, RMSProp's, or a fixed one); each Lanczos product is one HVP between two
+    elementwise scalings by D^{-1/2}, with the stopping rule of the plain tracker.
+    """
+    from .adaptive import inverse_sqrt_scale, preconditioned_matvec, preconditioner_kernel
+    from .eigen import lanczos
+
+    dtype = state.loss.dtype
+    scale = inverse_sqrt_scale(preconditioner_kernel(state.opt_state))
+
+    def matvec(v, params, x, y, scale):
+        return preconditioned_matvec(lambda u: lp.obj.hvp_flat(u, params, x, y), scale)(v)
+
+    tol = float(np.finfo(dtype).eps) ** 0.5 * 1e-2
+    r = lanczos(matvec, _warm_start(lp, state, mix=1e-3), state.params, lp.x, lp.y, scale,
+                num_iters=lp.cfg.lanczos_iters, tol=tol)  # fmt: skip
+    ok = jnp.all(jnp.isfinite(r.vector)) & jnp.isfinite(r.value)
+    s = jnp.where(state.diverged, jnp.array(jnp.nan, dtype), r.value)
+    return s, jnp.where(ok, r.vector, state.vec)
+
+
 def _warm_start(lp: _Loop, state: _State, *, mix: float) -> jax.Array:
     """The previous top eigenvector with ``mix`` of the fixed dense start mixed in (not unit).
 
@@ -356,7 +382,7 @@ def _warm_start(lp: _Loop, state: _State, *, mix: float) -> jax.Array:
 
 def _start(obj: Objective, cfg: TrainConfig, params) -> jax.Array:
     """The trackers' fixed start vector (unit norm), or an empty one when nothing is tracked."""
-    if _tracker(obj, cfg) not in ("lanczos", "power"):
+    if _tracker(obj, cfg) not in ("lanczos", "power", "preconditioned"):
         return jnp.zeros(0)
     v = obj.start_vector(params)
     return v / jnp.linalg.norm(v)

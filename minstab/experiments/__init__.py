@@ -39,6 +39,8 @@ REGISTRY = {
         "minstab.experiments.eos",
         "edge of stability: sharpness rises to 2/eta and hovers (MLP, Fashion-MNIST)",
     ),
+    "adaptive-eos": ("minstab.experiments.adaptive_eos", "Adam at 38/eta, frozen D, heavy ball"),
+    "momentum-fig3": ("minstab.experiments.momentum_fig3", "Fig. 3 with heavy ball: bound, edge"),
 }
 
 

@@ -1,0 +1,193 @@
+# ruff: noqa: B023 - the lambdas are called at once, inside the loop that binds them
+"""Cost of tracking Adam's preconditioned sharpness against the plain one (issue 33).
+
+    python benchmarks/adaptive_tracking.py [--quick] [--repeats N] [--out DIR]
+
+The model of ``minstab reproduce eos`` (tanh MLP 784-h-h-10, n Fashion-MNIST images, quadratic
+loss, float32), trained by full-batch Adam (optax, lr 2e-3). Rows of ``minstab.train`` (each one
+compiled program, an untimed warm-up call, then the methods interleaved round by round, median
+of ``repeats``):
+
+* ``adam untracked``: ``log_every=0``;
+* ``adam + plain every 10``: ``log_sharpness="lanczos"`` (warm-started Lanczos on H);
+* ``adam + preconditioned every 10``: ``log_sharpness="preconditioned"`` (warm-started Lanczos
+  on D^{-1/2} H D^{-1/2} at Adam's current D: the same products with two elementwise scalings);
+* ``gd untracked`` / ``gd + plain every 10``: plain GD at eta 0.2 (``benchmarks/tracking.py``'s
+  setting), whose sharpness is at *its* edge, as Adam's preconditioned one is at Adam's: the
+  like-for-like comparison (at an edge the top eigenvalues cluster and Lanczos needs more
+  products; Adam's plain sharpness is below any edge).
+
+and one-shot calls at the final point of the preconditioned run (cold start, ``tol`` 1e-5):
+``minstab.sharpness(method="lanczos")`` against ``minstab.preconditioned_sharpness``, with
+their product counts. Before timing, ``preconditioned_sharpness`` is checked against scipy
+``eigsh`` of D^{-1/2} H D^{-1/2} in float64 at that point (to 1e-3; float32 arithmetic).
+Writes ``DIR/adaptive_tracking.json`` and ``DIR/adaptive_tracking.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python benchmarks/adaptive_tracking.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+
+import minstab
+from minstab.experiments import eos
+
+QUICK_CASES = [("mlp-h32-n256", 256, 32, 200)]  # (name, n, hidden, steps)
+FULL_CASES = [("mlp-h64-n1000", 1000, 64, 400), ("mlp-h200-n1000", 1000, 200, 300)]
+ETA = 2e-3
+EVERY = 10
+
+
+def problem(n, hidden):
+    x, y = eos.load_data(eos.Config(n=n, hidden=hidden, dtype="float32"))
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    params = eos.init_mlp(jax.random.key(0), [x.shape[1], hidden, hidden, 10], x.dtype)
+    return params, x, y
+
+
+def adam_point(params, x, y, steps):
+    """Parameters and Adam's D after ``steps`` steps (a hand-written optax loop)."""
+    opt = optax.adam(ETA)
+    loss = minstab.model_loss(eos.mlp)
+
+    @jax.jit
+    def step(p, s):
+        with jax.numpy_dtype_promotion("standard"):
+            u, s = opt.update(jax.grad(loss)(p, x, y), s, p)
+        return optax.apply_updates(p, u), s
+
+    s = opt.init(params)
+    for _ in range(steps):
+        params, s = step(params, s)
+    return params, minstab.adam_preconditioner(s)
+
+
+def reference(params, x, y, d) -> float:
+    """float64 ``eigsh`` of D^{-1/2} H D^{-1/2} (cast up), tol 1e-10."""
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    with jax.enable_x64(True):
+        up = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), (params, d, x, y))
+        p64, d64, x64, y64 = up
+        theta, unravel = ravel_pytree(p64)
+        s = ravel_pytree(d64)[0] ** -0.5
+        loss = minstab.model_loss(eos.mlp)
+
+        @jax.jit
+        def op(v, theta, s, x, y):  # data as arguments: no constant folding at compile time
+            g = jax.grad(lambda t: loss(unravel(t), x, y))
+            return s * jax.jvp(g, (theta,), (s * v,))[1]
+
+        lin = LinearOperator(
+            (theta.size, theta.size), dtype=np.float64,
+            matvec=lambda v: np.asarray(op(jnp.asarray(v.ravel()), theta, s, x64, y64)),
+        )  # fmt: skip
+        return float(eigsh(lin, k=1, which="LA", tol=1e-10, return_eigenvectors=False)[0])
+
+
+def _interleaved(calls: dict, repeats: int) -> dict:
+    for fn in calls.values():
+        jax.block_until_ready(fn())
+    times = {m: [] for m in calls}
+    for _ in range(repeats):
+        for m, fn in calls.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn())
+            times[m].append(time.perf_counter() - t0)
+    return times
+
+
+def run(*, quick: bool, repeats: int = 5, progress=print):
+    rows = []
+    for name, n, hidden, steps in QUICK_CASES if quick else FULL_CASES:
+        params, x, y = problem(n, hidden)
+        common = dict(model=eos.mlp, steps=steps, tol=1e-30, optimizer=optax.adam)
+        calls = {
+            "adam untracked": lambda: minstab.train(params, x, y, ETA, log_every=0,
+                                                    **common).loss,
+            "adam + plain every 10": lambda: minstab.train(
+                params, x, y, ETA, log_every=EVERY, log_sharpness="lanczos", **common).log,
+            "adam + preconditioned every 10": lambda: minstab.train(
+                params, x, y, ETA, log_every=EVERY, log_sharpness="preconditioned",
+                **common).log,
+            "gd untracked": lambda: minstab.train(params, x, y, 0.2, log_every=0, model=eos.mlp,
+                                                  steps=steps, tol=1e-30).loss,
+            "gd + plain every 10": lambda: minstab.train(
+                params, x, y, 0.2, log_every=EVERY, log_sharpness="lanczos", model=eos.mlp,
+                steps=steps, tol=1e-30).log,
+        }  # fmt: skip
+        p, d = adam_point(params, x, y, steps)
+        ref = reference(p, x, y, d)
+        pre = minstab.preconditioned_sharpness(p, x, y, precond=d, model=eos.mlp, tol=1e-5,
+                                               full_output=True)  # fmt: skip
+        err = abs(float(pre.values[0]) - ref) / ref
+        if err > 1e-3:
+            raise AssertionError(f"{name}: preconditioned sharpness {pre.values[0]} vs {ref}")
+        plain = minstab.sharpness(p, x, y, model=eos.mlp, method="lanczos", tol=1e-5,
+                                  full_output=True)  # fmt: skip
+        calls["one-shot plain (lanczos)"] = lambda: minstab.sharpness(
+            p, x, y, model=eos.mlp, method="lanczos", tol=1e-5
+        )
+        calls["one-shot preconditioned"] = lambda: minstab.preconditioned_sharpness(
+            p, x, y, precond=d, model=eos.mlp, tol=1e-5)  # fmt: skip
+        matvecs = {"one-shot plain (lanczos)": int(plain.num_matvecs),
+                   "one-shot preconditioned": int(pre.num_matvecs)}  # fmt: skip
+        times = _interleaved(calls, repeats)
+        bases = {k: statistics.median(times[f"{k} untracked"]) for k in ("adam", "gd")}
+        for m, ts in times.items():
+            med = statistics.median(ts)
+            base = bases.get(m.split()[0])
+            rows.append(dict(case=name, n=n, hidden=hidden, steps=steps, method=m,
+                             median_s=med, times_s=ts,
+                             overhead=None if base is None else med / base - 1,
+                             matvecs=matvecs.get(m),
+                             rel_error=err if m == "one-shot preconditioned" else None))  # fmt: skip
+            progress(f"{name:>16} {m:>32} {med:8.3f} s")
+    return rows
+
+
+def markdown(rows) -> str:
+    lines = ["| case | steps | method | median s | overhead vs its untracked run | products | "
+             "rel. error vs float64 eigsh |", "|---|---:|---|---:|---:|---:|---:|"]  # fmt: skip
+    for r in rows:
+        ov = "" if r["overhead"] is None else f"{r['overhead']:+.0%}"
+        mv = "" if r["matvecs"] is None else str(r["matvecs"])
+        e = "" if r["rel_error"] is None else f"{r['rel_error']:.1e}"
+        lines.append(f"| {r['case']} | {r['steps']} | {r['method']} | {r['median_s']:.3f} | "
+                     f"{ov} | {mv} | {e} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--out", default="benchmarks/results")
+    args = ap.parse_args(argv)
+    rows = run(quick=args.quick, repeats=args.repeats)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = dict(backend=jax.default_backend(), devices=jax.device_count(),
+                date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
+    (out / "adaptive_tracking.json").write_text(json.dumps({"machine": meta, "rows": rows},
+                                                           indent=1))  # fmt: skip
+    (out / "adaptive_tracking.md").write_text(markdown(rows))
+    print(markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
