@@ -21,14 +21,14 @@ def test_minstab_sweep_float32_resumes_after_a_truncated_chunk(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "minstab", "sweep", "--out", str(out), "--quiet",
            "--dtype", "float32", "--tol", "1e-9", "--etas", "0.09,0.1,0.11",
-           "--steps", "50000",
+           "--steps", "50000", "--seeds", "1", "--seed-offset", "0",
            "--chunk-size", "2"]  # fmt: skip
-    # three step sizes cannot meet the main job's claims (>= 20 converged runs, an edge band):
-    # the command writes everything and exits 1; resuming is what this test checks
+    # three step sizes of one seed: the verdicts are inconclusive (exit 0 whatever they say) and
+    # every check holds; resuming is what this test checks
     # XLA's default compile options (tests/helpers.py default_xla_env): 50 000 steps run far
     # longer than they compile, and the float64 check below needs users' arithmetic
-    _run(cmd, returncodes=(1,), optimize=True)
-    first = load_sweep(out)
+    _run(cmd, returncodes=(0,), optimize=True)
+    first = load_sweep(out / "seed_0")
     chunks = out / "chunks"
     assert sorted(f.name for f in chunks.glob("chunk_*.npz")) == [
         "chunk_0000.npz",
@@ -37,11 +37,11 @@ def test_minstab_sweep_float32_resumes_after_a_truncated_chunk(tmp_path):
     kept = (chunks / "chunk_0000.npz").stat().st_mtime_ns
     data = (chunks / "chunk_0001.npz").read_bytes()
     (chunks / "chunk_0001.npz").write_bytes(data[: len(data) // 3])
-    proc = _run(cmd, returncodes=(1,), optimize=True)
+    proc = _run(cmd, returncodes=(0,), optimize=True)
     assert "chunk_0001.npz: unreadable chunk" in proc.stderr and "Traceback" not in proc.stderr
     assert "chunk_0000" not in proc.stderr
     assert (chunks / "chunk_0000.npz").stat().st_mtime_ns == kept  # loaded, not rewritten
-    second = load_sweep(out)
+    second = load_sweep(out / "seed_0")
     for f in ("loss", "sharpness", "lower_bound", "flattest_sharpness", "converged"):
         a, b = np.asarray(getattr(first, f)), np.asarray(getattr(second, f))
         assert a.dtype == b.dtype and (a.dtype == bool or a.dtype == np.float32), f
