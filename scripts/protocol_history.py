@@ -1,6 +1,8 @@
-"""Write notebooks/data/protocol_history.json: every protocol change of the main job and of
-``minstab reproduce fig3``, its reason, and the verdicts before and after, each number read
-from a committed output file (notebook 01 prints the table).
+"""Write notebooks/data/protocol_history.json (the protocol changes, verdicts before and after).
+
+Every protocol change of the main job and of ``minstab reproduce fig3``, its reason, and the
+verdicts before and after, each number read from a committed output file (notebook 01 prints
+the table).
 
     python scripts/protocol_history.py
 
@@ -30,11 +32,17 @@ def _v(verdicts) -> str:
 
 
 def main() -> None:
+    """Read the committed outputs and write protocol_history.json."""
     search = [json.loads(ln) for ln in (DATA / "fig3_search_e74711e.jsonl").read_text().split("\n")
               if ln.strip()]  # fmt: skip
+
+    def full(r):  # the setting with the search's defaults filled in (the default row counts once)
+        return json.dumps({"seed": 0, **r.get("defaults", {}), **r["setting"]}, sort_keys=True)
+
+    distinct = {full(r) for r in search}
     passing = sorted({json.dumps(r["setting"], sort_keys=True) for r in search
-                      if r["all_targets_met"]})  # fmt: skip
-    distinct = {json.dumps(r["setting"], sort_keys=True) for r in search}
+                      if r["all_targets_met"] and r["setting"] != {"seed": 0}})  # fmt: skip
+    n_pass = len({full(r) for r in search if r["all_targets_met"]})
     old = _load("main_job_summary_e74711e.json")
     band = [r for r in old["runs"] if r["in_edge_band"]]
     clipped = np.array([r["edge_dev"] for r in band])
@@ -56,8 +64,8 @@ def main() -> None:
             "holds': withdrawn",
             "reason": "a setting searched until it passes on the seed it is judged on tells "
             "nothing (issue 29)",
-            "before": f"{len(passing)} distinct passing settings of {len(distinct) - 1} tried "
-            f"(the default row counted once), all at seed 0: {', '.join(passing)}; "
+            "before": f"{n_pass} distinct passing settings of {len(distinct)} distinct settings "
+            f"in {len(search)} rows, all at seed 0: {', '.join(passing)}; "
             "`reproduce fig3` on seeds 0-7 exited 1",
             "after": f"the phase-diagram cell with the highest fraction of seeds 0-7 showing "
             f"both (width {ch['width']}, output scale {ch['output_scale']:g}, n {ch['n']}: "

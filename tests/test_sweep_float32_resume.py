@@ -53,3 +53,17 @@ def test_minstab_sweep_float32_resumes_after_a_truncated_chunk(tmp_path):
     for i in range(second.num_runs):
         q = ms.ShallowParams(*(jnp.asarray(a, jnp.float64) for a in second.params_at(i)))
         np.testing.assert_allclose(second.sharpness[i], _gauss_newton_top(q, x), rtol=RTOL)
+
+
+def test_toml_dtype_float32_is_used(tmp_path):
+    """`dtype = "float32"` in a --config file holds when no --dtype flag is given (it used to
+    be overridden by the flag's default), and runs in float32 throughout."""
+    toml = tmp_path / "f32.toml"
+    toml.write_text('dtype = "float32"\n')
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "minstab", "sweep", "--out", str(out), "--quiet",
+           "--config", str(toml), "--etas", "0.1", "--steps", "500", "--seeds", "1"]  # fmt: skip
+    _run(cmd, returncodes=(0,))
+    r = load_sweep(out / "seed_8")
+    assert r.config["dtype"] == "float32"
+    assert np.asarray(r.loss).dtype == np.float32 and np.asarray(r.params.w1).dtype == np.float32

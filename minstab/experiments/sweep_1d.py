@@ -629,8 +629,8 @@ def _stats(v) -> dict:
             "max": float(v.max())}  # fmt: skip
 
 
-def _frac_words(k: int, n: int) -> str:
-    return f"{k} of {n}"
+def _finite(values) -> list:
+    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
 
 
 def describe(summ: dict) -> str:
@@ -639,8 +639,8 @@ def describe(summ: dict) -> str:
     seeds = summ["seeds"]
     e, s = v["edge"], v["smoother"]
     judged = [p for p in ps if p["edge"] is not None]
-    devs = [p["band_median_edge_dev"] for p in judged if p["band_runs"]]
-    rhos = [p["spearman"] for p in judged if p["spearman"] is not None]
+    devs = _finite(p["band_median_edge_dev"] for p in judged if p["band_runs"])
+    rhos = _finite(p["spearman"] for p in judged)
     both = sum(bool(p["both"]) for p in judged)
     text = [
         f"Cell width {c['width']}, output scale {c['output_scale']}, n = {c['n']}, seeds "
@@ -925,9 +925,22 @@ def main(args) -> int:
     """Run the job, print per-seed statistics, checks and verdicts; write results and figures."""
     import jax
 
+    cfg = config_from_args(args)
+    # the precision is the config's (a TOML dtype holds unless --dtype overrides it); the
+    # command line switched x64 on for the default before the file was read
+    x64 = bool(jax.config.jax_enable_x64)
+    jax.config.update("jax_enable_x64", cfg.dtype == "float64")
+    try:
+        return _main(cfg)
+    finally:
+        jax.config.update("jax_enable_x64", x64)
+
+
+def _main(cfg: Config) -> int:
+    import jax
+
     from minstab.compile_time import CompileClock
 
-    cfg = config_from_args(args)
     clock, t0 = CompileClock(), time.perf_counter()
     res = run(cfg)
     seeds = cfg.seed_list()
