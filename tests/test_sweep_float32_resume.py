@@ -19,7 +19,10 @@ def test_minstab_sweep_float32_resumes_after_a_truncated_chunk(tmp_path):
     about the truncated one, recomputes it, and writes the same results.
     """
     out = tmp_path / "run"
+    cell = tmp_path / "cell.toml"  # the cell this test was built on, whatever the default
+    cell.write_text("width = 16\noutput_scale = 4.0\nn = 8\n")
     cmd = [sys.executable, "-m", "minstab", "sweep", "--out", str(out), "--quiet",
+           "--config", str(cell),
            "--dtype", "float32", "--tol", "1e-9", "--etas", "0.09,0.1,0.11",
            "--steps", "50000", "--seeds", "1", "--seed-offset", "0",
            "--chunk-size", "2"]  # fmt: skip

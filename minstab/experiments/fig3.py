@@ -221,7 +221,7 @@ def sentence(cells: list) -> str:
     ch = choose_cell(cells)
     return (
         "; ".join(parts) + f". The chosen cell (highest fraction showing both; ties: smaller "
-        f"width, then smaller n) is width {ch['width']}, output scale {ch['output_scale']:g}, "
+        f"width, then smaller n, then smaller output scale) is width {ch['width']}, output scale {ch['output_scale']:g}, "
         f"n {ch['n']}, with {ch['both_fraction']:.2f} of its seeds showing both."
     )
 
