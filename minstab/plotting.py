@@ -242,23 +242,29 @@ def phase_diagram(cells, out_dir, *, name: str = "fig3_phase_diagram") -> list[P
     ns = sorted({c["n"] for c in cells})
     keys = ("edge_fraction", "smoother_fraction", "both_fraction")
     titles = ("edge of stability", "smoother at larger eta", "both")
-    fig, axes = plt.subplots(len(ns), 3, figsize=(10, 2.9 * len(ns) + 0.4), squeeze=False)
+    fig, axes = plt.subplots(len(ns), 3, figsize=(11, 3.2 * len(ns) + 0.4), squeeze=False,
+                             layout="constrained")  # fmt: skip
     for r, n in enumerate(ns):
         for j, (key, title) in enumerate(zip(keys, titles, strict=True)):
             ax = axes[r, j]
             grid = np.full((len(scales), len(widths)), np.nan)
+            judged = np.zeros_like(grid)
             for c in cells:
                 if c["n"] == n:
-                    grid[scales.index(c["output_scale"]), widths.index(c["width"])] = c[key]
+                    at = scales.index(c["output_scale"]), widths.index(c["width"])
+                    grid[at] = c[key]
+                    judged[at] = c.get("judged", 1)
             im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", origin="lower", aspect="auto")
             for (a, b), v in np.ndenumerate(grid):
                 if np.isfinite(v):
-                    ax.text(b, a, f"{v:.2f}", ha="center", va="center", fontsize=9,
+                    note = "\n(0 judged)" if judged[a, b] == 0 else ""
+                    ax.text(b, a, f"{v:.2f}{note}", ha="center", va="center", fontsize=8,
                             color="w" if v < 0.6 else "k")  # fmt: skip
             ax.set_xticks(range(len(widths)), [str(w) for w in widths])
             ax.set_yticks(range(len(scales)), [f"{s:g}" for s in scales])
             ax.set_xlabel("width")
-            ax.set_ylabel("output-layer init scale")
+            if j == 0:
+                ax.set_ylabel("output-layer init scale")
             ax.set_title(f"{title}, n = {n}", fontsize=9)
-    fig.colorbar(im, ax=axes, label="fraction of seeds showing it", shrink=0.8)
+    fig.colorbar(im, ax=axes, label="fraction of the seeds run showing it", shrink=0.8)
     return save(fig, out_dir, name)
