@@ -181,13 +181,16 @@ for k, c in pd["checks"].items():
 import numpy as np  # noqa: E402
 
 search = [json.loads(ln) for ln in (DATA / "fig3_search_e74711e.jsonl").read_text().splitlines()]
-distinct = {json.dumps(r["setting"], sort_keys=True) for r in search}
-passing = [r for r in search if r["all_targets_met"]]
-pass_settings = {json.dumps(r["setting"], sort_keys=True) for r in passing}
-default_row = [r for r in search if r["stage"] == "seeds" and r["setting"] == {"seed": 0}]
-print(f"search log: {len(search)} rows; {len(pass_settings)} distinct passing settings "
-      f"(the default counted once) of {len(search) - len(default_row)} distinct settings:",
-      sorted(pass_settings))  # fmt: skip
+
+
+def _full(r):  # a row's setting with the search's defaults filled in (repeated settings merge)
+    return json.dumps({"seed": 0, **r.get("defaults", {}), **r["setting"]}, sort_keys=True)
+
+
+distinct = {_full(r) for r in search}
+passing = {_full(r) for r in search if r["all_targets_met"]}
+print(f"search log: {len(search)} rows, {len(distinct)} distinct settings, {len(passing)} of "
+      f"them passing, at seeds {sorted({json.loads(p)['seed'] for p in passing})}")  # fmt: skip
 old = json.loads((DATA / "main_job_summary_e74711e.json").read_text())
 band = [r for r in old["runs"] if r["in_edge_band"]]
 clipped = np.array([r["edge_dev"] for r in band])
@@ -199,7 +202,8 @@ print(f"old default (seed 0), {len(band)} edge-band runs: median clipped distanc
 hist = json.loads((DATA / "protocol_history.json").read_text())
 lines = ["| change | reason | verdicts before | verdicts after |", "|---|---|---|---|"]
 for h in hist["changes"]:
-    lines.append(f"| {h['setting']} | {h['reason']} | {h['before']} | {h['after']} |")
+    cells = [h[k].replace("|", "\\|") for k in ("setting", "reason", "before", "after")]
+    lines.append("| " + " | ".join(cells) + " |")
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
