@@ -11,7 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["fig3", "fig3a_interpolants", "fig3b_curvature", "fig3c_sharpness", "save"]
+__all__ = [
+    "fig3",
+    "fig3a_interpolants",
+    "fig3b_curvature",
+    "fig3c_sharpness",
+    "fig3d_seeds",
+    "phase_diagram",
+    "save",
+]
 
 
 def _plt():
@@ -191,3 +199,72 @@ def fig3(res, out_dir) -> list[Path]:
     paths += save(fig3b_curvature(res), out_dir, "fig3b_curvature")
     paths += save(fig3c_sharpness(res), out_dir, "fig3c_sharpness")
     return paths
+
+
+def fig3d_seeds(seed_runs, out_dir) -> list[Path]:
+    """Every seed's weighted curvature against eta lambda_0 / 2 (converged runs; band runs filled).
+
+    ``seed_runs``: :class:`minstab.experiments.sweep_1d.SeedRun` objects. Writes fig3d_seeds.
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    cmap = plt.get_cmap("tab10")
+    for j, sr in enumerate(seed_runs):
+        s = sr.sweep
+        e, c = np.asarray(s.etas), np.asarray(s.converged)
+        sh, curv = np.asarray(s.sharpness), np.asarray(s.weighted_curvature)
+        rel = e * float(sr.init_sharpness) / 2
+        col = cmap(j % 10)
+        ax.plot(rel[c], curv[c], "-", color=col, lw=1.0, alpha=0.8, label=f"seed {sr.seed}")
+        if c.any():
+            ref = sh[np.flatnonzero(c)[np.argmin(e[c])]]
+            band = c & (2 / e < ref)
+            ax.plot(rel[c & ~band], curv[c & ~band], "o", ms=3, mfc="none", color=col)
+            ax.plot(rel[band], curv[band], "o", ms=3.5, color=col)
+    ax.set_xscale("log")
+    ax.set_xlabel(r"$\eta\,\lambda_0/2$ ($\lambda_0$: sharpness at the seed's initialization)")
+    ax.set_ylabel(r"$\int|f''|g$ (converged runs)")
+    ax.set_title("(d) every seed: filled = edge band (2/eta below the sharpness at the smallest eta)",
+                 fontsize=8)  # fmt: skip
+    ax.legend(fontsize=7, ncol=2, loc="best")
+    return save(fig, out_dir, "fig3d_seeds")
+
+
+def phase_diagram(cells, out_dir, *, name: str = "fig3_phase_diagram") -> list[Path]:
+    """Heatmaps of the fraction of seeds showing edge, smoother and both, per n (PNG + PDF).
+
+    ``cells``: dicts with ``width``, ``output_scale``, ``n`` and ``edge_fraction``,
+    ``smoother_fraction``, ``both_fraction`` (seeds showing / seeds run).
+    """
+    plt = _plt()
+    widths = sorted({c["width"] for c in cells})
+    scales = sorted({c["output_scale"] for c in cells})
+    ns = sorted({c["n"] for c in cells})
+    keys = ("edge_fraction", "smoother_fraction", "both_fraction")
+    titles = ("edge of stability", "smoother at larger eta", "both")
+    fig, axes = plt.subplots(len(ns), 3, figsize=(11, 3.2 * len(ns) + 0.4), squeeze=False,
+                             layout="constrained")  # fmt: skip
+    for r, n in enumerate(ns):
+        for j, (key, title) in enumerate(zip(keys, titles, strict=True)):
+            ax = axes[r, j]
+            grid = np.full((len(scales), len(widths)), np.nan)
+            judged = np.zeros_like(grid)
+            for c in cells:
+                if c["n"] == n:
+                    at = scales.index(c["output_scale"]), widths.index(c["width"])
+                    grid[at] = c[key]
+                    judged[at] = c.get("judged", 1)
+            im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", origin="lower", aspect="auto")
+            for (a, b), v in np.ndenumerate(grid):
+                if np.isfinite(v):
+                    note = "\n(0 judged)" if judged[a, b] == 0 else ""
+                    ax.text(b, a, f"{v:.2f}{note}", ha="center", va="center", fontsize=8,
+                            color="w" if v < 0.6 else "k")  # fmt: skip
+            ax.set_xticks(range(len(widths)), [str(w) for w in widths])
+            ax.set_yticks(range(len(scales)), [f"{s:g}" for s in scales])
+            ax.set_xlabel("width")
+            if j == 0:
+                ax.set_ylabel("output-layer init scale")
+            ax.set_title(f"{title}, n = {n}", fontsize=9)
+    fig.colorbar(im, ax=axes, label="fraction of the seeds run showing it", shrink=0.8)
+    return save(fig, out_dir, name)

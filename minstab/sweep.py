@@ -145,6 +145,29 @@ class SweepResult(NamedTuple):
         """The runs trained the built-in shallow ReLU net (``model=None``)."""
         return self.config.get("model", "shallow") == "shallow"
 
+    def select(self, idx) -> SweepResult:
+        """The runs ``idx`` (an index array) as a sweep of their own.
+
+        With one data set per run (``per_run_data``) the runs selected must share theirs, and
+        the result carries it without the runs axis, like a sweep over shared data.
+        """
+        idx = np.asarray(idx)
+        take = lambda a: None if a is None else np.asarray(a)[idx]  # noqa: E731
+        x, y = np.asarray(self.x), np.asarray(self.y)
+        config = dict(self.config, num_runs=int(idx.size))
+        if self.config.get("per_run_data"):
+            if not (np.all(x[idx] == x[idx[0]]) and np.all(y[idx] == y[idx[0]])):
+                raise ValueError("select: the runs selected have different data sets")
+            x, y = x[idx[0]], y[idx[0]]
+            config.pop("per_run_data")
+        return self._replace(
+            **{f: take(getattr(self, f)) for f in _ARRAY_FIELDS},
+            params=jax.tree_util.tree_map(lambda a: np.asarray(a)[idx], self.params),
+            log=TrainLog(*(np.asarray(a)[idx] for a in self.log)),
+            x=x, y=y, config=config, lambda_lower=take(self.lambda_lower),
+            lambda_upper=take(self.lambda_upper), mode_delta=take(self.mode_delta),
+        )  # fmt: skip
+
     def params_at(self, i: int):
         """Final parameters of run ``i`` (the same pytree as the initial parameters)."""
         return jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)[i]), self.params)
@@ -348,6 +371,11 @@ def _diagnostics(obj: Objective, p, x, y, *, flattest: bool | None) -> dict:
 def _per_run(params, x, y, eta, key, *, config, objective, flattest, sequential):
     r = train_run(params, x, y, eta, key, config=config, objective=objective,
                   sequential=sequential)  # fmt: skip
+    return _finish_run(r, x, y, objective=objective, flattest=flattest)
+
+
+def _finish_run(r, x, y, *, objective, flattest):
+    """The end-of-run quantities of a trained run (NaN where it diverged) and its results."""
     diag = _diagnostics(objective, r.params, x, y, flattest=flattest)
     nan = jnp.array(jnp.nan, x.dtype)
     out = {k: jnp.where(r.diverged, nan, v) for k, v in diag.items()}
@@ -359,28 +387,45 @@ def _per_run(params, x, y, eta, key, *, config, objective, flattest, sequential)
 
 
 @functools.partial(
-    jax.jit, static_argnames=("config", "objective", "flattest", "shared", "layout", "mesh")
+    jax.jit,
+    static_argnames=("config", "objective", "flattest", "shared", "layout", "mesh", "per_run_data"),
 )
-def _chunk(params, x, y, etas, keys, *, config, objective, flattest, shared, layout, mesh):
+def _chunk(params, x, y, etas, keys, *, config, objective, flattest, shared, layout, mesh,
+           per_run_data=False):  # fmt: skip
     """One chunk of runs, each device of ``mesh`` taking its share (``shard_map``).
 
     A device runs its runs as one vmapped program (``"batched"``) or one after another
-    (``"sequential"``, ``lax.map``).
+    (``"sequential"``, ``lax.map``). With ``per_run_data`` every run has its own ``x``, ``y``
+    (leading runs axis, sharded like the step sizes).
     """
     _TRACES["chunk"] += 1
     f = functools.partial(_per_run, config=config, objective=objective, flattest=flattest,
                           sequential=layout == "sequential")  # fmt: skip
+    train = functools.partial(train_run, config=config, objective=objective, sequential=False)
+    finish = functools.partial(_finish_run, objective=objective, flattest=flattest)
 
     def local(params, x, y, etas, keys):
         if layout == "batched":
-            in_axes = (None if shared else 0, None, None, 0, 0)
-            return jax.vmap(f, in_axes=in_axes)(params, x, y, etas, keys)
+            # the runs train as one vmapped program; their end-of-run quantities follow one
+            # run at a time (lax.map): a vmapped eigh is one batched LAPACK call that splits
+            # its batch over XLA:CPU's intra-op thread pool and waits for it, and with two CPU
+            # devices executing at once both pool threads were seen waiting, for ever (0 %
+            # CPU; the phase diagram's n = 16 cells, jaxlib 0.10.2, 2026-12-07)
+            d = 0 if per_run_data else None
+            in_axes = (None if shared else 0, d, d, 0, 0)
+            r = jax.vmap(train, in_axes=in_axes)(params, x, y, etas, keys)
+            if per_run_data:
+                return jax.lax.map(lambda a: finish(a[0], a[1], a[2]), (r, x, y))
+            return jax.lax.map(lambda a: finish(a, x, y), r)
+        if per_run_data:
+            return jax.lax.map(lambda run: f(*run), (params, x, y, etas, keys))
         if shared:
             return jax.lax.map(lambda run: f(params, x, y, *run), (etas, keys))
         return jax.lax.map(lambda run: f(run[0], x, y, *run[1:]), (params, etas, keys))
 
     runs, rep = P("runs"), P()
-    specs = (rep if shared else runs, rep, rep, runs, runs)
+    data = runs if per_run_data else rep
+    specs = (rep if shared else runs, data, data, runs, runs)
     sharded = jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=runs, check_vma=False)
     return sharded(params, x, y, etas, keys)
 
@@ -401,6 +446,7 @@ class _Plan(NamedTuple):
     threads: int  # host threads, each computing a contiguous share of a chunk
     digest: str
     config: dict  # JSON-ready options stored with the result
+    per_run_data: bool = False  # x, y carry a leading runs axis (one data set per run)
 
 
 def _hash(parts) -> str:
@@ -428,7 +474,8 @@ def _check_etas(etas, dtype, num_inits) -> np.ndarray:
 
 
 def _plan(obj, cfg, params0, x, y, etas, *, shared, seed, chunk_size, flattest, devices,
-          layout, threads, extra_config) -> _Plan:  # fmt: skip
+          layout, threads, extra_config, per_run_data=False) -> _Plan:  # fmt: skip
+    xall, x = x, (x[0] if per_run_data else x)  # layout and sizes from one run's data
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
     devices = list(jax.local_devices() if devices is None else devices)
@@ -454,10 +501,13 @@ def _plan(obj, cfg, params0, x, y, etas, *, shared, seed, chunk_size, flattest, 
     host = [np.asarray(a) for a in jax.tree_util.tree_leaves(params0)]
     # a user model is named by module and qualified name only: its predictions tell two apart
     fingerprint = [] if obj.model is None else [np.asarray(obj.apply(first, x))]
-    digest = _hash([*host, *fingerprint, np.asarray(x), np.asarray(y), etas, repr(cfg.to_dict()),
-                    obj.describe(), flattest, cs, int(seed), layout])  # fmt: skip
+    digest = _hash([*host, *fingerprint, np.asarray(xall), np.asarray(y), etas,
+                    repr(cfg.to_dict()), obj.describe(), flattest, cs, int(seed), layout])  # fmt: skip
+    if per_run_data:
+        config["per_run_data"] = True
     mesh = Mesh(np.array(devices), ("runs",))
-    return _Plan(etas, cs, num_chunks, mine, shared, mesh, layout, threads, digest, config)
+    return _Plan(etas, cs, num_chunks, mine, shared, mesh, layout, threads, digest, config,
+                 per_run_data)  # fmt: skip
 
 
 def _threshold_config(cfg: TrainConfig) -> dict:
@@ -686,9 +736,13 @@ def _run_part(plan: _Plan, idx, *, params0, x, y, seed, cfg, obj, flattest) -> d
         p = jax.device_put(params0, rep_sh)
     else:
         p = jax.device_put(jax.tree_util.tree_map(lambda a: np.asarray(a)[idx], params0), run_sh)
-    xs, ys = jax.device_put(x, rep_sh), jax.device_put(y, rep_sh)
+    if plan.per_run_data:
+        xs, ys = jax.device_put(x[idx], run_sh), jax.device_put(y[idx], run_sh)
+    else:
+        xs, ys = jax.device_put(x, rep_sh), jax.device_put(y, rep_sh)
     out = _chunk(p, xs, ys, etas, keys, config=cfg, objective=obj, flattest=flattest,
-                 shared=plan.shared, layout=plan.layout, mesh=plan.mesh)  # fmt: skip
+                 shared=plan.shared, layout=plan.layout, mesh=plan.mesh,
+                 per_run_data=plan.per_run_data)  # fmt: skip
     return jax.device_get(out)
 
 
@@ -717,13 +771,13 @@ def _assemble(results: dict, plan: _Plan, params0, x, y) -> SweepResult:
     like = params0 if plan.shared else jax.tree_util.tree_map(lambda a: a[0], params0)
     treedef = jax.tree_util.tree_structure(like)
     params = jax.tree_util.tree_unflatten(treedef, [cat[f"params_{k}"] for k in _leaf_names(like)])
-    shallow_x = plan.config["model"] == "shallow" and x.shape[1] == 1
+    shallow_x = plan.config["model"] == "shallow" and x.shape[-1] == 1
     return SweepResult(
         etas=plan.etas,
         params=params,
         **{f: cat[f] for f in _ARRAY_FIELDS if f != "etas"},
         log=TrainLog(*(cat[f"log_{f}"] for f in TrainLog._fields)),
-        x=np.asarray(x[:, 0] if shallow_x else x),
+        x=np.asarray(x[..., 0] if shallow_x else x),
         y=np.asarray(y),
         config=plan.config,
     )
@@ -749,6 +803,7 @@ def sweep(
     diagnostics: bool = True,
     progress: bool = True,
     extra_config: dict | None = None,
+    per_run_data: bool = False,
     **options,
 ) -> SweepResult:
     """Train one network per step size in a single compiled program (seed 004 Fig. 3).
@@ -789,6 +844,9 @@ def sweep(
         False leaves them NaN and times the training alone.
     progress : show a progress bar on stderr.
     extra_config : JSON-serializable entries stored in ``result.config``.
+    per_run_data : ``x`` and ``y`` carry a leading axis of R runs (one data set per run, e.g.
+        one toy set per seed); needs a batched ``params0``. The result's ``x``, ``y`` keep that
+        axis: :meth:`SweepResult.select` cuts out the runs of one data set.
 
     Returns
     -------
@@ -800,12 +858,16 @@ def sweep(
     if batched is None:
         batched = obj.shallow and np.ndim(params0.w1) == 3
     first = jax.tree_util.tree_map(lambda a: a[0], params0) if batched else params0
-    x, y, dtype = obj.check(first, x, y)
     num_inits = jax.tree_util.tree_leaves(params0)[0].shape[0] if batched else None
+    if per_run_data:
+        x, y, dtype = _check_per_run_data(obj, first, x, y, num_inits)
+    else:
+        x, y, dtype = obj.check(first, x, y)
     etas = _check_etas(etas, dtype, num_inits)
     plan = _plan(obj, cfg, params0, x, y, etas, shared=not batched, seed=seed,
                  chunk_size=chunk_size, flattest=flattest, devices=devices, layout=layout,
-                 threads=threads, extra_config=extra_config)  # fmt: skip
+                 threads=threads, extra_config=extra_config,
+                 per_run_data=bool(per_run_data))  # fmt: skip
     store = ChunkStore(out_dir, plan.digest, {"num_chunks": plan.num_chunks,
                                               "chunk_size": plan.chunk_size,
                                               "config": plan.config})  # fmt: skip
@@ -813,6 +875,21 @@ def sweep(
                             x=x, y=y, seed=seed, cfg=cfg, obj=obj, flattest=flattest)  # fmt: skip
     results, sweep.last_computed = _compute(plan, store, run, progress)
     return _assemble(_gather(results, plan), plan, params0, x, y)
+
+
+def _check_per_run_data(obj: Objective, first, x, y, num_inits):
+    """``x``, ``y`` with a leading runs axis: each run's data checked like shared data."""
+    if num_inits is None:
+        raise ValueError("per_run_data needs params0 with a leading runs axis (batched)")
+    if np.shape(x)[:1] != (num_inits,) or np.shape(y)[:1] != (num_inits,):
+        raise ValueError(
+            f"per_run_data: x and y need a leading axis of {num_inits} runs, got shapes "
+            f"{np.shape(x)} and {np.shape(y)}"
+        )
+    checked = [obj.check(first, x[i], y[i]) for i in range(num_inits)]
+    xs = jnp.stack([c[0] for c in checked])
+    ys = jnp.stack([c[1] for c in checked])
+    return xs, ys, checked[0][2]
 
 
 def _end_of_run(obj: Objective, flattest, diagnostics: bool):

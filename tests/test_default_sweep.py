@@ -1,10 +1,14 @@
-"""The main job at its default size (40 step sizes): the Fig. 3 targets, checked on results.json.
+"""The main job at its default cell and grid (40 step sizes per seed): the verdict criteria and
+the theorems, recomputed from results.json with independent tools (scipy's Spearman, dense
+jax.hessian of each mode's loss), not read from the checks or verdicts.
 
-Every target is recomputed here from the per-run numbers the command writes, with independent
-tools (scipy's Spearman, dense jax.hessian of each mode's loss), not read from the claims.
+The suite runs two of the default seeds (8 and 9) at full size; ``-m paper`` runs all eight.
 """
 
+import contextlib
+import io
 import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -16,12 +20,14 @@ from minstab import cli
 from minstab.experiments import sweep_1d
 from minstab.sweep import load_sweep
 
+ROOT = Path(__file__).resolve().parents[1]
 
-@pytest.fixture(scope="module")
-def default(tmp_path_factory, monkeypatch_module):
-    monkeypatch_module.delenv("MINSTAB_QUICK")  # the default size, not the quick one
+
+def _run(tmp_path_factory, monkeypatch, *flags):
+    monkeypatch.delenv("MINSTAB_QUICK")  # the default size, not the quick one
     out = tmp_path_factory.mktemp("default")
-    rc = cli.main(["sweep", "--out", str(out), "--quiet"])
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = cli.main(["sweep", "--out", str(out), "--quiet", *flags])
     runs = json.loads((out / "results.json").read_text())
     return rc, out, runs, json.loads((out / "summary.json").read_text())
 
@@ -33,57 +39,73 @@ def monkeypatch_module():
     mp.undo()
 
 
-def _arrays(runs):
-    r = runs["runs"]
+@pytest.fixture(scope="module")
+def default(tmp_path_factory, monkeypatch_module):
+    return _run(tmp_path_factory, monkeypatch_module, "--seeds", "2")
+
+
+def _columns(runs, seed):
+    r = [v for v in runs["runs"] if v["seed"] == seed]
     get = lambda k: np.array([v[k] for v in r], float)  # noqa: E731
     return (get("eta"), np.array([v["status"] == "converged" for v in r]), get("sharpness"),
             get("lambda_lower"), get("lambda_upper"), get("weighted_curvature"))  # fmt: skip
 
 
+def _recompute(runs, summary):
+    """Per seed: the criteria of issue 29 from results.json, against summary.json."""
+    from scipy.stats import spearmanr
+
+    for p in summary["per_seed"]:
+        eta, conv, sharp, lo, hi, curv = _columns(runs, p["seed"])
+        assert p["converged"] == conv.sum() and p["runs"] == eta.size == 40
+        if conv.sum() < 5:
+            assert p["edge"] is None
+            continue
+        ref = sharp[conv][np.argmin(eta[conv])]
+        band = conv & (2 / eta < ref)
+        dev = np.abs(eta[band] * sharp[band] / 2 - 1)
+        assert p["band_runs"] == band.sum()
+        assert p["edge"] == bool(band.sum() >= 5 and np.median(dev) <= 0.05)
+        rho = spearmanr(eta[conv], curv[conv]).statistic
+        assert p["smoother"] == bool(rho <= -0.5)
+        # the mode interval is reported beside the plain measure, and contains the sharpness
+        ok = conv & np.isfinite(lo)
+        assert np.all(lo[ok] * (1 - 1e-6) <= sharp[ok])
+        assert np.all(sharp[ok] <= hi[ok] * (1 + 1e-6))
+    for name, c in summary["checks"].items():
+        assert c["holds"] is not False, name
+        assert c["covered"] > 0 or c["why_none"], name
+
+
 def test_protocol_is_fig3s_shared_initialization(default):
     rc, _, runs, summary = default
     cfg = runs["config"]
-    assert cfg["from_minimum"] is False and cfg["warmup_steps_run"] == 0
-    assert cfg["num_runs"] == 40
-    assert rc == 0, summary["claims"]  # the command exits 0 only when every claim holds
+    assert cfg["from_minimum"] is False and cfg["warmup_steps"] == 0
+    assert summary["seeds"] == [8, 9] and len(runs["runs"]) == 80
+    assert rc == 0, summary["checks"]  # any verdict exits 0; only a false check exits 1
+    d = sweep_1d.Config()
+    assert summary["cell"] == {"width": d.width, "output_scale": d.output_scale,
+                               "init_scale": d.init_scale, "n": d.n}  # fmt: skip
 
 
-def test_targets_on_results_json(default):
-    """>= 20 converge; an edge band of >= 10 runs over a factor >= 2 at |eta lam/2 - 1| <= 0.05;
-    the weighted curvature falls with eta (Spearman <= -0.7)."""
-    from scipy.stats import spearmanr
-
-    _, _, runs, _ = default
-    eta, conv, sharp, lo, hi, curv = _arrays(runs)
-    assert conv.sum() >= 20
-    ref = sharp[conv][np.argmin(eta[conv])]  # sharpness reached at the smallest eta
-    band = conv & (2 / eta < ref)
-    assert band.sum() >= 10
-    assert eta[band].max() / eta[band].min() >= 2.0
-    lam = np.clip(2 / eta, lo, hi)  # nearest point of [lambda_lower, lambda_upper] to 2/eta
-    assert np.median(np.abs(eta[band] * lam[band] / 2 - 1)) <= 0.05
-    assert spearmanr(eta[conv], curv[conv]).statistic <= -0.7
-
-
-def test_tightness_reported_per_run_and_summarized(default):
-    _, _, _, summary = default
-    conv = [r for r in summary["runs"] if r["status"] == "converged"]
-    for r in conv:  # Lemma 4: bound <= flattest <= sharpness, so both ratios lie in (0, 1]
-        assert 0 < r["bound_over_sharpness"] <= r["bound_over_flattest"] <= 1 + 1e-6
-    t = summary["tightness"]["bound_over_flattest"]
-    assert t["count"] == len(conv) and t["min"] <= t["median"] <= t["max"]
+def test_verdict_criteria_on_results_json(default):
+    _, _, runs, summary = default
+    _recompute(runs, summary)
 
 
 def test_sharpness_and_mode_interval_against_dense_hessians(default):
-    """At two band runs: jax.hessian's top eigenvalue is one mode's, so it lies in the interval,
-    and the interval ends equal the extreme modes of jax.hessian of each mode's loss."""
+    """At two converged runs of the seed with the most: jax.hessian's top eigenvalue is one
+    mode's, so it lies in the interval, and the interval ends equal the extreme modes of
+    jax.hessian of each mode's loss."""
     from minstab.modes import mode_hessians
 
-    _, out, runs, _ = default
-    r = load_sweep(out)
-    eta, conv, sharp, lo, hi, _ = _arrays(runs)
-    band = np.flatnonzero(conv & (2 / eta < sharp[conv][np.argmin(eta[conv])]))
-    for i in band[[0, -1]]:
+    _, out, runs, summary = default
+    seed = max(summary["per_seed"], key=lambda p: p["converged"])["seed"]
+    r = load_sweep(out / f"seed_{seed}")
+    eta, conv, sharp, lo, hi, _ = _columns(runs, seed)
+    idx = np.flatnonzero(conv)
+    assert idx.size, f"no converged run of seeds {summary['seeds']}"
+    for i in idx[[0, -1]]:
         p = r.params_at(int(i))
         theta, unravel = ravel_pytree(p)
         x, y = jnp.asarray(r.x), jnp.asarray(r.y)
@@ -103,16 +125,22 @@ def _loss(theta, unravel, x, y):
 
 
 def test_readme_quotes_the_committed_default_run(default):
-    """The README's main-job paragraph is describe() of the committed summary, and that summary
-    is this run's (counts equal, numbers to 2 %: XLA's threaded sums vary in the last digits)."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    committed = json.loads((root / "notebooks/data/main_job_summary.json").read_text())
-    assert sweep_1d.describe(committed) in " ".join((root / "README.md").read_text().split())
+    """The README's main-job paragraph is describe() of the committed summary, and the committed
+    per-seed numbers of seeds 8 and 9 are this run's (counts within 1: XLA's threaded sums vary
+    in the last digits, which can move a run across the tolerance)."""
+    committed = json.loads((ROOT / "notebooks/data/main_job_summary.json").read_text())
+    assert sweep_1d.describe(committed) in " ".join((ROOT / "README.md").read_text().split())
     _, _, _, fresh = default
-    for k in ("num_runs", "num_converged", "num_diverged", "num_twice_differentiable"):
-        assert abs(fresh[k] - committed[k]) <= 1, k
-    assert abs(fresh["edge_band"]["runs"] - committed["edge_band"]["runs"]) <= 1
-    np.testing.assert_allclose(fresh["reference_sharpness"], committed["reference_sharpness"],
-                               rtol=0.02)  # fmt: skip
+    old = {p["seed"]: p for p in committed["per_seed"]}
+    for p in fresh["per_seed"]:
+        q = old[p["seed"]]
+        for k in ("converged", "band_runs"):
+            assert abs(p[k] - q[k]) <= 1, (p["seed"], k)
+        np.testing.assert_allclose(p["init_sharpness"], q["init_sharpness"], rtol=1e-9)
+
+
+@pytest.mark.paper
+def test_all_eight_default_seeds(tmp_path_factory, monkeypatch):
+    rc, _, runs, summary = _run(tmp_path_factory, monkeypatch)
+    assert rc == 0 and summary["seeds"] == list(range(8, 16))
+    _recompute(runs, summary)

@@ -1,53 +1,72 @@
-"""`minstab reproduce fig3 --quick`: Fig. 3's protocol over two seeds, claims on its own output."""
+"""`minstab reproduce fig3 --quick`: one cell of the phase diagram, its fractions, checks over
+every run recomputed from the cell's rows, heatmaps, and resuming from finished cells."""
 
+import contextlib
+import io
 import json
 
 import numpy as np
 import pytest
 
 from minstab import cli
+from minstab.experiments import fig3, sweep_1d
 
 
 @pytest.fixture(scope="module")
-def fig3(tmp_path_factory):
+def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("fig3")
-    rc = cli.main(["reproduce", "fig3", "--quick", "--out", str(out)])
-    return rc, out, json.loads((out / "fig3.json").read_text())
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        rc = cli.main(["reproduce", "fig3", "--quick", "--quiet", "--out", str(out)])
+    return rc, out, json.loads((out / "phase_diagram.json").read_text()), text.getvalue()
 
 
-def test_writes_figures_and_numbers_per_seed(fig3):
-    rc, out, summary = fig3
-    assert rc == 0, summary["claims"]
-    assert set(summary["seeds"]) == {"0", "1"}
-    for seed in ("0", "1"):
-        for name in ("fig3a_interpolants", "fig3b_curvature", "fig3c_sharpness"):
-            assert (out / f"seed_{seed}" / f"{name}.png").stat().st_size > 10_000
-        assert (out / f"seed_{seed}" / "results.json").exists()
+def test_writes_heatmaps_cells_and_sentence(quick):
+    rc, out, data, text = quick
+    assert rc == 0, data["checks"]
+    for ext in ("png", "pdf"):
+        assert (out / f"fig3_phase_diagram.{ext}").stat().st_size > 5_000
+    q = fig3.Config.quick_config()
+    assert len(data["cells"]) == len(q.cells()) == 1
+    c = data["cells"][0]
+    assert (c["width"], c["output_scale"], c["n"]) == q.cells()[0]
+    assert set(c["verdicts"]) == {"edge", "smoother"}
+    assert data["sentence"] in " ".join(text.split()) or data["sentence"][:60] in text
+    assert data["chosen_cell"]["width"] == c["width"]
 
 
-def test_theorems_hold_on_every_converged_run_of_every_seed(fig3):
-    """Lemma 4's order and Lemma 1/2's necessary condition, recomputed from results.json."""
-    _, out, summary = fig3
-    for seed in ("0", "1"):
-        runs = json.loads((out / f"seed_{seed}" / "results.json").read_text())["runs"]
-        for r in runs:
-            if r["status"] != "converged":
-                continue
-            assert r["lower_bound"] <= r["flattest_sharpness"] * (1 + 1e-6)
-            assert r["flattest_sharpness"] <= r["sharpness"] * (1 + 1e-6)
-            assert r["lambda_lower"] <= (r["two_over_eta"] + r["mode_delta"]) * (1 + 1e-3)
-    assert summary["claims"]["lemma4_bound_le_flattest_le_sharpness"]
+def test_fractions_and_checks_from_the_cell_rows(quick):
+    """Fractions of seeds showing edge / smoother / both, and the theorem checks, recomputed
+    from cells/<cell>/cell.json (rows of every run)."""
+    _, out, data, _ = quick
+    c = data["cells"][0]
+    cell = json.loads((out / "cells" / fig3.cell_name(c["width"], c["output_scale"], c["n"])
+                       / "cell.json").read_text())  # fmt: skip
+    stats = sweep_1d.per_seed_stats(cell["rows"])
+    assert len(stats) == c["seeds"] == 4
+    for key in ("edge", "smoother", "both"):
+        assert c[f"{key}_fraction"] == sum(s[key] is True for s in stats) / 4
+    conv = np.array([r["status"] == "converged" for r in cell["rows"]])
+    chk = data["checks"]
+    assert chk["lemma4_order"]["covered"] == conv.sum()
+    kinked = conv & ~np.array([r["twice_differentiable"] for r in cell["rows"]])
+    assert chk["lemma2_kinked"]["covered"] == kinked.sum()
+    for name, v in chk.items():
+        assert v["holds"] is not False and (v["covered"] > 0 or v["why_none"]), name
 
 
-def test_seed_claims_count_only_seeds_with_a_band(fig3):
-    """Seed 1 reaches no edge band at these settings: it is reported, not judged."""
-    _, _, summary = fig3
-    d = summary["claim_details"]["smoother_at_larger_eta_most_seeds"]
-    bands = {s: v["edge_band"]["runs"] for s, v in summary["seeds"].items()}
-    assert d["covered"] == sum(b >= 4 for b in bands.values())
-    eligible = [s for s, b in bands.items() if b >= 4]
-    rho = [float(summary["seeds"][s]["claim_details"]["smoother_at_larger_eta"]["detail"]
-                 .split("=")[1].split()[0]) for s in eligible]  # fmt: skip
-    assert summary["claims"]["smoother_at_larger_eta_most_seeds"] == (
-        2 * sum(np.array(rho) <= -0.7) > len(rho)
-    )
+def test_resumes_from_finished_cells(quick, monkeypatch):
+    """A second run loads the cell; a cell written with another protocol is recomputed."""
+    _, out, data, _ = quick
+    q = fig3.Config.quick_config(out=str(out), quiet=True)
+
+    def no_training(cfg):
+        raise AssertionError(f"cell {cfg.out} recomputed")
+
+    monkeypatch.setattr(fig3, "run_cell", no_training)
+    res = fig3.run(q)
+    assert res.cells[0]["both_fraction"] == data["cells"][0]["both_fraction"]
+    path = out / "cells" / fig3.cell_name(*q.cells()[0]) / "cell.json"
+    assert fig3._load_cell(path, q.cell_config(*q.cells()[0])) is not None
+    other = fig3.Config.quick_config(out=str(out), steps=50_000)
+    assert fig3._load_cell(path, other.cell_config(*other.cells()[0])) is None
