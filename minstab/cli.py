@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._cli_args import EXTRAS, missing_extra_message
+from ._cli_args import EXTRAS, check_sizes, missing_extra_message
 
 COMMANDS = {
     "sweep": ("minstab.experiments.sweep_1d", "main job: step-size sweep on embedded toy data"),
@@ -190,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="minstab",
         description="Minima stability of gradient descent for shallow ReLU networks.",
     )
+    parser.add_argument("--version", action="version", version=f"minstab {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     p_info = sub.add_parser("info", help="devices, backend, precision, versions")
     p_info.set_defaults(func=_cmd_info, dtype="float64")
@@ -215,6 +216,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    """The installed distribution's version (importlib.metadata), without importing jax."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("minstab")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
+
+
 def _missing(name: str) -> int:
     print(f"minstab {name}: not available in this version", file=sys.stderr)
     return 2
@@ -234,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name = " ".join(v for v in (args.command, getattr(args, "experiment", None)) if v)
     try:
+        check_sizes(args)  # every command: sizes bounded, --out writable, before any jax
         _setup_devices(cpu_devices_from_env())
     except UsageError as e:
         print(f"minstab {name}: {e}", file=sys.stderr)
