@@ -28,6 +28,8 @@ __all__ = [
     "MAX_SEED",
     "Limit",
     "boolean",
+    "VALUE_CHECKS",
+    "check_config_file",
     "check_sizes",
     "choice",
     "config_from_args",
@@ -310,6 +312,11 @@ LIMITS: dict[str, Limit] = {
 }
 
 
+#: Checks of number-valued options by name, applied by :func:`check_sizes` to every command
+#: (each item of a list): a step size is positive, a tolerance positive, a noise level >= 0.
+VALUE_CHECKS: dict = {}
+
+
 def limited(name: str, expected: str | None = None):
     """The argparse type of a size option named in :data:`LIMITS` (e.g. ``limited("steps")``)."""
     lim = LIMITS[name]
@@ -430,6 +437,18 @@ def output_dir(text) -> Path:
     return p
 
 
+VALUE_CHECKS.update({
+    "out": output_dir,
+    "etas": eta_list,
+    "eta": positive_float,
+    "eta_rels": positive_float,
+    "tol": positive_float,
+    "noise": nonnegative_float,
+    "accuracies": nonnegative_float,
+    "leaky_slope": float_in_range(0.0, 1.0, hi_open=True),
+})  # fmt: skip
+
+
 def _flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 
@@ -454,15 +473,31 @@ def check_sizes(args) -> None:
                 int_in_range(lim.minimum, lim.maximum, estimate=lim.estimate)(item)
         except argparse.ArgumentTypeError as e:
             raise UsageError(f"{_flag(dest)}: {e}") from None
-    checks = {"out": output_dir, "etas": eta_list}
-    for dest, check in checks.items():
+    for dest, check in VALUE_CHECKS.items():
         v = ns.get(dest)
-        if v is None:
+        if v is None or callable(v):
             continue
         try:
-            check(v)
+            if isinstance(v, (list, tuple)) and dest not in ("etas", "out"):
+                for item in v:
+                    check(item)
+            else:
+                check(v)
         except argparse.ArgumentTypeError as e:
             raise UsageError(f"{_flag(dest)}: {e}") from None
+
+
+def check_config_file(args, config_cls, *, types: dict | None = None, flag: str = "--config"):
+    """Check a command's ``--config`` TOML file against its ``Config`` before anything runs.
+
+    Called by :func:`minstab.cli.main` for every command whose module has a ``Config`` dataclass
+    and a ``config`` argument (unknown keys, types, ranges, empty lists: :func:`toml_values`).
+    Returns the parsed table (``{}`` without a file).
+    """
+    path = getattr(args, "config", None)
+    if path is None or not dataclasses.is_dataclass(config_cls):
+        return {}
+    return toml_values(config_cls, read_toml(path, flag=flag), types=types, flag=flag, path=path)
 
 
 # ----------------------------------------------------------------------------- TOML configs
