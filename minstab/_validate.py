@@ -149,14 +149,22 @@ def check_count(v, name: str, minimum: int = 1) -> int:
 # is finite, a flag is a bool. Each raises a ValueError/TypeError naming the argument.
 
 
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type: a bool or 2.5 where a count is meant, text for a number.
+
+    A ``TypeError``, and a ``ValueError`` like every other bad argument, so that one
+    ``except ValueError`` catches every bad input of the library.
+    """
+
+
 def _concrete_scalar(v, name: str):
     """A Python/numpy scalar (or a concrete 0-d array) as numpy; a tracer is a TypeError."""
     if isinstance(v, jax.core.Tracer):
-        raise TypeError(f"{name} must be a static Python number, not a traced array (under jit "
+        raise ArgumentTypeError(f"{name} must be a static Python number, not a traced array (under jit "
                         f"pass it with static_argnames)")  # fmt: skip
     a = np.asarray(v)
     if a.ndim != 0 or a.dtype == object or a.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a number, got {v!r}")
+        raise ArgumentTypeError(f"{name} must be a number, got {v!r}")
     return a
 
 
@@ -172,15 +180,19 @@ def check_int(v, name: str, *, minimum: int | None = None, maximum: int | None =
     if v is None and none:
         return None
     if isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got the bool {v!r}")
+        raise ArgumentTypeError(f"{name} must be an integer, got the bool {v!r}")
     a = _concrete_scalar(v, name)
     if a.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer, got {v!r}")
+        raise ArgumentTypeError(f"{name} must be an integer, got {v!r}")
     i = int(a)
     if (minimum is not None and i < minimum) or (maximum is not None and i > maximum):
-        lo = "-inf" if minimum is None else minimum
-        hi = "inf" if maximum is None else maximum
-        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {i}")
+        if maximum is None:
+            span = f">= {minimum}"
+        elif minimum is None:
+            span = f"<= {maximum}"
+        else:
+            span = f"between {minimum} and {maximum}"
+        raise ValueError(f"{name} must be an integer {span}, got {i}")
     return i
 
 
@@ -197,7 +209,7 @@ def check_real(v, name: str, *, lo: float | None = None, hi: float | None = None
     if v is None and none:
         return None
     if isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a number, got the bool {v!r}")
+        raise ArgumentTypeError(f"{name} must be a number, got the bool {v!r}")
     f = float(_concrete_scalar(v, name))
     bad = not np.isfinite(f)
     bad |= lo is not None and (f < lo or (lo_open and f == lo))
@@ -221,7 +233,7 @@ def check_real_values(v, name: str, *, lo: float | None = None, lo_open: bool = 
         return v
     a = np.asarray(v)
     if a.dtype == object or a.dtype.kind not in "biuf" or a.dtype.kind == "b":
-        raise TypeError(f"{name} must be numeric, got {v!r}")
+        raise ArgumentTypeError(f"{name} must be numeric, got {v!r}")
     bad = ~np.isfinite(a)
     if lo is not None:
         bad |= (a <= lo) if lo_open else (a < lo)
@@ -238,7 +250,7 @@ def check_interval(pair, name: str) -> tuple[float, float]:
     try:
         lo, hi = pair
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a pair (lo, hi), got {pair!r}") from None
+        raise ArgumentTypeError(f"{name} must be a pair (lo, hi), got {pair!r}") from None
     lo, hi = check_real(lo, f"{name}[0]"), check_real(hi, f"{name}[1]")
     if not lo < hi:
         raise ValueError(f"{name} must be an interval (lo, hi) with lo < hi, got {pair!r}")
@@ -248,7 +260,7 @@ def check_interval(pair, name: str) -> tuple[float, float]:
 def check_callable(f, name: str, *, none: bool = False) -> None:
     """Raise a TypeError unless ``f`` is callable (``none=True``: ``None`` passes)."""
     if not (callable(f) or (none and f is None)):
-        raise TypeError(f"{name} must be a function, got {f!r}")
+        raise ArgumentTypeError(f"{name} must be a function, got {f!r}")
 
 
 def check_permutation(perm, size: int, name: str = "perm"):
@@ -257,7 +269,7 @@ def check_permutation(perm, size: int, name: str = "perm"):
         return perm
     a = np.asarray(perm)
     if a.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integer indices, got dtype {a.dtype}")
+        raise ArgumentTypeError(f"{name} must hold integer indices, got dtype {a.dtype}")
     if a.shape != (size,) or not np.array_equal(np.sort(a), np.arange(size)):
         raise ValueError(f"{name} must be a permutation of 0..{size - 1} (each index once), "
                          f"got {a.tolist() if a.size <= 20 else a.shape}")  # fmt: skip
@@ -267,19 +279,21 @@ def check_permutation(perm, size: int, name: str = "perm"):
 def check_key(key, name: str = "key"):
     """A JAX PRNG key: a typed key (``jax.random.key``) or a raw ``uint32[2]`` one."""
     if key is None:
-        raise TypeError(f"{name} must be a jax.random.key, got None")
+        raise ArgumentTypeError(f"{name} must be a PRNG key (jax.random.key), got None")
     if isinstance(key, (int, float, np.integer, np.floating)):
-        raise TypeError(
-            f"{name} must be a jax.random.key (e.g. jax.random.key({key})), got {key!r}"
+        raise ArgumentTypeError(
+            f"{name} must be a PRNG key (jax.random.key) (e.g. jax.random.key({key})), got {key!r}"
         )
     dt = getattr(key, "dtype", None)
     if dt is None:
-        raise TypeError(f"{name} must be a jax.random.key, got {type(key).__name__}")
+        raise ArgumentTypeError(
+            f"{name} must be a PRNG key (jax.random.key), got {type(key).__name__}"
+        )
     if jnp.issubdtype(dt, jax.dtypes.prng_key):
         return key
     if dt == jnp.uint32 and jnp.shape(key)[-1:] == (2,):
         return key
-    raise TypeError(f"{name} must be a jax.random.key, got an array of dtype {dt}, shape "
+    raise ArgumentTypeError(f"{name} must be a PRNG key (jax.random.key), got an array of dtype {dt}, shape "
                     f"{jnp.shape(key)}")  # fmt: skip
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._validate import (
+    ArgumentTypeError,
     as_inputs,
     check_choice,
     check_finite,
@@ -107,7 +108,7 @@ def _widths(widths) -> tuple[int, int]:
     try:
         k1, k2 = widths
     except (TypeError, ValueError):
-        raise TypeError(f"widths must be a pair (k1, k2), got {widths!r}") from None
+        raise ArgumentTypeError(f"widths must be a pair (k1, k2), got {widths!r}") from None
     return check_int(k1, "widths[0]", minimum=1), check_int(k2, "widths[1]", minimum=1)
 
 

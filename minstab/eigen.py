@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._validate import (
+    ArgumentTypeError,
     all_finite,
     check_bool,
     check_callable,
@@ -76,7 +77,7 @@ def _check_solver_args(v0, k, which, num_iters, allowed=("largest", "smallest"),
     if v0.ndim != 1:
         raise ValueError(f"v0 must be a vector of shape (P,), got shape {v0.shape}")
     if not jnp.issubdtype(v0.dtype, jnp.floating):
-        raise TypeError(f"v0 must be a floating-point vector, got dtype {v0.dtype}")
+        raise ArgumentTypeError(f"v0 must be a floating-point vector, got dtype {v0.dtype}")
     dim = v0.shape[0]
     k = check_int(k, "k", minimum=1)
     if not 1 <= k <= dim:
@@ -431,7 +432,7 @@ def lanczos_tridiagonal(
     """
     v0 = jnp.asarray(v0)
     if num_iters is None:
-        raise TypeError("num_iters must be an integer >= 1 (the depth of T), got None")
+        raise ArgumentTypeError("num_iters must be an integer >= 1 (the depth of T), got None")
     _, num_iters = _check_solver_args(v0, 1, "largest", num_iters, matvec=matvec)
     check_bool(reorthogonalize, "reorthogonalize")
     m = int(min(num_iters, v0.shape[0]))

@@ -19,6 +19,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._validate import (
+    ArgumentTypeError,
     as_inputs,
     check_choice,
     check_finite,
@@ -184,11 +185,11 @@ def float_dtype(dtype=None):
     try:
         dt = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
     except TypeError:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"dtype must be a floating dtype such as jnp.float64, got {dtype!r}"
         ) from None
     if not jnp.issubdtype(dt, jnp.floating):
-        raise TypeError(f"dtype must be a floating dtype such as jnp.float64, got {dt}")
+        raise ArgumentTypeError(f"dtype must be a floating dtype such as jnp.float64, got {dt}")
     return dt
 
 

@@ -38,7 +38,14 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_finite, check_int, check_memory, check_real, format_bytes
+from ._validate import (
+    ArgumentTypeError,
+    check_finite,
+    check_int,
+    check_memory,
+    check_real,
+    format_bytes,
+)
 from .bounds import weight, weight_1d
 from .nets import ShallowParams
 
@@ -177,7 +184,9 @@ def _as_float_array(a, name: str) -> np.ndarray:
     try:
         return np.asarray(a, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be an array of numbers, got {type(a).__name__}") from None
+        raise ArgumentTypeError(
+            f"{name} must be an array of numbers, got {type(a).__name__}"
+        ) from None
 
 
 def _continuous_side(t_data, x, delta):
@@ -281,7 +290,7 @@ def check_against_sweep(prediction: Prediction, sweep_result, *, knot_tol: float
     ``{"eta_max", "largest_converged_eta", "twice_differentiable", "agrees", "all_agree"}``.
     """
     if not isinstance(prediction, Prediction):
-        raise TypeError(f"prediction must be a Prediction, got {type(prediction).__name__}")
+        raise ArgumentTypeError(f"prediction must be a Prediction, got {type(prediction).__name__}")
     knot_tol = check_real(knot_tol, "knot_tol", lo=0.0)
     s = sweep_result
     if not getattr(s, "shallow", False) or np.asarray(s.params.w1).shape[-1] != 1:

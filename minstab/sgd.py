@@ -105,7 +105,7 @@ def _check_steps(steps, per_step: int = 1) -> int:
 def _check_replacement(replacement) -> bool:
     """A bool (``"no"`` would mean True)."""
     check_bool(replacement, "replacement")
-    return _check_replacement(replacement)
+    return bool(replacement)
 
 
 def _check_solver(num_iters, tol, negative_slope):

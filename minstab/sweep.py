@@ -38,7 +38,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ._io import atomic_savez, to_jsonable, write_json
-from ._validate import check_bool, check_choice, check_int
+from ._validate import ArgumentTypeError, check_bool, check_choice, check_int
 from .config import TrainConfig, train_config
 from .engine import Objective
 from .internal import residual_bound_kernel, sharpness_kernel
@@ -899,7 +899,9 @@ def _check_sweep_options(*, seed, chunk_size, threads, batched, flattest, diagno
                 break
     if extra_config is not None:
         if not isinstance(extra_config, dict):
-            raise TypeError(f"extra_config must be a dict, got {type(extra_config).__name__}")
+            raise ArgumentTypeError(
+                f"extra_config must be a dict, got {type(extra_config).__name__}"
+            )
         try:
             json.dumps(to_jsonable(extra_config))
         except (TypeError, ValueError) as e:
