@@ -424,6 +424,7 @@ def test_sharpness_any_model_never_converged_on_nan():
 ints = st.integers(min_value=-(2**70), max_value=2**70)
 
 
+@settings(deadline=None)
 @given(ints, st.integers(-50, 50), st.integers(0, 100))
 def test_check_int_accepts_exactly_the_range(i, lo, span):
     hi = lo + span
@@ -434,12 +435,14 @@ def test_check_int_accepts_exactly_the_range(i, lo, span):
             v.check_int(i, "k", minimum=lo, maximum=hi)
 
 
+@settings(deadline=None)
 @given(st.floats(allow_nan=True, allow_infinity=True))
 def test_check_int_rejects_every_float(f):
     with pytest.raises(TypeError, match="count must be an integer"):
         v.check_int(f, "count")
 
 
+@settings(deadline=None)
 @given(
     st.one_of(st.booleans(), st.text(max_size=3), st.none(), st.lists(st.integers(), max_size=2))
 )
@@ -448,6 +451,7 @@ def test_check_int_rejects_non_numbers(obj):
         v.check_int(obj, "count")
 
 
+@settings(deadline=None)
 @given(st.floats(allow_nan=True, allow_infinity=True),
        st.floats(-10, 10), st.floats(0, 10), st.booleans(), st.booleans())  # fmt: skip
 def test_check_real_is_the_interval(f, lo, span, lo_open, hi_open):
@@ -462,6 +466,7 @@ def test_check_real_is_the_interval(f, lo, span, lo_open, hi_open):
             v.check_real(f, "tol", lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open)
 
 
+@settings(deadline=None)
 @given(
     st.floats(allow_nan=True, allow_infinity=True), st.floats(allow_nan=True, allow_infinity=True)
 )
@@ -473,6 +478,7 @@ def test_check_interval(a, b):
             v.check_interval((a, b), "knot_range")
 
 
+@settings(deadline=None)
 @given(st.lists(st.integers(0, 9), min_size=1, max_size=10))
 def test_check_permutation(lst):
     a = np.array(lst)
@@ -491,12 +497,14 @@ def test_permute_preserves_the_function(perm):
     np.testing.assert_allclose(ms.forward(q, x), ms.forward(P, x), rtol=1e-14)
 
 
+@settings(deadline=None)
 @given(st.one_of(st.text(max_size=4), st.integers(), st.none(), st.floats()))
 def test_check_bool_only_bools(obj):
     with pytest.raises(ValueError, match="replace must be True or False"):
         v.check_bool(obj, "replace")
 
 
+@settings(deadline=None)
 @given(st.integers(0, 2**40), st.integers(1, 2**40))
 def test_int_in_range_matches_check_int(i, hi):
     parse = ca.int_in_range(1, hi)
@@ -507,6 +515,7 @@ def test_int_in_range_matches_check_int(i, hi):
             parse(str(i))
 
 
+@settings(deadline=None)
 @given(st.floats(1e-6, 1e3), st.floats(1.001, 100), st.integers(1, 200))
 def test_eta_list_geometric(lo, ratio, num):
     got = ca.eta_list(f"{lo!r}:{lo * ratio!r}:{num}")
@@ -514,6 +523,7 @@ def test_eta_list_geometric(lo, ratio, num):
     np.testing.assert_allclose(got, np.geomspace(lo, lo * ratio, num), rtol=1e-12)
 
 
+@settings(deadline=None)
 @given(st.text(max_size=12))
 def test_eta_list_never_crashes(text):
     """Any text: a tuple of positive finite floats, or an ArgumentTypeError (never another)."""
@@ -524,7 +534,7 @@ def test_eta_list_never_crashes(text):
     assert 1 <= len(got) <= ca.MAX_RUNS and all(np.isfinite(a) and a > 0 for a in got)
 
 
-@settings(max_examples=30)
+@settings(max_examples=30, deadline=None)
 @given(st.dictionaries(st.sampled_from(["loss", "w1", "x"]),
                        st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=4),
                        min_size=1))  # fmt: skip
