@@ -5,6 +5,32 @@ Each function is an argparse ``type=``: it returns the parsed value or raises
 ``minstab sweep --width 0`` prints ``minstab sweep: argument --width: expected a positive
 integer, got '0'`` and exits 2, before jax compiles anything. :func:`require_extra` does the same
 for optional dependencies, naming the extra to install.
+
+The same types check ``--config`` TOML values (they take TOML/Python values as well as
+strings: an integer type refuses ``2.5`` and ``true``), so a key means what its flag means.
+A command module uses them like this (flags that a config file may set default to ``None``,
+so that a config value is used unless a flag overrides it explicitly)::
+
+    def add_arguments(parser):
+        a = parser.add_argument
+        a("--steps", type=limited("steps"), default=None)   # bounded, cost in the message
+        a("--seed", type=seed, default=None)                # 0 .. 2**32 - 1
+        a("--eta", type=positive_float, default=None)
+        a("--dtype", type=choice("float64", "float32"), default=None)
+        a("--quiet", action="store_true", default=None)
+        a("--out", type=output_dir, default=None)
+        a("--config", type=existing_file, default=None)
+
+    CONFIG_TYPES = {"dtype": choice("float64", "float32")}  # keys not checked by annotation
+
+    def main(args):
+        cfg = config_from_args(Config, args, ["steps", "seed", "eta", "dtype", "quiet", "out"],
+                               types=CONFIG_TYPES)
+
+:func:`minstab.cli.main` runs :func:`check_sizes` (every size-like option by name, see
+:data:`LIMITS`, and numbers by name, :data:`VALUE_CHECKS`) and :func:`check_config_file` (the
+``--config`` file against the module's ``Config`` and ``CONFIG_TYPES``) on every command before
+it starts, so even a plain ``type=int`` flag is bounded.
 """
 
 from __future__ import annotations

@@ -41,7 +41,6 @@ from ._validate import (
     check_int,
     check_memory,
     check_tol,
-    format_bytes,
     itemsize,
     num_flat,
 )
@@ -169,8 +168,7 @@ def check_dense_memory(params, dtype=None) -> None:
     """Refuse a dense P x P Hessian (and its eigendecomposition) that cannot fit in memory."""
     p = num_flat(params)
     size = 3.0 * p * p * itemsize(dtype or jax.tree_util.tree_leaves(params)[0].dtype)
-    check_memory(size, "params", f"a dense {p} x {p} Hessian (and its eigenvectors, "
-                 f"{format_bytes(size)} in all)")  # fmt: skip
+    check_memory(size, "params", f"a dense {p} x {p} Hessian and its eigenvectors")
 
 
 def _check_iterative(num_iters, tol):

@@ -44,7 +44,6 @@ from ._validate import (
     check_int,
     check_memory,
     check_real,
-    format_bytes,
 )
 from .bounds import weight, weight_1d
 from .nets import ShallowParams
@@ -173,8 +172,7 @@ def smoothest_interpolant(
     cols = (n - 1) * grid * 2**refine if x2.shape[1] == 1 else n * num_directions
     name = "refine" if x2.shape[1] == 1 else "num_directions"
     nbytes = 4.0 * n * cols * 8  # the LP's constraint matrix (n rows) and HiGHS's copies
-    check_memory(nbytes, name, f"an interpolation LP with {cols:.3g} candidate knots "
-                 f"({format_bytes(nbytes)})")  # fmt: skip
+    check_memory(nbytes, name, f"an interpolation LP with {cols:.3g} candidate knots")
     if x2.shape[1] == 1:
         return _smoothest_1d(x2[:, 0], y, grid, refine, rtol, drop_below)
     return _smoothest_nd(x2, y, num_directions, seed, drop_below)

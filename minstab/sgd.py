@@ -43,7 +43,6 @@ from ._validate import (
     check_memory,
     check_positive,
     check_tol,
-    format_bytes,
 )
 from .curvature import hvp, jacobian
 from .eigen import default_tol, dense_eigenpairs, lanczos, power_iteration
@@ -97,8 +96,7 @@ def _check_steps(steps, per_step: int = 1) -> int:
     if s is None or isinstance(steps, bool) or s < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     nbytes = 8.0 * s * per_step
-    check_memory(nbytes, "steps", f"a history of {s} steps x {per_step} values "
-                 f"({format_bytes(nbytes)})")  # fmt: skip
+    check_memory(nbytes, "steps", f"a history of {s} steps x {per_step} values")
     return int(s)
 
 
@@ -669,8 +667,8 @@ def simulate_kernel(params, x, y, eta, batch_size, keys, *, steps, replacement, 
     _check_keys(keys)
     horizon = int(np.max(np.asarray(st)))
     nbytes = 8.0 * horizon * keys.shape[0] * int(etas.shape[0]) * 2
-    check_memory(nbytes, "steps", f"{int(etas.shape[0])} configurations x {keys.shape[0]} seeds "
-                 f"x {horizon} steps of history ({format_bytes(nbytes)})")  # fmt: skip
+    what = f"{int(etas.shape[0])} configurations x {keys.shape[0]} seeds x {horizon} steps"
+    check_memory(nbytes, "steps", what)
     _check_eta(radius, "radius")
     k, d = params.w1.shape
     dt = x.dtype

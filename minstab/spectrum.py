@@ -36,7 +36,6 @@ from ._validate import (
     check_key,
     check_memory,
     check_tol,
-    format_bytes,
 )
 from .eigen import default_tol, lanczos, lanczos_tridiagonal
 from .operators import (
@@ -289,8 +288,7 @@ def _check_key(key):
 def _check_probe_memory(count: int, rows: int, size: int, dtype, name: str) -> None:
     """Refuse ``count`` probes of ``rows`` vectors of P = ``size`` that cannot fit in memory."""
     nbytes = float(count) * rows * size * jnp.dtype(dtype).itemsize
-    check_memory(nbytes, name, f"{count} probes x {rows} vectors of {size} parameters "
-                 f"({format_bytes(nbytes)})")  # fmt: skip
+    check_memory(nbytes, name, f"{count} probes x {rows} vectors of {size} parameters")
 
 
 def hessian_eigenvalues(

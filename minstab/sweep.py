@@ -174,22 +174,54 @@ class SweepResult(NamedTuple):
             )
         ]
 
+    def counts(self) -> dict[str, int]:
+        """How many runs ended in each :meth:`status` (every status, zeros included)."""
+        st = self.status()
+        return {k: st.count(k) for k in ("converged", "diverged", "stalled", "not converged")}
+
+    def summary(self) -> str:
+        """One paragraph: how many runs converged, diverged (at which step sizes), stalled.
+
+        A diverged run's ``loss`` is where it was stopped (above ``diverge_above`` or not
+        finite) and its sharpness is NaN: it is no result, and this says so.
+        """
+        st = np.asarray(self.status())
+        etas, loss = np.asarray(self.etas, float), np.asarray(self.loss, float)
+        parts = [f"{self.num_runs} runs"]
+        for k, c in self.counts().items():
+            if not c:
+                continue
+            e, l = etas[st == k], loss[st == k]
+            span = f"eta {e.min():.4g}" + (f" to {e.max():.4g}" if c > 1 else "")
+            if k == "diverged":
+                at = np.asarray(self.diverged_at)[st == k]
+                what = f"{span}, stopped at steps {at.min()}-{at.max()}; loss and sharpness are no result"
+            else:
+                what = f"{span}, final loss {l.min():.3g}" + (f" to {l.max():.3g}" if c > 1 else "")
+            parts.append(f"{c} {k} ({what})")
+        return "; ".join(parts)
+
     def table(self) -> str:
-        """Summary table: eta, 2/eta, loss, sharpness, flattest, bound, status."""
-        head = (
-            f"{'eta':>9} {'2/eta':>9} {'loss':>9} {'sharpness':>10} {'flattest':>9} "
-            f"{'bound':>9} {'curv':>8} {'steps':>7}  status"
-        )
+        """Summary table: eta, 2/eta, loss, sharpness, eta lambda/2, ..., steps, status.
+
+        The shallow-net columns (flattest, bound, curv) appear for the shallow net only; a
+        diverged run's loss is where it was stopped and its status says so.
+        """
+        shallow = self.shallow
+        head = (f"{'eta':>9} {'2/eta':>9} {'loss':>9} {'sharpness':>10} {'eta*lam/2':>9} "
+                + (f"{'flattest':>9} {'bound':>9} {'curv':>8} " if shallow else "")
+                + f"{'steps':>7}  status")  # fmt: skip
         lines = [head, "-" * len(head)]
         for i, st in enumerate(self.status()):
             d = st == "diverged"
             at = int(self.diverged_at[i]) if d else int(self.converged_at[i])
+            edge = float(self.etas[i]) * float(self.sharpness[i]) / 2
+            extra = (f"{float(self.flattest_sharpness[i]):9.4g} {float(self.lower_bound[i]):9.4g} "
+                     f"{float(self.weighted_curvature[i]):8.4g} ") if shallow else ""  # fmt: skip
             lines.append(
                 f"{float(self.etas[i]):9.4g} {float(self.two_over_eta[i]):9.4g} "
-                f"{float(self.loss[i]):9.2e} {float(self.sharpness[i]):10.4g} "
-                f"{float(self.flattest_sharpness[i]):9.4g} {float(self.lower_bound[i]):9.4g} "
-                f"{float(self.weighted_curvature[i]):8.4g} {at if at >= 0 else '-':>7}  {st}"
-                + (f" at step {at}" if d else "")
+                f"{float(self.loss[i]):9.2e} {float(self.sharpness[i]):10.4g} {edge:9.4g} "
+                f"{extra}{at if at >= 0 else '-':>7}  {st}" + (f" at step {at}" if d else "")
             )
         return "\n".join(lines)
 

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ._validate import check_key, check_memory, check_positive, format_bytes
+from ._validate import check_key, check_memory, check_positive
 from .config import LOG_SHARPNESS_METHODS, OPTIMIZERS, TrainConfig, train_config
 from .engine import Objective
 
@@ -489,8 +489,7 @@ def check_run_size(cfg: TrainConfig, n: int, dtype, runs: int = 1) -> None:
     points = cfg.steps // cfg.log_every if cfg.log_every else 0
     nbytes = float(runs) * points * 8 * jnp.dtype(dtype).itemsize  # ~8 logged fields per point
     if points:
-        check_memory(nbytes, "log_every", f"{runs} x {points} log points (steps // log_every, "
-                     f"{format_bytes(nbytes)})")  # fmt: skip
+        check_memory(nbytes, "log_every", f"{runs} x {points} log points (steps // log_every)")
 
 
 def train(

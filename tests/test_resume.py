@@ -211,3 +211,17 @@ def test_other_device_count_flattest_in_the_sharded_program(reference, tmp_path)
     for i in np.flatnonzero(~r.diverged):
         one = ms.flattest_implementation(r.params_at(i), jnp.asarray(x), jnp.asarray(y))
         np.testing.assert_allclose(r.flattest_sharpness[i], float(one.sharpness), rtol=1e-10)
+
+
+def test_summary_names_diverged_runs(reference):
+    """A diverged run is reported as such (README model sweep): never a loss to read."""
+    ref = reference[3]
+    counts = ref.counts()
+    assert sum(counts.values()) == ref.num_runs and counts["diverged"] == 1
+    text = ref.summary()
+    at = int(ref.diverged_at[-1])
+    assert (
+        f"1 diverged (eta 2, stopped at steps {at}-{at}; loss and sharpness are no result)" in text
+    )
+    assert "diverged at step" in ref.table().splitlines()[-1]
+    assert "flattest" in ref.table()  # the shallow net's columns
