@@ -333,6 +333,11 @@ LIMITS: dict[str, Limit] = {
     "num_etas": Limit(1, MAX_RUNS, _runs_cost),
     "chunk_size": Limit(1, MAX_RUNS, _runs_cost),
     "directions": Limit(1, MAX_N, _n_cost),
+    "offsets": Limit(1, MAX_N, _n_cost),
+    "dim": Limit(1, MAX_N, lambda v: f"{v} input dimensions"),
+    "log_every": Limit(0, MAX_STEPS, _steps_cost),
+    "warmup_steps": Limit(0, MAX_STEPS, _steps_cost),
+    "sweep_batch_sizes": Limit(1, MAX_N, _n_cost),
     "grid": Limit(1, 10_000, lambda v: f"{v} candidate knots per gap"),
     "refine": Limit(0, 30, lambda v: f"2**{v} grid points per gap"),
 }
@@ -612,6 +617,8 @@ def toml_values(cls, table: dict, *, types: dict | None = None, flag: str = "--c
         if custom is None and tp in (int, float) and not isinstance(value, (int, float)):
             # a TOML string "10" is not the number 10 (argparse types accept strings)
             raise UsageError(f"{where}: {key}: expected a number, got {value!r}")
+        if custom is None and tp is bool and not isinstance(value, bool):
+            raise UsageError(f"{where}: {key}: expected true or false, got {value!r}")
         parse = custom or _type_of_field(key, tp)
         try:
             out[key] = parse(value) if parse is not None else value

@@ -260,7 +260,7 @@ def check_interval(pair, name: str) -> tuple[float, float]:
 def check_callable(f, name: str, *, none: bool = False) -> None:
     """Raise a TypeError unless ``f`` is callable (``none=True``: ``None`` passes)."""
     if not (callable(f) or (none and f is None)):
-        raise ArgumentTypeError(f"{name} must be a function, got {f!r}")
+        raise ArgumentTypeError(f"{name} must be a callable (a function), got {f!r}")
 
 
 def check_permutation(perm, size: int, name: str = "perm"):

@@ -577,7 +577,9 @@ def dense_eigenpairs(matrix: jax.Array, *, k: int = 1, which: str = "largest") -
     values, vectors = evals[order], evecs[:, order].T
     res = jnp.linalg.norm(vectors @ matrix - values[:, None] * vectors, axis=-1)
     scale = jnp.maximum(jnp.max(jnp.abs(evals)), jnp.finfo(matrix.dtype).tiny)
-    symmetric = jnp.max(jnp.abs(matrix - matrix.T)) <= np.sqrt(eps) * jnp.max(jnp.abs(matrix))
+    symmetric = jnp.max(jnp.abs(matrix - matrix.T)) <= float(np.sqrt(eps)) * jnp.max(
+        jnp.abs(matrix)
+    )
     tol = max(default_tol(matrix.dtype), 10 * n * eps)
     converged = all_finite(matrix, values, res) & symmetric & jnp.all(res <= tol * scale)
     return _squeeze(EigResult(values, vectors, res, jnp.array(n), converged), k)

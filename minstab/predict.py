@@ -291,7 +291,7 @@ def check_against_sweep(prediction: Prediction, sweep_result, *, knot_tol: float
         raise ArgumentTypeError(f"prediction must be a Prediction, got {type(prediction).__name__}")
     knot_tol = check_real(knot_tol, "knot_tol", lo=0.0)
     s = sweep_result
-    if not getattr(s, "shallow", False) or np.asarray(s.params.w1).shape[-1] != 1:
+    if not getattr(s, "shallow", True) or np.shape(getattr(s.params, "w1", None))[-1:] != (1,):
         raise ValueError("sweep_result must be a sweep of the univariate shallow ReLU net")
     x = np.asarray(s.x).reshape(len(s.x), -1)[:, 0]
     span = float(x.max() - x.min())

@@ -424,7 +424,10 @@ def _hash(parts) -> str:
 def _check_etas(etas, dtype, num_inits) -> np.ndarray:
     if np.ndim(etas) > 1:
         raise ValueError(f"etas must be a 1-D sequence of step sizes, got shape {np.shape(etas)}")
-    etas = np.asarray(etas, dtype=np.dtype(dtype)).reshape(-1)
+    try:
+        etas = np.asarray(etas, dtype=np.dtype(dtype)).reshape(-1)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"etas must be a sequence of numbers, got {etas!r}") from None
     if etas.size == 0 or not np.all(np.isfinite(etas)) or np.any(etas <= 0):
         raise ValueError("etas must be a non-empty array of positive, finite step sizes")
     if num_inits is not None and num_inits != etas.size:

@@ -2,8 +2,11 @@
 
 import argparse
 import dataclasses
+import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minstab import cli
 from minstab._cli_args import (
@@ -152,3 +155,24 @@ def test_config_value_used_unless_a_flag_overrides_it(tmp_path):
     bad = argparse.Namespace(config=_toml(tmp_path, 'dtype = "float16"'))
     with pytest.raises(cli.UsageError, match="dtype must be"):
         config_from_args(Cfg, bad, [])
+
+
+VALUES = st.one_of(st.integers(-(2**70), 2**70), st.floats(allow_nan=True), st.booleans(),
+                   st.text(max_size=4), st.lists(st.floats(), max_size=3))  # fmt: skip
+
+
+@settings(deadline=None, max_examples=200)
+@given(steps=VALUES, quiet=VALUES, tol=VALUES)
+def test_toml_values_accepts_exactly_the_typed_values(steps, quiet, tol):
+    """A key is accepted iff its value has the field's type and range; never coerced."""
+    from minstab._cli_args import MAX_STEPS
+
+    ok_steps = type(steps) is int and 1 <= steps <= MAX_STEPS
+    ok_quiet = type(quiet) is bool
+    ok_tol = type(tol) in (int, float) and math.isfinite(tol)
+    table = {"steps": steps, "quiet": quiet, "tol": tol}
+    if ok_steps and ok_quiet and ok_tol:
+        assert toml_values(Cfg, table) == {"steps": steps, "quiet": quiet, "tol": float(tol)}
+    else:
+        with pytest.raises(cli.UsageError, match="^--config: (steps|quiet|tol): expected"):
+            toml_values(Cfg, table)

@@ -89,6 +89,14 @@ BAD = [
     (["reproduce", "sgd-threshold", "--width", "0"], "--width"),
     (["reproduce", "eos", "--etas", "0"], "--etas"),
     (["reproduce", "depth-separation", "--dim", "0"], "--dim"),
+    (["reproduce", "depth-separation", "--accuracies", "-1"], "--accuracies"),
+    (["reproduce", "fig1", "--width", "100000000"], "--width"),
+    (["reproduce", "fig2", "--seed", str(2**70)], "--seed"),
+    (["reproduce", "eos", "--hidden", "10000000"], "--hidden"),
+    (["reproduce", "mnist", "--n-per-class", "0"], "--n-per-class"),
+    (["reproduce", "min-norm", "--eta-rels", "nan"], "--eta-rels"),
+    (["reproduce", "sgd-threshold", "--seeds", "0"], "--seeds"),
+    (["reproduce", "sgd-threshold", "--sweep-batch-sizes", "0"], "--sweep-batch-sizes"),
 ]
 
 #: lines whose checks belong to the `reproduce` modules being converted in parallel (helpers
