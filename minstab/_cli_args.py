@@ -581,8 +581,41 @@ def _type_of_field(name: str, tp):
     if tp is str:
         return string
     if tp is tuple or typing.get_origin(tp) is tuple:
-        return float_list()
+        items = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        item = _scalar_type(items[0]) if items and len(set(items)) == 1 else None
+        return _list_of(item) if item is not None else _non_empty_list
     return None
+
+
+def _scalar_type(tp):
+    """The parse function of one item of a typed tuple (``tuple[int, ...]``), or None."""
+    return {int: int_in_range(-(2**63), 2**63 - 1, "an integer"), float: finite_float,
+            str: string, bool: _strict_bool}.get(tp)  # fmt: skip
+
+
+def _strict_bool(value) -> bool:
+    if not isinstance(value, bool):
+        raise _fail("true or false", value)
+    return value
+
+
+def _list_of(item):
+    def parse(value) -> tuple:
+        if not isinstance(value, (list, tuple)) or len(value) == 0:
+            raise _fail("a non-empty list", value)
+        if item is finite_float or getattr(item, "__name__", "").startswith("int_in_range"):
+            bad = [v for v in value if isinstance(v, (str, bool))]
+            if bad:  # a TOML "1" or true is not a number
+                raise _fail("a list of numbers", value)
+        return tuple(item(v) for v in value)
+
+    return parse
+
+
+def _non_empty_list(value):
+    if not isinstance(value, (list, tuple)) or len(value) == 0:
+        raise _fail("a non-empty list", value)
+    return tuple(value)
 
 
 def toml_values(cls, table: dict, *, types: dict | None = None, flag: str = "--config",

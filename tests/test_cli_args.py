@@ -176,3 +176,19 @@ def test_toml_values_accepts_exactly_the_typed_values(steps, quiet, tol):
     else:
         with pytest.raises(cli.UsageError, match="^--config: (steps|quiet|tol): expected"):
             toml_values(Cfg, table)
+
+
+@dataclasses.dataclass(frozen=True)
+class Lists:
+    cases: tuple[str, ...] = ("a",)
+    ratios: tuple[int, ...] = (16,)
+    widths: tuple = (16, 64)
+
+
+def test_typed_tuples():
+    """A list key is checked item by item by its annotation; strings stay strings."""
+    got = toml_values(Lists, {"cases": ["iso", "teacher"], "ratios": [1, 2], "widths": [4]})
+    assert got == {"cases": ("iso", "teacher"), "ratios": (1, 2), "widths": (4,)}
+    for bad in [{"cases": [1]}, {"ratios": [1.5]}, {"ratios": ["1"]}, {"widths": []}]:
+        with pytest.raises(cli.UsageError, match=f"^--config: {next(iter(bad))}: expected"):
+            toml_values(Lists, bad)
