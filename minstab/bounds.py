@@ -25,7 +25,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_choice, check_finite, check_positive, is_concrete
+from ._validate import (
+    check_choice,
+    check_finite,
+    check_int,
+    check_params,
+    check_positive,
+    check_real,
+    is_concrete,
+)
 from .nets import ShallowParams, hyperplanes, knots, validate
 
 __all__ = [
@@ -66,6 +74,7 @@ def weight_1d(t: jax.Array, x_train: jax.Array) -> jax.Array:
     0.078567
     """
     x = _as_1d_inputs(x_train)
+    check_finite(t, "t")  # g(nan) would be 0: nan is outside [x_min, x_max] for no comparison
     t = jnp.asarray(t, x.dtype)
     return _weight_1d(t, x)
 
@@ -133,6 +142,11 @@ def weight(
     if b.shape != (v.shape[0],):
         raise ValueError(f"b must have shape ({v.shape[0]},) to match v, got {b.shape}")
     check_finite(x, "x_train")
+    check_finite(v, "v")
+    check_finite(b, "b")
+    if x.shape[0] == 0:
+        raise ValueError("x_train must contain at least one sample")
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1, none=True)
     dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.zeros(()).dtype
     x, v, b = x.astype(dtype), v.astype(dtype), b.astype(dtype)
     norm = jnp.linalg.norm(v, axis=1)
@@ -198,6 +212,7 @@ def population_weight_1d(t: jax.Array, dist: str) -> jax.Array:
     g vanishes outside it; the other laws have g > 0 everywhere.
     """
     check_choice(dist, "dist", ("uniform", "gaussian", "laplace"))
+    check_finite(t, "t")
     tt = np.asarray(t, dtype=np.float64)
     half = np.sqrt(3.0) if dist == "uniform" else 12.0
     u = np.linspace(-half, half, _POP_GRID)
@@ -238,7 +253,13 @@ def merged_knots(params: ShallowParams, *, rtol: float = 1e-9) -> MergedKnots:
     shapes (k,), so it works under jit and vmap; ``mass`` is the group total at each group's first
     entry and 0 elsewhere. Dead neurons (w1 = 0) have zero mass.
     """
-    return _merged_knots(params, float(rtol))
+    check_params(params, finite=False)
+    return _merged_knots(params, _rtol(rtol))
+
+
+def _rtol(rtol) -> float:
+    """The merge tolerance of knots/hyperplanes: a finite number in [0, 1)."""
+    return check_real(rtol, "rtol", lo=0.0, hi=1.0, hi_open=True)
 
 
 @functools.partial(jax.jit, static_argnames="rtol")
@@ -315,10 +336,11 @@ def weighted_curvature(params: ShallowParams, x_train: jax.Array, *, rtol: float
     >>> bool(jnp.allclose(ms.weighted_curvature(p, x), 2 * ms.weight_1d(jnp.array(0.0), x)))
     True
     """
+    rtol = _rtol(rtol)
     x, _ = validate(params, x_train, name_x="x_train")
     if x.shape[1] == 1:
-        return _curvature_1d(params, x[:, 0], float(rtol))
-    return _curvature_nd(params, x, float(rtol))
+        return _curvature_1d(params, x[:, 0], rtol)
+    return _curvature_nd(params, x, rtol)
 
 
 def sharpness_lower_bound(params: ShallowParams, x_train: jax.Array) -> jax.Array:
@@ -366,10 +388,19 @@ def theorem2_delta(
     M = max_j |x_j|, C = max{1, rho (1 + M)}, L the number of distinct knots of f (computed from
     the params unless given) and p = 1 + k - L (seed 004 eqs. 24-25).
     """
+    check_params(params)
     x = _as_1d_inputs(x_train)
+    if params.w1.shape[1] != 1:
+        raise ValueError(
+            f"params must be a univariate net (w1 of shape (k, 1)), got {params.w1.shape}"
+        )
     check_positive(eta, "eta")
+    rtol = _rtol(rtol)
+    k = params.w1.shape[0]
     if num_knots is None:
-        num_knots = _num_knots(params, float(rtol))
+        num_knots = _num_knots(params, rtol)
+    elif is_concrete(num_knots):  # p = 1 + k - L >= 0 unused parameters (eq. 25)
+        num_knots = check_int(num_knots, "num_knots", minimum=0, maximum=k + 1)
     terms = _theorem2_terms(params, x, jnp.asarray(eta, x.dtype), jnp.asarray(num_knots))
     return terms._replace(width=int(params.w1.shape[0]))
 

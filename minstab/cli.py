@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._cli_args import EXTRAS, missing_extra_message
+from ._cli_args import EXTRAS, check_config_file, check_sizes, missing_extra_message
 
 COMMANDS = {
     "sweep": ("minstab.experiments.sweep_1d", "main job: step-size sweep on embedded toy data"),
@@ -190,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="minstab",
         description="Minima stability of gradient descent for shallow ReLU networks.",
     )
+    parser.add_argument("--version", action="version", version=f"minstab {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     p_info = sub.add_parser("info", help="devices, backend, precision, versions")
     p_info.set_defaults(func=_cmd_info, dtype="float64")
@@ -198,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=(mod.__doc__ if mod else help_))
         if mod is not None:
             mod.add_arguments(p)
-            p.set_defaults(func=mod.main)
+            p.set_defaults(func=mod.main, _module=mod_name)
         elif name == "sweep":
             _add_fallback_sweep(p)
             p.set_defaults(func=_demo, dtype="float64")
@@ -210,9 +211,35 @@ def build_parser() -> argparse.ArgumentParser:
         mod = importlib.import_module(mod_name)
         p = rsub.add_parser(name, help=help_, description=mod.__doc__)
         mod.add_arguments(p)
-        p.set_defaults(func=mod.main)
+        p.set_defaults(func=mod.main, _module=mod_name)
     p_rep.set_defaults(func=lambda a: _usage(p_rep))
     return parser
+
+
+def check_arguments(args) -> None:
+    """The checks every command's arguments pass before it runs (one path for all commands).
+
+    Sizes within :data:`minstab._cli_args.LIMITS` (with the cost of larger ones in the
+    message), numbers by name (:data:`~minstab._cli_args.VALUE_CHECKS`), ``--out`` a writable
+    directory, and a ``--config`` TOML file against the module's ``Config`` (unknown keys,
+    types, ranges, empty lists; a module may add ``CONFIG_TYPES``). Raises :class:`UsageError`.
+    """
+    check_sizes(args)
+    name = getattr(args, "_module", None)
+    mod = importlib.import_module(name) if name else None
+    config_cls = getattr(mod, "Config", None)
+    if config_cls is not None:
+        check_config_file(args, config_cls, types=getattr(mod, "CONFIG_TYPES", None))
+
+
+def _version() -> str:
+    """The installed distribution's version (importlib.metadata), without importing jax."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("minstab")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
 
 
 def _missing(name: str) -> int:
@@ -234,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name = " ".join(v for v in (args.command, getattr(args, "experiment", None)) if v)
     try:
+        check_arguments(args)  # every command, before any jax
         _setup_devices(cpu_devices_from_env())
     except UsageError as e:
         print(f"minstab {name}: {e}", file=sys.stderr)

@@ -18,7 +18,7 @@ import functools
 import inspect
 from collections.abc import Callable
 
-from ._validate import check_choice, check_positive
+from ._validate import check_bool, check_choice, check_int, check_real
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "LOG_SHARPNESS_METHODS", "train_config"]
 
@@ -27,10 +27,7 @@ LOG_SHARPNESS_METHODS = ("auto", "gram", "lanczos", "power", "none", "preconditi
 
 
 def _int(value, name: str, *, low: int) -> int:
-    if isinstance(value, bool) or int(value) != value or int(value) < low:
-        kind = "positive" if low == 1 else "non-negative"
-        raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum=low)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,14 +95,17 @@ class TrainConfig:
         set_("patience", _int(self.patience, "patience", low=0))
         set_("check_every", _int(self.check_every, "check_every", low=0))
         for name in ("tol", "diverge_above", "boost_factor"):
-            check_positive(getattr(self, name), name)
-            set_(name, float(getattr(self, name)))
-        for name in ("momentum", "boost_below", "negative_slope"):
-            set_(name, float(getattr(self, name)))
+            set_(name, check_real(getattr(self, name), name, lo=0.0, lo_open=True))
+        set_("momentum", check_real(self.momentum, "momentum", lo=0.0, hi=1.0, hi_open=True))
+        set_("boost_below", check_real(self.boost_below, "boost_below", lo=0.0))
+        set_("negative_slope",
+             check_real(self.negative_slope, "negative_slope", lo=0.0, hi=1.0, hi_open=True))  # fmt: skip
         if self.batch_size is not None:
             set_("batch_size", _int(self.batch_size, "batch_size", low=1))
         if self.lanczos_iters is not None:
             set_("lanczos_iters", _int(self.lanczos_iters, "lanczos_iters", low=1))
+        check_bool(self.replace, "replace")  # "no" would mean True
+        check_bool(self.log_curvature, "log_curvature")
         set_("replace", bool(self.replace))
         set_("log_curvature", bool(self.log_curvature))
         check_choice(self.log_sharpness, "log_sharpness", LOG_SHARPNESS_METHODS)

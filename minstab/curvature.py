@@ -33,13 +33,24 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._validate import check_choice
-from .eigen import EigResult, default_tol, eigh_dense, lanczos, power_iteration
+from ._validate import (
+    all_finite,
+    check_bool,
+    check_callable,
+    check_choice,
+    check_int,
+    check_memory,
+    check_tol,
+    itemsize,
+    num_flat,
+)
+from .eigen import EigResult, default_tol, dense_eigenpairs, lanczos, power_iteration
 from .losses import quadratic_loss, squared_error
 from .nets import (
     ShallowParams,
     activation,
     activation_derivative,
+    check_slope,
     flatten,
     preactivations,
     unflatten,
@@ -99,6 +110,9 @@ _model_hessian = jax.jit(dense_hessian, static_argnames=("model", "loss"))
 
 def _resolve_model(model, loss, negative_slope):
     """The model to use: ``model``, or the shallow net when only ``loss`` is given."""
+    negative_slope = check_slope(negative_slope)
+    check_callable(model, "model", none=True)
+    check_callable(loss, "loss", none=True)
     if model is None:
         return shallow_model(float(negative_slope))
     if negative_slope != 0.0:
@@ -140,11 +154,26 @@ def hessian(
     (9, 9)
     """
     if model is None and loss is None:
+        negative_slope = check_slope(negative_slope)
         x, y = validate(params, x, y)
+        check_dense_memory(params)
         return _hessian(params, x, y, negative_slope=negative_slope)
     model = _resolve_model(model, loss, negative_slope)
     x, y = check_model(params, x, y, model=model, loss=loss)
+    check_dense_memory(params)
     return _model_hessian(params, x, y, model=model, loss=resolve_loss(loss))
+
+
+def check_dense_memory(params, dtype=None) -> None:
+    """Refuse a dense P x P Hessian (and its eigendecomposition) that cannot fit in memory."""
+    p = num_flat(params)
+    size = 3.0 * p * p * itemsize(dtype or jax.tree_util.tree_leaves(params)[0].dtype)
+    check_memory(size, "params", f"a dense {p} x {p} Hessian and its eigenvectors")
+
+
+def _check_iterative(num_iters, tol):
+    """(num_iters, tol) of the iterative solvers: ``None`` or an integer >= 1; ``None`` or > 0."""
+    return check_int(num_iters, "num_iters", minimum=1, none=True), check_tol(tol)
 
 
 def hvp(loss_fn: Callable, params, v, *args):
@@ -165,6 +194,11 @@ def hvp(loss_fn: Callable, params, v, *args):
     >>> ms.hvp(ms.model_loss(apply), p, {"w": jnp.ones(2)}, x, jnp.zeros(2))["w"]  # X^T X v / n
     Array([0.5, 2. ], dtype=float32)
     """
+    check_callable(loss_fn, "loss_fn")
+    pt, vt = jax.tree_util.tree_structure(params), jax.tree_util.tree_structure(v)
+    shapes = [jnp.shape(a) for a in jax.tree_util.tree_leaves(params)]
+    if pt != vt or shapes != [jnp.shape(a) for a in jax.tree_util.tree_leaves(v)]:
+        raise ValueError(f"v must have the structure and shapes of params ({pt}), got {vt}")
     return jax.jvp(lambda p: jax.grad(loss_fn)(p, *args), (params,), (v,))[1]
 
 
@@ -199,6 +233,14 @@ def _check_flat(v, params, name):
         raise ValueError(f"{name} must have shape ({size},) (flat params), got {jnp.shape(v)}")
 
 
+def _check_theta(theta_v, k: int, d: int) -> None:
+    if jnp.shape(theta_v) != (k * (d + 2) + 1,):
+        raise ValueError(
+            f"theta_v must be a flat vector of shape ({k * (d + 2) + 1},) (eq. 20), "
+            f"got {jnp.shape(theta_v)}"
+        )
+
+
 def gauss_newton_matvec(
     theta_v: jax.Array,
     params,
@@ -216,8 +258,10 @@ def gauss_newton_matvec(
         x, _ = check_model(params, x, model=model)
         _check_flat(theta_v, params, "theta_v")
         return _model_gn_matvec(theta_v, params, x, model=model)
-    x = _as_2d(x)
+    negative_slope = check_slope(negative_slope)
+    x, _ = validate(params, x)
     k, d = params.w1.shape
+    _check_theta(theta_v, k, d)
     a, s = _features(params, x, negative_slope)
     v = unflatten(theta_v, k, d)
     return flatten(_phi(params, x, a, s, _phi_t(params, x, a, s, v))) / x.shape[0]
@@ -237,9 +281,11 @@ def shallow_hvp(
     (w1_i, b1_i) <- c_i v_w2_i and w2_i <- c_i . (v_w1_i, v_b1_i), c_i = (1/n) sum_j r_j a_ji [x_j; 1].
     Costs two passes over the data, O(n k d), and no autodiff. ``theta_v`` is flat (eq. 20).
     """
-    x = _as_2d(x)
+    negative_slope = check_slope(negative_slope)
+    x, y = validate(params, x, y)
     n = x.shape[0]
     k, d = params.w1.shape
+    _check_theta(theta_v, k, d)
     a, s = _features(params, x, negative_slope)
     v = unflatten(theta_v, k, d)
     r = s @ params.w2 + params.b2 - y
@@ -268,6 +314,7 @@ def jacobian(
         model = _resolve_model(model, None, negative_slope)
         x, _ = check_model(params, x, model=model)
         return _model_jacobian(params, x, model=model)
+    negative_slope = check_slope(negative_slope)
     x, _ = validate(params, x)
     a, s = _features(params, x, negative_slope)
     w1 = (a * params.w2[None, :])[:, :, None] * x[:, None, :]
@@ -300,6 +347,7 @@ def gauss_newton_gram(
         model = _resolve_model(model, None, negative_slope)
         x, _ = check_model(params, x, model=model)
         return _model_gram(params, x, model=model)
+    negative_slope = check_slope(negative_slope)
     x, _ = validate(params, x)
     return _gram(params, x, negative_slope)
 
@@ -352,6 +400,7 @@ def residual_curvature_bound(
 
     Bounds how far the Gram shortcut can be from the true sharpness (Weyl's inequality).
     """
+    negative_slope = check_slope(negative_slope)
     x, y = validate(params, x, y)
     return residual_bound_kernel(params, x, y, negative_slope)
 
@@ -424,7 +473,7 @@ def sharpness_kernel(params, x, y, v0, *, method, num_iters, tol, negative_slope
     if v0 is None and method in ("lanczos", "power"):
         v0 = default_start(params)
     if method == "dense":
-        r = eigh_dense(_hessian(params, x, y, negative_slope=negative_slope))
+        r = dense_eigenpairs(_hessian(params, x, y, negative_slope=negative_slope))
     elif method == "lanczos":
         r = lanczos(
             lambda v, p, x, y: shallow_hvp(v, p, x, y, negative_slope=negative_slope),
@@ -441,7 +490,7 @@ def sharpness_kernel(params, x, y, v0, *, method, num_iters, tol, negative_slope
         a, s = _features(params, x, negative_slope)
         g = _gram_from(params, x, a, s)
         if n <= _GRAM_DENSE_MAX_N:
-            eg = eigh_dense(g)
+            eg = dense_eigenpairs(g)
         else:
             u0 = jnp.ones(n, x.dtype) + 0.1 * jnp.sin(jnp.arange(n, dtype=x.dtype))
             eg = lanczos(lambda u, g: g @ u, u0, g, num_iters=num_iters, tol=tol)
@@ -461,7 +510,8 @@ def sharpness_kernel(params, x, y, v0, *, method, num_iters, tol, negative_slope
         else:
             vec = jnp.zeros((k * (d + 2) + 1,), x.dtype)
         r = EigResult(eg.value, vec, eg.residual + bound, eg.num_matvecs, ok)
-    return SharpnessResult(r.value, r.vector, r.residual, r.num_matvecs, r.converged, code)
+    ok = r.converged & all_finite(params, x, y, r.value, r.residual)  # never on a NaN
+    return SharpnessResult(r.value, r.vector, r.residual, r.num_matvecs, ok, code)
 
 
 _sharpness_jit = jax.jit(
@@ -510,7 +560,7 @@ def _model_gram_eig(params, x, y, *, model, num_iters, tol) -> EigResult:
     size, dtype = g.pred.size, g.pred.dtype
     if size <= _GRAM_DENSE_MAX_N:
         k = jax.vmap(g.matvec)(jnp.eye(size, dtype=dtype))
-        eg = eigh_dense((k + k.T) / 2)
+        eg = dense_eigenpairs((k + k.T) / 2)
     else:
         u0 = jnp.ones(size, dtype) + 0.1 * jnp.sin(jnp.arange(size, dtype=dtype))
         eg = lanczos(g.matvec, u0, num_iters=num_iters, tol=tol)
@@ -536,7 +586,7 @@ def model_sharpness_kernel(params, x, y, v0, *, model, loss, method, num_iters, 
     if method == "gram":
         r = _model_gram_eig(params, x, y, model=model, num_iters=num_iters, tol=tol)
     elif method == "dense":
-        r = eigh_dense(dense_hessian(params, x, y, model=model, loss=loss))
+        r = dense_eigenpairs(dense_hessian(params, x, y, model=model, loss=loss))
     else:
         # the operator closes over traced intermediates of this program, not over user data
         _, matvec = hessian_operator(params, x, y, model=model, loss=loss)
@@ -545,7 +595,8 @@ def model_sharpness_kernel(params, x, y, v0, *, model, loss, method, num_iters, 
             r = lanczos(matvec, v0, num_iters=num_iters, tol=tol)
         else:
             r = power_iteration(matvec, v0, num_iters=num_iters or 2000, tol=tol)
-    return SharpnessResult(r.value, r.vector, r.residual, r.num_matvecs, r.converged, code)
+    ok = r.converged & all_finite(params, x, y, r.value, r.residual)  # never on a NaN
+    return SharpnessResult(r.value, r.vector, r.residual, r.num_matvecs, ok, code)
 
 
 def model_auto_kernel(params, x, y, v0, *, model, loss, num_iters, tol):
@@ -584,6 +635,8 @@ def _model_sharpness(params, x, y, *, model, loss, method, v0, num_iters, tol, f
         _check_flat(v0, params, "v0")
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
     tol = default_tol(dtype) if tol is None else float(tol)
+    if method == "dense":
+        check_dense_memory(params)
     kw = dict(model=model, loss=loss, num_iters=num_iters, tol=tol)
     if method == "auto":
         r = _model_auto_jit(params, x, y, v0, **kw)
@@ -605,6 +658,8 @@ def _shallow_sharpness(params, x, y, *, method, v0, num_iters, tol, negative_slo
             f"v0 must have shape ({k * (d + 2) + 1},) (flat params), got {jnp.shape(v0)}"
         )
     tol = default_tol(x.dtype) if tol is None else float(tol)
+    if method == "dense":
+        check_dense_memory(params)
     if not full_output and method in ("auto", "gram"):
         return _value_jit(
             params, x, y, v0, method=method, num_iters=num_iters, tol=tol,
@@ -686,8 +741,11 @@ def sharpness(
     True
     """
     check_choice(method, "method", ("auto",) + SHARPNESS_METHODS)
+    check_bool(full_output, "full_output")
+    num_iters, tol = _check_iterative(num_iters, tol)
     kw = dict(method=method, v0=v0, num_iters=num_iters, tol=tol, full_output=full_output)
     if model is None and loss is None:
+        negative_slope = check_slope(negative_slope)
         return _shallow_sharpness(params, x, y, negative_slope=negative_slope, **kw)
     model = _resolve_model(model, loss, negative_slope)
     return _model_sharpness(params, x, y, model=model, loss=loss, **kw)

@@ -11,6 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._validate import check_int, check_key, check_memory, check_real
+from .nets import float_dtype
+
 __all__ = ["toy_1d", "load_xy"]
 
 
@@ -39,10 +42,11 @@ def toy_1d(
     >>> x.shape, y.shape
     ((5,), (5,))
     """
-    if int(n) < 2:
-        raise ValueError(f"n must be at least 2, got {n}")
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
-    key = jax.random.key(0) if key is None else key
+    n = check_int(n, "n", minimum=2)
+    noise = check_real(noise, "noise", lo=0.0)
+    dtype = float_dtype(dtype)
+    check_memory(4.0 * n * jnp.dtype(dtype).itemsize, "n", f"{n} points")
+    key = jax.random.key(0) if key is None else check_key(key)
     k1, k2 = jax.random.split(key)
     grid = jnp.linspace(-1, 1, n, dtype=dtype)
     x = grid + 0.3 * (2.0 / (n - 1)) * jax.random.uniform(k1, (n,), dtype, -1, 1)

@@ -20,9 +20,19 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ._validate import as_inputs, check_finite
+from ._validate import (
+    ArgumentTypeError,
+    as_inputs,
+    check_choice,
+    check_finite,
+    check_int,
+    check_key,
+    check_memory,
+    check_positive,
+)
 from .curvature import hessian, sharpness
 from .eigen import EigResult
+from .nets import float_dtype
 
 __all__ = [
     "DeepParams",
@@ -93,13 +103,23 @@ def _validate(params, x, y=None):
     return x2, y
 
 
+def _widths(widths) -> tuple[int, int]:
+    """Two positive integer widths (k1, k2)."""
+    try:
+        k1, k2 = widths
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"widths must be a pair (k1, k2), got {widths!r}") from None
+    return check_int(k1, "widths[0]", minimum=1), check_int(k2, "widths[1]", minimum=1)
+
+
 def init_deep(key, in_dim: int, widths: tuple[int, int], *, dtype=None) -> DeepParams:
     """He-initialized two-hidden-layer net (weights N(0, 2/fan_in), zero biases)."""
-    k1, k2 = (int(w) for w in widths)
-    d = int(in_dim)
-    if d < 1 or k1 < 1 or k2 < 1:
-        raise ValueError(f"in_dim and widths must be positive, got {in_dim}, {widths}")
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+    check_key(key)
+    k1, k2 = _widths(widths)
+    d = check_int(in_dim, "in_dim", minimum=1)
+    dtype = float_dtype(dtype)
+    size = deep_num_params(d, (k1, k2))
+    check_memory(3.0 * size * jnp.dtype(dtype).itemsize, "widths", f"a net of {size} parameters")
     a, b, c = jax.random.split(key, 3)
     return DeepParams(
         np.sqrt(2.0 / d) * jax.random.normal(a, (k1, d), dtype),
@@ -136,7 +156,9 @@ def deep_flatten(params: DeepParams) -> jax.Array:
 
 def deep_unflatten(theta: jax.Array, in_dim: int, widths: tuple[int, int]) -> DeepParams:
     """Inverse of :func:`deep_flatten` for input dimension ``in_dim`` and ``widths`` (k1, k2)."""
-    k1, k2 = widths
+    k1, k2 = _widths(widths)
+    in_dim = check_int(in_dim, "in_dim", minimum=1)
+    theta = jnp.asarray(theta)
     shapes = [(k1, in_dim), (k1,), (k2, k1), (k2,), (k2,), ()]
     size = sum(int(np.prod(s)) for s in shapes)
     if theta.shape != (size,):
@@ -177,11 +199,10 @@ def deep_sharpness(
     :class:`EigResult`; ``method="dense"`` returns ``eigvalsh(deep_hessian)[-1]`` as an array.
     Largest *algebraic* eigenvalue.
     """
+    check_choice(method, "method", ("lanczos", "dense"))
     x2, y = _validate(params, x, y)
     if method == "dense":
         return sharpness(params, x2, y, model=_forward, method="dense")
-    if method != "lanczos":
-        raise ValueError(f"method must be 'lanczos' or 'dense', got {method!r}")
     p = deep_num_params(params.w1.shape[1], (params.w1.shape[0], params.w2.shape[0]))
     if v0 is None:
         v0 = jnp.ones(p, x2.dtype) / np.sqrt(p)
@@ -206,10 +227,8 @@ def bump_network(in_dim: int, *, dtype=None) -> DeepParams:
     neuron sigma(1 - ||x||_1); the output weight is 1. A shallow net needs infinitely many
     neurons (its Laplacian is not a finite measure on hyperplanes) to represent it.
     """
-    d = int(in_dim)
-    if d < 1:
-        raise ValueError(f"in_dim must be a positive integer, got {in_dim}")
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+    d = check_int(in_dim, "in_dim", minimum=1, maximum=100_000)
+    dtype = float_dtype(dtype)
     eye = jnp.eye(d, dtype=dtype)
     return DeepParams(
         jnp.concatenate([eye, -eye], axis=0),
@@ -237,7 +256,7 @@ def deep_gd(params: DeepParams, x, y, eta, *, steps: int) -> DeepParams:
     Hessian eigenvector, GD returns when ``eta < 2 / lambda_max`` and leaves when ``eta`` is above.
     """
     x2, y = _validate(params, x, y)
-    if int(steps) < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps}")
+    steps = check_int(steps, "steps", minimum=0)
+    check_positive(eta, "eta")
     eta = jnp.asarray(eta, x2.dtype)
-    return _gd(params, x2, y, eta, jnp.asarray(int(steps)))
+    return _gd(params, x2, y, eta, jnp.asarray(steps))

@@ -57,6 +57,8 @@ def use_cpu_cores(count: int | None = None) -> int:
         isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1
     ):
         raise ValueError(f"count must be a positive integer or None, got {count!r}")
+    if count is not None and count > 4096:
+        raise ValueError(f"count must be at most 4096 CPU devices, got {count}")
     import jax
 
     forced = _forced_count()

@@ -21,7 +21,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_bool, check_choice, check_finite, check_positive, is_concrete
+from ._validate import (
+    ArgumentTypeError,
+    all_finite,
+    check_bool,
+    check_callable,
+    check_choice,
+    check_finite,
+    check_int,
+    check_tol,
+    is_concrete,
+)
 
 __all__ = [
     "EigResult",
@@ -30,6 +40,7 @@ __all__ = [
     "lanczos_tridiagonal",
     "power_iteration",
     "eigh_dense",
+    "dense_eigenpairs",
     "default_tol",
 ]
 
@@ -59,18 +70,25 @@ def default_tol(dtype) -> float:
     return 1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-5
 
 
-def _check_solver_args(v0, k, which, num_iters, allowed=("largest", "smallest")):
+def _check_solver_args(v0, k, which, num_iters, allowed=("largest", "smallest"), matvec=None):
+    if matvec is not None:
+        check_callable(matvec, "matvec")
     check_choice(which, "which", allowed)
     if v0.ndim != 1:
         raise ValueError(f"v0 must be a vector of shape (P,), got shape {v0.shape}")
+    if not jnp.issubdtype(v0.dtype, jnp.floating):
+        raise ArgumentTypeError(f"v0 must be a floating-point vector, got dtype {v0.dtype}")
     dim = v0.shape[0]
+    k = check_int(k, "k", minimum=1)
     if not 1 <= k <= dim:
         raise ValueError(f"k must be between 1 and the dimension {dim}, got {k}")
+    num_iters = check_int(num_iters, "num_iters", minimum=1, none=True)
     if num_iters is not None and not k <= num_iters:
         raise ValueError(f"num_iters must be at least k = {k}, got {num_iters}")
     check_finite(v0, "v0")
     if is_concrete(v0) and not bool(np.any(np.asarray(v0) != 0)):
         raise ValueError("v0 must be a non-zero vector")
+    return k, num_iters
 
 
 _BLOCK = 8
@@ -298,17 +316,16 @@ def lanczos(
     (3.0, True)
     """
     v0 = jnp.asarray(v0)
-    _check_solver_args(v0, k, which, num_iters)
+    k, num_iters = _check_solver_args(v0, k, which, num_iters, matvec=matvec)
     dim = v0.shape[0]
     m = int(min(dim, 80) if num_iters is None else min(num_iters, dim))
     dtype = v0.dtype
-    tol = default_tol(dtype) if tol is None else float(tol)
+    tol = check_tol(tol)
+    tol = default_tol(dtype) if tol is None else tol
     eps = float(jnp.finfo(dtype).eps)
     largest = which == "largest"
+    value_tol = check_tol(value_tol, "value_tol")
     with_gap = value_tol is not None
-    if with_gap:
-        check_positive(value_tol, "value_tol")
-        value_tol = float(value_tol)
 
     def ritz(alpha, beta, j):
         return _ritz(alpha, beta, j, k=k, largest=largest, with_gap=with_gap)
@@ -351,6 +368,8 @@ def lanczos(
     # Ritz vectors: pad s instead of slicing the basis (a slice would copy m x P entries).
     vectors = jnp.zeros((basis.shape[0], s.shape[1]), dtype).at[:m].set(s).T @ basis
     vectors = vectors / jnp.linalg.norm(vectors, axis=-1, keepdims=True)
+    # a NaN from the operator (or an overflow) never reports convergence
+    done = done & all_finite(theta, res, vectors)
     return _squeeze(EigResult(theta, vectors, res, j, done), k)
 
 
@@ -412,7 +431,9 @@ def lanczos_tridiagonal(
     ([1.0, 2.0, 3.0, 4.0], [0.25, 0.25, 0.25, 0.25])
     """
     v0 = jnp.asarray(v0)
-    _check_solver_args(v0, 1, "largest", num_iters)
+    if num_iters is None:
+        raise ArgumentTypeError("num_iters must be an integer >= 1 (the depth of T), got None")
+    _, num_iters = _check_solver_args(v0, 1, "largest", num_iters, matvec=matvec)
     check_bool(reorthogonalize, "reorthogonalize")
     m = int(min(num_iters, v0.shape[0]))
     steps = _tridiagonal_reorthogonalized if reorthogonalize else _tridiagonal_plain
@@ -485,9 +506,11 @@ def power_iteration(
     spectra; the returned ``converged`` flag says whether the tolerance was met.
     """
     v0 = jnp.asarray(v0)
-    _check_solver_args(v0, 1, "largest", None)
+    _check_solver_args(v0, 1, "largest", None, matvec=matvec)
+    num_iters = check_int(num_iters, "num_iters", minimum=1)
     dtype = v0.dtype
-    tol = default_tol(dtype) if tol is None else float(tol)
+    tol = check_tol(tol)
+    tol = default_tol(dtype) if tol is None else tol
 
     def cond(state):
         i, _, _, res, lam = state
@@ -505,20 +528,58 @@ def power_iteration(
     lam = jnp.vdot(v, w)
     state = (jnp.array(1), v, w, jnp.linalg.norm(w - lam * v), lam)
     i, v, w, res, lam = jax.lax.while_loop(cond, body, state)
-    return EigResult(lam, v, res, i, res <= tol * jnp.abs(lam))
+    return EigResult(lam, v, res, i, (res <= tol * jnp.abs(lam)) & all_finite(lam, v, res))
 
 
 def eigh_dense(matrix: jax.Array, *, k: int = 1, which: str = "largest") -> EigResult:
-    """Extreme eigenpairs of a dense symmetric matrix via ``jnp.linalg.eigh`` (the reference)."""
+    """Extreme eigenpairs of a dense symmetric matrix via ``jnp.linalg.eigh`` (the reference).
+
+    A concrete matrix must be finite and symmetric (``|A - A^T| <= sqrt(eps) max|A|``; eigh
+    reads one triangle only and would answer for another matrix): else a ``ValueError``. Under
+    ``jit`` the same conditions, and residuals ``<= max(default_tol, 10 n eps) ||A||``, make
+    ``converged``; a NaN or non-symmetric traced matrix gives ``converged=False``.
+    """
     matrix = jnp.asarray(matrix)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"matrix must be square, got shape {matrix.shape}")
+    if matrix.shape[0] == 0:
+        raise ValueError("matrix must be non-empty, got shape (0, 0)")
+    if not jnp.issubdtype(matrix.dtype, jnp.floating):
+        matrix = matrix.astype(jnp.zeros(()).dtype)
     check_choice(which, "which", ("largest", "smallest"))
     n = matrix.shape[0]
+    k = check_int(k, "k", minimum=1)
     if not 1 <= k <= n:
         raise ValueError(f"k must be between 1 and {n}, got {k}")
+    eps = float(jnp.finfo(matrix.dtype).eps)
+    if is_concrete(matrix):
+        check_finite(matrix, "matrix")
+        a = np.asarray(matrix)
+        asym = float(np.max(np.abs(a - a.T)))
+        if asym > np.sqrt(eps) * float(np.max(np.abs(a))):
+            raise ValueError(
+                f"matrix must be symmetric; max |A - A^T| = {asym:.3g} (eigh would read one "
+                "triangle only and answer for another matrix)"
+            )
+    return dense_eigenpairs(matrix, k=k, which=which)
+
+
+def dense_eigenpairs(matrix: jax.Array, *, k: int = 1, which: str = "largest") -> EigResult:
+    """:func:`eigh_dense` without the checks of a concrete input.
+
+    For matrices built inside the library (e.g. the Hessian at NaN parameters): a NaN or
+    non-symmetric matrix reports ``converged=False`` instead of raising.
+    """
+    n = matrix.shape[0]
+    eps = float(jnp.finfo(matrix.dtype).eps)
     evals, evecs = jnp.linalg.eigh(matrix)
     order = jnp.arange(n - 1, n - 1 - k, -1) if which == "largest" else jnp.arange(k)
     values, vectors = evals[order], evecs[:, order].T
     res = jnp.linalg.norm(vectors @ matrix - values[:, None] * vectors, axis=-1)
-    return _squeeze(EigResult(values, vectors, res, jnp.array(n), jnp.array(True)), k)
+    scale = jnp.maximum(jnp.max(jnp.abs(evals)), jnp.finfo(matrix.dtype).tiny)
+    symmetric = jnp.max(jnp.abs(matrix - matrix.T)) <= float(np.sqrt(eps)) * jnp.max(
+        jnp.abs(matrix)
+    )
+    tol = max(default_tol(matrix.dtype), 10 * n * eps)
+    converged = all_finite(matrix, values, res) & symmetric & jnp.all(res <= tol * scale)
+    return _squeeze(EigResult(values, vectors, res, jnp.array(n), converged), k)

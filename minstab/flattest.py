@@ -27,12 +27,14 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ._validate import check_int, check_real, check_tol
 from .eigen import default_tol
 from .internal import residual_bound_kernel, sharpness_kernel
 from .nets import (
     ShallowParams,
     activation,
     activation_derivative,
+    check_slope,
     preactivations,
     rescale,
     validate,
@@ -211,16 +213,17 @@ def flattest_implementation(
     >>> bool(r.sharpness <= r.initial_sharpness * (1 + 1e-4))
     True
     """
+    num_iters = check_int(num_iters, "num_iters", minimum=1)
+    tol = check_tol(tol)
+    damping = check_real(damping, "damping", lo=0.0, hi=1.0, lo_open=True)
+    smoothing = check_real(smoothing, "smoothing", lo=0.0)
+    negative_slope = check_slope(negative_slope)
     x2, y = validate(params, x, y)
     if x2.dtype != params.w1.dtype or y.dtype != params.w1.dtype:
         raise ValueError(
             f"x, y and params must share a floating dtype, got x {x2.dtype}, y {y.dtype}, "
             f"params {params.w1.dtype}"
         )
-    if int(num_iters) < 1:
-        raise ValueError(f"num_iters must be a positive integer, got {num_iters}")
-    if not 0 < damping <= 1:
-        raise ValueError(f"damping must be in (0, 1], got {damping}")
     tol = default_tol(x2.dtype) if tol is None else float(tol)
     return _flattest_jit(
         params, x2, y, num_iters=int(num_iters), tol=tol, negative_slope=float(negative_slope),

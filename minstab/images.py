@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._validate import check_choice, check_int
+
 __all__ = [
     "FASHION_MNIST_DIR",
     "ImageSubset",
@@ -158,9 +160,7 @@ class ImageSubset(NamedTuple):
 
 def downsample(images: np.ndarray, factor: int) -> np.ndarray:
     """Average-pool (n, h, w) images by ``factor`` (h and w cropped to multiples of it)."""
-    factor = int(factor)
-    if factor < 1:
-        raise ValueError(f"factor must be a positive integer, got {factor}")
+    factor = check_int(factor, "factor", minimum=1)
     n, h, w = images.shape
     h2, w2 = h // factor, w // factor
     im = np.asarray(images, np.float64)[:, : h2 * factor, : w2 * factor]
@@ -170,7 +170,7 @@ def downsample(images: np.ndarray, factor: int) -> np.ndarray:
 def pca_reduce(x: np.ndarray, dim: int) -> np.ndarray:
     """Project centred rows of ``x`` (n, D) on their top ``dim`` principal directions (SVD)."""
     x = np.asarray(x, np.float64)
-    dim = int(dim)
+    dim = check_int(dim, "dim", minimum=1)
     if not 1 <= dim <= min(x.shape):
         raise ValueError(f"dim must be in [1, {min(x.shape)}], got {dim}")
     xc = x - x.mean(axis=0, keepdims=True)
@@ -219,10 +219,24 @@ def two_class_subset(
     components when ``reduce="pca"``, scaled by :func:`standardize` and given targets +-1.
     """
     labels = np.asarray(labels)
-    if len(classes) != 2 or classes[0] == classes[1]:
+    images_dims = np.ndim(images)
+    if images_dims not in (2, 3) or np.shape(images)[0] != labels.shape[0] or labels.ndim != 1:
+        raise ValueError(
+            f"images must be (n, h, w) or (n, D) with labels (n,), got {np.shape(images)} and "
+            f"{labels.shape}"
+        )
+    try:
+        c0, c1 = classes
+    except (TypeError, ValueError):
+        raise ValueError(f"classes must be two distinct labels, got {classes!r}") from None
+    classes = (check_int(c0, "classes[0]"), check_int(c1, "classes[1]"))
+    if classes[0] == classes[1]:
         raise ValueError(f"classes must be two distinct labels, got {classes}")
-    if reduce not in ("pca", "downsample", "none"):
-        raise ValueError(f"reduce must be 'pca', 'downsample' or 'none', got {reduce!r}")
+    n_per_class = check_int(n_per_class, "n_per_class", minimum=1)
+    dim = check_int(dim, "dim", minimum=1, none=True)
+    seed = check_int(seed, "seed", minimum=0)
+    check_choice(reduce, "reduce", ("pca", "downsample", "none"))
+    check_choice(scale, "scale", ("unit-norm", "standard", "none"))
     rng = np.random.default_rng(seed)
     idx = []
     for c in classes:

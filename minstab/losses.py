@@ -67,8 +67,18 @@ def squared_error(pred: jax.Array, y: jax.Array) -> jax.Array:
     >>> float(ms.squared_error(jnp.array([1.0, 3.0]), jnp.array([0.0, 1.0])))
     1.25
     """
+    _same_shape(pred, y, "pred")
     r = pred - y
     return 0.5 * jnp.sum(r * r) / pred.shape[0]
+
+
+def _same_shape(pred, y, name: str) -> None:
+    """``y`` must have ``pred``'s shape: broadcasting (n, 1) against (n,) would sum n^2 terms."""
+    if jnp.ndim(pred) == 0 or jnp.shape(pred) != jnp.shape(y):
+        raise ValueError(
+            f"y must have the shape of {name} {jnp.shape(pred)} (one row per sample), "
+            f"got {jnp.shape(y)}"
+        )
 
 
 def softmax_cross_entropy(logits: jax.Array, y: jax.Array) -> jax.Array:
@@ -83,4 +93,7 @@ def softmax_cross_entropy(logits: jax.Array, y: jax.Array) -> jax.Array:
     >>> round(float(ms.softmax_cross_entropy(jnp.zeros((1, 4)), jnp.eye(4)[:1])), 6)
     1.386294
     """
+    if jnp.ndim(logits) != 2:
+        raise ValueError(f"logits must have shape (n, c), got {jnp.shape(logits)}")
+    _same_shape(logits, y, "logits")
     return -jnp.sum(y * jax.nn.log_softmax(logits, axis=-1)) / logits.shape[0]

@@ -26,7 +26,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import as_labelled_data, check_count, check_finite, check_positive
+from ._validate import (
+    as_labelled_data,
+    check_count,
+    check_finite,
+    check_key,
+    check_memory,
+    check_positive,
+    check_real,
+)
+from .nets import float_dtype
 from .rank_margins import log_steps
 
 __all__ = [
@@ -258,8 +267,11 @@ def gd_single_neuron(
     if w0.shape != (x.shape[1],):
         raise ValueError(f"w0 must have shape (d,) = ({x.shape[1]},), got {w0.shape}")
     check_finite(w0, "w0")
+    steps = check_count(steps, "steps")
+    num_logs = check_count(num_logs, "num_logs")
     if tol is None:
         tol = 1e-12 if x.dtype == jnp.float64 else 1e-6
+    check_positive(tol, "tol")
     at = tuple(int(t) for t in log_steps(steps, num_logs + 1))
     eta = jnp.asarray(eta, x.dtype)
     return _neuron_jit(x, y, w0, eta, jnp.asarray(tol, x.dtype), steps_at=at)
@@ -268,6 +280,8 @@ def gd_single_neuron(
 def relative_gap(w, w_ref) -> jax.Array:
     """``||w - w_ref|| / ||w_ref||`` (seed 002's gap between GD and the minimum-norm solution)."""
     w, w_ref = jnp.asarray(w), jnp.asarray(w_ref)
+    check_finite(w, "w")
+    check_finite(w_ref, "w_ref")
     if w.shape != w_ref.shape:
         raise ValueError(f"w and w_ref must have the same shape, got {w.shape} and {w_ref.shape}")
     return jnp.linalg.norm(w - w_ref) / jnp.linalg.norm(w_ref)
@@ -297,10 +311,11 @@ def teacher_data(key, n: int, d: int, *, decay: float = 0.0, dtype=None) -> Teac
     so the labels ``y_i = max(w*.x_i, 0)`` are O(1) whatever the spectrum. About half of the
     labels are 0, which makes the inequality constraints of (5) matter.
     """
+    check_key(key)
     n, d = check_count(n, "n"), check_count(d, "d")
-    if not np.isfinite(decay) or decay < 0:
-        raise ValueError(f"decay must be finite and >= 0, got {decay}")
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+    decay = check_real(decay, "decay", lo=0.0)
+    dtype = float_dtype(dtype)
+    check_memory(2.0 * n * d * jnp.dtype(dtype).itemsize, "n", f"{n} x {d} inputs")
     spec = jnp.arange(1, d + 1, dtype=dtype) ** (-decay)
     kx, kw = jax.random.split(key)
     x = jax.random.normal(kx, (n, d), dtype) * jnp.sqrt(spec)[None, :]

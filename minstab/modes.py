@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .nets import ShallowParams, flatten, preactivations, unflatten, validate
+from ._validate import check_int, check_real
+from .nets import ShallowParams, check_slope, flatten, preactivations, unflatten, validate
 
 __all__ = ["ModeAnalysis", "toggling_pairs", "mode_hessians"]
 
@@ -55,6 +56,7 @@ class ModeAnalysis(NamedTuple):
 
 def toggling_pairs(params: ShallowParams, x: jax.Array, *, atol: float = 1e-9) -> np.ndarray:
     """(n, k) mask of (point, neuron) pairs whose pre-activation is zero up to ``atol`` (relative)."""
+    atol = check_real(atol, "atol", lo=0.0)
     x2, _ = validate(params, x)
     z = np.asarray(preactivations(params, x2))
     scale = (
@@ -99,9 +101,11 @@ def mode_hessians(
 
     Dense Hessians (P x P per mode): meant for the small networks of the papers' experiments.
     """
+    atol = check_real(atol, "atol", lo=0.0)
+    max_modes = check_int(max_modes, "max_modes", minimum=2)
+    negative_slope = check_slope(negative_slope)
+    seed = check_int(seed, "seed", minimum=0)
     x2, y = validate(params, x, y)
-    if int(max_modes) < 2:
-        raise ValueError(f"max_modes must be at least 2, got {max_modes}")
     k, d = params.w1.shape
     tog = toggling_pairs(params, x2, atol=atol)
     p = int(tog.sum())
@@ -279,6 +283,9 @@ def mode_interval(
     >>> m.num_toggling, m.exhaustive, bool(m.lambda_lower <= m.lambda_upper)
     (1, True, True)
     """
+    atol = check_real(atol, "atol", lo=0.0)
+    max_exhaustive = check_int(max_exhaustive, "max_exhaustive", minimum=0, maximum=20)
+    max_rounds = check_int(max_rounds, "max_rounds", minimum=1)
     x2, _ = validate(params, x, y) if y is not None else validate(params, x)
     tog = toggling_pairs(params, x2, atol=atol)
     j0, pairs, inc = _mode_rows(params, np.asarray(x2), tog)

@@ -18,7 +18,21 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ._validate import as_inputs, check_finite, check_params
+from ._validate import (
+    ArgumentTypeError,
+    as_inputs,
+    check_choice,
+    check_finite,
+    check_int,
+    check_interval,
+    check_key,
+    check_memory,
+    check_params,
+    check_permutation,
+    check_real,
+    check_real_values,
+    is_concrete,
+)
 
 __all__ = [
     "ShallowParams",
@@ -123,10 +137,16 @@ def init_shallow(
     >>> p.w1.shape, p.b1.shape, p.w2.shape, p.b2.shape
     ((8, 1), (8,), (8,), ())
     """
-    if int(in_dim) < 1 or int(width) < 1:
-        raise ValueError(f"in_dim and width must be positive integers, got {in_dim}, {width}")
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
-    d, k = int(in_dim), int(width)
+    check_key(key)
+    d = check_int(in_dim, "in_dim", minimum=1)
+    k = check_int(width, "width", minimum=1)
+    check_choice(scheme, "scheme", ("he", "lecun", "ntk", "uniform"))
+    output_scale = check_real(output_scale, "output_scale", none=True)
+    if knot_range is not None:
+        knot_range = check_interval(knot_range, "knot_range")
+    dtype = float_dtype(dtype)
+    size = num_params(k, d) * jnp.dtype(dtype).itemsize
+    check_memory(3 * size, "width", f"a net of {num_params(k, d):.3g} parameters (x3 to draw)")
     k1, k2, k3 = jax.random.split(key, 3)
     if scheme == "he":
         s1, s2, sb = np.sqrt(2.0 / d), np.sqrt(2.0 / k), 0.0
@@ -158,6 +178,26 @@ def init_shallow(
     return ShallowParams(w1, b1, w2, jnp.zeros((), dtype))
 
 
+def float_dtype(dtype=None):
+    """A floating dtype (default: JAX's default float); else a TypeError naming ``dtype``."""
+    try:
+        dt = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+    except TypeError:
+        raise ArgumentTypeError(
+            f"dtype must be a floating dtype such as jnp.float64, got {dtype!r}"
+        ) from None
+    if not jnp.issubdtype(dt, jnp.floating):
+        raise ArgumentTypeError(f"dtype must be a floating dtype such as jnp.float64, got {dt}")
+    return dt
+
+
+def check_slope(negative_slope) -> float:
+    """The leaky-ReLU slope: a finite number in [0, 1) (0: ReLU)."""
+    if not is_concrete(negative_slope):
+        return negative_slope
+    return check_real(negative_slope, "negative_slope", lo=0.0, hi=1.0, hi_open=True)
+
+
 def activation(z: jax.Array, negative_slope: float = 0.0) -> jax.Array:
     """sigma(z) = max(z, s z): ReLU for s = 0, leaky ReLU for 0 < s < 1."""
     if negative_slope == 0.0:
@@ -186,12 +226,18 @@ def forward(params: ShallowParams, x: jax.Array, *, negative_slope: float = 0.0)
     >>> ms.forward(p, jnp.array([-1.0, 3.0]))
     Array([0.5, 6.5], dtype=float32)
     """
+    negative_slope = check_slope(negative_slope)
+    if jnp.ndim(params.w1) == 2:  # a single net (stacked nets are the vmapped caller's)
+        check_params(params, finite=False)
+        x = as_inputs(x, params.w1.shape[-1])
+        check_finite(x, "x")
     return activation(preactivations(params, x), negative_slope) @ params.w2 + params.b2
 
 
 def num_params(width: int, in_dim: int) -> int:
     """P = k (d + 2) + 1 (eq. 20 for d = 1: 3k + 1)."""
-    return width * (in_dim + 2) + 1
+    width = check_int(width, "width", minimum=1)
+    return width * (check_int(in_dim, "in_dim", minimum=1) + 2) + 1
 
 
 def flatten(params: ShallowParams) -> jax.Array:
@@ -201,7 +247,8 @@ def flatten(params: ShallowParams) -> jax.Array:
 
 def unflatten(theta: jax.Array, width: int, in_dim: int) -> ShallowParams:
     """Inverse of :func:`flatten` for a network with ``width`` neurons and input dimension ``in_dim``."""
-    k, d = int(width), int(in_dim)
+    k, d = check_int(width, "width", minimum=1), check_int(in_dim, "in_dim", minimum=1)
+    theta = jnp.asarray(theta)
     if theta.shape != (num_params(k, d),):
         raise ValueError(
             f"theta must have shape ({num_params(k, d)},) for width={k}, in_dim={d}, "
@@ -217,14 +264,20 @@ def rescale(params: ShallowParams, alpha: jax.Array) -> ShallowParams:
 
     ReLU is positively homogeneous, so f is unchanged for any positive ``alpha`` (shape (k,)).
     """
+    check_params(params, finite=False)
     alpha = jnp.asarray(alpha)
+    if alpha.shape != (params.w1.shape[0],):
+        raise ValueError(f"alpha must have shape (k,) = ({params.w1.shape[0]},), got {alpha.shape}")
+    check_real_values(alpha, "alpha", lo=0.0, lo_open=True)
     return ShallowParams(
         params.w1 * alpha[:, None], params.b1 * alpha, params.w2 / alpha, params.b2
     )
 
 
 def permute(params: ShallowParams, perm: jax.Array) -> ShallowParams:
-    """Reorder the neurons (another function-preserving symmetry)."""
+    """Reorder the neurons (another function-preserving symmetry); ``perm`` permutes 0..k-1."""
+    check_params(params, finite=False)
+    check_permutation(perm, params.w1.shape[0], "perm")
     return ShallowParams(params.w1[perm], params.b1[perm], params.w2[perm], params.b2)
 
 
@@ -234,6 +287,7 @@ def knots(params: ShallowParams) -> Knots:
     f'' (in the weak sense) = sum_i w2_i |w1_i| delta(x - t_i) (seed 004 §3). Neurons with
     w1_i = 0 are constant and have no knot (``active`` False, mass 0).
     """
+    check_params(params, finite=False)
     if params.w1.shape[-1] != 1:
         raise ValueError(
             f"knots needs a univariate network (w1 of shape (k, 1)), got {params.w1.shape}"
@@ -252,6 +306,7 @@ def hyperplanes(params: ShallowParams) -> Hyperplanes:
     Neuron i is active on {x : v_i . x > b_i}; Delta sigma(w.x + b) is ||w|| times the surface
     measure of its hyperplane, so the Laplacian of f carries mass w2_i ||w1_i|| there (THEORY §4).
     """
+    check_params(params, finite=False)
     norm = jnp.linalg.norm(params.w1, axis=-1)
     active = norm > 0
     safe = jnp.where(active, norm, 1)

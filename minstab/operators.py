@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from ._validate import check_finite
+from ._validate import check_callable, check_finite
 from .losses import squared_error
 from .nets import forward
 
@@ -107,6 +107,8 @@ def model_loss(model: Callable | None = None, loss: Callable | None = None) -> M
     >>> sorted(hv)
     ['v', 'w']
     """
+    check_callable(model, "model", none=True)
+    check_callable(loss, "loss", none=True)
     return ModelLoss(shallow_model() if model is None else model, loss)
 
 

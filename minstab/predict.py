@@ -38,7 +38,13 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_finite
+from ._validate import (
+    ArgumentTypeError,
+    check_finite,
+    check_int,
+    check_memory,
+    check_real,
+)
 from .bounds import weight, weight_1d
 from .nets import ShallowParams
 
@@ -143,8 +149,14 @@ def smoothest_interpolant(
     >>> round(r.w_star, 5), round(r.eta_max, 4)  # a kink of mass -2 at 0, g(0) = sqrt(2)/9
     (0.31427, 1.2281)
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    grid = check_int(grid, "grid", minimum=1)
+    refine = check_int(refine, "refine", minimum=0, maximum=40)
+    rtol = check_real(rtol, "rtol", lo=0.0)
+    num_directions = check_int(num_directions, "num_directions", minimum=1)
+    seed = check_int(seed, "seed", minimum=0)
+    drop_below = check_real(drop_below, "drop_below", lo=0.0, hi=1.0, hi_open=True)
+    x = _as_float_array(x, "x")
+    y = _as_float_array(y, "y")
     x2 = x[:, None] if x.ndim == 1 else x
     if x2.ndim != 2 or y.shape != (x2.shape[0],):
         raise ValueError(
@@ -156,9 +168,23 @@ def smoothest_interpolant(
     check_finite(y, "y")
     if len(np.unique(x2, axis=0)) != x2.shape[0]:
         raise ValueError("x must contain distinct points (interpolation is otherwise ill-posed)")
+    n = x2.shape[0]
+    cols = (n - 1) * grid * 2**refine if x2.shape[1] == 1 else n * num_directions
+    name = "refine" if x2.shape[1] == 1 else "num_directions"
+    nbytes = 4.0 * n * cols * 8  # the LP's constraint matrix (n rows) and HiGHS's copies
+    check_memory(nbytes, name, f"an interpolation LP with {cols:.3g} candidate knots")
     if x2.shape[1] == 1:
         return _smoothest_1d(x2[:, 0], y, grid, refine, rtol, drop_below)
     return _smoothest_nd(x2, y, num_directions, seed, drop_below)
+
+
+def _as_float_array(a, name: str) -> np.ndarray:
+    try:
+        return np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(
+            f"{name} must be an array of numbers, got {type(a).__name__}"
+        ) from None
 
 
 def _continuous_side(t_data, x, delta):
@@ -261,7 +287,12 @@ def check_against_sweep(prediction: Prediction, sweep_result, *, knot_tol: float
     data point, relative to the data range) and its step size exceeds ``eta_max``. Returns
     ``{"eta_max", "largest_converged_eta", "twice_differentiable", "agrees", "all_agree"}``.
     """
+    if not isinstance(prediction, Prediction):
+        raise ArgumentTypeError(f"prediction must be a Prediction, got {type(prediction).__name__}")
+    knot_tol = check_real(knot_tol, "knot_tol", lo=0.0)
     s = sweep_result
+    if not getattr(s, "shallow", True) or np.shape(getattr(s.params, "w1", None))[-1:] != (1,):
+        raise ValueError("sweep_result must be a sweep of the univariate shallow ReLU net")
     x = np.asarray(s.x).reshape(len(s.x), -1)[:, 0]
     span = float(x.max() - x.min())
     w1 = np.asarray(s.params.w1)[..., 0]
@@ -369,8 +400,12 @@ def minimal_budget(
     >>> b[0] <= b[1] <= b[2]  # a tighter accuracy never costs less
     True
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    accuracy = check_real(accuracy, "accuracy", lo=0.0)
+    num_directions = check_int(num_directions, "num_directions", minimum=1)
+    num_offsets = check_int(num_offsets, "num_offsets", minimum=1)
+    seed = check_int(seed, "seed", minimum=0)
+    x = _as_float_array(x, "x")
+    y = _as_float_array(y, "y")
     if x.ndim != 2 or x.shape[1] < 2 or y.shape != (x.shape[0],):
         raise ValueError(f"x must be (n, d) with d >= 2 and y (n,); got {x.shape}, {y.shape}")
     check_finite(x, "x")

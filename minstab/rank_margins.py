@@ -30,7 +30,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import as_labelled_data, as_matrix, check_count, check_positive
+from ._validate import (
+    as_labelled_data,
+    as_matrix,
+    check_count,
+    check_finite,
+    check_key,
+    check_memory,
+    check_positive,
+    check_real,
+)
+from .nets import float_dtype
 
 __all__ = [
     "stable_rank",
@@ -57,10 +67,7 @@ __all__ = [
 
 
 def _check_slope(negative_slope) -> float:
-    s = float(negative_slope)
-    if not (0.0 <= s < 1.0):
-        raise ValueError(f"negative_slope must be in [0, 1), got {negative_slope}")
-    return s
+    return check_real(negative_slope, "negative_slope", lo=0.0, hi=1.0, hi_open=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -89,7 +96,7 @@ def stable_rank(w) -> jax.Array:
     >>> round(float(ib.stable_rank(jnp.outer(jnp.arange(1.0, 4.0), jnp.ones(5)))), 5)
     1.0
     """
-    w = as_matrix(w, "W")
+    w = as_matrix(w, "w")
     s = jnp.linalg.svd(w, compute_uv=False)
     top = s[0] * s[0]
     return jnp.where(top > 0, jnp.sum(s * s) / jnp.where(top > 0, top, 1), jnp.nan)
@@ -140,6 +147,9 @@ class Margins(NamedTuple):
 def margin_summary(values) -> Margins:
     """:class:`Margins` of given normalized margins ``values`` (shape (..., n), reduced on the last axis)."""
     values = jnp.asarray(values)
+    if values.ndim == 0 or values.shape[-1] == 0:
+        raise ValueError(f"values must have a non-empty last axis, got shape {values.shape}")
+    check_finite(values, "values")
     lo, hi = jnp.min(values, axis=-1), jnp.max(values, axis=-1)
     spread = (hi - lo) / jnp.mean(jnp.abs(values), axis=-1)
     return Margins(values, lo, hi, jnp.mean(values, axis=-1), spread, lo / hi)
@@ -148,7 +158,7 @@ def margin_summary(values) -> Margins:
 def two_layer_output_weights(width: int, dtype=None) -> jax.Array:
     """The fixed second layer of eq. (1): ``+1/m`` for the first m rows, ``-1/m`` for the last m."""
     m = check_count(width, "width")
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+    dtype = float_dtype(dtype)
     return jnp.concatenate([jnp.full((m,), 1.0 / m, dtype), jnp.full((m,), -1.0 / m, dtype)])
 
 
@@ -160,11 +170,11 @@ def _dact(z, s):
     return jnp.where(z > 0, jnp.ones_like(z), s * jnp.ones_like(z))
 
 
-def _check_w(w) -> jax.Array:
-    w = as_matrix(w, "W")
+def _check_w(w, name: str = "w") -> jax.Array:
+    w = as_matrix(w, name)
     if w.shape[0] % 2:
         raise ValueError(
-            f"W must have an even number of rows 2m (m positive, m negative), got {w.shape}"
+            f"{name} (W) must have an even number of rows 2m (m positive, m negative), got {w.shape}"
         )
     return w
 
@@ -209,9 +219,11 @@ def init_two_layer(key, width: int, in_dim: int, *, scale: float = 1e-3, dtype=N
     With ``||x_i|| ~ 1`` every initial pre-activation is ``O(scale)``, far below the O(1) values
     GD builds, which is the "small initialization" regime of seed 001.
     """
+    check_key(key)
     m, d = check_count(width, "width"), check_count(in_dim, "in_dim")
     check_positive(scale, "scale")
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+    dtype = float_dtype(dtype)
+    check_memory(2.0 * 2 * m * d * jnp.dtype(dtype).itemsize, "width", f"a {2 * m} x {d} W")
     return (scale / np.sqrt(d)) * jax.random.normal(key, (2 * m, d), dtype)
 
 
@@ -267,10 +279,11 @@ def near_orthogonal_data(
     >>> data.x.shape, bool(data.constant > 1)
     ((10, 4000), True)
     """
+    check_key(key)
     n, d = check_count(n, "n", 2), check_count(d, "d")
-    if not np.isfinite(signal) or signal < 0:
-        raise ValueError(f"signal must be finite and >= 0, got {signal}")
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+    signal = check_real(signal, "signal", lo=0.0)
+    dtype = float_dtype(dtype)
+    check_memory(3.0 * n * d * jnp.dtype(dtype).itemsize, "d", f"{n} x {d} inputs")
     y = jnp.where(jnp.arange(n) < (n + 1) // 2, 1.0, -1.0).astype(dtype)
     xi = jax.random.normal(key, (n, d), dtype) / np.sqrt(d)
     x = xi.at[:, 0].add(signal * y)
@@ -498,7 +511,7 @@ def sweep_two_layer(
         raise ValueError(f"etas must be a 1-d array of step sizes, got shape {etas.shape}")
     check_positive(etas, "etas")
     s = _check_slope(negative_slope)
-    keys = jnp.asarray(keys)
+    keys = check_key(keys, "keys")
     at = tuple(int(t) for t in log_steps(steps, num_logs, spacing=spacing))
     w0s = _init_many(keys, width=m, in_dim=x.shape[1], scale=float(init_scale), dtype=x.dtype)
     out = _run_many(w0s, x, y, etas, s, at)

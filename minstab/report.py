@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._validate import check_positive
+from ._validate import check_int, check_positive, check_real
 from .bounds import sharpness_lower_bound, theorem2_delta, weighted_curvature
 from .curvature import hessian
 from .flattest import flattest_implementation
@@ -118,8 +118,13 @@ def stability_report(
         gd = stability_report(params, x, y, 2.0 / float(threshold), loss_tol=loss_tol,
                               atol=atol, max_modes=max_modes)  # fmt: skip
         return gd._replace(eta=float(eta))
-    x2, y = validate(params, x, y)
     check_positive(eta, "eta")
+    if jnp.ndim(eta) != 0:
+        raise ValueError(f"eta must be a scalar, got shape {jnp.shape(eta)}")
+    loss_tol = check_real(loss_tol, "loss_tol", lo=0.0)
+    atol = check_real(atol, "atol", lo=0.0)
+    max_modes = check_int(max_modes, "max_modes", minimum=2)
+    x2, y = validate(params, x, y)
     eta = float(eta)
     k, d = params.w1.shape
     theta = flatten(params)

@@ -36,10 +36,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_choice, check_positive
+from ._validate import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_memory,
+    check_positive,
+    check_tol,
+)
 from .curvature import hvp, jacobian
-from .eigen import default_tol, eigh_dense, lanczos, power_iteration
-from .nets import ShallowParams, flatten, forward, unflatten, validate
+from .eigen import default_tol, dense_eigenpairs, lanczos, power_iteration
+from .nets import ShallowParams, check_slope, flatten, forward, unflatten, validate
 
 __all__ = [
     "SGDThreshold",
@@ -80,14 +87,28 @@ def _check_eta(eta, name: str = "eta"):
     check_positive(eta, name)
 
 
-def _check_steps(steps) -> int:
+def _check_steps(steps, per_step: int = 1) -> int:
+    """A positive number of steps whose ``per_step``-float history fits in memory."""
     try:
         s = operator.index(steps)
     except TypeError:
         s = None
     if s is None or isinstance(steps, bool) or s < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    nbytes = 8.0 * s * per_step
+    check_memory(nbytes, "steps", f"a history of {s} steps x {per_step} values")
     return int(s)
+
+
+def _check_replacement(replacement) -> bool:
+    """A bool (``"no"`` would mean True)."""
+    check_bool(replacement, "replacement")
+    return bool(replacement)
+
+
+def _check_solver(num_iters, tol, negative_slope):
+    return (check_int(num_iters, "num_iters", minimum=1, none=True), check_tol(tol),
+            check_slope(negative_slope))  # fmt: skip
 
 
 def _check_keys(keys):
@@ -146,11 +167,9 @@ def batch_noise_p(n: int, batch_size: int, replacement: bool = False) -> float:
 
     It is 0 at B = n without replacement (full-batch GD) and 1 at B = 1.
     """
-    n = int(n)
-    if n < 1:
-        raise ValueError(f"n must be a positive integer, got {n}")
+    n = check_int(n, "n", minimum=1)
     b = _check_batch_size(batch_size, n)
-    if replacement:
+    if _check_replacement(replacement):
         return 1.0 / b
     return 0.0 if n == 1 else (n - b) / (b * (n - 1))
 
@@ -207,7 +226,7 @@ def _threshold_impl(j, p, *, method, num_iters, tol):
     if method == "dense":
         eye = jnp.eye(n * n, dtype=j.dtype)
         k = jax.vmap(lambda e: _k_matvec(e, lam, b, w, p))(eye)
-        r = eigh_dense((k + k.T) / 2)
+        r = dense_eigenpairs((k + k.T) / 2)
     elif method == "lanczos":
         r = lanczos(_k_matvec, v0, lam, b, w, p, num_iters=num_iters, tol=tol)
     else:  # the operator is PSD, so the dominant eigenvalue is the largest one
@@ -253,17 +272,18 @@ def sgd_stability_threshold(
     True
     """
     check_choice(method, "method", THRESHOLD_METHODS)
+    num_iters, tol, negative_slope = _check_solver(num_iters, tol, negative_slope)
     x, y = _inputs(params, x, y)
     n = x.shape[0]
     b = _check_batch_size(batch_size, n)
-    p = batch_noise_p(n, b, bool(replacement))
+    p = batch_noise_p(n, b, _check_replacement(replacement))
     j = jacobian(params, x, negative_slope=negative_slope)
     tol = default_tol(j.dtype) if tol is None else float(tol)
     es, lm, res, conv = _threshold_impl(
         j, jnp.asarray(p, j.dtype), method=method, num_iters=num_iters, tol=tol
     )
     fit = jnp.max(jnp.abs(forward(params, x, negative_slope=negative_slope) - y))
-    return SGDThreshold(es, lm, res, conv, fit, method, b, bool(replacement))
+    return SGDThreshold(es, lm, res, conv, fit, method, b, _check_replacement(replacement))
 
 
 def threshold_kernel(params, x, p, negative_slope=0.0):
@@ -298,10 +318,11 @@ def mean_square_rate(
     (THEORY §6), so E||e_t||^2 ~ rho^t: rho <= 1 iff eta <= eta*. At B = n (GD) it is
     max_i (1 - eta a_i)^2 over the non-zero Hessian eigenvalues a_i.
     """
+    negative_slope = check_slope(negative_slope)
     x, y = _inputs(params, x, y)
     _check_eta(eta)
     n = x.shape[0]
-    p = batch_noise_p(n, _check_batch_size(batch_size, n), bool(replacement))
+    p = batch_noise_p(n, _check_batch_size(batch_size, n), _check_replacement(replacement))
     j = jacobian(params, x, negative_slope=negative_slope)
     return _rate_impl(j, jnp.asarray(p, j.dtype), jnp.asarray(eta, j.dtype))
 
@@ -360,7 +381,7 @@ def _non_uniformity_impl(theta, x, y, *, method, num_iters, tol, k, d, negative_
         n = x.shape[0]
         lam, _, b, _, _, _ = _reduced(j)
         a = (b * jnp.sum(b * b, axis=0)[None, :]) @ b.T / n - jnp.diag(lam**2) / n**2
-        r = eigh_dense((a + a.T) / 2)
+        r = dense_eigenpairs((a + a.T) / 2)
         return r.value, r.residual, r.converged, r.num_matvecs
     mv = functools.partial(_variance_matvec, k=k, d=d, negative_slope=negative_slope)
     v0 = jax.random.normal(jax.random.key(0), theta.shape, theta.dtype)
@@ -393,6 +414,7 @@ def non_uniformity(
     ``"gram"`` is the closed form on n x n matrices, exact only at interpolating minima.
     """
     check_choice(method, "method", NON_UNIFORMITY_METHODS)
+    num_iters, tol, negative_slope = _check_solver(num_iters, tol, negative_slope)
     x, y = _inputs(params, x, y)
     k, d = params.w1.shape
     tol = default_tol(x.dtype) if tol is None else float(tol)
@@ -501,10 +523,11 @@ def mean_square_trajectory(
     No sampling: this is what the simulations estimate.
     """
     check_choice(init, "init", SIMULATION_INITS)
+    negative_slope = check_slope(negative_slope)
     x, y = _inputs(params, x, y)
     _check_eta(eta)
     n = x.shape[0]
-    p = batch_noise_p(n, _check_batch_size(batch_size, n), bool(replacement))
+    p = batch_noise_p(n, _check_batch_size(batch_size, n), _check_replacement(replacement))
     j = jacobian(params, x, negative_slope=negative_slope)
     return _trajectory_impl(
         j, jnp.asarray(p, j.dtype), jnp.asarray(eta, j.dtype), steps=_check_steps(steps), init=init
@@ -625,7 +648,7 @@ def _configs(eta, batch_size, replacement, steps, n):
     c = max(sizes, default=1)
     b = [_check_batch_size(v, n) for v in lists["batch_size"]]
     s = [_check_steps(v) for v in lists["steps"]]
-    r = [bool(v) for v in lists["replacement"]]
+    r = [_check_replacement(v) for v in lists["replacement"]]
     cast = lambda v, dt: jnp.asarray(np.broadcast_to(np.asarray(v, dt), (c,)))  # noqa: E731
     etas = jnp.broadcast_to(eta_a, (c,))
     return etas, cast(b, np.int32), cast(r, bool), cast(s, np.int32), not sizes
@@ -638,9 +661,14 @@ def simulate_kernel(params, x, y, eta, batch_size, keys, *, steps, replacement, 
               negative_slope):  # fmt: skip
     """Linearized and real SGD for every configuration (see simulate_linear_sgd/simulate_sgd)."""
     check_choice(init, "init", SIMULATION_INITS)
+    negative_slope = check_slope(negative_slope)
     x, y = _inputs(params, x, y)
     etas, bs, rs, st, scalar = _configs(eta, batch_size, replacement, steps, x.shape[0])
     _check_keys(keys)
+    horizon = int(np.max(np.asarray(st)))
+    nbytes = 8.0 * horizon * keys.shape[0] * int(etas.shape[0]) * 2
+    what = f"{int(etas.shape[0])} configurations x {keys.shape[0]} seeds x {horizon} steps"
+    check_memory(nbytes, "steps", what)
     _check_eta(radius, "radius")
     k, d = params.w1.shape
     dt = x.dtype

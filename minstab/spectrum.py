@@ -29,7 +29,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_bool, check_choice, check_positive
+from ._validate import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_key,
+    check_memory,
+    check_tol,
+)
 from .adaptive import check_precond, preconditioned_matvec
 from .eigen import default_tol, lanczos, lanczos_tridiagonal
 from .operators import (
@@ -287,19 +294,17 @@ def _setup(params, x, y, model, loss, curvature):
 
 
 def _check_int(value, name, lo, hi=None):
-    ok = isinstance(value, int | np.integer) and value >= lo and (hi is None or value <= hi)
-    if not ok:
-        span = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be an integer {span}, got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum=lo, maximum=hi)
 
 
 def _check_key(key):
-    key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
-    typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
-    if not (typed or (key.dtype == jnp.uint32 and key.shape == (2,))):
-        raise ValueError(f"key must be a PRNG key (jax.random.key), got {key.dtype} {key.shape}")
-    return key
+    return check_key(key)
+
+
+def _check_probe_memory(count: int, rows: int, size: int, dtype, name: str) -> None:
+    """Refuse ``count`` probes of ``rows`` vectors of P = ``size`` that cannot fit in memory."""
+    nbytes = float(count) * rows * size * jnp.dtype(dtype).itemsize
+    check_memory(nbytes, name, f"{count} probes x {rows} vectors of {size} parameters")
 
 
 def hessian_eigenvalues(
@@ -366,10 +371,9 @@ def hessian_eigenvalues(
     num_iters = _check_int(num_iters, "num_iters", k)
     if v0 is not None and jnp.shape(v0) != (size,):
         raise ValueError(f"v0 must have shape ({size},) (flat params), got {jnp.shape(v0)}")
-    tol = default_tol(dtype) if tol is None else float(tol)
-    if value_tol is not None:
-        check_positive(value_tol, "value_tol")
-        value_tol = float(value_tol)
+    tol = check_tol(tol)
+    tol = default_tol(dtype) if tol is None else tol
+    value_tol = check_tol(value_tol, "value_tol")
     precond_scale = None if precond is None else check_precond(precond, params)
     return _eigenpairs_jit(
         params, x, y, v0, precond_scale, model=model, loss=loss, curvature=curvature, k=k,
@@ -429,9 +433,11 @@ def hessian_trace(
     >>> bool(abs(est.value - exact) < 1e-3 * exact)  # rank 6 <= 30 // 3: Hutch++ is exact
     True
     """
-    x, y, model, loss, size, _ = _setup(params, x, y, model, loss, curvature)
+    key = _check_key(key)
+    x, y, model, loss, size, dtype = _setup(params, x, y, model, loss, curvature)
     check_choice(method, "method", TRACE_METHODS)
     num_samples = _check_int(num_samples, "num_samples", 2 if method == "hutchinson" else 4)
+    _check_probe_memory(num_samples, 2, size, dtype, "num_samples")
     if method == "xtrace" and num_samples // 2 >= size:
         raise ValueError(
             f"num_samples must be below 2 x the number of parameters ({size}) for xtrace, "
@@ -441,7 +447,7 @@ def hessian_trace(
         batch_size = 1 if jax.default_backend() == "cpu" else 16
     batch_size = _check_int(batch_size, "batch_size", 1)
     return _trace_jit(
-        params, x, y, _check_key(key), model=model, loss=loss, curvature=curvature,
+        params, x, y, key, model=model, loss=loss, curvature=curvature,
         method=method, num_samples=num_samples, batch_size=batch_size,
     )  # fmt: skip
 
@@ -498,17 +504,21 @@ def spectral_density(
     >>> bool(jnp.allclose(jnp.sort(sd.nodes[0]), exact, rtol=1e-4))  # 5 steps span R^5
     True
     """
+    key = _check_key(key)
     x, y, model, loss, size, dtype = _setup(params, x, y, model, loss, curvature)
     num_probes = _check_int(num_probes, "num_probes", 1)
     num_iters = _check_int(num_iters, "num_iters", 1, size)
     check_bool(reorthogonalize, "reorthogonalize")
+    _check_probe_memory(num_probes, num_iters, 1, dtype, "num_probes")  # nodes and weights
     if batch_size is None:
         rows = num_iters + 9 if reorthogonalize else 10
         per_probe = rows * size * jnp.dtype(dtype).itemsize
         batch_size = max(1, min(num_probes, 2**30 // per_probe))
     batch_size = _check_int(batch_size, "batch_size", 1)
+    rows = num_iters + 9 if reorthogonalize else 10
+    _check_probe_memory(min(batch_size, num_probes), rows, size, dtype, "batch_size")
     return _density_jit(
-        params, x, y, _check_key(key), model=model, loss=loss, curvature=curvature,
+        params, x, y, key, model=model, loss=loss, curvature=curvature,
         num_probes=num_probes, num_iters=num_iters, batch=min(batch_size, num_probes),
         reorthogonalize=reorthogonalize,
     )  # fmt: skip

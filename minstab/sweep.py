@@ -37,14 +37,14 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from ._io import atomic_savez, write_json
-from ._validate import check_choice
+from ._io import atomic_savez, to_jsonable, write_json
+from ._validate import ArgumentTypeError, check_bool, check_choice, check_int
 from .config import TrainConfig, train_config
 from .engine import Objective
 from .internal import residual_bound_kernel, sharpness_kernel
 from .nets import ShallowParams
 from .progress import ProgressBar
-from .train import TrainLog, train_run
+from .train import TrainLog, check_run_size, train_run
 
 __all__ = ["SweepResult", "ChunkStore", "sweep", "load_sweep", "trace_count"]
 
@@ -222,22 +222,54 @@ class SweepResult(NamedTuple):
             )
         ]
 
+    def counts(self) -> dict[str, int]:
+        """How many runs ended in each :meth:`status` (every status, zeros included)."""
+        st = self.status()
+        return {k: st.count(k) for k in ("converged", "diverged", "stalled", "not converged")}
+
+    def summary(self) -> str:
+        """One paragraph: how many runs converged, diverged (at which step sizes), stalled.
+
+        A diverged run's ``loss`` is where it was stopped (above ``diverge_above`` or not
+        finite) and its sharpness is NaN: it is no result, and this says so.
+        """
+        st = np.asarray(self.status())
+        etas, loss = np.asarray(self.etas, float), np.asarray(self.loss, float)
+        parts = [f"{self.num_runs} runs"]
+        for k, c in self.counts().items():
+            if not c:
+                continue
+            e, l = etas[st == k], loss[st == k]
+            span = f"eta {e.min():.4g}" + (f" to {e.max():.4g}" if c > 1 else "")
+            if k == "diverged":
+                at = np.asarray(self.diverged_at)[st == k]
+                what = f"{span}, stopped at steps {at.min()}-{at.max()}; loss and sharpness are no result"
+            else:
+                what = f"{span}, final loss {l.min():.3g}" + (f" to {l.max():.3g}" if c > 1 else "")
+            parts.append(f"{c} {k} ({what})")
+        return "; ".join(parts)
+
     def table(self) -> str:
-        """Summary table: eta, 2/eta, loss, sharpness, flattest, bound, status."""
-        head = (
-            f"{'eta':>9} {'2/eta':>9} {'loss':>9} {'sharpness':>10} {'flattest':>9} "
-            f"{'bound':>9} {'curv':>8} {'steps':>7}  status"
-        )
+        """Summary table: eta, 2/eta, loss, sharpness, eta lambda/2, ..., steps, status.
+
+        The shallow-net columns (flattest, bound, curv) appear for the shallow net only; a
+        diverged run's loss is where it was stopped and its status says so.
+        """
+        shallow = self.shallow
+        head = (f"{'eta':>9} {'2/eta':>9} {'loss':>9} {'sharpness':>10} {'eta*lam/2':>9} "
+                + (f"{'flattest':>9} {'bound':>9} {'curv':>8} " if shallow else "")
+                + f"{'steps':>7}  status")  # fmt: skip
         lines = [head, "-" * len(head)]
         for i, st in enumerate(self.status()):
             d = st == "diverged"
             at = int(self.diverged_at[i]) if d else int(self.converged_at[i])
+            edge = float(self.etas[i]) * float(self.sharpness[i]) / 2
+            extra = (f"{float(self.flattest_sharpness[i]):9.4g} {float(self.lower_bound[i]):9.4g} "
+                     f"{float(self.weighted_curvature[i]):8.4g} ") if shallow else ""  # fmt: skip
             lines.append(
                 f"{float(self.etas[i]):9.4g} {float(self.two_over_eta[i]):9.4g} "
-                f"{float(self.loss[i]):9.2e} {float(self.sharpness[i]):10.4g} "
-                f"{float(self.flattest_sharpness[i]):9.4g} {float(self.lower_bound[i]):9.4g} "
-                f"{float(self.weighted_curvature[i]):8.4g} {at if at >= 0 else '-':>7}  {st}"
-                + (f" at step {at}" if d else "")
+                f"{float(self.loss[i]):9.2e} {float(self.sharpness[i]):10.4g} {edge:9.4g} "
+                f"{extra}{at if at >= 0 else '-':>7}  {st}" + (f" at step {at}" if d else "")
             )
         return "\n".join(lines)
 
@@ -463,7 +495,10 @@ def _hash(parts) -> str:
 def _check_etas(etas, dtype, num_inits) -> np.ndarray:
     if np.ndim(etas) > 1:
         raise ValueError(f"etas must be a 1-D sequence of step sizes, got shape {np.shape(etas)}")
-    etas = np.asarray(etas, dtype=np.dtype(dtype)).reshape(-1)
+    try:
+        etas = np.asarray(etas, dtype=np.dtype(dtype)).reshape(-1)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"etas must be a sequence of numbers, got {etas!r}") from None
     if etas.size == 0 or not np.all(np.isfinite(etas)) or np.any(etas <= 0):
         raise ValueError("etas must be a non-empty array of positive, finite step sizes")
     if num_inits is not None and num_inits != etas.size:
@@ -476,8 +511,6 @@ def _check_etas(etas, dtype, num_inits) -> np.ndarray:
 def _plan(obj, cfg, params0, x, y, etas, *, shared, seed, chunk_size, flattest, devices,
           layout, threads, extra_config, per_run_data=False) -> _Plan:  # fmt: skip
     xall, x = x, (x[0] if per_run_data else x)  # layout and sizes from one run's data
-    if int(chunk_size) < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
     devices = list(jax.local_devices() if devices is None else devices)
     first = params0 if shared else jax.tree_util.tree_map(lambda a: a[0], params0)
     layout = _choose_layout(layout, obj, first, x, devices)
@@ -625,24 +658,38 @@ class ChunkStore:
 
     Writes are atomic (a temporary file and ``os.replace``), so a killed job never leaves a
     half-written chunk; a manifest with another hash means another sweep, whose chunks are
-    deleted. A damaged file (a full disk, a copy cut short) is never trusted: an unreadable
-    manifest recomputes every chunk, and an unreadable or incomplete chunk (missing fields,
-    another run count) is recomputed, each with a warning. ``ChunkStore(None, ...)`` stores
-    nothing.
+    deleted. Every chunk carries what it is (:data:`META_KEY`, a JSON string): its index, its
+    run indices, the sweep's fingerprint, the dtype and shape of every array and a SHA-256
+    checksum of their bytes. A chunk is trusted only when all of these match the sweep and
+    its arrays (a chunk copied over another's index, an edited value, float32 arrays in a
+    float64 sweep, a NaN loss of a run that did not diverge, a missing field, another run
+    count), and is readable; otherwise it is recomputed with a warning naming the file. A
+    directory in a chunk's place is moved aside (``chunk_XXXX.npz.bad``). An unreadable
+    manifest recomputes every chunk. ``ChunkStore(None, ...)`` stores nothing.
     """
+
+    #: npz entry of a chunk's description (one JSON string in a unicode array: no pickle)
+    META_KEY = "__chunk__"
 
     def __init__(self, out_dir, digest: str, manifest: dict):
         self.dir = None if out_dir is None else Path(out_dir) / "chunks"
         self.runs = int(manifest["chunk_size"])
+        cfg = manifest.get("config") or {}
+        self.num_runs = int(cfg.get("num_runs", manifest.get("num_chunks", 1) * self.runs))
+        self.dtype = cfg.get("dtype")  # floating arrays of the sweep
+        self.digest = digest
         self.fields = None  # field names of a complete chunk, from the first one saved/read
         if self.dir is None:
             return
+        if self.dir.exists() and not self.dir.is_dir():
+            raise ValueError(f"out_dir: {self.dir} exists and is not a directory")
         self.dir.mkdir(parents=True, exist_ok=True)
         man = self.dir / "manifest.json"
         old = _read_manifest(man)
         if old.get("hash") != digest:  # a different sweep: its chunks are not ours
             for f in self.dir.glob("chunk_*.npz"):
-                f.unlink()
+                if f.is_file():
+                    f.unlink()
         else:
             self.fields = set(old.get("fields") or ()) or None
         self._manifest = {"hash": digest, **manifest}
@@ -651,19 +698,48 @@ class ChunkStore:
     def _path(self, c: int) -> Path | None:
         return None if self.dir is None else self.dir / f"chunk_{c:04d}.npz"
 
+    def run_indices(self, c: int) -> list[int]:
+        """Run indices of chunk ``c`` (the last chunk padded with repeats of the last run)."""
+        idx = np.clip(np.arange(c * self.runs, (c + 1) * self.runs), 0, self.num_runs - 1)
+        return [int(i) for i in idx]
+
+    def describe(self, c: int, arrays: dict) -> dict:
+        """What chunk ``c`` holds: index, runs, fingerprint, dtypes, shapes and checksum."""
+        return {
+            "chunk": int(c),
+            "runs": self.run_indices(c),
+            "sweep": self.digest,
+            "dtype": {k: str(np.asarray(a).dtype) for k, a in sorted(arrays.items())},
+            "shape": {k: list(np.shape(a)) for k, a in sorted(arrays.items())},
+            "sha256": checksum(arrays),
+        }
+
     def load(self, c: int) -> dict | None:
-        """The arrays of chunk ``c``; None when it is not on disk or is damaged (warned)."""
+        """The arrays of chunk ``c``; None when it is not on disk or does not match (warned)."""
         import zipfile
 
         path = self._path(c)
-        if path is None or not path.exists():
+        if path is None or not (path.exists() or path.is_symlink()):
+            return None
+        if path.is_dir():
+            bad = path.with_name(path.name + ".bad")
+            n = 0
+            while bad.exists():
+                n += 1
+                bad = path.with_name(f"{path.name}.bad{n}")
+            path.rename(bad)
+            warnings.warn(f"{path}: a directory, not a chunk (moved to {bad.name}); recomputing it",
+                          stacklevel=3)  # fmt: skip
             return None
         try:  # our own file handle: np.load leaks its own when the archive is truncated
             with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
+                if not hasattr(z, "files"):  # a bare .npy under the chunk's name
+                    raise ValueError("not an npz archive")
                 arrays = {k: z[k] for k in z.files}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
             warnings.warn(f"{path}: unreadable chunk ({e}); recomputing it", stacklevel=3)
             return None
+        meta_raw = arrays.pop(self.META_KEY, None)
         whole = all(np.shape(a)[:1] == (self.runs,) for a in arrays.values())
         if not whole or (self.fields is not None and set(arrays) != self.fields):
             warnings.warn(
@@ -671,17 +747,65 @@ class ChunkStore:
                 stacklevel=3,
             )
             return None
+        why = self._mismatch(c, arrays, meta_raw)
+        if why:
+            warnings.warn(f"{path}: chunk does not match this sweep ({why}); recomputing it",
+                          stacklevel=3)  # fmt: skip
+            return None
         return arrays
 
+    def _mismatch(self, c: int, arrays: dict, meta_raw) -> str | None:
+        """Why chunk ``c`` cannot be trusted, or None."""
+        try:
+            raw = np.asarray(meta_raw).reshape(-1) if meta_raw is not None else ()
+            meta = json.loads(str(raw[0])) if len(raw) == 1 else None
+        except ValueError:
+            meta = None
+        if not isinstance(meta, dict):
+            return "no valid description of its runs and checksum"
+        if meta.get("sweep") != self.digest:
+            return "written by another sweep"
+        if meta.get("chunk") != c or meta.get("runs") != self.run_indices(c):
+            return f"it holds chunk {meta.get('chunk')}, runs {meta.get('runs')}"
+        want = self.describe(c, arrays)
+        for key in ("dtype", "shape"):
+            if meta.get(key) != want[key]:
+                diff = sorted(k for k in want[key] if (meta.get(key) or {}).get(k) != want[key][k])
+                return f"{key} of {', '.join(diff) or 'its arrays'} changed"
+        if meta.get("sha256") != want["sha256"]:
+            return "checksum mismatch: its values were changed"
+        if self.dtype is not None:
+            other = sorted(k for k, a in arrays.items()
+                           if a.dtype.kind == "f" and str(a.dtype) != self.dtype)  # fmt: skip
+            if other:
+                return f"{', '.join(other)} not {self.dtype}"
+        loss, diverged = arrays.get("loss"), arrays.get("diverged")
+        if loss is not None and diverged is not None:
+            bad = ~np.isfinite(loss) & ~diverged.astype(bool)
+            if np.any(bad):
+                return f"a non-finite loss for {int(bad.sum())} run(s) that did not diverge"
+        return None
+
     def save(self, c: int, arrays: dict) -> None:
-        """Write chunk ``c`` atomically (no-op without a directory)."""
+        """Write chunk ``c`` and its description atomically (no-op without a directory)."""
         path = self._path(c)
         if path is None:
             return
         if self.fields is None:  # record what a complete chunk holds
             self.fields = set(arrays)
             write_json(self.dir / "manifest.json", {**self._manifest, "fields": sorted(arrays)})
-        atomic_savez(path, arrays)
+        meta = np.array([json.dumps(self.describe(c, arrays))])
+        atomic_savez(path, {**arrays, self.META_KEY: meta})
+
+
+def checksum(arrays: dict) -> str:
+    """SHA-256 of named arrays: each name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(f"{k}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def _read_manifest(man: Path) -> dict:
@@ -853,6 +977,18 @@ def sweep(
     SweepResult
     """
     cfg = train_config(config, **options)
+    seed, chunk_size, threads = _check_sweep_options(
+        seed=seed,
+        chunk_size=chunk_size,
+        threads=threads,
+        batched=batched,
+        flattest=flattest,
+        diagnostics=diagnostics,
+        progress=progress,
+        out_dir=out_dir,
+        extra_config=extra_config,
+        devices=devices,
+    )
     obj = Objective.of(model, loss, cfg)
     flattest = _end_of_run(obj, flattest, diagnostics)
     if batched is None:
@@ -864,6 +1000,7 @@ def sweep(
     else:
         x, y, dtype = obj.check(first, x, y)
     etas = _check_etas(etas, dtype, num_inits)
+    check_run_size(cfg, x.shape[1] if per_run_data else x.shape[0], dtype, runs=etas.size)
     plan = _plan(obj, cfg, params0, x, y, etas, shared=not batched, seed=seed,
                  chunk_size=chunk_size, flattest=flattest, devices=devices, layout=layout,
                  threads=threads, extra_config=extra_config,
@@ -890,6 +1027,42 @@ def _check_per_run_data(obj: Objective, first, x, y, num_inits):
     xs = jnp.stack([c[0] for c in checked])
     ys = jnp.stack([c[1] for c in checked])
     return xs, ys, checked[0][2]
+
+
+def _check_sweep_options(*, seed, chunk_size, threads, batched, flattest, diagnostics, progress,
+                         out_dir, extra_config, devices):  # fmt: skip
+    """Check the options of :func:`sweep` before anything is traced; (seed, chunk_size, threads)."""
+    seed = check_int(seed, "seed", minimum=0, maximum=2**32 - 1)  # key(seed) is 32-bit
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+    threads = check_int(threads, "threads", minimum=1, none=True)
+    for name, v in (("batched", batched), ("flattest", flattest)):
+        if v is not None:
+            check_bool(v, name)
+    check_bool(diagnostics, "diagnostics")
+    check_bool(progress, "progress")
+    if out_dir is not None:
+        d = Path(out_dir)
+        if d.exists() and not d.is_dir():
+            raise ValueError(
+                f"out_dir must be a directory, got {str(out_dir)!r} (an existing file)"
+            )
+        for parent in d.absolute().parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ValueError(f"out_dir: {parent} is a file, not a directory")
+                break
+    if extra_config is not None:
+        if not isinstance(extra_config, dict):
+            raise ArgumentTypeError(
+                f"extra_config must be a dict, got {type(extra_config).__name__}"
+            )
+        try:
+            json.dumps(to_jsonable(extra_config))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"extra_config must be JSON-serializable ({e})") from None
+    if devices is not None and (isinstance(devices, (str, bytes)) or not len(list(devices))):
+        raise ValueError(f"devices must be a non-empty list of jax devices, got {devices!r}")
+    return seed, chunk_size, threads
 
 
 def _end_of_run(obj: Objective, flattest, diagnostics: bool):

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ._validate import check_positive
+from ._validate import check_key, check_memory, check_positive
 from .config import LOG_SHARPNESS_METHODS, OPTIMIZERS, TrainConfig, train_config
 from .engine import Objective
 
@@ -506,6 +506,18 @@ _train_jit = jax.jit(
 )
 
 
+def check_run_size(cfg: TrainConfig, n: int, dtype, runs: int = 1) -> None:
+    """Refuse a log that cannot fit in memory, or a mini-batch larger than the data."""
+    if cfg.batch_size is not None and cfg.batch_size > n and not cfg.replace:
+        raise ValueError(
+            f"batch_size must be at most n = {n} without replacement, got {cfg.batch_size}"
+        )
+    points = cfg.steps // cfg.log_every if cfg.log_every else 0
+    nbytes = float(runs) * points * 8 * jnp.dtype(dtype).itemsize  # ~8 logged fields per point
+    if points:
+        check_memory(nbytes, "log_every", f"{runs} x {points} log points (steps // log_every)")
+
+
 def train(
     params,
     x: jax.Array,
@@ -559,5 +571,6 @@ def train(
     check_positive(eta, "eta")
     if jnp.ndim(eta) != 0:
         raise ValueError(f"eta must be a scalar, got shape {jnp.shape(eta)}")
-    key = jax.random.key(0) if key is None else key
+    check_run_size(cfg, x.shape[0], dtype)
+    key = jax.random.key(0) if key is None else check_key(key)
     return _train_jit(params, x, y, jnp.asarray(eta, dtype), key, config=cfg, objective=obj)

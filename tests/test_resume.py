@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import minstab as ms
-from minstab.sweep import load_sweep, sweep
+from minstab.sweep import _ARRAY_FIELDS, ChunkStore, checksum, load_sweep, sweep
 from tests.helpers import xla_env
 from tests.test_sweep import ETAS, _assert_same, _problem
 
@@ -62,7 +62,90 @@ def _damage_wrong_run_count(path):
     np.savez(path, **arrays)
 
 
+def _read(path):
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays[ChunkStore.META_KEY][0]))
+    return arrays, meta
+
+
+def _write(path, arrays, meta=None, *, forge=False):
+    """Save ``arrays``; ``forge``: with a description rewritten to match them (dtype, shape,
+    checksum), as a careful forger would, so that only the semantic checks are left."""
+    arrays = {k: a for k, a in arrays.items() if k != ChunkStore.META_KEY}
+    if meta is not None:
+        if forge:
+            meta = {**meta, "dtype": {k: str(a.dtype) for k, a in sorted(arrays.items())},
+                    "shape": {k: list(a.shape) for k, a in sorted(arrays.items())},
+                    "sha256": checksum(arrays)}  # fmt: skip
+        arrays[ChunkStore.META_KEY] = np.array([json.dumps(meta)])
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _damage_swapped(path):
+    """Chunk 0 copied over chunk 1 (same run count): before issue 30 it was loaded silently."""
+    path.write_bytes((path.parent / "chunk_0000.npz").read_bytes())
+
+
+def _damage_edited_value(path):
+    arrays, meta = _read(path)
+    arrays["params_w2"] = arrays["params_w2"] * (1 + 1e-12)
+    _write(path, arrays, meta)
+
+
+def _damage_nan_loss(path):
+    arrays, meta = _read(path)
+    arrays["loss"] = np.where(arrays["diverged"], arrays["loss"], np.nan)
+    _write(path, arrays, meta)
+
+
+def _damage_nan_loss_forged(path):
+    arrays, meta = _read(path)
+    arrays["loss"] = np.where(arrays["diverged"], arrays["loss"], np.nan)
+    _write(path, arrays, meta, forge=True)
+
+
+def _float32(arrays):
+    return {k: a.astype(np.float32) if a.dtype == np.float64 else a for k, a in arrays.items()}
+
+
+def _damage_float32(path):
+    arrays, meta = _read(path)
+    _write(path, _float32(arrays), meta)
+
+
+def _damage_float32_forged(path):
+    arrays, meta = _read(path)
+    _write(path, _float32(arrays), meta, forge=True)
+
+
+def _damage_directory(path):
+    path.unlink()
+    path.mkdir()
+    (path / "inside.txt").write_text("a user's file")
+
+
+def _damage_no_description(path):
+    arrays, _ = _read(path)
+    _write(path, arrays)
+
+
+def _damage_other_sweep(path):
+    arrays, meta = _read(path)
+    _write(path, arrays, {**meta, "sweep": "0" * 64})
+
+
 DAMAGE = {
+    "swapped": (_damage_swapped, "does not match this sweep .it holds chunk 0"),
+    "edited_value": (_damage_edited_value, "checksum mismatch"),
+    "nan_loss": (_damage_nan_loss, "checksum mismatch"),
+    "nan_loss_forged": (_damage_nan_loss_forged, "non-finite loss for 2 run"),
+    "float32": (_damage_float32, "dtype of .*changed"),
+    "float32_forged": (_damage_float32_forged, "not float64"),
+    "directory": (_damage_directory, "a directory, not a chunk"),
+    "no_description": (_damage_no_description, "no valid description"),
+    "other_sweep": (_damage_other_sweep, "written by another sweep"),
     "truncated": (_damage_truncate, "unreadable chunk"),
     "empty": (_damage_empty, "unreadable chunk"),
     "garbage": (_damage_garbage, "unreadable chunk"),
@@ -82,6 +165,8 @@ def test_damaged_chunk_is_recomputed_with_a_warning(kind, reference, tmp_path):
         r = sweep(p, x, y, ETAS, out_dir=tmp_path, **KW)
     assert sweep.last_computed == [1]  # chunk 0 reused, chunk 1 recomputed
     _assert_same(r, ref, rtol=0)
+    for f in _ARRAY_FIELDS:  # bit for bit, NaN where the reference has NaN
+        np.testing.assert_array_equal(getattr(r, f), getattr(ref, f), err_msg=f)
     # the rewritten file is whole again: the next run loads both without a warning
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -126,3 +211,17 @@ def test_other_device_count_flattest_in_the_sharded_program(reference, tmp_path)
     for i in np.flatnonzero(~r.diverged):
         one = ms.flattest_implementation(r.params_at(i), jnp.asarray(x), jnp.asarray(y))
         np.testing.assert_allclose(r.flattest_sharpness[i], float(one.sharpness), rtol=1e-10)
+
+
+def test_summary_names_diverged_runs(reference):
+    """A diverged run is reported as such (README model sweep): never a loss to read."""
+    ref = reference[3]
+    counts = ref.counts()
+    assert sum(counts.values()) == ref.num_runs and counts["diverged"] == 1
+    text = ref.summary()
+    at = int(ref.diverged_at[-1])
+    assert (
+        f"1 diverged (eta 2, stopped at steps {at}-{at}; loss and sharpness are no result)" in text
+    )
+    assert "diverged at step" in ref.table().splitlines()[-1]
+    assert "flattest" in ref.table()  # the shallow net's columns
