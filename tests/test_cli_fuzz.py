@@ -97,6 +97,12 @@ BAD = [
     (["reproduce", "min-norm", "--eta-rels", "nan"], "--eta-rels"),
     (["reproduce", "sgd-threshold", "--seeds", "0"], "--seeds"),
     (["reproduce", "sgd-threshold", "--sweep-batch-sizes", "0"], "--sweep-batch-sizes"),
+    (["reproduce", "adaptive-eos", "--seeds", "0"], "--seeds"),
+    (["reproduce", "adaptive-eos", "--adam-etas", "-1"], "--adam-etas"),
+    (["reproduce", "adaptive-eos", "--hidden", "10000000"], "--hidden"),
+    (["reproduce", "momentum-fig3", "--beta", "1.5"], "--beta"),
+    (["reproduce", "momentum-fig3", "--seeds", "0"], "--seeds"),
+    (["reproduce", "momentum-fig3", "--out", "F/a_file"], "--out"),
 ]
 
 #: lines whose checks belong to the `reproduce` modules being converted in parallel (helpers

@@ -169,7 +169,7 @@ def test_help_and_config(tmp_path, capsys):
         ("stepz = 1", "stepz"),
         ("steps = 1e9", "steps"),
         ("width = 100000", "width"),
-        ("seeds = 20000\nsteps = 10000000", "GiB"),
+        ("seeds = 5000\nsteps = 10000000", "GiB"),
         ("eta_rel_lo = 3.0", "eta_rel_lo"),
         ("steps = [", "TOML"),
     ],

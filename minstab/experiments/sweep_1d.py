@@ -743,13 +743,13 @@ def add_arguments(parser) -> None:
       help="absolute step sizes for every seed: comma list '0.01,0.02' or geometric "
            f"'LO:HI:NUM' (default {d.num_etas} values of eta lambda_0/2 from {d.eta_rel_lo} "
            f"to {d.eta_rel_hi} per seed)")  # fmt: skip
-    a("--steps", type=bounded_int(1, MAX_STEPS), default=None,
+    a("--steps", type=bounded_int(1, MAX_STEPS, "steps"), default=None,
       help=f"GD steps per run (default {d.steps})")  # fmt: skip
-    a("--width", type=bounded_int(1, MAX_WIDTH), default=None,
+    a("--width", type=bounded_int(1, MAX_WIDTH, "width"), default=None,
       help=f"neurons k (default {d.width})")  # fmt: skip
-    a("--n", type=bounded_int(2, MAX_N), default=None,
+    a("--n", type=bounded_int(2, MAX_N, "n"), default=None,
       help=f"training points (default {d.n})")  # fmt: skip
-    a("--seeds", type=bounded_int(1, MAX_RUNS), default=None,
+    a("--seeds", type=bounded_int(1, MAX_RUNS, "seeds"), default=None,
       help=f"number of seeds (default {d.seeds}); each its own data and initialization")  # fmt: skip
     a("--seed-offset", type=bounded_int(0, 2**31 - 2), default=None,
       help=f"first seed (default {d.seed_offset}: the cell was chosen on seeds 0-7)")  # fmt: skip
@@ -771,23 +771,12 @@ def add_arguments(parser) -> None:
     a("--quiet", action="store_true", help="no progress bar")
 
 
-def bounded_int(minimum: int, maximum: int):
-    """An argparse type for integers in ``[minimum, maximum]`` (sizes with an upper bound)."""
-    import argparse
+def bounded_int(minimum: int, maximum: int, name: str | None = None):
+    """Integers in ``[minimum, maximum]``; a value above says its cost (``_cli_args.LIMITS``)."""
+    from minstab._cli_args import LIMITS, int_in_range
 
-    expected = f"expected an integer from {minimum} to {maximum}"
-
-    def parse(text) -> int:
-        try:
-            v = int(str(text).strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{expected}, got {text!r}") from None
-        if not minimum <= v <= maximum:
-            raise argparse.ArgumentTypeError(f"{expected}, got {text!r}")
-        return v
-
-    parse.__name__ = f"integer in [{minimum}, {maximum}]"
-    return parse
+    lim = LIMITS.get(name)
+    return int_in_range(minimum, maximum, estimate=lim.estimate if lim else None)
 
 
 _KINDS = {
