@@ -95,7 +95,7 @@ def operator_matrix(b: jax.Array) -> jax.Array:
     # svec(B[X])_p = w_p sum_q (b[p, q] + b[p, q^T]) / ... : sum over k, l of X_kl with X
     # symmetric folds (k, l) and (l, k) into the pair q, and svec(X)_q = w_q X_kl.
     bb = b[i, j]  # (m, k, k)
-    folded = bb[:, i, j] + jnp.where(i == j, 0.0, 1.0) * bb[:, j, i]  # (m, m)
+    folded = bb[:, i, j] + jnp.where(i == j, 0.0, 1.0)[None, :] * bb[:, j, i]  # (m, m)
     return w[:, None] * folded / w[None, :]
 
 
@@ -197,7 +197,7 @@ def solve_sdcp(a, bm, *, tol: float = 1e-13, max_iters: int = 80) -> SDCPResult:
     # the last iterate is inside the cone up to rounding in near-singular directions; the
     # projection onto it moves S by B[dX] of the same (tiny) size
     lam, vec = jnp.linalg.eigh(0.5 * (x + x.T))
-    x = (vec * jnp.maximum(lam, 0.0)) @ vec.T
+    x = (vec * jnp.maximum(lam, 0.0)[None, :]) @ vec.T
     s = a + smat(bm @ svec(x), k)
     s = 0.5 * (s + s.T)
     return SDCPResult(

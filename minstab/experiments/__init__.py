@@ -39,6 +39,7 @@ REGISTRY = {
         "minstab.experiments.eos",
         "edge of stability: sharpness rises to 2/eta and hovers (MLP, Fashion-MNIST)",
     ),
+    "central-flow": ("minstab.experiments.central_flow", "central flows: GD's time average at EoS"),
 }
 
 
