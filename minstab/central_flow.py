@@ -271,10 +271,10 @@ def _stable_step(spec, loss, hvp, eta, carry):
     w, u = carry
     lval = loss(w)
     lam, u, n_hvp = _eigs(spec, hvp, w, u)
-    _, hu = third_derivative_products(loss, w, u, pairs=(jnp.arange(spec.k),) * 2)
+    hu = jax.vmap(lambda v: hvp(w, v))(u.T)
     resid = jnp.max(jnp.linalg.norm(hu - lam[:, None] * u.T, axis=1))
     n = jnp.maximum(spec.substeps, jnp.ceil(eta * lam[0] / spec.max_dt_mu)).astype(jnp.int32)
-    dt = 1.0 / n
+    dt = 1.0 / n.astype(w.dtype)
     w = jax.lax.fori_loop(0, n, lambda _, w: w - dt * eta * jax.grad(loss)(w), w)
     k = spec.k
     rec = dict(

@@ -294,8 +294,8 @@ def run(config: Config, progress=None) -> list[RunRecord]:
 
     jax.config.update("jax_enable_x64", True)
     jobs = [("a", a, s) for a in config.activations for s in config.seeds]
-    jobs += [("b", None, s) for s in config.fm_seeds]
     jobs += [("c", e, s) for s in config.toy_seeds for e in config.toy_etas]
+    jobs += [("b", None, s) for s in config.fm_seeds]
     out = []
     for part, arg, seed in jobs:
         if part == "a":
@@ -547,12 +547,13 @@ def table(rows) -> str:
 
 # --------------------------------------------------------------------------- command line
 def add_arguments(parser) -> None:
-    from .._cli_args import positive_int
+    from .._cli_args import nonnegative_int, positive_int
 
     a = parser.add_argument
     a("--out", default="minstab-out/central-flow", help="output directory")
     a("--seeds", type=positive_int, default=None, help="number of seeds of (a) and (c)")
     a("--steps", type=positive_int, default=None, help="GD steps of (a)")
+    a("--fm-seeds", type=nonnegative_int, default=None, help="seeds of (b) (0 skips it)")
     a("--quick", action="store_true", help="one seed, swish only, 300 steps (CI)")
 
 
@@ -564,6 +565,8 @@ def config_from_args(args) -> Config:
         kw["toy_seeds"] = tuple(range(args.seeds))
     if args.steps is not None:
         kw["steps"] = args.steps
+    if args.fm_seeds is not None:
+        kw["fm_seeds"] = tuple(range(args.fm_seeds))
     return Config.quick(**kw) if quick else Config(**kw)
 
 
