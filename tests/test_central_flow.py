@@ -84,7 +84,7 @@ def test_without_unstable_direction_it_is_gradient_flow():
     # explicit Euler written out independently
     w, losses = w0, []
     grad = jax.jit(jax.grad(loss))
-    for t in range(steps):
+    for _ in range(steps):
         losses.append(float(loss(w)))
         for _ in range(sub):
             w = w - (eta / sub) * grad(w)
