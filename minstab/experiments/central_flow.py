@@ -289,7 +289,7 @@ def run_toy(config: Config, seed: int, eta: float) -> RunRecord:
                      wall)  # fmt: skip
 
 
-def run(config: Config, progress=None) -> list[RunRecord]:
+def run(config: Config, progress=None, log_path=None) -> list[RunRecord]:
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -304,8 +304,17 @@ def run(config: Config, progress=None) -> list[RunRecord]:
             out.append(run_fmnist(config, seed))
         else:
             out.append(run_toy(config, seed, arg))
+        r = out[-1]
+        if log_path is not None:  # one line of measures per finished run (partial results)
+            import json
+
+            from .._io import to_jsonable
+
+            row = measures(r, config, config.sigma)
+            row["extra"] = r.extra
+            with open(log_path, "a") as fh:
+                fh.write(json.dumps(to_jsonable(row)) + "\n")
         if progress is not None:
-            r = out[-1]
             progress.update(1, f"{r.family} seed {r.seed} eta {r.eta:g}")
     return out
 
@@ -580,7 +589,8 @@ def main(args) -> int:
              + len(config.toy_seeds) * len(config.toy_etas))  # fmt: skip
     t = time.perf_counter()
     with ProgressBar(total, "central-flow") as bar:
-        records = run(config, progress=bar)
+        out.mkdir(parents=True, exist_ok=True)
+        records = run(config, progress=bar, log_path=out / "runs.jsonl")
     wall = time.perf_counter() - t
     checks, verdicts, rows = outcomes(records, config)
     paths = plot(records, config, out)
