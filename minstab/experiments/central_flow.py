@@ -563,6 +563,7 @@ def add_arguments(parser) -> None:
     a("--seeds", type=positive_int, default=None, help="number of seeds of (a) and (c)")
     a("--steps", type=positive_int, default=None, help="GD steps of (a)")
     a("--fm-seeds", type=nonnegative_int, default=None, help="seeds of (b) (0 skips it)")
+    a("--parts", default="abc", help="which parts to run, letters of abc (default all)")
     a("--quick", action="store_true", help="one seed, swish only, 300 steps (CI)")
 
 
@@ -576,6 +577,19 @@ def config_from_args(args) -> Config:
         kw["steps"] = args.steps
     if args.fm_seeds is not None:
         kw["fm_seeds"] = tuple(range(args.fm_seeds))
+    parts = str(args.parts)
+    if not parts or set(parts) - set("abc"):
+        from ..cli import UsageError
+
+        raise UsageError(f"--parts: expected letters of 'abc', got {parts!r}")
+    base = Config.quick() if quick else Config()
+    if "a" not in parts:
+        kw["activations"] = ()
+    if "b" not in parts:
+        kw["fm_seeds"] = ()
+    if "c" not in parts:
+        kw["toy_seeds"] = ()
+    del base
     return Config.quick(**kw) if quick else Config(**kw)
 
 
