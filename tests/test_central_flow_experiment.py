@@ -56,7 +56,9 @@ def test_outcomes_measure_what_they_say():
     v = verdicts["prediction[swish]"]
     assert (v.seeds_shown, v.seeds) == (3, 4) and v.verdict == "reproduced"
     assert verdicts["flow_at_edge[swish]"].seeds_shown == 4
-    assert verdicts["gradient_flow_leaves[swish]"].seeds_shown == 4  # 1 + t/310 > 2.02 there
+    # gradient flow's eta lambda passes 2.02, but its loss is GD's average here: not both bounds
+    gf = verdicts["gradient_flow_leaves[swish]"]
+    assert gf.seeds_shown == 0 and all(r["sf_mu1_max"] > 2.02 for r in gf.per_seed)
     assert all(c.holds for c in checks.values())
 
 
