@@ -444,8 +444,12 @@ def outcomes(records: list[RunRecord], config: Config):
 
 
 # --------------------------------------------------------------------------- output
-def traces(rec: RunRecord, config: Config, stride: int = 5) -> dict:
+def traces(rec: RunRecord, config: Config, stride: int | None = None) -> dict:
+    """Traces for the JSON, about 200 points each (``stride`` steps apart)."""
+    steps = rec.gd_loss.shape[0]
+    stride = max(5, steps // 200) if stride is None else stride
     sl = slice(None, None, stride)
+    esl = slice(None, None, max(1, rec.gd_eig_time.shape[0] // 200))
     sm = smoothed(rec.gd_loss, config.sigma)
     return {
         "family": rec.family,
@@ -457,8 +461,8 @@ def traces(rec: RunRecord, config: Config, stride: int = 5) -> dict:
         "cf_loss": rec.cf.loss[sl],
         "cf_predicted": rec.cf.predicted_loss[sl],
         "sf_loss": rec.sf.loss[sl],
-        "gd_eig_time": rec.gd_eig_time,
-        "gd_mu": rec.eta * rec.gd_eig,
+        "gd_eig_time": rec.gd_eig_time[esl],
+        "gd_mu": (rec.eta * rec.gd_eig)[esl],
         "cf_mu": (rec.eta * rec.cf.eigenvalues)[sl],
         "sf_mu": (rec.eta * rec.sf.eigenvalues)[sl],
         "extra": rec.extra,
