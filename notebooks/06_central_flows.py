@@ -106,6 +106,18 @@ if path.exists():
 else:
     print(f"no stored run at {path}")
 
+# %% [markdown]
+# Part (b), the tanh MLP 784-32-32-10 on 256 Fashion-MNIST images at η = 0.2, ran as its own
+# command (`--parts b --out notebooks/data/central_flow/fmnist`); each of its seeds is one line
+# of `runs.jsonl`, written as soon as the seed finished.
+
+# %%
+fm = data_dir / "fmnist" / "runs.jsonl"
+if fm.exists():
+    print(exp.table([json.loads(line) for line in fm.read_text().splitlines()]))
+else:
+    print(f"no stored run at {fm}")
+
 # %%
 png = data_dir / "central_flow.png"
 if png.exists():
@@ -114,11 +126,28 @@ if png.exists():
 # %% [markdown]
 # ## Reading it
 #
-# The first table's columns: the step where GD's ηλ₁ first reached 1.9 (EoS onset), the
-# central flow's median and max relative error against GD's Gaussian-smoothed loss (σ = 50
-# steps) over [onset + 2σ, steps − 2σ), gradient flow's max error there, the flow's and
-# gradient flow's max ηλ₁. The checks are the solver's conditions and the gradient-flow limit;
-# the verdicts are per seed. What the numbers say is printed above: in the stored run GD on the
-# authors' setting does not hover at 2/η but overshoots to ηλ₁ ≈ 2.4–3 and falls back (a
-# sawtooth of catapults), so its smoothed loss sits above the flow's prediction after each
-# catapult; the flow itself stays at ηλ₁ ≤ 2 by construction.
+# The table's columns: the step where GD's ηλ₁ first reached 1.9 (EoS onset), the central
+# flow's median and max relative error against GD's Gaussian-smoothed loss (σ = 50 steps) over
+# [onset + 2σ, steps − 2σ), gradient flow's max error there, the flow's max ηλ₁, gradient
+# flow's max ηλ₁ in the window, and the central flow's wall time on the shared 2-core machine.
+#
+# What the stored run shows (numbers from the outputs above):
+#
+# * The checks hold on all 24 runs: every SDCP converged with |⟨X, S⟩| ≤ 2.2e-10 ‖A‖, the flow
+#   equals gradient flow (4.4e-15) until its first unstable direction, eigen-residuals ≤ 1e-3.
+# * The flow holds the edge: max ηλ₁ = 2.0000 on all 12 MLP runs, while gradient flow climbs to
+#   ηλ₁ = 2.8-14.9 and ends 43-90 % away from GD's smoothed loss (`gradient_flow_leaves`: 12/12).
+# * The predicted loss meets the issue's bound (median ≤ 5 %, max ≤ 15 %) on 2 of 12 seeds
+#   (swish seed 1: 4.5 % / 9.7 %; tanh seed 2: 4.6 % / 10.9 %); medians over the 12 runs range
+#   4.5-24.5 %. The figure shows why: on these problems GD does not hover at 2/η. Its ηλ₁
+#   overshoots to 2.4-4.9 and collapses in a catapult (the loss spikes), a sawtooth every
+#   ~200 steps, so its smoothed loss bulges above the flow's prediction after every catapult
+#   and returns to it in between. Where GD does settle at the edge (tanh seed 0 after step
+#   ~700) the prediction lies on the smoothed loss.
+# * The shallow ReLU net (c): at η = 0.12, where GD reaches the edge from below (seeds 0 and 1),
+#   the flow's end point has GD's sharpness (16.66 vs 16.64 and 16.69; gradient flow 19.75 and
+#   18.11) and int |f''| g within 3 % (2.42 vs 2.48; 1.28 vs 1.28). Seeds 2 and 3 differ: seed
+#   3 starts beyond the edge at η = 0.09 and 0.12 (initial ηλ₁ > 2; GD catapults to a flatter
+#   minimum, 13.5 and 12.4, the flow does not), and on seed 2 GD leaves gradient flow's path
+#   without reaching the edge (sharpness 15.3 vs 16.6 already at η = 0.06), so the
+#   `toy_endpoint` verdict is 2 of 4.

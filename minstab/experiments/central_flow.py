@@ -219,6 +219,7 @@ def measures(rec: RunRecord, config: Config, sigma: float) -> dict:
         "hvp_per_step": float(np.mean(rec.cf.hvp_count)),
         "third_per_step": float(np.mean(rec.cf.third_count)),
         "wall_s": rec.wall_s,
+        "extra": rec.extra,
     }
 
 
@@ -311,7 +312,6 @@ def run(config: Config, progress=None, log_path=None) -> list[RunRecord]:
             from .._io import to_jsonable
 
             row = measures(r, config, config.sigma)
-            row["extra"] = r.extra
             with open(log_path, "a") as fh:
                 fh.write(json.dumps(to_jsonable(row)) + "\n")
         if progress is not None:
