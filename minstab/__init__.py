@@ -24,6 +24,10 @@ from .bounds import theorem2_delta as theorem2_delta
 from .bounds import weight as weight
 from .bounds import weight_1d as weight_1d
 from .bounds import weighted_curvature as weighted_curvature
+from .central_flow import FlowResult as FlowResult
+from .central_flow import GDResult as GDResult
+from .central_flow import central_flow as central_flow
+from .central_flow import stable_flow as stable_flow
 from .config import TrainConfig as TrainConfig
 from .curvature import SHARPNESS_METHODS as SHARPNESS_METHODS
 from .curvature import SharpnessResult as SharpnessResult

@@ -41,6 +41,7 @@ REGISTRY = {
     ),
     "adaptive-eos": ("minstab.experiments.adaptive_eos", "Adam at 38/eta, frozen D, heavy ball"),
     "momentum-fig3": ("minstab.experiments.momentum_fig3", "Fig. 3 with heavy ball: bound, edge"),
+    "central-flow": ("minstab.experiments.central_flow", "central flows: GD's time average at EoS"),
 }
 
 

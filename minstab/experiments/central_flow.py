@@ -1,0 +1,627 @@
+"""Central flows (Cohen, Damian, Talwalkar, Kolter & Lee, ICLR 2025): does the flow predict GD?
+
+Three settings, each run per seed with GD (its top-k Hessian eigenvalues every ``every`` steps,
+LOBPCG warm-started along the run), the central flow (:func:`minstab.central_flow`) and gradient
+flow (:func:`minstab.stable_flow`) from the same initialization:
+
+(a) the authors' example: n = 128, d = 8, x and y standard Gaussian, an MLP 8-16-16-1 with swish
+    (weights N(0, 1/fan_in), zero biases; the authors' flax ``nnx.Linear`` draws a *truncated*
+    LeCun normal), loss mean((f - y)^2), eta = 0.1, 1 000 steps, k = 5, 4 substeps; and the same
+    with tanh and GELU activations (the issue's "two other small models");
+(b) the tanh MLP of ``reproduce eos`` on a Fashion-MNIST subset (784-h-h-10, quadratic loss);
+(c) the shallow ReLU net of the main job (:func:`minstab.data.toy_1d`,
+    :func:`minstab.init_shallow`) at three step sizes: the flow's end point against GD's
+    (sharpness, int |f''| g by :func:`minstab.weighted_curvature`).
+
+Measures (fixed before any run; the issue's targets). GD's loss is smoothed by a Gaussian filter
+of ``sigma`` steps (scipy ``gaussian_filter1d``, mode "nearest"). EoS begins at the first logged
+step with eta lambda_1(GD) >= ``onset`` (1.9); the comparison window is
+[onset step + 2 sigma, steps - 2 sigma): the first bound is the issue's, the second keeps the
+window where the filter is two-sided (protocol choice of this module, made before looking; the
+errors up to the last step are reported too). Relative error |predicted - smoothed| / smoothed.
+
+Checks (must hold on every run): every SDCP solve converged, with |<X, S>| <= 1e-8 ||A|| and
+eigenvalues of X and S >= -1e-8 (scaled); before the first substep with X != 0 the central flow
+equals gradient flow (same integrator, relative loss difference <= 1e-8); eigen-residuals of
+the tracked pairs <= 1e-2 |lambda_1|.
+
+Verdicts (per seed, per model): ``prediction``: median error <= 5 % and max <= 15 % in the
+window; ``flow_at_edge``: the central flow's max eta lambda_1 <= 2.02 (seeds where it reaches
+1.9); ``gradient_flow_leaves``: gradient flow's max eta lambda_1 in the window > 2.02 *and* its
+max loss error > 15 %; ``toy_endpoint``: at every eta of (c) the flow's final sharpness and
+int |f''| g are within 10 % of GD's (GD's sharpness: median of the last tenth of its log).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .outcomes import check, exit_status, format_outcomes, verdict
+
+__all__ = ["Config", "RunRecord", "run", "outcomes", "plot", "main", "smoothed", "window"]
+
+ACTIVATIONS = ("swish", "tanh", "gelu")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    seeds: tuple[int, ...] = (0, 1, 2, 3)
+    activations: tuple[str, ...] = ACTIVATIONS
+    n: int = 128
+    d: int = 8
+    width: int = 16
+    eta: float = 0.1
+    steps: int = 1000
+    k: int = 5
+    substeps: int = 4
+    sigma: float = 50.0
+    every: int = 5
+    # (b) Fashion-MNIST tanh MLP
+    fm_seeds: tuple[int, ...] = (0, 1)
+    fm_n: int = 256
+    fm_hidden: int = 32
+    fm_eta: float = 0.2
+    fm_steps: int = 1000
+    # (c) shallow ReLU net on toy_1d
+    toy_seeds: tuple[int, ...] = (0, 1, 2, 3)
+    toy_n: int = 20
+    toy_width: int = 16
+    toy_etas: tuple[float, ...] = (0.06, 0.09, 0.12)
+    toy_steps: int = 10000
+    toy_k: int = 3
+    # thresholds (the issue's)
+    onset: float = 1.9
+    median_tol: float = 0.05
+    max_tol: float = 0.15
+    edge_tol: float = 0.02
+    toy_tol: float = 0.10
+
+    @classmethod
+    def quick(cls, **kw) -> Config:
+        base = dict(seeds=(0,), activations=("swish",), n=64, steps=300, sigma=20.0,
+                    fm_seeds=(), toy_seeds=(0,), toy_etas=(0.12,), toy_steps=300)  # fmt: skip
+        base.update(kw)
+        return cls(**base)
+
+
+class RunRecord(NamedTuple):
+    family: str  # "swish", "tanh", "gelu", "fmnist-tanh", "toy"
+    seed: int
+    eta: float
+    gd_loss: np.ndarray  # (steps,)
+    gd_eig_time: np.ndarray
+    gd_eig: np.ndarray  # (L, k)
+    cf: object  # FlowResult
+    sf: object  # FlowResult
+    extra: dict
+    wall_s: dict
+
+
+# --------------------------------------------------------------------------- models and data
+def mlp_apply(activation: str):
+    """f(x) = W3 act(W2 act(W1 x + b1) + b2) + b3 (one output column squeezed if single)."""
+    import jax
+    import jax.numpy as jnp
+
+    act = {"swish": jax.nn.swish, "tanh": jnp.tanh, "gelu": jax.nn.gelu}[activation]
+
+    def apply(params, x):
+        for w, b in params[:-1]:
+            x = act(x @ w + b[None, :])
+        w, b = params[-1]
+        out = x @ w + b[None, :]
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    apply.__name__ = f"mlp_{activation}"
+    return apply
+
+
+_APPLY = {}
+
+
+def _apply(activation):
+    if activation not in _APPLY:  # one function object per activation (one compilation)
+        _APPLY[activation] = mlp_apply(activation)
+    return _APPLY[activation]
+
+
+def mean_squared(pred, y):
+    """The authors' loss mean((f - y)^2) (no 1/2)."""
+    import jax.numpy as jnp
+
+    return jnp.mean((pred - y) ** 2)
+
+
+def init_mlp(key, sizes):
+    """Weights N(0, 1/fan_in), zero biases (float64)."""
+    import jax
+    import jax.numpy as jnp
+
+    keys = jax.random.split(key, len(sizes) - 1)
+    return [
+        (jax.random.normal(k, (m, n), jnp.float64) / np.sqrt(m), jnp.zeros(n, jnp.float64))
+        for k, m, n in zip(keys, sizes[:-1], sizes[1:], strict=True)
+    ]
+
+
+def authors_problem(config: Config, seed: int):
+    import jax
+
+    kx, ky, kp = jax.random.split(jax.random.key(seed), 3)
+    x = jax.random.normal(kx, (config.n, config.d), "float64")
+    y = jax.random.normal(ky, (config.n,), "float64")
+    return init_mlp(kp, [config.d, config.width, config.width, 1]), x, y
+
+
+# --------------------------------------------------------------------------- measures
+def smoothed(loss, sigma):
+    from scipy.ndimage import gaussian_filter1d
+
+    return gaussian_filter1d(np.asarray(loss, float), sigma, mode="nearest")
+
+
+def onset_step(eig_time, eig, eta, level):
+    hit = np.nonzero(eta * eig[:, 0] >= level)[0]
+    return int(eig_time[hit[0]]) if hit.size else None
+
+
+def window(onset, steps, sigma, *, trim_end=True):
+    """Indices of the comparison window (empty if EoS never began)."""
+    if onset is None:
+        return np.arange(0)
+    lo = int(np.ceil(onset + 2 * sigma))
+    hi = int(steps - 2 * sigma) if trim_end else steps
+    return np.arange(lo, max(lo, hi))
+
+
+def _errors(pred, ref, idx):
+    if idx.size == 0:
+        return None, None
+    e = np.abs(pred[idx] - ref[idx]) / np.abs(ref[idx])
+    return float(np.median(e)), float(np.max(e))
+
+
+def measures(rec: RunRecord, config: Config, sigma: float) -> dict:
+    steps = rec.gd_loss.shape[0]
+    sm = smoothed(rec.gd_loss, sigma)
+    on = onset_step(rec.gd_eig_time, rec.gd_eig, rec.eta, config.onset)
+    idx = window(on, steps, sigma)
+    idx_end = window(on, steps, sigma, trim_end=False)
+    med, mx = _errors(rec.cf.predicted_loss, sm, idx)
+    med_end, mx_end = _errors(rec.cf.predicted_loss, sm, idx_end)
+    gmed, gmx = _errors(rec.sf.loss, sm, idx)
+    mu_cf = rec.eta * rec.cf.sharpness
+    mu_sf = rec.eta * rec.sf.sharpness
+    return {
+        "family": rec.family,
+        "seed": rec.seed,
+        "eta": rec.eta,
+        "onset_step": on,
+        "window": [int(idx[0]), int(idx[-1]) + 1] if idx.size else None,
+        "pred_err_median": med,
+        "pred_err_max": mx,
+        "pred_err_median_to_end": med_end,
+        "pred_err_max_to_end": mx_end,
+        "gf_err_median": gmed,
+        "gf_err_max": gmx,
+        "cf_mu1_max": float(np.max(mu_cf)),
+        "cf_mu_k_max": float(np.max(rec.eta * rec.cf.eigenvalues[:, -1])),
+        "sf_mu1_max_window": float(np.max(mu_sf[idx])) if idx.size else None,
+        "gd_mu1_max": float(np.max(rec.eta * rec.gd_eig[:, 0])),
+        "gd_final_loss": float(rec.gd_loss[-1]),
+        "cf_final_loss": float(rec.cf.loss[-1]),
+        "hvp_per_step": float(np.mean(rec.cf.hvp_count)),
+        "third_per_step": float(np.mean(rec.cf.third_count)),
+        "wall_s": rec.wall_s,
+        "extra": rec.extra,
+    }
+
+
+# --------------------------------------------------------------------------- running
+def _three(params, x, y, *, eta, steps, model, loss, k, substeps, every):
+    import minstab as ms
+    from minstab.central_flow import gd_trajectory
+
+    kw = dict(eta=eta, steps=steps, model=model, loss=loss, k=k)
+    wall = {}
+    t = time.perf_counter()
+    gd = gd_trajectory(params, x, y, every=every, **kw)
+    wall["gd"] = time.perf_counter() - t
+    t = time.perf_counter()
+    cf = ms.central_flow(params, x, y, substeps=substeps, **kw)
+    wall["central_flow"] = time.perf_counter() - t
+    t = time.perf_counter()
+    sf = ms.stable_flow(params, x, y, substeps=substeps, **kw)
+    wall["stable_flow"] = time.perf_counter() - t
+    return gd, cf, sf, wall
+
+
+def run_authors(config: Config, activation: str, seed: int) -> RunRecord:
+    params, x, y = authors_problem(config, seed)
+    gd, cf, sf, wall = _three(params, x, y, eta=config.eta, steps=config.steps,
+                              model=_apply(activation), loss=mean_squared, k=config.k,
+                              substeps=config.substeps, every=config.every)  # fmt: skip
+    return RunRecord(activation, seed, config.eta, gd.loss, gd.eig_time, gd.eigenvalues, cf, sf,
+                     {}, wall)  # fmt: skip
+
+
+def run_fmnist(config: Config, seed: int) -> RunRecord:
+    import jax
+
+    from . import eos
+
+    x, y = eos.load_data(eos.Config(n=config.fm_n, dtype="float64"))
+    sizes = [x.shape[1], config.fm_hidden, config.fm_hidden, 10]
+    params = init_mlp(jax.random.key(seed), sizes)
+    gd, cf, sf, wall = _three(params, x, y, eta=config.fm_eta, steps=config.fm_steps,
+                              model=_apply("tanh"), loss=None, k=config.k,
+                              substeps=config.substeps, every=config.every)  # fmt: skip
+    return RunRecord("fmnist-tanh", seed, config.fm_eta, gd.loss, gd.eig_time, gd.eigenvalues,
+                     cf, sf, {}, wall)  # fmt: skip
+
+
+def run_toy(config: Config, seed: int, eta: float) -> RunRecord:
+    import jax
+
+    import minstab as ms
+
+    x, y = ms.data.toy_1d(n=config.toy_n, key=jax.random.key(seed), dtype="float64")
+    params = ms.init_shallow(jax.random.key(seed + 1000), 1, config.toy_width, dtype="float64")
+    gd, cf, sf, wall = _three(params, x, y, eta=eta, steps=config.toy_steps, model=None,
+                              loss=None, k=config.toy_k, substeps=config.substeps,
+                              every=config.every)  # fmt: skip
+    tail = max(1, gd.eigenvalues.shape[0] // 10)
+    extra = {
+        "gd_sharpness_end": float(np.median(gd.eigenvalues[-tail:, 0])),
+        "cf_sharpness_end": float(cf.sharpness[-1]),
+        "sf_sharpness_end": float(sf.sharpness[-1]),
+        "gd_curvature_end": float(ms.weighted_curvature(gd.params, x)),
+        "cf_curvature_end": float(ms.weighted_curvature(cf.params, x)),
+        "sf_curvature_end": float(ms.weighted_curvature(sf.params, x)),
+        "edge": 2.0 / eta,
+    }
+    return RunRecord("toy", seed, eta, gd.loss, gd.eig_time, gd.eigenvalues, cf, sf, extra,
+                     wall)  # fmt: skip
+
+
+def run(config: Config, progress=None, log_path=None) -> list[RunRecord]:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    jobs = [("a", a, s) for a in config.activations for s in config.seeds]
+    jobs += [("c", e, s) for s in config.toy_seeds for e in config.toy_etas]
+    jobs += [("b", None, s) for s in config.fm_seeds]
+    out = []
+    for part, arg, seed in jobs:
+        if part == "a":
+            out.append(run_authors(config, arg, seed))
+        elif part == "b":
+            out.append(run_fmnist(config, seed))
+        else:
+            out.append(run_toy(config, seed, arg))
+        r = out[-1]
+        if log_path is not None:  # one line of measures per finished run (partial results)
+            import json
+
+            from .._io import to_jsonable
+
+            row = measures(r, config, config.sigma)
+            with open(log_path, "a") as fh:
+                fh.write(json.dumps(to_jsonable(row)) + "\n")
+        if progress is not None:
+            progress.update(1, f"{r.family} seed {r.seed} eta {r.eta:g}")
+    return out
+
+
+# --------------------------------------------------------------------------- outcomes
+def outcomes(records: list[RunRecord], config: Config):
+    """(checks, verdicts, per-run measures)."""
+    rows = [measures(r, config, config.sigma) for r in records]
+    checks = {}
+    n = len(records)
+    conv = [bool(np.all(r.cf.sdcp_converged)) for r in records]
+    comp = max(float(np.max(r.cf.sdcp_complementarity)) for r in records)
+    mine = min(float(np.min(r.cf.sdcp_min_eig)) for r in records)
+    checks["sdcp_conditions"] = check(
+        all(conv) and comp <= 1e-8 and mine >= -1e-8,
+        f"{sum(conv)}/{n} runs with every SDCP converged; max |<X,S>|/||A|| = {comp:.1e}, "
+        f"min scaled eigenvalue of X, S = {mine:.1e}",
+        covered=n,
+    )
+    diffs, covered = [], 0
+    for r in records:
+        active = np.nonzero(np.trace(r.cf.X, axis1=1, axis2=2) > 0)[0]
+        stop = int(active[0]) if active.size else r.cf.loss.shape[0]
+        if stop > 0:
+            covered += 1
+            d = np.abs(r.cf.loss[:stop] - r.sf.loss[:stop]) / np.abs(r.sf.loss[:stop])
+            diffs.append(float(np.max(d)))
+    checks["no_unstable_direction_is_gradient_flow"] = check(
+        all(d <= 1e-8 for d in diffs),
+        f"max relative loss difference before X first becomes non-zero: "
+        f"{max(diffs) if diffs else float('nan'):.1e}",
+        covered=covered,
+        eligible=n,
+        why_none="every run had an unstable direction at t = 0",
+    )
+    res = max(float(np.max(r.cf.eig_residual)) for r in records)
+    checks["eigen_residuals"] = check(
+        res <= 1e-2, f"max ||H u - lambda u|| / |lambda_1| = {res:.1e}", covered=n
+    )
+    verdicts = {}
+    fams = sorted({r["family"] for r in rows if r["family"] != "toy"}, key=str)
+    for fam in fams:
+        fr = [r for r in rows if r["family"] == fam]
+        verdicts[f"prediction[{fam}]"] = verdict(
+            [
+                dict(
+                    seed=r["seed"],
+                    shown=None
+                    if r["pred_err_median"] is None
+                    else (
+                        r["pred_err_median"] <= config.median_tol
+                        and r["pred_err_max"] <= config.max_tol
+                    ),
+                    median=r["pred_err_median"],
+                    max=r["pred_err_max"],
+                    onset=r["onset_step"],
+                )
+                for r in fr
+            ],  # fmt: skip
+            statement="the central flow's predicted loss follows GD's smoothed loss at EoS",
+            threshold=f"median rel. error <= {config.median_tol}, max <= {config.max_tol} over "
+            "[onset + 2 sigma, steps - 2 sigma)",
+            min_seeds=min(2, len(fr)),
+        )
+        verdicts[f"flow_at_edge[{fam}]"] = verdict(
+            [
+                dict(
+                    seed=r["seed"],
+                    shown=None
+                    if r["cf_mu1_max"] < config.onset
+                    else r["cf_mu1_max"] <= 2 + config.edge_tol,
+                    cf_mu1_max=r["cf_mu1_max"],
+                )
+                for r in fr
+            ],  # fmt: skip
+            statement="the central flow's eta lambda_1 stays at or below 2",
+            threshold=f"max eta lambda_1 <= {2 + config.edge_tol} (seeds where it reaches "
+            f"{config.onset})",
+            min_seeds=min(2, len(fr)),
+        )
+        verdicts[f"gradient_flow_leaves[{fam}]"] = verdict(
+            [
+                dict(
+                    seed=r["seed"],
+                    shown=None
+                    if r["gf_err_max"] is None
+                    else (
+                        r["sf_mu1_max_window"] > 2 + config.edge_tol
+                        and r["gf_err_max"] > config.max_tol
+                    ),
+                    sf_mu1_max=r["sf_mu1_max_window"],
+                    gf_err_max=r["gf_err_max"],
+                )
+                for r in fr
+            ],  # fmt: skip
+            statement="gradient flow leaves both bounds (contrast)",
+            threshold=f"max eta lambda_1 > {2 + config.edge_tol} and max loss error > "
+            f"{config.max_tol} in the window",
+            min_seeds=min(2, len(fr)),
+        )
+    toy = [r for r in records if r.family == "toy"]
+    if toy:
+        per_seed = []
+        for s in sorted({r.seed for r in toy}):
+            rs = [r for r in toy if r.seed == s]
+            errs = []
+            for r in rs:
+                e = r.extra
+                errs.append(
+                    (
+                        abs(e["cf_sharpness_end"] / e["gd_sharpness_end"] - 1),
+                        abs(e["cf_curvature_end"] / e["gd_curvature_end"] - 1),
+                    )
+                )
+            ok = all(np.isfinite(v).all() for v in errs)
+            per_seed.append(dict(
+                seed=s, shown=None if not ok else all(max(v) <= config.toy_tol for v in errs),
+                sharpness_rel_err=[v[0] for v in errs], curvature_rel_err=[v[1] for v in errs],
+                etas=[r.eta for r in rs]))  # fmt: skip
+        verdicts["toy_endpoint"] = verdict(
+            per_seed,
+            statement="the central flow's end point has GD's sharpness and int |f''| g",
+            threshold=f"relative difference <= {config.toy_tol} at every eta, both measures",
+            min_seeds=min(2, len(per_seed)),
+        )
+    return checks, verdicts, rows
+
+
+# --------------------------------------------------------------------------- output
+def traces(rec: RunRecord, config: Config, stride: int | None = None) -> dict:
+    """Traces for the JSON, about 200 points each (``stride`` steps apart)."""
+    steps = rec.gd_loss.shape[0]
+    stride = max(5, steps // 200) if stride is None else stride
+    sl = slice(None, None, stride)
+    esl = slice(None, None, max(1, rec.gd_eig_time.shape[0] // 200))
+    sm = smoothed(rec.gd_loss, config.sigma)
+    return {
+        "family": rec.family,
+        "seed": rec.seed,
+        "eta": rec.eta,
+        "t": np.arange(rec.gd_loss.shape[0])[sl],
+        "gd_loss": rec.gd_loss[sl],
+        "gd_smoothed": sm[sl],
+        "cf_loss": rec.cf.loss[sl],
+        "cf_predicted": rec.cf.predicted_loss[sl],
+        "sf_loss": rec.sf.loss[sl],
+        "gd_eig_time": rec.gd_eig_time[esl],
+        "gd_mu": (rec.eta * rec.gd_eig)[esl],
+        "cf_mu": (rec.eta * rec.cf.eigenvalues)[sl],
+        "sf_mu": (rec.eta * rec.sf.eigenvalues)[sl],
+        "extra": rec.extra,
+    }
+
+
+def plot(records: list[RunRecord], config: Config, out_dir) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    from minstab import plotting
+
+    fams = [f for f in dict.fromkeys(r.family for r in records) if f != "toy"]
+    toy = [r for r in records if r.family == "toy"]
+    cols = len(fams) + (1 if toy else 0)
+    fig, axes = plt.subplots(2, max(cols, 1), figsize=(4.2 * max(cols, 1), 6.5), squeeze=False)
+    for c, fam in enumerate(fams):
+        r = next(r for r in records if r.family == fam)
+        tr = traces(r, config, stride=1)
+        ax, bx = axes[0, c], axes[1, c]
+        ax.plot(tr["t"], tr["gd_loss"], color="0.75", lw=0.6, label="GD")
+        ax.plot(
+            tr["t"], tr["gd_smoothed"], color="k", lw=1.2, label=f"GD smoothed (σ={config.sigma:g})"
+        )
+        ax.plot(
+            tr["t"],
+            tr["cf_predicted"],
+            color="C3",
+            lw=1.2,
+            ls="--",
+            label="central flow (predicted)",
+        )
+        ax.plot(tr["t"], tr["sf_loss"], color="C0", lw=1, label="gradient flow")
+        ax.set_yscale("log")
+        ax.set_title(f"{fam}, seed {r.seed}, η = {r.eta:g}", fontsize=9)
+        bx.plot(tr["gd_eig_time"], tr["gd_mu"][:, 0], color="0.6", lw=0.7, label="GD ηλ₁")
+        bx.plot(tr["t"], tr["cf_mu"][:, 0], color="C3", lw=1.2, label="central flow ηλ₁")
+        bx.plot(tr["t"], tr["cf_mu"][:, 1:], color="C3", lw=0.5, alpha=0.6)
+        bx.plot(tr["t"], tr["sf_mu"][:, 0], color="C0", lw=1, label="gradient flow ηλ₁")
+        bx.axhline(2, color="k", ls=":", lw=0.8)
+        bx.set_ylim(0, 4)
+        bx.set_xlabel("step")
+        if c == 0:
+            ax.legend(fontsize=7)
+            bx.legend(fontsize=7)
+            ax.set_ylabel("training loss")
+            bx.set_ylabel("effective eigenvalues ηλᵢ")  # fmt: skip
+    if toy:
+        ax, bx = axes[0, -1], axes[1, -1]
+        etas = sorted({r.eta for r in toy})
+        for key, m, lab in (
+            ("gd", "o", "GD"),
+            ("cf", "x", "central flow"),
+            ("sf", "+", "gradient flow"),
+        ):
+            ax.plot(etas, [np.median([r.extra[f"{key}_sharpness_end"] for r in toy if r.eta == e])
+                           for e in etas], marker=m, label=lab)  # fmt: skip
+            bx.plot(etas, [np.median([r.extra[f"{key}_curvature_end"] for r in toy if r.eta == e])
+                           for e in etas], marker=m, label=lab)  # fmt: skip
+        ax.plot(etas, [2 / e for e in etas], "k:", lw=0.8, label="2/η")
+        ax.set_title("shallow ReLU (toy_1d): end points, median over seeds", fontsize=9)
+        ax.set_ylabel("sharpness")
+        bx.set_ylabel("∫|f''| g")
+        bx.set_xlabel("η")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return plotting.save(fig, out_dir, "central_flow")
+
+
+def to_json(records, config, checks, verdicts, rows, wall_s) -> dict:
+    from .outcomes import to_json as outcomes_json
+
+    return {
+        "config": dataclasses.asdict(config),
+        "wall_s": wall_s,
+        "runs": rows,
+        "traces": [traces(r, config) for r in records],
+        **outcomes_json(checks, verdicts),
+    }
+
+
+def table(rows) -> str:
+    lines = [
+        "family        seed  eta    onset  pred med  pred max  GF max  CF max ηλ1  GF max ηλ1  CF wall s"
+    ]
+    for r in rows:
+        f = lambda v, p=3: "  -  " if v is None else f"{v:.{p}f}"  # noqa: E731
+        lines.append(
+            f"{r['family']:<13} {r['seed']:>4}  {r['eta']:<5g}  {str(r['onset_step']):>5}  "
+            f"{f(r['pred_err_median']):>8}  {f(r['pred_err_max']):>8}  {f(r['gf_err_max']):>6}  "
+            f"{r['cf_mu1_max']:>10.4f}  {f(r['sf_mu1_max_window']):>10}  "
+            f"{r['wall_s']['central_flow']:>9.1f}"
+        )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- command line
+def add_arguments(parser) -> None:
+    from .._cli_args import nonnegative_int, positive_int
+
+    a = parser.add_argument
+    a("--out", default="minstab-out/central-flow", help="output directory")
+    a("--seeds", type=positive_int, default=None, help="number of seeds of (a) and (c)")
+    a("--steps", type=positive_int, default=None, help="GD steps of (a)")
+    a("--fm-seeds", type=nonnegative_int, default=None, help="seeds of (b) (0 skips it)")
+    a("--parts", default="abc", help="which parts to run, letters of abc (default all)")
+    a("--quick", action="store_true", help="one seed, swish only, 300 steps (CI)")
+
+
+def config_from_args(args) -> Config:
+    quick = args.quick or os.environ.get("MINSTAB_QUICK") == "1"
+    kw = {}
+    if args.seeds is not None:
+        kw["seeds"] = tuple(range(args.seeds))
+        kw["toy_seeds"] = tuple(range(args.seeds))
+    if args.steps is not None:
+        kw["steps"] = args.steps
+    if args.fm_seeds is not None:
+        kw["fm_seeds"] = tuple(range(args.fm_seeds))
+    parts = str(args.parts)
+    if not parts or set(parts) - set("abc"):
+        from ..cli import UsageError
+
+        raise UsageError(f"--parts: expected letters of 'abc', got {parts!r}")
+    base = Config.quick() if quick else Config()
+    if "a" not in parts:
+        kw["activations"] = ()
+    if "b" not in parts:
+        kw["fm_seeds"] = ()
+    if "c" not in parts:
+        kw["toy_seeds"] = ()
+    del base
+    return Config.quick(**kw) if quick else Config(**kw)
+
+
+def main(args) -> int:
+    from .._io import write_json
+    from ..progress import ProgressBar
+
+    config = config_from_args(args)
+    out = Path(args.out)
+    total = (len(config.activations) * len(config.seeds) + len(config.fm_seeds)
+             + len(config.toy_seeds) * len(config.toy_etas))  # fmt: skip
+    t = time.perf_counter()
+    with ProgressBar(total, "central-flow") as bar:
+        out.mkdir(parents=True, exist_ok=True)
+        records = run(config, progress=bar, log_path=out / "runs.jsonl")
+    wall = time.perf_counter() - t
+    checks, verdicts, rows = outcomes(records, config)
+    paths = plot(records, config, out)
+    write_json(out / "central_flow.json", to_json(records, config, checks, verdicts, rows, wall))
+    print(f"\nwall {wall:.1f} s ({os.cpu_count()} CPUs visible)")
+    print(table(rows))
+    for r in records:
+        if r.family == "toy":
+            e = r.extra
+            print(f"toy seed {r.seed} eta {r.eta:g}: sharpness GD {e['gd_sharpness_end']:.3f} "
+                  f"CF {e['cf_sharpness_end']:.3f} GF {e['sf_sharpness_end']:.3f} (2/eta "
+                  f"{e['edge']:.3f}); int|f''|g GD {e['gd_curvature_end']:.4f} CF "
+                  f"{e['cf_curvature_end']:.4f} GF {e['sf_curvature_end']:.4f}")  # fmt: skip
+    print(format_outcomes(checks, verdicts))
+    print("\nwrote " + ", ".join(str(p) for p in paths + [out / "central_flow.json"]))
+    return exit_status(checks)

@@ -1,0 +1,75 @@
+"""`minstab reproduce central-flow`: the measures on synthetic traces, outcomes, command line."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter1d
+
+from minstab import cli
+from minstab.central_flow import FlowResult
+from minstab.experiments import central_flow as exp
+
+
+def test_window_and_onset():
+    t = np.arange(0, 1000, 5)
+    eig = np.where(t >= 400, 19.5, 10.0)[:, None]
+    on = exp.onset_step(t, eig, 0.1, 1.9)
+    assert on == 400
+    w = exp.window(on, 1000, 50.0)
+    assert w[0] == 500 and w[-1] == 899
+    assert exp.window(None, 1000, 50.0).size == 0
+    assert exp.window(on, 1000, 50.0, trim_end=False)[-1] == 999
+
+
+def _flow(loss, pred, mu, eta, k=2):
+    steps = loss.shape[0]
+    eig = np.stack([mu / eta, 0.5 * mu / eta], axis=1)
+    return FlowResult(None, np.arange(steps), loss, pred, eig, eig[:, 0],
+                      np.zeros((steps, k, k)), np.zeros(steps), np.ones(steps, bool),
+                      np.zeros(steps), np.zeros(steps), np.full(steps, 10), np.full(steps, 12),
+                      np.full(steps, 4), eta)  # fmt: skip
+
+
+def _record(seed, *, err):
+    """GD with a period-2 oscillation on a decaying loss; a flow predicting it to ``err``."""
+    steps, eta = 1000, 0.1
+    t = np.arange(steps)
+    base = np.exp(-t / 500)
+    gd = base * (1 + 0.2 * (-1) ** t)
+    sm = gaussian_filter1d(gd, 50.0, mode="nearest")
+    mu = np.minimum(2.0, 1.0 + t / 310)
+    cf = _flow(base, sm * (1 + err), mu, eta)
+    sf = _flow(base, base, 1.0 + t / 310, eta)
+    gd_eig = (np.minimum(2.1, 1.0 + t / 310) / eta)[::5, None]
+    return exp.RunRecord("swish", seed, eta, gd, t[::5], gd_eig, cf, sf, {},
+                         {"gd": 0.0, "central_flow": 0.0, "stable_flow": 0.0})  # fmt: skip
+
+
+def test_outcomes_measure_what_they_say():
+    cfg = exp.Config(seeds=(0, 1, 2, 3))
+    recs = [_record(0, err=0.01), _record(1, err=0.02), _record(2, err=0.3), _record(3, err=0.0)]
+    checks, verdicts, rows = exp.outcomes(recs, cfg)
+    assert rows[0]["onset_step"] == 280  # first 5-step log with 1 + t/310 >= 1.9 (t >= 279)
+    assert rows[0]["pred_err_median"] == pytest.approx(0.01, rel=1e-9)
+    assert rows[2]["pred_err_max"] == pytest.approx(0.3, rel=1e-9)
+    v = verdicts["prediction[swish]"]
+    assert (v.seeds_shown, v.seeds) == (3, 4) and v.verdict == "reproduced"
+    assert verdicts["flow_at_edge[swish]"].seeds_shown == 4
+    # gradient flow's eta lambda passes 2.02, but its loss is GD's average here: not both bounds
+    gf = verdicts["gradient_flow_leaves[swish]"]
+    assert gf.seeds_shown == 0 and all(r["sf_mu1_max"] > 2.02 for r in gf.per_seed)
+    assert all(c.holds for c in checks.values())
+
+
+def test_bad_parts_exits_2(capsys):
+    rc = cli.main(["reproduce", "central-flow", "--parts", "xz", "--quick"])
+    assert rc == 2
+    assert "--parts" in capsys.readouterr().err
+
+
+@pytest.mark.paper
+def test_reproduce_quick(tmp_path):
+    assert cli.main(["reproduce", "central-flow", "--quick", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "central_flow.json").read_text())
+    assert set(res) >= {"checks", "verdicts", "runs", "traces"}
