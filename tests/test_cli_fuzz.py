@@ -103,6 +103,9 @@ BAD = [
     (["reproduce", "momentum-fig3", "--beta", "1.5"], "--beta"),
     (["reproduce", "momentum-fig3", "--seeds", "0"], "--seeds"),
     (["reproduce", "momentum-fig3", "--out", "F/a_file"], "--out"),
+    (["reproduce", "central-flow", "--parts", "z"], "--parts"),
+    (["reproduce", "central-flow", "--seeds", "0"], "--seeds"),
+    (["reproduce", "central-flow", "--steps", "-3"], "--steps"),
 ]
 
 #: lines whose checks belong to the `reproduce` modules being converted in parallel (helpers
