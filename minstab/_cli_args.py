@@ -21,6 +21,7 @@ __all__ = [
     "existing_dir",
     "existing_file",
     "int_at_least",
+    "int_in_range",
     "missing_extra_message",
     "nonnegative_float",
     "nonnegative_int",
@@ -77,6 +78,23 @@ def int_at_least(minimum: int, expected: str | None = None):
         return v
 
     parse.__name__ = f"int_at_least_{minimum}"
+    return parse
+
+
+def int_in_range(minimum: int, maximum: int, expected: str | None = None):
+    """An argparse type for integers in ``[minimum, maximum]`` (e.g. a class label 0-9).
+
+    ``expected`` words the error message (default ``"an integer from minimum to maximum"``).
+    """
+    expected = expected or f"an integer from {minimum} to {maximum}"
+
+    def parse(text) -> int:
+        v = _int(text, expected)
+        if not minimum <= v <= maximum:
+            raise _fail(expected, text)
+        return v
+
+    parse.__name__ = f"int_in_range_{minimum}_{maximum}"
     return parse
 
 
