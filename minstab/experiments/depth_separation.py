@@ -52,6 +52,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._io import to_jsonable
 from .outcomes import check as make_check
 from .outcomes import exit_status, format_outcomes, verdict
 from .outcomes import to_json as outcomes_json
@@ -187,15 +188,69 @@ def run_seed(config: Config, seed: int, *, progress=None) -> SeedResult:
     return SeedResult(seed, budget, error, lam, lam_l, derr, ratios)
 
 
-def run(config: Config, *, progress=None) -> Result:
-    """Every seed of the protocol (module docstring)."""
+def _seed_key(config: Config, seed: int) -> dict:
+    """The fields a stored seed must match to be reused."""
+    d = dataclasses.asdict(config)
+    for k in ("seeds", "quick"):
+        d.pop(k)
+    d["seed"] = int(seed)
+    return to_jsonable(d)
+
+
+def _seed_to_json(s: SeedResult) -> dict:
+    return {
+        "seed": s.seed,
+        "minimal_budget": s.budget,
+        "increments": s.increments,
+        "max_error": s.max_error,
+        "deep_sharpness": s.deep_sharpness,
+        "deep_sharpness_lanczos": s.deep_sharpness_lanczos,
+        "deep_max_error": s.deep_error,
+        "deep_gd_distance_ratio": {str(k): v for k, v in s.deep_gd_ratio.items()},
+    }
+
+
+def _seed_from_json(d: dict) -> SeedResult:
+    arr = {k: np.asarray(v, float) for k, v in d["minimal_budget"].items()}
+    err = {k: np.asarray(v, float) for k, v in d["max_error"].items()}
+    ratio = {float(k): float(v) for k, v in d["deep_gd_distance_ratio"].items()}
+    return SeedResult(int(d["seed"]), arr, err, float(d["deep_sharpness"]),
+                      float(d["deep_sharpness_lanczos"]), float(d["deep_max_error"]), ratio)  # fmt: skip
+
+
+def _load_seed(path: Path, config: Config, seed: int) -> SeedResult | None:
+    import json
+
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # missing, torn or foreign: run again
+    if d.get("config") != _seed_key(config, seed):
+        return None
+    return _seed_from_json(d)
+
+
+def run(config: Config, *, out_dir=None, progress=None) -> Result:
+    """Every seed of the protocol (module docstring); seeds stored in ``out_dir/seeds`` are reused."""
     import jax
+
+    from .._io import write_json
 
     if config.dim < 2:
         raise ValueError(f"dim must be at least 2 for the depth separation, got {config.dim}")
     jax.config.update("jax_enable_x64", True)
     t0 = time.perf_counter()
-    seeds = [run_seed(config, config.seed + k, progress=progress) for k in range(config.seeds)]
+    seeds = []
+    for seed in range(config.seed, config.seed + config.seeds):
+        path = None if out_dir is None else Path(out_dir) / "seeds" / f"seed_{seed}.json"
+        s = None if path is None else _load_seed(path, config, seed)
+        if s is None:
+            s = run_seed(config, seed, progress=progress)
+            if path is not None:
+                write_json(path, {"config": _seed_key(config, seed), **_seed_to_json(s)})
+        elif progress is not None:
+            progress.update(2 * len(config.dictionaries), note=f"seed {seed} (resumed)")
+        seeds.append(s)
     return Result(np.asarray(config.accuracies, float), np.asarray(config.dictionaries),
                   seeds, time.perf_counter() - t0, config)  # fmt: skip
 
@@ -377,19 +432,7 @@ def to_json(result: Result) -> dict:
         "config": dataclasses.asdict(result.config),
         "accuracies": result.accuracies,
         "dictionaries": result.dictionaries,
-        "seeds": [
-            {
-                "seed": s.seed,
-                "minimal_budget": s.budget,
-                "increments": s.increments,
-                "max_error": s.max_error,
-                "deep_sharpness": s.deep_sharpness,
-                "deep_sharpness_lanczos": s.deep_sharpness_lanczos,
-                "deep_max_error": s.deep_error,
-                "deep_gd_distance_ratio": {str(k): v for k, v in s.deep_gd_ratio.items()},
-            }
-            for s in result.seeds
-        ],
+        "seeds": [_seed_to_json(s) for s in result.seeds],
         "dictionary_convergence": dictionary_convergence(result),
         "wall_s": result.wall_s,
     }
@@ -400,7 +443,12 @@ def add_arguments(parser) -> None:
     from .._cli_args import int_at_least, nonnegative_int, output_dir, positive_int
 
     a = parser.add_argument
-    a("--out", type=output_dir, default="minstab-out/depth-separation", help="output directory")
+    a(
+        "--out",
+        type=output_dir,
+        default="minstab-out/depth-separation",
+        help="output directory (seeds resume from its seeds/)",
+    )
     a("--dim", type=int_at_least(2), default=None, help="input dimension d >= 2")
     a("--n", type=int_at_least(2), default=None, help="training points")
     a("--accuracies", type=_accuracy, nargs="+", default=None,
@@ -452,10 +500,10 @@ def main(args) -> int:
 
     config = config_from_args(args)
     steps = config.seeds * 2 * len(config.dictionaries)
-    with ProgressBar(steps, "depth-separation") as bar:
-        result = run(config, progress=bar)
-    c, v = checks(result), verdicts(result)
     out = Path(args.out)
+    with ProgressBar(steps, "depth-separation") as bar:
+        result = run(config, out_dir=out, progress=bar)
+    c, v = checks(result), verdicts(result)
     paths = plot(result, out)
     write_json(out / "depth_separation.json", {**to_json(result), **outcomes_json(c, v)})
     print(f"\nwall {result.wall_s:.1f} s")

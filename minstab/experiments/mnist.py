@@ -276,14 +276,69 @@ def run_seed(config: Config, seed: int, *, progress=None) -> SeedResult:
     )  # fmt: skip
 
 
-def run(config: Config, *, progress=None) -> Result:
-    """Every seed of the protocol (module docstring)."""
+def _seed_key(config: Config, seed: int) -> dict:
+    """The fields a stored seed must match to be reused."""
+    from .._io import to_jsonable
+
+    d = dataclasses.asdict(config)
+    for k in ("seeds", "quick"):
+        d.pop(k)
+    d["seed"] = int(seed)
+    return to_jsonable(d)
+
+
+_ARRAYS = {"etas": float, "sharpness": float, "flattest_sharpness": float,
+           "flattest_dual_gap": float, "lower_bound": float, "weighted_radon_norm": float,
+           "converged": bool, "on_a_kink": bool, "lambda_lower": float, "lambda_upper": float,
+           "mode_delta": float, "pairs_on_kink": int, "mode_interval_exact": bool,
+           "diverged": bool, "loss": float}  # fmt: skip
+
+
+def _seed_from_json(d: dict) -> SeedResult:
+    a = {k: np.asarray([np.nan if v is None else v for v in d[k]], t) for k, t in _ARRAYS.items()}
+    return SeedResult(
+        seed=int(d["seed"]), etas=a["etas"], sharpness=a["sharpness"],
+        flattest=a["flattest_sharpness"], flattest_gap=a["flattest_dual_gap"],
+        bound=a["lower_bound"], norm=a["weighted_radon_norm"], converged=a["converged"],
+        crossing=a["on_a_kink"], lambda_lower=a["lambda_lower"], lambda_upper=a["lambda_upper"],
+        mode_delta=a["mode_delta"], num_toggling=a["pairs_on_kink"],
+        exhaustive=a["mode_interval_exact"], diverged=a["diverged"], status=list(d["status"]),
+        loss=a["loss"], x_shape=tuple(d["x_shape"]),
+    )  # fmt: skip
+
+
+def _load_seed(path: Path, config: Config, seed: int) -> SeedResult | None:
+    import json
+
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # missing, torn or foreign: run again
+    if d.get("config") != _seed_key(config, seed):
+        return None
+    return _seed_from_json(d)
+
+
+def run(config: Config, *, out_dir=None, progress=None) -> Result:
+    """Every seed of the protocol (module docstring); seeds stored in ``out_dir/seeds`` are reused."""
     import jax
+
+    from .._io import write_json
 
     t0 = time.perf_counter()
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    seeds = [run_seed(config, config.seed + k, progress=progress) for k in range(config.seeds)]
+    seeds = []
+    for seed in range(config.seed, config.seed + config.seeds):
+        path = None if out_dir is None else Path(out_dir) / "seeds" / f"seed_{seed}.json"
+        s = None if path is None else _load_seed(path, config, seed)
+        if s is None:
+            s = run_seed(config, seed, progress=progress)
+            if path is not None:
+                write_json(path, {"config": _seed_key(config, seed), **_seed_json(s)})
+        elif progress is not None:
+            progress.update(note=f"seed {seed} (resumed)")
+        seeds.append(s)
     return Result(seeds, time.perf_counter() - t0, config)
 
 
@@ -482,7 +537,7 @@ def _seed_json(s: SeedResult) -> dict:
         "tightness_bound_over_sharpness": s.tightness,
         "tightness_bound_over_flattest": s.tightness_flattest, "status": s.status,
         "converged": s.converged, "loss": s.loss, "at_edge_of_stability": s.at_edge,
-        "on_a_kink": s.crossing,
+        "on_a_kink": s.crossing, "diverged": s.diverged,
     }  # fmt: skip
 
 
@@ -499,7 +554,12 @@ def add_arguments(parser) -> None:
     from .._cli_args import int_in_range, nonnegative_int, output_dir, positive_float, positive_int
 
     a = parser.add_argument
-    a("--out", type=output_dir, default="minstab-out/mnist", help="output directory")
+    a(
+        "--out",
+        type=output_dir,
+        default="minstab-out/mnist",
+        help="output directory (seeds resume from its seeds/)",
+    )
     a("--dataset", default="fashion-mnist",
       help="fashion-mnist (apt-get install dataset-fashion-mnist), mnist (MINSTAB_MNIST_DIR), "
            "digits (scikit-learn) or a directory of MNIST-format IDX files")  # fmt: skip
@@ -590,10 +650,10 @@ def main(args) -> int:
     from ..progress import ProgressBar
 
     config = config_from_args(args)
-    with ProgressBar(config.seeds, "mnist") as bar:
-        result = run(config, progress=bar)
-    c, v = checks(result), verdicts(result)
     out = Path(args.out)
+    with ProgressBar(config.seeds, "mnist") as bar:
+        result = run(config, out_dir=out, progress=bar)
+    c, v = checks(result), verdicts(result)
     paths = plot(result, out)
     write_json(out / "mnist.json", {**to_json(result), **outcomes_json(c, v)})
     print(f"\n{config.dataset}: x {result.seeds[0].x_shape}, width {config.width}, {config.seeds} "
