@@ -39,11 +39,13 @@
 # several seeds: reproduced when they show in >= 75 % of the judged seeds, partly 25-75 %, not
 # reproduced below 25 %, inconclusive when fewer than 4 seeds can be judged).
 #
-# Without `MINSTAB_QUICK`, the notebook reads the full runs stored in `data/mnist/seeds/` and
-# `data/depth_separation/seeds/` (written by `minstab reproduce mnist --out notebooks/data/mnist`
-# and `minstab reproduce depth-separation ... --out notebooks/data/depth_separation`) and
-# computes only seeds that are missing; the cell after each run says which seeds and sizes are
-# shown. `MINSTAB_QUICK=1` (the tests) runs the quick sizes instead.
+# Without `MINSTAB_QUICK`, the notebook shows the full-size seeds stored in `data/mnist/seeds/`
+# and `data/depth_separation/seeds/` (written by `minstab reproduce mnist --out
+# notebooks/data/mnist` and `minstab reproduce depth-separation --out
+# notebooks/data/depth_separation`; a full run takes long on a CPU, so the stored seeds may be
+# fewer than the protocol's 4); where none is stored, and with `MINSTAB_QUICK=1` (the tests), it
+# computes the quick sizes. The first line printed by each run says which seeds and sizes are
+# shown.
 
 # %%
 import dataclasses
@@ -90,15 +92,17 @@ def stored_seeds(directory, first=0):
 # (seed 004 Lemmas 2-3) instead of Lemma 1's $\lambda_{\max} \le 2/\eta$.
 
 # %%
-cfg = mnist.Config.quick_config() if QUICK else mnist.Config()
+mdir = DATA / "mnist"
+FULL_M = not QUICK and stored_seeds(mdir) > 0  # a full run is stored: show its seeds
+cfg = mnist.Config(seeds=stored_seeds(mdir)) if FULL_M else mnist.Config.quick_config()
 cfg = dataclasses.replace(cfg, dataset=DATASET)
-mdir = Path("out_mnist") if QUICK else DATA / "mnist"
-if not QUICK and stored_seeds(mdir):
-    cfg = dataclasses.replace(cfg, seeds=stored_seeds(mdir))  # the seeds stored so far
+if not FULL_M:
+    mdir = Path("out_mnist")  # quick sizes, computed here
 res = mnist.run(cfg, out_dir=mdir)
 checks, verdicts = mnist.checks(res), mnist.verdicts(res)
-print(f"seeds {[s.seed for s in res.seeds]} of the protocol's {mnist.Config().seeds}; "
-      f"steps {cfg.steps}, patience {cfg.patience}")  # fmt: skip
+print(f"{'stored full run' if FULL_M else 'quick sizes'}: seeds {[s.seed for s in res.seeds]} "
+      f"(the protocol has {mnist.Config().seeds}), width {cfg.width}, d = {cfg.dim}, steps "
+      f"{cfg.steps}, patience {cfg.patience}")  # fmt: skip
 print(mnist.table(res))
 print(format_outcomes(checks, verdicts))
 
@@ -161,16 +165,19 @@ display(Markdown("\n\n".join(lines)))
 # directions and offsets, an LP with one optimal value), so the seeds are the data draws.
 
 # %%
-dcfg = depth_separation.Config.quick_config() if QUICK else depth_separation.Config()
-ddir = Path("out_depth") if QUICK else DATA / "depth_separation"
-if not QUICK and (ddir / "depth_separation.json").exists():
-    stored = json.loads((ddir / "depth_separation.json").read_text())["config"]  # as run
-    dcfg = dataclasses.replace(dcfg, dictionaries=tuple(stored["dictionaries"]),
-                               seeds=stored_seeds(ddir))  # fmt: skip
+ddir = DATA / "depth_separation"
+FULL_D = not QUICK and stored_seeds(ddir) > 0  # a full run is stored: show its seeds
+if FULL_D:
+    stored = json.loads((ddir / "seeds" / "seed_0.json").read_text())["config"]  # as run
+    dcfg = depth_separation.Config(dictionaries=tuple(stored["dictionaries"]),
+                                   seeds=stored_seeds(ddir))  # fmt: skip
+else:
+    dcfg, ddir = depth_separation.Config.quick_config(), Path("out_depth")  # computed here
 dres = depth_separation.run(dcfg, out_dir=ddir)
 dchecks, dverdicts = depth_separation.checks(dres), depth_separation.verdicts(dres)
-print(f"seeds {[s.seed for s in dres.seeds]}, n = {dcfg.n}, dictionaries {dcfg.dictionaries} "
-      f"(the protocol's: {depth_separation.Config().dictionaries})")  # fmt: skip
+print(f"{'stored full run' if FULL_D else 'quick sizes'}: seeds {[s.seed for s in dres.seeds]}, "
+      f"n = {dcfg.n}, dictionaries {dcfg.dictionaries} (the protocol's: "
+      f"{depth_separation.Config().dictionaries}, {depth_separation.Config().seeds} seeds)")  # fmt: skip
 print(depth_separation.table(dres))
 print(format_outcomes(dchecks, dverdicts))
 
