@@ -8,25 +8,38 @@ arbitrarily well; a Sobolev-smooth function has a finite norm and can be. A two-
 net realizes the bump exactly with a finite sharpness lambda, a minimum that is linearly stable
 for eta < 2/lambda.
 
-Protocol.
+Protocol (issue 29), per seed (the seed draws the n training points; everything else is
+deterministic: in d = 2 the dictionary's directions are evenly spaced angles and its offsets
+evenly spaced in the data's range, and the LP has one optimal value):
 
 1. Minimal budgets. For each target (the bump and a smooth control, by default a Gaussian
-   bump exp(-||x||^2 / (2 s^2))) on n uniform points in [-1.5, 1.5]^d, and each accuracy eps of a
-   decreasing list, B(eps) = the smallest sum |c| g of a shallow ReLU network with
-   max_i |f(x_i) - y_i| <= eps, an LP over a hyperplane dictionary
+   bump exp(-||x||^2 / (2 s^2))) on n uniform points in [-1.5, 1.5]^d, each accuracy eps of a
+   decreasing list, and each dictionary of m x m hyperplanes (m directions times m offsets,
+   m in ``dictionaries``: 32, 64, 128, 256; ``--quick``: 32, 64), B(eps) = the smallest sum |c| g
+   of a shallow ReLU network with max_i |f(x_i) - y_i| <= eps, an LP
    (:func:`minstab.predict.minimal_budget`). eta_max(eps) = 1 / (B(eps) + 1/2) is then the
-   largest step at which GD can have a stable solution that accurate. The claim is a
-   *difference*: a bounded budget means increments B(eps/2) - B(eps) that shrink to 0 (the
-   control), an unbounded one (log-divergent for a kink on a segment) increments that do not.
-   Checked: the control's last increment is at most half its first; the bump's last increment
-   is at least half its first. Both fail if the two targets behave alike (``--control l1-bump``
-   makes the control the bump: the control claim must then fail). In the full run the tightest
-   accuracy is solved again with a dictionary twice as fine in directions and offsets, to show
-   how much of B is the dictionary's.
+   largest step at which GD can have a stable solution that accurate. A bounded budget means
+   increments B(eps/2) - B(eps) that shrink to 0 (the control), an unbounded one
+   (log-divergent for a kink on a segment) increments that do not.
 2. The deep net: :func:`minstab.deep.bump_network` fits the bump exactly (max error); its
    sharpness lambda (dense Hessian, and Lanczos); and linear stability checked by GD itself:
    started at theta* + delta v (v the top Hessian eigenvector), GD with eta = 0.9 * 2/lambda
-   must return (the distance shrinks) and with eta = 1.1 * 2/lambda must leave (it grows).
+   returns (the distance shrinks) and with eta = 1.1 * 2/lambda leaves (it grows).
+
+Verdict ``depth_separation`` (criterion fixed by issue 29): on a seed, the separation shows when,
+at each of the two finest dictionaries, every increment of the bump after the first stays >= half
+its first increment while the control's last increment falls below half of its own first. The
+convergence in dictionary size is reported beside it: B at each accuracy per dictionary, and the
+relative change of B between the two finest dictionaries (if that change is not small, the
+budgets are still the dictionary's, and so is the verdict).
+
+Checks (must hold on every seed if the code and the theorems are right): each LP's network meets
+its accuracy (max error <= eps); B never falls as eps tightens (a tighter constraint cannot cost
+less, same dictionary); the deep net is exact; dense and Lanczos sharpness agree; GD returns at
+0.9 * 2/lambda and leaves at 1.1 * 2/lambda (Lemma 1 at a twice-differentiable minimum).
+
+``--control l1-bump`` makes the control the bump: the verdict must then come out
+"not reproduced".
 """
 
 from __future__ import annotations
@@ -39,60 +52,71 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .claims import claim, exit_status, format_claims
-from .claims import to_json as claims_json
+from .._io import to_jsonable
+from .outcomes import check as make_check
+from .outcomes import exit_status, format_outcomes, verdict
+from .outcomes import to_json as outcomes_json
 
 TARGETS = ("l1-bump", "gaussian")
 STEP_FACTORS = (0.9, 1.1)  # eta = factor * 2 / lambda for the deep net's GD check
+ROLES = ("l1-bump", "control")
+# the LP's accuracy and monotonicity hold up to the solver's tolerance (HiGHS, ~1e-9 absolute)
+LP_TOL = 1e-7
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Sample, accuracies, dictionary and the deep-net check (module docstring)."""
+    """Sample, accuracies, dictionaries, seeds and the deep-net check (module docstring)."""
 
     dim: int = 2
     n: int = 300  # training points, uniform on [-1.5, 1.5]^d
     accuracies: tuple[float, ...] = (0.1, 0.05, 0.025, 0.0125, 0.00625)
-    num_directions: int = 48
-    num_offsets: int = 48
-    refine: bool = True  # solve the tightest accuracy again with a 2x finer dictionary
+    dictionaries: tuple[int, ...] = (32, 64, 128, 256)  # m: m directions x m offsets
     control: str = "gaussian"
     gaussian_scale: float = 0.5
     gd_steps: int = 60
     gd_offset: float = 1e-6  # |theta_0 - theta*| for the deep net's GD check
-    seed: int = 0
+    seed: int = 0  # the first seed
+    seeds: int = 4  # seeds seed, seed + 1, ...: each draws its own n points
     quick: bool = False
 
     @classmethod
     def quick_config(cls, **kw) -> Config:
         """The ``--quick`` size (seconds)."""
-        base = dict(n=200, accuracies=(0.1, 0.05, 0.025, 0.0125), num_directions=32,
-                    num_offsets=32, refine=False, quick=True)  # fmt: skip
+        base = dict(n=150, accuracies=(0.1, 0.05, 0.025, 0.0125), dictionaries=(32, 64),
+                    quick=True)  # fmt: skip
         base.update(kw)
         return cls(**base)
 
 
-class Result(NamedTuple):
-    accuracies: np.ndarray
-    budget: dict  # target -> (A,) minimal budgets B(eps)
-    max_error: dict  # target -> (A,) achieved max |f - y| of the LP's network
-    refined: dict  # target -> B at the tightest eps with the finer dictionary (empty if not run)
+class SeedResult(NamedTuple):
+    """One seed (one draw of the n points)."""
+
+    seed: int
+    budget: dict  # role -> (D, A) minimal budgets B per dictionary and accuracy
+    max_error: dict  # role -> (D, A) achieved max |f - y| of each LP's network
     deep_sharpness: float  # lambda_max of the deep net at its exact fit (dense Hessian)
     deep_sharpness_lanczos: float
     deep_error: float  # max |deep(x) - bump(x)|
     deep_gd_ratio: dict  # step factor -> |theta_T - theta*| / |theta_0 - theta*|
+
+    @property
+    def increments(self) -> dict:
+        """role -> (D, A - 1): B(eps_{j+1}) - B(eps_j) along the accuracy list, per dictionary."""
+        return {k: np.diff(b, axis=1) for k, b in self.budget.items()}
+
+
+class Result(NamedTuple):
+    accuracies: np.ndarray
+    dictionaries: np.ndarray
+    seeds: list  # SeedResult per seed
     wall_s: float
     config: Config
 
     @property
     def eta_max(self) -> dict:
-        """1 / (B + 1/2): the largest step with a stable solution that accurate (Theorem 1)."""
-        return {k: 1 / (b + 0.5) for k, b in self.budget.items()}
-
-    @property
-    def increments(self) -> dict:
-        """B(eps_{j+1}) - B(eps_j) along the accuracy list."""
-        return {k: np.diff(b) for k, b in self.budget.items()}
+        """role -> (S, D, A): 1 / (B + 1/2), the largest step with a stable solution that accurate."""
+        return {k: 1 / (np.stack([s.budget[k] for s in self.seeds]) + 0.5) for k in ROLES}
 
 
 def target(name: str, x, *, scale: float = 0.5) -> np.ndarray:
@@ -103,6 +127,11 @@ def target(name: str, x, *, scale: float = 0.5) -> np.ndarray:
     if name == "gaussian":
         return np.exp(-np.sum(x * x, axis=-1) / (2 * scale**2))
     raise ValueError(f"target must be one of {TARGETS}, got {name!r}")
+
+
+def sample(config: Config, seed: int) -> np.ndarray:
+    """The n training points of one seed, uniform on [-1.5, 1.5]^d."""
+    return np.random.default_rng(seed).uniform(-1.5, 1.5, (config.n, config.dim))
 
 
 def _deep_check(x, config):
@@ -136,110 +165,228 @@ def _deep_check(x, config):
     return lam, lam_l, err, ratios
 
 
-def run(config: Config, *, progress=None) -> Result:
-    """Minimal budgets of both targets at every accuracy, then the deep net's checks."""
+def run_seed(config: Config, seed: int, *, progress=None) -> SeedResult:
+    """Minimal budgets of both targets at every dictionary and accuracy, then the deep net."""
+    from ..predict import minimal_budget
+
+    x = sample(config, seed)
+    names = dict(zip(ROLES, ("l1-bump", config.control), strict=True))
+    budget, error = {}, {}
+    for role, name in names.items():
+        y = target(name, x, scale=config.gaussian_scale)
+        b = np.full((len(config.dictionaries), len(config.accuracies)), np.nan)
+        e = np.full_like(b, np.nan)
+        for i, m in enumerate(config.dictionaries):
+            for j, eps in enumerate(config.accuracies):
+                r = minimal_budget(x, y, accuracy=float(eps), num_directions=int(m),
+                                   num_offsets=int(m), seed=seed)  # fmt: skip
+                b[i, j], e[i, j] = r.budget, r.max_error
+            if progress is not None:
+                progress.update(note=f"seed {seed} {role} {m}x{m}")
+        budget[role], error[role] = b, e
+    lam, lam_l, derr, ratios = _deep_check(x, config)
+    return SeedResult(seed, budget, error, lam, lam_l, derr, ratios)
+
+
+def _seed_key(config: Config, seed: int) -> dict:
+    """The fields a stored seed must match to be reused."""
+    d = dataclasses.asdict(config)
+    for k in ("seeds", "quick"):
+        d.pop(k)
+    d["seed"] = int(seed)
+    return to_jsonable(d)
+
+
+def _seed_to_json(s: SeedResult) -> dict:
+    return {
+        "seed": s.seed,
+        "minimal_budget": s.budget,
+        "increments": s.increments,
+        "max_error": s.max_error,
+        "deep_sharpness": s.deep_sharpness,
+        "deep_sharpness_lanczos": s.deep_sharpness_lanczos,
+        "deep_max_error": s.deep_error,
+        "deep_gd_distance_ratio": {str(k): v for k, v in s.deep_gd_ratio.items()},
+    }
+
+
+def _seed_from_json(d: dict) -> SeedResult:
+    arr = {k: np.asarray(v, float) for k, v in d["minimal_budget"].items()}
+    err = {k: np.asarray(v, float) for k, v in d["max_error"].items()}
+    ratio = {float(k): float(v) for k, v in d["deep_gd_distance_ratio"].items()}
+    return SeedResult(int(d["seed"]), arr, err, float(d["deep_sharpness"]),
+                      float(d["deep_sharpness_lanczos"]), float(d["deep_max_error"]), ratio)  # fmt: skip
+
+
+def _load_seed(path: Path, config: Config, seed: int) -> SeedResult | None:
+    import json
+
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # missing, torn or foreign: run again
+    if d.get("config") != _seed_key(config, seed):
+        return None
+    return _seed_from_json(d)
+
+
+def run(config: Config, *, out_dir=None, progress=None) -> Result:
+    """Every seed of the protocol (module docstring); seeds stored in ``out_dir/seeds`` are reused."""
     import jax
 
-    from ..predict import minimal_budget
+    from .._io import write_json
 
     if config.dim < 2:
         raise ValueError(f"dim must be at least 2 for the depth separation, got {config.dim}")
     jax.config.update("jax_enable_x64", True)
     t0 = time.perf_counter()
-    x = np.random.default_rng(config.seed).uniform(-1.5, 1.5, (config.n, config.dim))
-    names = ("l1-bump", config.control)
-    budget, error, refined = {}, {}, {}
-    kw = dict(num_directions=config.num_directions, num_offsets=config.num_offsets,
-              seed=config.seed)  # fmt: skip
-    for i, name in enumerate(names):
-        key = name if i == 0 else "control"
-        y = target(name, x, scale=config.gaussian_scale)
-        res = []
-        for eps in config.accuracies:
-            res.append(minimal_budget(x, y, accuracy=float(eps), **kw))
-            if progress is not None:
-                progress.update(note=f"{key} eps={eps:g}")
-        budget[key] = np.array([r.budget for r in res])
-        error[key] = np.array([r.max_error for r in res])
-        if config.refine:
-            fine = dict(kw, num_directions=2 * config.num_directions,
-                        num_offsets=2 * config.num_offsets)  # fmt: skip
-            refined[key] = minimal_budget(
-                x, y, accuracy=float(config.accuracies[-1]), **fine
-            ).budget
-            if progress is not None:
-                progress.update(note=f"{key} finer dictionary")
-    lam, lam_l, derr, ratios = _deep_check(x, config)
-    if progress is not None:
-        progress.update(note="deep net")
-    return Result(np.asarray(config.accuracies, float), budget, error, refined, lam, lam_l, derr,
-                  ratios, time.perf_counter() - t0, config)  # fmt: skip
+    seeds = []
+    for seed in range(config.seed, config.seed + config.seeds):
+        path = None if out_dir is None else Path(out_dir) / "seeds" / f"seed_{seed}.json"
+        s = None if path is None else _load_seed(path, config, seed)
+        if s is None:
+            s = run_seed(config, seed, progress=progress)
+            if path is not None:
+                write_json(path, {"config": _seed_key(config, seed), **_seed_to_json(s)})
+        elif progress is not None:
+            progress.update(2 * len(config.dictionaries), note=f"seed {seed} (resumed)")
+        seeds.append(s)
+    return Result(np.asarray(config.accuracies, float), np.asarray(config.dictionaries),
+                  seeds, time.perf_counter() - t0, config)  # fmt: skip
 
 
-def check(result: Result) -> dict:
-    """The depth-separation claims (module docstring)."""
-    inc = result.increments
-    lo, hi = STEP_FACTORS
-    rb, rc = inc["l1-bump"], inc["control"]
-    lam = result.deep_sharpness
-    ok = len(result.accuracies) >= 3
-    ctl = result.config.control
+# --------------------------------------------------------------------------- outcomes
+def bump_stays(inc) -> bool:
+    """Every increment after the first is >= half the first (the budget keeps growing)."""
+    inc = np.asarray(inc, float)
+    return bool(np.all(inc[1:] >= inc[0] / 2))
+
+
+def control_falls(inc) -> bool:
+    """The last increment is below half the first (the budget converges)."""
+    inc = np.asarray(inc, float)
+    return bool(inc[-1] < inc[0] / 2)
+
+
+def separation(s: SeedResult, *, finest: int = 2) -> dict:
+    """One seed's verdict entry: at each of the ``finest`` finest dictionaries, does the bump's
+    budget keep growing while the control's converges?"""
+    inc = s.increments
+    rows = range(inc["l1-bump"].shape[0] - finest, inc["l1-bump"].shape[0])
+    bump = [bump_stays(inc["l1-bump"][i]) for i in rows]
+    ctrl = [control_falls(inc["control"][i]) for i in rows]
+    judged = inc["l1-bump"].shape[1] >= 2 and inc["l1-bump"].shape[0] >= finest
     return {
-        "control_budget_converges": claim(
-            rc[-1] <= rc[0] / 2,
-            f"{ctl}: increments of B {np.array2string(rc, precision=4)}: last <= first/2",
-            covered=int(ok), total=1,
+        "seed": s.seed,
+        "shown": bool(all(bump) and all(ctrl)) if judged else None,
+        "bump_keeps_growing": bump,
+        "control_converges": ctrl,
+        "bump_increments": [inc["l1-bump"][i] for i in rows],
+        "control_increments": [inc["control"][i] for i in rows],
+    }
+
+
+def dictionary_convergence(result: Result) -> dict:
+    """role -> (S, A) relative change of B between the two finest dictionaries."""
+    out = {}
+    for k in ROLES:
+        b = np.stack([s.budget[k] for s in result.seeds])  # (S, D, A)
+        out[k] = (
+            (b[:, -1] - b[:, -2]) / b[:, -1] if b.shape[1] >= 2 else np.full(b.shape[::2], np.nan)
+        )
+    return out
+
+
+def verdicts(result: Result) -> dict:
+    """The depth-separation verdict over seeds (module docstring)."""
+    d = result.dictionaries
+    fin = " and ".join(f"{m}^2" for m in d[-2:])
+    return {
+        "depth_separation": verdict(
+            [separation(s) for s in result.seeds],
+            statement="the minimal stable budget keeps growing for the bump, converges for the "
+            f"smooth control ({result.config.control})",
+            threshold=f"at dictionaries {fin}: every bump increment after the first >= half the "
+            "first, and the control's last increment < half its first",
+        )
+    }
+
+
+def checks(result: Result) -> dict:
+    """Checks that hold on every seed if the code and the theorems are right (module docstring)."""
+    acc = result.accuracies
+    ss = result.seeds
+    ns = len(ss)
+    nlp = sum(s.budget[k].size for s in ss for k in ROLES)
+    over = [float(np.max(s.max_error[k] - acc[None, :])) for s in ss for k in ROLES]
+    drops = [float(np.min(np.diff(s.budget[k], axis=1))) for s in ss for k in ROLES]
+    scale = max(float(np.max([np.max(s.budget[k]) for s in ss for k in ROLES])), 1.0)
+    lam = np.array([s.deep_sharpness for s in ss])
+    laml = np.array([s.deep_sharpness_lanczos for s in ss])
+    err = np.array([s.deep_error for s in ss])
+    lo, hi = STEP_FACTORS
+    back = np.array([s.deep_gd_ratio[lo] for s in ss])
+    away = np.array([s.deep_gd_ratio[hi] for s in ss])
+    steps = result.config.gd_steps
+    return {
+        "lp_meets_accuracy": make_check(
+            max(over) <= LP_TOL, f"max over LPs of (max |f - y| - eps) = {max(over):.2e} "
+            f"(<= {LP_TOL:g})", covered=nlp,
         ),
-        "bump_budget_keeps_growing": claim(
-            rb[-1] >= rb[0] / 2,
-            f"l1-bump: increments of B {np.array2string(rb, precision=4)}: last >= first/2",
-            covered=int(ok), total=1,
+        "budget_never_falls_as_eps_tightens": make_check(
+            min(drops) >= -LP_TOL * scale, f"smallest B(eps/2) - B(eps) = {min(drops):.2e} "
+            f"(>= -{LP_TOL:g} x {scale:.3g}), same dictionary", covered=len(drops),
         ),
-        "deep_net_exact": claim(
-            result.deep_error <= 1e-12, f"max |deep(x) - bump(x)| = {result.deep_error:.1e}"
+        "deep_net_exact": make_check(
+            np.max(err) <= 1e-12, f"max |deep(x) - bump(x)| = {np.max(err):.1e}", covered=ns,
         ),
-        "deep_sharpness_dense_matches_lanczos": claim(
-            abs(result.deep_sharpness_lanczos - lam) <= 1e-6 * lam,
-            f"dense {lam:.10g}, Lanczos {result.deep_sharpness_lanczos:.10g}",
+        "deep_sharpness_dense_matches_lanczos": make_check(
+            np.all(np.abs(laml - lam) <= 1e-6 * lam),
+            f"max relative difference {np.max(np.abs(laml - lam) / lam):.1e} (<= 1e-6); dense "
+            f"{np.array2string(lam, precision=6)}", covered=ns,
         ),
-        "deep_net_stable_below_2_over_lambda": claim(
-            result.deep_gd_ratio[lo] < 1,
-            f"GD at eta = {lo} * 2/lambda: distance ratio {result.deep_gd_ratio[lo]:.3g} after "
-            f"{result.config.gd_steps} steps (< 1: returns)",
+        "deep_net_stable_below_2_over_lambda": make_check(
+            np.all(back < 1), f"GD at eta = {lo} * 2/lambda, {steps} steps: distance ratio max "
+            f"{np.max(back):.3g} (< 1: returns)", covered=ns,
         ),
-        "deep_net_leaves_above_2_over_lambda": claim(
-            result.deep_gd_ratio[hi] > 1,
-            f"GD at eta = {hi} * 2/lambda: distance ratio {result.deep_gd_ratio[hi]:.3g} (> 1: leaves)",
+        "deep_net_leaves_above_2_over_lambda": make_check(
+            np.all(away > 1), f"GD at eta = {hi} * 2/lambda, {steps} steps: distance ratio min "
+            f"{np.min(away):.3g} (> 1: leaves)", covered=ns,
         ),
     }  # fmt: skip
 
 
+# --------------------------------------------------------------------------- reporting
 def table(result: Result) -> str:
-    cfg = result.config
-    lines = [f"{'eps':>8} " + " ".join(f"{k + ' B':>14} {'eta_max':>8}" for k in result.budget)]
+    """B per seed, dictionary and accuracy; increments; the convergence in dictionary size."""
+    acc = result.accuracies
+    lines = [f"{'seed':>4} {'dict':>7} {'target':>8} " + " ".join(f"{'B@' + f'{e:g}':>10}" for e in acc)
+             + "   increments of B per halving of eps"]  # fmt: skip
     lines.append("-" * len(lines[0]))
-    for j, e in enumerate(result.accuracies):
-        lines.append(f"{e:8.4g} " + " ".join(
-            f"{result.budget[k][j]:14.5f} {result.eta_max[k][j]:8.4f}" for k in result.budget))  # fmt: skip
-    lines.append("increments of B per halving of eps: " + "; ".join(
-        f"{k} {np.array2string(v, precision=4)}" for k, v in result.increments.items()))  # fmt: skip
-    if result.refined:
-        lines.append(f"eps = {result.accuracies[-1]:g} with a dictionary of {2 * cfg.num_directions} x "
-                     f"{2 * cfg.num_offsets} planes (instead of {cfg.num_directions} x {cfg.num_offsets}): "
-                     + "; ".join(f"{k} B = {v:.5f} ({v / result.budget[k][-1] - 1:+.1%})"
-                                 for k, v in result.refined.items()))  # fmt: skip
-    lam = result.deep_sharpness
+    for s in result.seeds:
+        for i, m in enumerate(result.dictionaries):
+            for k in ROLES:
+                lines.append(f"{s.seed:4d} {f'{m}^2':>7} {k:>8} "
+                             + " ".join(f"{b:10.5f}" for b in s.budget[k][i]) + "   "
+                             + np.array2string(s.increments[k][i], precision=4))  # fmt: skip
+    conv = dictionary_convergence(result)
+    d = result.dictionaries
+    if len(d) >= 2:
+        lines.append(
+            f"convergence in dictionary size, (B({d[-1]}^2) - B({d[-2]}^2)) / B({d[-1]}^2) over "
+            "seeds and accuracies: "
+            + "; ".join(f"{k} {np.min(v):+.1%} .. {np.max(v):+.1%}" for k, v in conv.items())
+        )
+    s0 = result.seeds[0]
+    lam = s0.deep_sharpness
     eta = STEP_FACTORS[0] * 2 / lam
     lines.append(
-        f"deep net sigma(1-||x||_1): max error {result.deep_error:.1e}, sharpness {lam:.5g} "
-        f"(Lanczos {result.deep_sharpness_lanczos:.5g}); GD distance ratio after "
-        f"{cfg.gd_steps} steps at {STEP_FACTORS[0]} * 2/lambda: "
-        f"{result.deep_gd_ratio[STEP_FACTORS[0]]:.3g}, at {STEP_FACTORS[1]} * 2/lambda: "
-        f"{result.deep_gd_ratio[STEP_FACTORS[1]]:.3g}"
-    )
-    lines.append(
-        f"at the deep net's stable step eta = {eta:.4g} a shallow stable solution has budget "
-        f"1/eta - 1/2 = {1 / eta - 0.5:.4g}"
+        f"deep net sigma(1-||x||_1), seed {s0.seed}: max error {s0.deep_error:.1e}, sharpness "
+        f"{lam:.5g} (Lanczos {s0.deep_sharpness_lanczos:.5g}); GD distance ratio after "
+        f"{result.config.gd_steps} steps at {STEP_FACTORS[0]} * 2/lambda: "
+        f"{s0.deep_gd_ratio[STEP_FACTORS[0]]:.3g}, at {STEP_FACTORS[1]} * 2/lambda: "
+        f"{s0.deep_gd_ratio[STEP_FACTORS[1]]:.3g}; at eta = {eta:.4g} a shallow stable solution "
+        f"has budget 1/eta - 1/2 = {1 / eta - 0.5:.4g}"
     )
     return "\n".join(lines)
 
@@ -250,28 +397,30 @@ def plot(result: Result, out_dir) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.9))
-    labels = {"l1-bump": r"$\sigma(1-\|x\|_1)$", "control": f"control: {result.config.control}"}
+    cfg = result.config
+    labels = {"l1-bump": r"$\sigma(1-\|x\|_1)$", "control": f"control: {cfg.control}"}
     colors = {"l1-bump": "C3", "control": "C0"}
     e = result.accuracies
-    for k, b in result.budget.items():
-        axes[0].plot(1 / e, b, "o-", color=colors[k], label=labels[k])
-        axes[1].plot(1 / e, result.eta_max[k], "o-", color=colors[k], label=labels[k])
-        if k in result.refined:
-            axes[0].plot(1 / e[-1], result.refined[k], "x", color=colors[k], ms=8,
-                         label=f"{labels[k]}, 2x finer dictionary")  # fmt: skip
-    eta = STEP_FACTORS[0] * 2 / result.deep_sharpness
-    axes[1].axhline(eta, color="k", ls="--", lw=1,
-                    label=rf"deep net stable at $\eta$ = {STEP_FACTORS[0]}$\cdot 2/\lambda$")  # fmt: skip
+    styles = ["-", "--", "-.", ":"]
+    for i, m in enumerate(result.dictionaries):
+        for k in ROLES:
+            for j, s in enumerate(result.seeds):
+                lab = f"{labels[k]}, {m}$^2$" if j == 0 else None
+                ls = styles[i % len(styles)]
+                axes[0].plot(1 / e, s.budget[k][i], ls, color=colors[k], alpha=0.4 + 0.6 * (i + 1)
+                             / len(result.dictionaries), lw=1, label=lab)  # fmt: skip
+                axes[1].plot(1 / e[1:], s.increments[k][i], ls, color=colors[k], lw=1,
+                             alpha=0.4 + 0.6 * (i + 1) / len(result.dictionaries), label=lab)  # fmt: skip
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel(r"accuracy $1/\varepsilon$  ($\max_i |f(x_i)-y_i| \leq \varepsilon$)")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
-    axes[0].set_ylabel(r"minimal budget $B(\varepsilon) = \min \sum |c|\,g$  (weighted Radon norm)")
-    axes[1].set_ylabel(r"largest stable step $1/(B + 1/2)$")
-    cfg = result.config
-    fig.suptitle(f"depth separation, d = {cfg.dim}, n = {cfg.n}, dictionary "
-                 f"{cfg.num_directions} x {cfg.num_offsets}", fontsize=9)  # fmt: skip
+        ax.legend(fontsize=6)
+    axes[0].set_ylabel(r"minimal budget $B(\varepsilon) = \min \sum |c|\,g$")
+    axes[1].set_ylabel(r"increment $B(\varepsilon) - B(2\varepsilon)$")
+    fig.suptitle(f"depth separation, d = {cfg.dim}, n = {cfg.n}, {len(result.seeds)} seeds (data "
+                 "draws), dictionaries " + ", ".join(f"{m}x{m}" for m in result.dictionaries),
+                 fontsize=9)  # fmt: skip
     fig.tight_layout()
     from minstab import plotting
 
@@ -282,33 +431,42 @@ def to_json(result: Result) -> dict:
     return {
         "config": dataclasses.asdict(result.config),
         "accuracies": result.accuracies,
-        "minimal_budget": result.budget,
-        "eta_max": result.eta_max,
-        "increments": result.increments,
-        "max_error": result.max_error,
-        "finer_dictionary_budget": result.refined,
-        "deep_sharpness": result.deep_sharpness,
-        "deep_sharpness_lanczos": result.deep_sharpness_lanczos,
-        "deep_max_error": result.deep_error,
-        "deep_gd_distance_ratio": {str(k): v for k, v in result.deep_gd_ratio.items()},
+        "dictionaries": result.dictionaries,
+        "seeds": [_seed_to_json(s) for s in result.seeds],
+        "dictionary_convergence": dictionary_convergence(result),
         "wall_s": result.wall_s,
     }
 
 
+# --------------------------------------------------------------------------- command line
 def add_arguments(parser) -> None:
+    from .._cli_args import int_at_least, nonnegative_int, output_dir, positive_int
+
     a = parser.add_argument
-    a("--out", default="minstab-out/depth-separation", help="output directory")
-    a("--dim", type=int, default=None, help="input dimension d >= 2")
-    a("--n", type=int, default=None, help="training points")
-    a("--accuracies", type=float, nargs="+", default=None,
+    a(
+        "--out",
+        type=output_dir,
+        default="minstab-out/depth-separation",
+        help="output directory (seeds resume from its seeds/)",
+    )
+    a("--dim", type=int_at_least(2), default=None, help="input dimension d >= 2")
+    a("--n", type=int_at_least(2), default=None, help="training points")
+    a("--accuracies", type=_accuracy, nargs="+", default=None,
       help="decreasing accuracies eps (at least 3)")  # fmt: skip
-    a("--directions", type=int, default=None, help="dictionary directions")
-    a("--offsets", type=int, default=None, help="dictionary offsets per direction")
+    a("--dictionaries", type=positive_int, nargs="+", default=None,
+      help="dictionary sizes m (m directions x m offsets), increasing, at least 2")  # fmt: skip
     a("--control", default=None, choices=TARGETS,
-      help="the control target (l1-bump: a negative control, its claim must fail)")  # fmt: skip
-    a("--seed", type=int, default=None)
+      help="the control target (l1-bump: a negative control, the separation must not show)")  # fmt: skip
+    a("--seed", type=nonnegative_int, default=None, help="first seed (draw of the points)")
+    a("--seeds", type=positive_int, default=None, help="number of seeds (default 4)")
     a("--quick", action="store_true", help="small sizes (seconds); also MINSTAB_QUICK=1")
     parser.set_defaults(dtype="float64")
+
+
+def _accuracy(text) -> float:
+    from .._cli_args import positive_float
+
+    return positive_float(text)
 
 
 def config_from_args(args) -> Config:
@@ -317,25 +475,21 @@ def config_from_args(args) -> Config:
 
     kw = {}
     for flag, name in (("dim", "dim"), ("n", "n"), ("seed", "seed"), ("control", "control"),
-                       ("directions", "num_directions"), ("offsets", "num_offsets")):  # fmt: skip
+                       ("seeds", "seeds")):  # fmt: skip
         if getattr(args, flag, None) is not None:
             kw[name] = getattr(args, flag)
-    if kw.get("dim", 2) < 2:
-        raise UsageError(f"--dim: expected an integer >= 2, got {kw['dim']}")
-    for flag, name in (
-        ("--n", "n"),
-        ("--directions", "num_directions"),
-        ("--offsets", "num_offsets"),
-    ):
-        if kw.get(name, 1) < 1:
-            raise UsageError(f"{flag}: expected a positive integer, got {kw[name]}")
     if args.accuracies is not None:
         acc = tuple(args.accuracies)
-        if len(acc) < 3 or any(a <= 0 for a in acc) or any(np.diff(acc) >= 0):
+        if len(acc) < 3 or any(np.diff(acc) >= 0):
             raise UsageError(
                 f"--accuracies: expected at least 3 positive, decreasing values, got {list(acc)}"
             )
         kw["accuracies"] = acc
+    if args.dictionaries is not None:
+        d = tuple(args.dictionaries)
+        if len(d) < 2 or any(np.diff(d) <= 0):
+            raise UsageError(f"--dictionaries: expected at least 2 increasing sizes, got {list(d)}")
+        kw["dictionaries"] = d
     quick = args.quick or os.environ.get("MINSTAB_QUICK") == "1"
     return Config.quick_config(**kw) if quick else Config(**kw)
 
@@ -345,15 +499,15 @@ def main(args) -> int:
     from ..progress import ProgressBar
 
     config = config_from_args(args)
-    steps = 2 * len(config.accuracies) + 2 * int(config.refine) + 1
-    with ProgressBar(steps, "depth-separation") as bar:
-        result = run(config, progress=bar)
-    claims = check(result)
+    steps = config.seeds * 2 * len(config.dictionaries)
     out = Path(args.out)
+    with ProgressBar(steps, "depth-separation") as bar:
+        result = run(config, out_dir=out, progress=bar)
+    c, v = checks(result), verdicts(result)
     paths = plot(result, out)
-    write_json(out / "depth_separation.json", {**to_json(result), **claims_json(claims)})
+    write_json(out / "depth_separation.json", {**to_json(result), **outcomes_json(c, v)})
     print(f"\nwall {result.wall_s:.1f} s")
     print(table(result))
-    print(format_claims(claims))
+    print(format_outcomes(c, v))
     print("\nwrote " + ", ".join(str(p) for p in paths + [out / "depth_separation.json"]))
-    return exit_status(claims)
+    return exit_status(c)

@@ -1,34 +1,42 @@
 """Seed 000 on image data: the multivariate stability bound against GD's solutions, across step sizes.
 
 Protocol. Two classes of (Fashion-)MNIST or scikit-learn's 8x8 digits, reduced to d dimensions,
-targets +-1, quadratic loss. Every run starts from one shared random initialization (the paper's
-protocol: all initialized at the same point; no warm start, which would pin every small step size
-to the warm-start minimum) and GD runs with each step size eta in one vmapped sweep
-(:func:`minstab.sweep.sweep`). For every converged run:
+targets +-1, quadratic loss. Per seed (the seed draws the images of each class and the
+initialization), every run starts from one shared random initialization (the paper's protocol:
+all initialized at the same point; no warm start, which would pin every small step size to the
+warm-start minimum) and GD runs with each step size eta in one vmapped sweep
+(:func:`minstab.sweep.sweep`). ``seeds`` seeds (4 by default, in ``--quick`` too) are run one
+after the other. For every converged run:
 
-* the sharpness lambda_max reached (Lemma 1: <= 2/eta);
+* the sharpness lambda_max reached at GD's final parameters;
+* whether it sits on a kink: the next two GD steps switch the activation of some (point,
+  neuron) pair. Then the loss is not twice differentiable at the minimum GD approaches, the
+  printed sharpness is one mode's (seed 004 Lemmas 2-3), and the mode interval
+  [lambda_lower, lambda_upper] with Lemma 2's delta is computed
+  (:func:`minstab.modes.mode_interval`), counting as "on the kink" every pair at least as close
+  to its kink (relative |z|) as the farthest pair that switched;
 * the flattest implementation of the same function (:func:`minstab.flattest_implementation`,
-  computed for every converged run, with its dual certificate);
+  with its dual certificate);
 * the weighted Radon-domain norm of the solution, R_g(f) = sum over hyperplanes |a| g(v, b)
   (THEORY §4; the "weighted L1 norm of the Laplacian" of seed 000, which in d > 1 is a measure on
   hyperplanes, not an L1 function), its Lemma 4 bound 1 + 2 R_g(f) <= lambda_max(flattest), and
   the budget of Theorem 1, R_g(f) <= 1/eta - 1/2;
 * tightness: bound / sharpness and bound / flattest.
 
-The step-size behaviour the abstract claims ("the bound accurately captures the behaviour of the
-solutions as a function of the step size") is checked where the bound can act: on the converged
-runs at the edge of stability (sharpness >= (1 - 0.05) 2/eta, the band of seed 004 Fig. 3), where
-Lemma 1 binds, R_g(f) must decrease with eta, Kendall's tau < 0 at one-sided exact significance
-0.05 (at least four such runs; a perfect ordering when there are only four). Below the edge the
-budget 1/eta - 1/2 does not constrain the solution and nothing is claimed (such runs are reported).
-With one repeated step size (``--etas 0.6 0.6 0.6 0.6``) there is no trend and the claim must fail.
-Lemma 1 is a statement about twice-differentiable minima GD converges to. A run counts as converged
-when its loss stayed below ``tol`` for ``patience`` steps (10^4 in the full run, as in seed 004
-Fig. 3), which resolves a sharpness past 2/eta by a relative ln(100) / (4 patience). A minimum is
-non-differentiable when GD keeps crossing a kink: two more GD steps from the final point switch the
-activation of some (point, neuron) pair. There the sharpness at the final iterate is one mode's
-(seed 004 Lemmas 2-3) and may exceed 2/eta at a stable minimum; such runs are counted and reported,
-and Lemma 1 is checked on the others.
+Checks (must hold on every eligible run; a false one exits 1): Lemma 1, lambda_max <= 2/eta, on
+converged runs at twice-differentiable minima; Lemma 2's necessary condition
+lambda_lower <= 2/eta + delta on every converged run on a kink; Lemma 4's order
+bound <= flattest <= sharpness and the flattest certificate on every converged run; Theorem 1's
+budget on every converged run. A run counts as converged when its loss stayed below ``tol`` for
+``patience`` steps (10^4 in the full run, as in seed 004 Fig. 3), which resolves a curvature past
+2/eta by a relative ln(100) / (4 patience): Lemmas 1 and 2 are checked with that slack.
+
+Verdict ``norm_decreases_with_step_size`` (seed 000's abstract: "the bound accurately captures
+the behaviour of the solutions as a function of the step size"), per seed, where the bound can
+act: over the converged runs at the edge of stability (sharpness >= (1 - 0.05) 2/eta, the band of
+seed 004 Fig. 3), R_g(f) decreases with eta: Kendall's tau < 0 at one-sided exact p <= 0.05. A
+seed with fewer than four such runs is not judged (an exact one-sided p <= 0.05 needs four: 1/4!).
+Below the edge the budget 1/eta - 1/2 does not constrain the solution and nothing is claimed.
 """
 
 from __future__ import annotations
@@ -41,17 +49,20 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .claims import claim, exit_status, format_claims
-from .claims import to_json as claims_json
+from .outcomes import check as make_check
+from .outcomes import exit_status, format_outcomes, verdict
+from .outcomes import to_json as outcomes_json
 
 NORM = "R_g(f)"  # the weighted Radon-domain norm sum |a| g(v, b)
 NORM_TEX = r"$R_g(f)=\sum_i |a_i|\,g(v_i,b_i)$"
 EOS_BAND = 0.05  # edge of stability: sharpness >= (1 - EOS_BAND) * 2/eta (seed 004 Fig. 3)
+MIN_EDGE_RUNS = 4  # an exact one-sided Kendall p <= 0.05 needs at least 4 runs (1/4! = 0.042)
+KINK_STEPS = 2  # GD steps from the final point that may switch an activation: "on a kink"
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Data, network, step sizes and stopping rule (module docstring)."""
+    """Data, network, step sizes, stopping rule and seeds (module docstring)."""
 
     dataset: str = "fashion-mnist"  # "fashion-mnist", "mnist", "digits" or a directory
     classes: tuple[int, int] = (0, 1)
@@ -63,20 +74,34 @@ class Config:
     steps: int = 40000
     tol: float = 1e-6
     patience: int = 10000  # steps the loss must stay below tol: a minimum, not a pass-through
-    seed: int = 0
+    seed: int = 0  # the first seed
+    seeds: int = 4  # seeds seed, seed + 1, ...: each draws its images and initialization
     dtype: str = "float64"
     quick: bool = False
 
     @classmethod
     def quick_config(cls, **kw) -> Config:
-        """The ``--quick`` size (seconds)."""
+        """The ``--quick`` size (seconds per seed)."""
         base = dict(n_per_class=15, dim=8, width=32, etas=(0.45, 0.5, 0.6, 0.7), steps=8000,
                     tol=1e-5, patience=200, quick=True)  # fmt: skip
         base.update(kw)
         return cls(**base)
 
+    @property
+    def slack(self) -> float:
+        """Relative resolution of the convergence test for a curvature past 2/eta.
 
-class Result(NamedTuple):
+        Past 2/eta by a relative delta, the top mode grows like (1 + 2 delta)^t, its loss like
+        exp(4 delta t): a growth below 100x over the patience window can go unseen, so the test
+        resolves delta down to ln(100) / (4 patience).
+        """
+        return float(np.log(100.0) / (4 * self.patience))
+
+
+class SeedResult(NamedTuple):
+    """Every step size of one seed."""
+
+    seed: int
     etas: np.ndarray
     sharpness: np.ndarray
     flattest: np.ndarray  # NaN only for runs that did not converge (not computed)
@@ -85,12 +110,15 @@ class Result(NamedTuple):
     norm: np.ndarray  # R_g(f)
     converged: np.ndarray
     crossing: np.ndarray  # converged runs whose next GD steps switch an activation (on a kink)
+    lambda_lower: np.ndarray  # Lemma 2's min_m q^T H_m q on kinked runs (NaN elsewhere)
+    lambda_upper: np.ndarray  # Lemma 3's max_m lambda_max(H_m) (a lower estimate if not exhaustive)
+    mode_delta: np.ndarray  # Lemma 2's delta
+    num_toggling: np.ndarray  # (point, neuron) pairs counted on the kink (-1: not on a kink)
+    exhaustive: np.ndarray  # every mode evaluated (the interval is exact)
     diverged: np.ndarray
     status: list
     loss: np.ndarray
-    wall_s: float
     x_shape: tuple[int, int]
-    config: Config
 
     @property
     def budget(self) -> np.ndarray:
@@ -103,6 +131,16 @@ class Result(NamedTuple):
         return self.converged & (self.sharpness >= (1 - EOS_BAND) * 2 / self.etas)
 
     @property
+    def smooth(self) -> np.ndarray:
+        """Converged runs at a twice-differentiable minimum (no activation switches)."""
+        return self.converged & ~self.crossing
+
+    @property
+    def kinked(self) -> np.ndarray:
+        """Converged runs on a kink."""
+        return self.converged & self.crossing
+
+    @property
     def tightness(self) -> np.ndarray:
         """Lemma 4 bound / sharpness reached (<= 1; 1 = tight). NaN if not converged."""
         return np.where(self.converged, self.bound / self.sharpness, np.nan)
@@ -113,98 +151,195 @@ class Result(NamedTuple):
         return np.where(self.converged, self.bound / self.flattest, np.nan)
 
 
-def load_data(config: Config):
-    """The :class:`minstab.images.ImageSubset` a config describes."""
+class Result(NamedTuple):
+    seeds: list  # SeedResult per seed
+    wall_s: float
+    config: Config
+
+
+def load_data(config: Config, seed: int | None = None):
+    """The :class:`minstab.images.ImageSubset` a config describes (``seed``: the config's)."""
     from .. import images
 
     kw = dict(classes=config.classes, n_per_class=config.n_per_class, dim=config.dim,
-              reduce=config.reduce, seed=config.seed)  # fmt: skip
+              reduce=config.reduce, seed=config.seed if seed is None else seed)  # fmt: skip
     if config.dataset == "digits":
         return images.load_digits_subset(**kw)
     im, lab = images.load_mnist(images.find_dataset(config.dataset), split="train")
     return images.two_class_subset(im, lab, **kw)
 
 
-def _flattest_all(params, x, y, converged):
-    """Flattest implementation of every converged run (eager, one compiled program)."""
+def _params_at(params, i):
     import jax.numpy as jnp
 
-    from ..flattest import flattest_implementation
     from ..nets import ShallowParams
+
+    return ShallowParams(*(jnp.asarray(a[i]) for a in params))
+
+
+def _flattest_all(params, x, y, converged):
+    """Flattest implementation of every converged run (eager, one compiled program)."""
+    from ..flattest import flattest_implementation
 
     fl = np.full(converged.shape, np.nan)
     gap = np.full(converged.shape, np.nan)
     for i in np.flatnonzero(converged):
-        p = ShallowParams(*(jnp.asarray(a[i]) for a in params))
-        r = flattest_implementation(p, x, y)
+        r = flattest_implementation(_params_at(params, i), x, y)
         fl[i], gap[i] = float(r.sharpness), float(r.gap)
     return fl, gap
 
 
-def _crosses_kink(params, x, y, etas, converged, steps: int = 2):
-    """For each converged run: do the next ``steps`` GD steps switch an activation pattern?"""
+def relative_preactivations(params, x) -> np.ndarray:
+    """(n, k) |z_ji| / (1 + |b1_i| + ||w1_i|| ||x_j||), the scale of :func:`minstab.modes.toggling_pairs`."""
+    from ..nets import preactivations
+
+    z = np.abs(np.asarray(preactivations(params, x)))
+    w = np.linalg.norm(np.asarray(params.w1), axis=1)
+    xn = np.linalg.norm(np.asarray(x).reshape(len(z), -1), axis=1)
+    return z / (1 + np.abs(np.asarray(params.b1))[None, :] + xn[:, None] * w[None, :])
+
+
+def _switching_pairs(x, y, steps: int):
+    """A jitted ``(params, eta) -> (n, k)`` mask of pairs whose activation switches in ``steps``."""
     import jax
     import jax.numpy as jnp
 
     from ..losses import quadratic_loss
-    from ..nets import ShallowParams, preactivations
+    from ..nets import preactivations
 
     @jax.jit
-    def flips(p, eta):
+    def switches(p, eta):
+        act0 = preactivations(p, x) > 0
+
         def step(q, _):
             g = jax.grad(quadratic_loss)(q, x, y)
             q2 = jax.tree.map(lambda a, b: a - eta * b, q, g)
-            return q2, jnp.any((preactivations(q, x) > 0) != (preactivations(q2, x) > 0))
+            return q2, (preactivations(q2, x) > 0) != act0
 
-        return jnp.any(jax.lax.scan(step, p, None, length=steps)[1])
+        return jnp.any(jax.lax.scan(step, p, None, length=steps)[1], axis=0)
 
-    out = np.zeros(converged.shape, bool)
+    return switches
+
+
+def _kinks(params, x, y, etas, converged, steps: int = KINK_STEPS):
+    """Per converged run: on a kink?, and its mode interval (Lemma 2's quantities) if it is."""
+    import jax.numpy as jnp
+
+    from ..modes import mode_interval
+
+    r = len(converged)
+    crossing = np.zeros(r, bool)
+    lo, hi, delta = (np.full(r, np.nan) for _ in range(3))
+    ntog, exh = np.full(r, -1), np.zeros(r, bool)
+    switches = _switching_pairs(x, y, steps)
     for i in np.flatnonzero(converged):
-        p = ShallowParams(*(jnp.asarray(a[i]) for a in params))
-        out[i] = bool(flips(p, jnp.asarray(etas[i], x.dtype)))
-    return out
+        p = _params_at(params, i)
+        sw = np.asarray(switches(p, jnp.asarray(etas[i], x.dtype)))
+        if not sw.any():
+            continue
+        crossing[i] = True
+        # every pair at least as close to its kink as the farthest pair that switched
+        atol = float(relative_preactivations(p, x)[sw].max()) * (1 + 1e-9)
+        m = mode_interval(p, x, atol=atol)
+        lo[i], hi[i], delta[i] = m.lambda_lower, m.lambda_upper, m.delta
+        ntog[i], exh[i] = m.num_toggling, m.exhaustive
+    return crossing, lo, hi, delta, ntog, exh
 
 
-def run(config: Config, *, progress=None) -> Result:
-    """One shared random initialization, GD for every eta, then per-run quantities."""
+def run_seed(config: Config, seed: int, *, progress=None) -> SeedResult:
+    """One seed: one shared random initialization, GD for every eta, then per-run quantities."""
     import jax
     import jax.numpy as jnp
 
     from ..nets import init_shallow
     from ..sweep import sweep
 
+    dt = jnp.dtype(config.dtype)
+    data = load_data(config, seed)
+    x, y = jnp.asarray(data.x, dt), jnp.asarray(data.y, dt)
+    p0 = init_shallow(jax.random.key(seed), x.shape[1], config.width, dtype=dt)
+    res = sweep(p0, x, y, list(config.etas), steps=config.steps, tol=config.tol,
+                patience=config.patience, progress=False, flattest=False)  # fmt: skip
+    conv = np.asarray(res.converged) & ~np.asarray(res.diverged)
+    etas = np.asarray(res.etas, float)
+    fl, gap = _flattest_all(res.params, x, y, conv)
+    crossing, lo, hi, delta, ntog, exh = _kinks(res.params, x, y, etas, conv)
+    if progress is not None:
+        progress.update(note=f"seed {seed}")
+    return SeedResult(
+        seed=seed, etas=etas, sharpness=np.asarray(res.sharpness, float), flattest=fl,
+        flattest_gap=gap, bound=np.asarray(res.lower_bound, float),
+        norm=np.asarray(res.weighted_curvature, float), converged=conv, crossing=crossing,
+        lambda_lower=lo, lambda_upper=hi, mode_delta=delta, num_toggling=ntog, exhaustive=exh,
+        diverged=np.asarray(res.diverged), status=list(res.status()),
+        loss=np.asarray(res.loss, float), x_shape=tuple(x.shape),
+    )  # fmt: skip
+
+
+def _seed_key(config: Config, seed: int) -> dict:
+    """The fields a stored seed must match to be reused."""
+    from .._io import to_jsonable
+
+    d = dataclasses.asdict(config)
+    for k in ("seeds", "quick"):
+        d.pop(k)
+    d["seed"] = int(seed)
+    return to_jsonable(d)
+
+
+_ARRAYS = {"etas": float, "sharpness": float, "flattest_sharpness": float,
+           "flattest_dual_gap": float, "lower_bound": float, "weighted_radon_norm": float,
+           "converged": bool, "on_a_kink": bool, "lambda_lower": float, "lambda_upper": float,
+           "mode_delta": float, "pairs_on_kink": int, "mode_interval_exact": bool,
+           "diverged": bool, "loss": float}  # fmt: skip
+
+
+def _seed_from_json(d: dict) -> SeedResult:
+    a = {k: np.asarray([np.nan if v is None else v for v in d[k]], t) for k, t in _ARRAYS.items()}
+    return SeedResult(
+        seed=int(d["seed"]), etas=a["etas"], sharpness=a["sharpness"],
+        flattest=a["flattest_sharpness"], flattest_gap=a["flattest_dual_gap"],
+        bound=a["lower_bound"], norm=a["weighted_radon_norm"], converged=a["converged"],
+        crossing=a["on_a_kink"], lambda_lower=a["lambda_lower"], lambda_upper=a["lambda_upper"],
+        mode_delta=a["mode_delta"], num_toggling=a["pairs_on_kink"],
+        exhaustive=a["mode_interval_exact"], diverged=a["diverged"], status=list(d["status"]),
+        loss=a["loss"], x_shape=tuple(d["x_shape"]),
+    )  # fmt: skip
+
+
+def _load_seed(path: Path, config: Config, seed: int) -> SeedResult | None:
+    import json
+
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # missing, torn or foreign: run again
+    if d.get("config") != _seed_key(config, seed):
+        return None
+    return _seed_from_json(d)
+
+
+def run(config: Config, *, out_dir=None, progress=None) -> Result:
+    """Every seed of the protocol (module docstring); seeds stored in ``out_dir/seeds`` are reused."""
+    import jax
+
+    from .._io import write_json
+
     t0 = time.perf_counter()
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    dt = jnp.dtype(config.dtype)
-    data = load_data(config)
-    x, y = jnp.asarray(data.x, dt), jnp.asarray(data.y, dt)
-    p0 = init_shallow(jax.random.key(config.seed), x.shape[1], config.width, dtype=dt)
-    res = sweep(p0, x, y, list(config.etas), steps=config.steps, tol=config.tol,
-                patience=config.patience, progress=False, flattest=False)  # fmt: skip
-    if progress is not None:
-        progress.update(note="sweep")
-    conv = np.asarray(res.converged) & ~np.asarray(res.diverged)
-    fl, gap = _flattest_all(res.params, x, y, conv)
-    crossing = _crosses_kink(res.params, x, y, np.asarray(res.etas), conv)
-    if progress is not None:
-        progress.update(note="flattest")
-    return Result(
-        etas=np.asarray(res.etas, float),
-        sharpness=np.asarray(res.sharpness, float),
-        flattest=fl,
-        flattest_gap=gap,
-        bound=np.asarray(res.lower_bound, float),
-        norm=np.asarray(res.weighted_curvature, float),
-        converged=conv,
-        crossing=crossing,
-        diverged=np.asarray(res.diverged),
-        status=list(res.status()),
-        loss=np.asarray(res.loss, float),
-        wall_s=time.perf_counter() - t0,
-        x_shape=tuple(x.shape),
-        config=config,
-    )
+    seeds = []
+    for seed in range(config.seed, config.seed + config.seeds):
+        path = None if out_dir is None else Path(out_dir) / "seeds" / f"seed_{seed}.json"
+        s = None if path is None else _load_seed(path, config, seed)
+        if s is None:
+            s = run_seed(config, seed, progress=progress)
+            if path is not None:
+                write_json(path, {"config": _seed_key(config, seed), **_seed_json(s)})
+        elif progress is not None:
+            progress.update(note=f"seed {seed} (resumed)")
+        seeds.append(s)
+    return Result(seeds, time.perf_counter() - t0, config)
 
 
 def step_size_trend(etas, norm) -> tuple[float, float]:
@@ -217,79 +352,138 @@ def step_size_trend(etas, norm) -> tuple[float, float]:
     return float(r.statistic), float(r.pvalue)
 
 
-def check(result: Result) -> dict:
-    """Lemma 1, Lemma 4, Theorem 1, the flattest certificate and the step-size trend."""
-    c = result.converged
-    nc, total = int(c.sum()), len(c)
-    s, fl, b, w = result.sharpness[c], result.flattest[c], result.bound[c], result.norm[c]
-    bud = result.budget[c]
-    gap = result.flattest_gap[c]
-    edge = result.at_edge
+def trend_of_seed(s: SeedResult) -> dict:
+    """One seed's entry of the step-size verdict (module docstring)."""
+    edge = s.at_edge
     ne = int(edge.sum())
-    tau, p = step_size_trend(result.etas[edge], result.norm[edge])
-    smooth = c & ~result.crossing
-    ns = int(smooth.sum())
-    lam_s, eta_s = result.sharpness[smooth], result.etas[smooth]
-    kinked = result.sharpness[c & result.crossing] * result.etas[c & result.crossing] / 2
-    # Lemma 1 holds at the minimum; a run counts as converged when its loss stayed below tol
-    # for `patience` steps. Past 2/eta by a relative delta, the top mode grows like
-    # (1 + 2 delta)^t, its loss like exp(4 delta t): a growth below 100x over the patience window
-    # can go unseen, so the test resolves delta down to ln(100) / (4 patience).
-    slack = float(np.log(100.0) / (4 * result.config.patience))
-    # an exact one-sided p <= 0.05 needs at least 4 runs (1/4! = 0.042): fewer is "not checked"
-    n_trend = ne if ne >= 4 else 0
+    tau, p = step_size_trend(s.etas[edge], s.norm[edge])
+    judged = ne >= MIN_EDGE_RUNS
+    return {"seed": s.seed, "shown": bool(tau < 0 and p <= 0.05) if judged else None,
+            "edge_runs": ne, "kendall_tau": tau, "p_value": p}  # fmt: skip
+
+
+def verdicts(result: Result) -> dict:
+    return {
+        "norm_decreases_with_step_size": verdict(
+            [trend_of_seed(s) for s in result.seeds],
+            statement=f"at the edge of stability {NORM} of GD's solution decreases as eta grows",
+            threshold=f"Kendall tau({NORM}, eta) < 0 at one-sided exact p <= 0.05 over the "
+            f"converged runs with sharpness >= {1 - EOS_BAND:g} x 2/eta (>= {MIN_EDGE_RUNS} "
+            "such runs to judge a seed)",
+        )
+    }
+
+
+def _cat(result: Result, field: str) -> np.ndarray:
+    return np.concatenate([np.asarray(getattr(s, field)) for s in result.seeds])
+
+
+def checks(result: Result) -> dict:
+    """Lemma 1, Lemma 2, Lemma 4, the flattest certificate and Theorem 1 on every seed."""
+    slack = result.config.slack
+    etas = _cat(result, "etas")
+    c, smooth, kinked = (_cat(result, f) for f in ("converged", "smooth", "kinked"))
+    total, nc, ns, nk = len(c), int(c.sum()), int(smooth.sum()), int(kinked.sum())
+    lam = _cat(result, "sharpness")
+    s, fl, b, w = (
+        lam[c],
+        _cat(result, "flattest")[c],
+        _cat(result, "bound")[c],
+        _cat(result, "norm")[c],
+    )
+    bud = (1 / etas - 0.5)[c]
+    gap = _cat(result, "flattest_gap")[c]
+    l1 = lam[smooth] * etas[smooth] / 2
+    lo, dl = _cat(result, "lambda_lower")[kinked], _cat(result, "mode_delta")[kinked]
+    ek = etas[kinked]
+    l2 = lo / (2 / ek + dl)  # Lemma 2: lambda_lower <= 2/eta + delta
+    one_mode = lam[kinked] * ek / 2
+    ntog = _cat(result, "num_toggling")[kinked]
+    nexh = int(_cat(result, "exhaustive")[kinked].sum())
 
     def worst(a):
         return f"{np.max(a):.4f}" if a.size else "-"
 
+    res = (
+        f"(<= 1 + {slack:.2g}, the resolution of a {result.config.patience}-step convergence test)"
+    )
     return {
-        "lemma1_sharpness_le_2_over_eta": claim(
-            bool(np.all(lam_s * eta_s / 2 <= 1 + slack)),
-            f"max sharpness * eta / 2 = {worst(lam_s * eta_s / 2)} over the {ns} converged runs at "
-            f"differentiable minima (<= 1 + {slack:.2g}, the resolution of a "
-            f"{result.config.patience}-step convergence test); {int(kinked.size)} on a kink "
-            f"(one mode's sharpness * eta / 2: {worst(kinked)})", covered=ns, total=total,
+        "lemma1_sharpness_le_2_over_eta": make_check(
+            bool(np.all(l1 <= 1 + slack)),
+            f"max sharpness * eta / 2 = {worst(l1)} over the converged runs at differentiable "
+            f"minima {res}", covered=ns, eligible=ns,
+            why_none=f"every one of the {nc} converged runs is on a kink (its next {KINK_STEPS} "
+            "GD steps switch an activation): Lemma 2 is checked on them instead",
         ),
-        "lemma4_bound_le_flattest_le_sharpness": claim(
+        "lemma2_lambda_lower_le_2_over_eta_plus_delta": make_check(
+            bool(np.all(l2 <= 1 + slack)),
+            f"max lambda_lower / (2/eta + delta) = {worst(l2)} {res} over the converged runs on a "
+            f"kink (max lambda_lower * eta / 2 = {worst(lo * ek / 2)}; one mode's sharpness * "
+            f"eta / 2 up to {worst(one_mode)}; {int(ntog.min()) if nk else 0}-"
+            f"{int(ntog.max()) if nk else 0} pairs on the kink, {nexh} of {nk} intervals exact)",
+            covered=nk, eligible=nk,
+            why_none=f"none of the {nc} converged runs is on a kink (no activation switches in "
+            f"{KINK_STEPS} GD steps): Lemma 1 is checked on them instead",
+        ),
+        "lemma4_bound_le_flattest_le_sharpness": make_check(
             bool(np.all(b <= fl * (1 + 1e-6)) and np.all(fl <= s * (1 + 1e-6))),
             f"max bound/flattest {worst(b / fl)}, max flattest/sharpness {worst(fl / s)}",
-            covered=nc, total=total,
+            covered=nc, eligible=nc, why_none=f"no run of {total} converged",
         ),
-        "flattest_certified": claim(
+        "flattest_certified": make_check(
             bool(np.all(np.isfinite(fl)) and np.all(gap <= 1e-6 * fl)),
             "flattest finite with dual gap <= 1e-6 relative on every converged run (max "
-            + (f"{np.max(gap / fl):.2e})" if nc else "-)"), covered=nc, total=total,
+            + (f"{np.max(gap / fl):.2e})" if nc else "-)"), covered=nc, eligible=nc,
+            why_none=f"no run of {total} converged",
         ),
-        "theorem1_norm_within_budget": claim(
+        "theorem1_norm_within_budget": make_check(
             bool(np.all(w <= bud * (1 + 1e-6))),
-            f"max {NORM} / (1/eta - 1/2) = {worst(w / bud)} (<= 1)", covered=nc, total=total,
-        ),
-        "norm_decreases_with_step_size": claim(
-            bool(tau < 0 and p <= 0.05),
-            f"Kendall tau({NORM}, eta) = {tau:.3f}, one-sided exact p = {p:.3g} (<= 0.05) over "
-            f"the {ne} converged runs at the edge of stability (>= 4 needed)", covered=n_trend,
-            total=total,
+            f"max {NORM} / (1/eta - 1/2) = {worst(w / bud)} (<= 1) on every converged run",
+            covered=nc, eligible=nc, why_none=f"no run of {total} converged",
         ),
     }  # fmt: skip
 
 
 def table(result: Result) -> str:
-    head = (f"{'eta':>6} {'2/eta':>7} {'sharpness':>9} {'flattest':>9} {'bound':>7} "
-            f"{NORM:>8} {'1/eta-1/2':>9} {'b/sharp':>7} {'b/flat':>6} {'loss':>8}  status")  # fmt: skip
+    head = (f"{'seed':>4} {'eta':>5} {'2/eta':>6} {'sharp':>7} {'lam_lo':>7} {'delta':>6} "
+            f"{'flattest':>8} {'bound':>6} {NORM:>7} {'1/eta-.5':>8} {'b/sh':>5} {'b/fl':>5} "
+            f"{'loss':>7}  status")  # fmt: skip
     lines = [head, "-" * len(head)]
-    for i, e in enumerate(result.etas):
-        lines.append(
-            f"{e:6.3g} {2 / e:7.4g} {result.sharpness[i]:9.4g} {result.flattest[i]:9.4g} "
-            f"{result.bound[i]:7.4g} {result.norm[i]:8.4f} {result.budget[i]:9.4g} "
-            f"{result.tightness[i]:7.3f} {result.tightness_flattest[i]:6.3f} "
-            f"{result.loss[i]:8.1e}  {result.status[i]}"
-            + (", edge of stability" if result.at_edge[i] else "")
-            + (", on a kink" if result.crossing[i] else "")
-        )
+    for s in result.seeds:
+        for i, e in enumerate(s.etas):
+            lines.append(
+                f"{s.seed:4d} {e:5.3g} {2 / e:6.4g} {s.sharpness[i]:7.4g} {s.lambda_lower[i]:7.4g} "
+                f"{s.mode_delta[i]:6.3g} {s.flattest[i]:8.4g} {s.bound[i]:6.4g} {s.norm[i]:7.4f} "
+                f"{s.budget[i]:8.4g} {s.tightness[i]:5.3f} {s.tightness_flattest[i]:5.3f} "
+                f"{s.loss[i]:7.1e}  {s.status[i]}"
+                + (", edge" if s.at_edge[i] else "")
+                + (f", kink ({s.num_toggling[i]} pairs)" if s.crossing[i] else "")
+            )
     lines.append(f"({NORM} = sum over hyperplanes |a| g(v, b), the weighted Radon-domain norm; "
-                 "bound = 1 + 2 R_g(f), Lemma 4; flattest: not computed for runs that did not "
-                 "converge)")  # fmt: skip
+                 "bound = 1 + 2 R_g(f), Lemma 4; lam_lo, delta: Lemma 2's mode interval on runs on a "
+                 "kink; flattest: not computed for runs that did not converge)")  # fmt: skip
     return "\n".join(lines)
+
+
+def summary(result: Result) -> dict:
+    """Numbers the notebook and README quote, read from the result."""
+    c = _cat(result, "converged")
+    edge = np.concatenate([s.at_edge for s in result.seeds])
+    etas = _cat(result, "etas")
+    frac = (_cat(result, "norm") / (1 / etas - 0.5))[c]
+    frac_edge = (_cat(result, "norm") / (1 / etas - 0.5))[edge]
+    tight = np.concatenate([s.tightness for s in result.seeds])[c]
+    tight_fl = np.concatenate([s.tightness_flattest for s in result.seeds])[c]
+
+    def rng(a):
+        return (float(np.min(a)), float(np.max(a))) if a.size else (np.nan, np.nan)
+
+    return {
+        "runs": len(c), "converged": int(c.sum()), "at_edge": int(edge.sum()),
+        "kinked": int(_cat(result, "kinked").sum()),
+        "norm_over_budget": rng(frac), "norm_over_budget_at_edge": rng(frac_edge),
+        "bound_over_sharpness": rng(tight), "bound_over_flattest": rng(tight_fl),
+    }  # fmt: skip
 
 
 def plot(result: Result, out_dir) -> list[Path]:
@@ -297,23 +491,25 @@ def plot(result: Result, out_dir) -> list[Path]:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    e, c = result.etas, result.converged
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.9))
-    ax = axes[0]
-    grid = np.geomspace(e.min() * 0.8, e.max() * 1.25, 100)
-    ax.plot(grid, 2 / grid, "k--", lw=1.2, label=r"$2/\eta$ (Lemma 1)")
-    ax.plot(e[c], result.sharpness[c], "o-", color="C0", ms=4, label="sharpness reached by GD")
-    ax.plot(e[c], result.flattest[c], "s-", color="C2", ms=3.5, label="flattest implementation")
-    ax.plot(e[c], result.bound[c], "^-", color="C3", ms=3.5,
-            label=r"$1 + 2\,R_g(f)$ (Lemma 4)")  # fmt: skip
-    if np.any(~c):
-        ax.plot(e[~c], 2 / e[~c], "x", color="crimson", label="not converged / diverged")
-    ax.set_ylabel(r"$\lambda_{\max}$")
-    ax = axes[1]
-    ax.plot(grid, np.maximum(1 / grid - 0.5, 1e-3), "k--", lw=1.2,
-            label=r"budget $1/\eta - 1/2$ (Theorem 1)")  # fmt: skip
-    ax.plot(e[c], result.norm[c], "o-", color="C3", ms=4, label=NORM_TEX + " of GD's solution")
-    ax.set_ylabel("weighted Radon-domain norm")
+    alle = _cat(result, "etas")
+    grid = np.geomspace(alle.min() * 0.8, alle.max() * 1.25, 100)
+    axes[0].plot(grid, 2 / grid, "k--", lw=1.2, label=r"$2/\eta$ (Lemma 1)")
+    axes[1].plot(grid, np.maximum(1 / grid - 0.5, 1e-3), "k--", lw=1.2,
+                 label=r"budget $1/\eta - 1/2$ (Theorem 1)")  # fmt: skip
+    for k, s in enumerate(result.seeds):
+        e, c = s.etas, s.converged
+        first = k == 0
+        axes[0].plot(e[c], s.sharpness[c], "o-", color="C0", ms=3, alpha=0.7,
+                     label="sharpness reached by GD" if first else None)  # fmt: skip
+        axes[0].plot(e[c], s.flattest[c], "s-", color="C2", ms=3, alpha=0.7,
+                     label="flattest implementation" if first else None)  # fmt: skip
+        axes[0].plot(e[c], s.bound[c], "^-", color="C3", ms=3, alpha=0.7,
+                     label=r"$1 + 2\,R_g(f)$ (Lemma 4)" if first else None)  # fmt: skip
+        axes[1].plot(e[c], s.norm[c], "o-", color="C3", ms=3, alpha=0.7,
+                     label=NORM_TEX + " of GD's solution" if first else None)  # fmt: skip
+    axes[0].set_ylabel(r"$\lambda_{\max}$")
+    axes[1].set_ylabel("weighted Radon-domain norm")
     for ax in axes:
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -321,55 +517,63 @@ def plot(result: Result, out_dir) -> list[Path]:
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3, which="both")
     cfg = result.config
-    fig.suptitle(f"{cfg.dataset}: classes {cfg.classes}, n={result.x_shape[0]}, "
-                 f"d={result.x_shape[1]}, k={cfg.width}, one shared initialization", fontsize=9)  # fmt: skip
+    n, d = result.seeds[0].x_shape
+    fig.suptitle(f"{cfg.dataset}: classes {cfg.classes}, n={n}, d={d}, k={cfg.width}, "
+                 f"{len(result.seeds)} seeds, one shared initialization per seed", fontsize=9)  # fmt: skip
     fig.tight_layout()
     from minstab import plotting
 
     return plotting.save(fig, out, "mnist_tightness")
 
 
-def to_json(result: Result) -> dict:
+def _seed_json(s: SeedResult) -> dict:
     return {
-        "config": dataclasses.asdict(result.config),
-        "x_shape": list(result.x_shape),
-        "wall_s": result.wall_s,
-        "etas": result.etas,
-        "two_over_eta": 2 / result.etas,
-        "sharpness": result.sharpness,
-        "flattest_sharpness": result.flattest,
-        "flattest_dual_gap": result.flattest_gap,
-        "lower_bound": result.bound,
-        "weighted_radon_norm": result.norm,
-        "budget": result.budget,
-        "tightness_bound_over_sharpness": result.tightness,
-        "tightness_bound_over_flattest": result.tightness_flattest,
-        "status": result.status,
-        "converged": result.converged,
-        "loss": result.loss,
-        "at_edge_of_stability": result.at_edge,
-        "on_a_kink": result.crossing,
-        "step_size_trend_at_edge": dict(zip(("kendall_tau", "p_value"),
-                                            step_size_trend(result.etas[result.at_edge],
-                                                            result.norm[result.at_edge]), strict=True)),
+        "seed": s.seed, "x_shape": list(s.x_shape), "etas": s.etas, "two_over_eta": 2 / s.etas,
+        "sharpness": s.sharpness, "lambda_lower": s.lambda_lower, "lambda_upper": s.lambda_upper,
+        "mode_delta": s.mode_delta, "pairs_on_kink": s.num_toggling,
+        "mode_interval_exact": s.exhaustive, "flattest_sharpness": s.flattest,
+        "flattest_dual_gap": s.flattest_gap, "lower_bound": s.bound,
+        "weighted_radon_norm": s.norm, "budget": s.budget,
+        "tightness_bound_over_sharpness": s.tightness,
+        "tightness_bound_over_flattest": s.tightness_flattest, "status": s.status,
+        "converged": s.converged, "loss": s.loss, "at_edge_of_stability": s.at_edge,
+        "on_a_kink": s.crossing, "diverged": s.diverged,
     }  # fmt: skip
 
 
+def to_json(result: Result) -> dict:
+    return {
+        "config": dataclasses.asdict(result.config),
+        "wall_s": result.wall_s,
+        "summary": summary(result),
+        "seeds": [_seed_json(s) for s in result.seeds],
+    }
+
+
 def add_arguments(parser) -> None:
+    from .._cli_args import int_in_range, nonnegative_int, output_dir, positive_float, positive_int
+
     a = parser.add_argument
-    a("--out", default="minstab-out/mnist", help="output directory")
+    a(
+        "--out",
+        type=output_dir,
+        default="minstab-out/mnist",
+        help="output directory (seeds resume from its seeds/)",
+    )
     a("--dataset", default="fashion-mnist",
       help="fashion-mnist (apt-get install dataset-fashion-mnist), mnist (MINSTAB_MNIST_DIR), "
            "digits (scikit-learn) or a directory of MNIST-format IDX files")  # fmt: skip
-    a("--classes", type=int, nargs=2, default=None, help="the two classes (default 0 1)")
-    a("--n-per-class", type=int, default=None, help="samples per class")
-    a("--dim", type=int, default=None, help="input dimension after PCA/downsampling")
+    a("--classes", type=int_in_range(0, 9, "a class label 0-9"), nargs=2, default=None,
+      help="the two classes (default 0 1)")  # fmt: skip
+    a("--n-per-class", type=positive_int, default=None, help="samples per class")
+    a("--dim", type=positive_int, default=None, help="input dimension after PCA/downsampling")
     a("--reduce", choices=("pca", "downsample"), default=None)
-    a("--width", type=int, default=None, help="hidden neurons")
-    a("--etas", type=float, nargs="+", default=None, help="step sizes")
-    a("--steps", type=int, default=None, help="GD steps per step size")
-    a("--seed", type=int, default=None)
-    a("--quick", action="store_true", help="tiny sizes (seconds); also MINSTAB_QUICK=1")
+    a("--width", type=positive_int, default=None, help="hidden neurons")
+    a("--etas", type=positive_float, nargs="+", default=None, help="step sizes")
+    a("--steps", type=positive_int, default=None, help="GD steps per step size")
+    a("--seed", type=nonnegative_int, default=None, help="first seed")
+    a("--seeds", type=positive_int, default=None, help="number of seeds (default 4)")
+    a("--quick", action="store_true", help="small sizes (seconds per seed); also MINSTAB_QUICK=1")
     a("--dtype", default="float64", choices=("float64", "float32"))
 
 
@@ -401,28 +605,44 @@ def config_from_args(args) -> Config:
 
     _check_dataset(args.dataset)
     kw = {"dataset": args.dataset, "dtype": args.dtype}
-    for name in ("n_per_class", "dim", "reduce", "width", "seed"):
+    for name in ("n_per_class", "dim", "reduce", "width", "seed", "seeds", "steps"):
         if getattr(args, name, None) is not None:
             kw[name] = getattr(args, name)
-    for name in ("n_per_class", "dim", "width"):
-        if kw.get(name, 1) < 1:
-            raise UsageError(
-                f"--{name.replace('_', '-')}: expected a positive integer, got {kw[name]}"
-            )
     if args.classes is not None:
         if args.classes[0] == args.classes[1]:
             raise UsageError(f"--classes: expected two different classes, got {args.classes}")
         kw["classes"] = tuple(args.classes)
     if args.etas is not None:
-        if any(e <= 0 for e in args.etas):
-            raise UsageError(f"--etas: expected positive step sizes, got {args.etas}")
         kw["etas"] = tuple(args.etas)
-    if args.steps is not None:
-        if args.steps < 1:
-            raise UsageError(f"--steps: expected a positive integer, got {args.steps}")
-        kw["steps"] = args.steps
     quick = args.quick or os.environ.get("MINSTAB_QUICK") == "1"
-    return Config.quick_config(**kw) if quick else Config(**kw)
+    config = Config.quick_config(**kw) if quick else Config(**kw)
+    _check_sizes(config)
+    return config
+
+
+def _check_sizes(config: Config) -> None:
+    """Sizes the data must allow (before any computation): images per class, PCA dimension."""
+    from ..cli import UsageError
+
+    n = 2 * config.n_per_class
+    if config.reduce == "pca" and config.dim > n:
+        raise UsageError(f"--dim: expected at most 2 x --n-per-class = {n} principal "
+                         f"components, got {config.dim}")  # fmt: skip
+    if config.dataset == "digits":
+        if config.n_per_class > 170:
+            raise UsageError(f"--n-per-class: the digits data set has about 175 images per class, "
+                             f"expected at most 170, got {config.n_per_class}")  # fmt: skip
+        if config.dim > 64:
+            raise UsageError(f"--dim: expected at most 64 for the 8x8 digits, got {config.dim}")
+    else:
+        if config.n_per_class > 5421:
+            raise UsageError(f"--n-per-class: expected at most 5421 (the smallest MNIST class), "
+                             f"got {config.n_per_class}")  # fmt: skip
+        if config.dim > 784:
+            raise UsageError(f"--dim: expected at most 784 (28 x 28 images), got {config.dim}")
+    if config.steps <= config.patience:
+        raise UsageError(f"--steps: expected more than the patience window ({config.patience} "
+                         f"steps), got {config.steps}")  # fmt: skip
 
 
 def main(args) -> int:
@@ -430,20 +650,21 @@ def main(args) -> int:
     from ..progress import ProgressBar
 
     config = config_from_args(args)
-    with ProgressBar(2, "mnist") as bar:
-        result = run(config, progress=bar)
-    claims = check(result)
     out = Path(args.out)
+    with ProgressBar(config.seeds, "mnist") as bar:
+        result = run(config, out_dir=out, progress=bar)
+    c, v = checks(result), verdicts(result)
     paths = plot(result, out)
-    write_json(out / "mnist.json", {**to_json(result), **claims_json(claims)})
-    print(f"\n{config.dataset}: x {result.x_shape}, width {config.width}, one shared random "
-          f"initialization, wall {result.wall_s:.1f} s")  # fmt: skip
+    write_json(out / "mnist.json", {**to_json(result), **outcomes_json(c, v)})
+    print(f"\n{config.dataset}: x {result.seeds[0].x_shape}, width {config.width}, {config.seeds} "
+          f"seeds, one shared random initialization per seed, wall {result.wall_s:.1f} s")  # fmt: skip
     print(table(result))
-    c = result.converged
-    if np.any(c):
-        print(f"tightness on converged runs: bound/sharpness {np.min(result.tightness[c]):.3f} .. "
-              f"{np.max(result.tightness[c]):.3f}, bound/flattest "
-              f"{np.min(result.tightness_flattest[c]):.3f} .. {np.max(result.tightness_flattest[c]):.3f}")  # fmt: skip
-    print(format_claims(claims))
+    sm = summary(result)
+    print(f"{sm['converged']} of {sm['runs']} runs converged, {sm['at_edge']} at the edge, "
+          f"{sm['kinked']} on a kink; bound/sharpness {sm['bound_over_sharpness'][0]:.3f} .. "
+          f"{sm['bound_over_sharpness'][1]:.3f}, bound/flattest {sm['bound_over_flattest'][0]:.3f}"
+          f" .. {sm['bound_over_flattest'][1]:.3f}, {NORM}/(1/eta - 1/2) "
+          f"{sm['norm_over_budget'][0]:.3f} .. {sm['norm_over_budget'][1]:.3f}")  # fmt: skip
+    print(format_outcomes(c, v))
     print("\nwrote " + ", ".join(str(p) for p in paths + [out / "mnist.json"]))
-    return exit_status(claims)
+    return exit_status(c)
