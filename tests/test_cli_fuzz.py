@@ -108,14 +108,6 @@ BAD = [
     (["reproduce", "central-flow", "--steps", "-3"], "--steps"),
 ]
 
-#: lines whose checks belong to the `reproduce` modules being converted in parallel (helpers
-#: H2a/H2b); they pass once those branches are merged: then delete this set
-PENDING = {
-    "reproduce fig1 --factor 0",
-    "reproduce fig1 --steps 249",
-    "reproduce mnist --classes 0 12",
-}
-
 
 def _id(argv):
     return " ".join(a.replace("F/", "") for a in argv)
@@ -162,15 +154,7 @@ def _main(argv, capsys):
     return rc, out.out, out.err
 
 
-def _marks(argv):
-    if _id(argv) in PENDING:
-        return [pytest.mark.xfail(reason="flag checked by the reproduce module (H2a/H2b)")]
-    return []
-
-
-@pytest.mark.parametrize(
-    ("argv", "names"), [pytest.param(a, n, marks=_marks(a), id=_id(a)) for a, n in BAD]
-)
+@pytest.mark.parametrize(("argv", "names"), [pytest.param(a, n, id=_id(a)) for a, n in BAD])
 def test_malformed_command_line_exits_2(argv, names, files, capsys, nothing_computed):
     rc, out, err = _main(_argv(argv, files), capsys)
     lines = err.strip().splitlines()

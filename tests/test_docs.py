@@ -79,4 +79,4 @@ def test_docstring_examples(module, doctest_results):
 def test_every_docstring_example_in_the_package_passes(doctest_results):
     results, log = doctest_results
     assert not {m: r for m, r in results.items() if r[1]}, log
-    assert "bounds" in results and "experiments.claims" in results  # the walk found them
+    assert "bounds" in results and "experiments.outcomes" in results  # the walk found them
