@@ -68,8 +68,8 @@ def check_data_batch_size(data_batch_size, n: int | None = None) -> int | None:
     return int(data_batch_size) if n is None else min(int(data_batch_size), n)
 
 
-def _is_batch_sequence(x) -> bool:
-    if isinstance(x, np.ndarray | jax.Array) or hasattr(x, "__array__"):
+def _is_batch_sequence(x, y) -> bool:
+    if y is not None or isinstance(x, np.ndarray | jax.Array) or hasattr(x, "__array__"):
         return False
     return isinstance(x, list | tuple) or (isinstance(x, Iterable) and not isinstance(x, str))
 
@@ -77,16 +77,12 @@ def _is_batch_sequence(x) -> bool:
 def resolve_data(x, y, data_batch_size, *, progress: bool = False):
     """``(x, y, data_batch_size)`` with the data as arrays, before validation.
 
-    ``x`` may be a sequence (or iterator) of ``(x_b, y_b)`` batches, with ``y=None``: they are
+    With ``y=None``, ``x`` may be a sequence (or iterator) of ``(x_b, y_b)`` batches: they are
     concatenated on the host (numpy; a progress bar per batch with ``progress=True``), and
     ``data_batch_size`` defaults to the first batch's size. Arrays pass through unchanged.
     """
-    if not _is_batch_sequence(x):
+    if not _is_batch_sequence(x, y):
         return x, y, check_data_batch_size(data_batch_size)
-    if y is not None:
-        raise ValueError(
-            "y must be None when x is a sequence of (x, y) batches (the labels come with them)"
-        )
     xs, ys = [], []
     total = len(x) if hasattr(x, "__len__") else 0
     with ProgressBar(total, "reading batches", enabled=progress) as bar:
@@ -193,6 +189,14 @@ def batch_mean(fn: Callable, x, y, *, batch_size: int):
     One ``lax.fori_loop`` over the full batches (``dynamic_slice``) and one call on the last,
     smaller batch when ``batch_size`` does not divide n; ``fn`` returns a pytree of arrays.
     For ``fn`` the mean of a per-sample quantity over its batch, this is the mean over all n.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from minstab.batching import batch_mean
+    >>> x, y = jnp.arange(10.0)[:, None], jnp.zeros(10)
+    >>> float(batch_mean(lambda xb, yb: jnp.mean(xb), x, y, batch_size=4))  # 4 + 4 + 2 rows
+    4.5
     """
     n = x.shape[0]
     batch_size = min(batch_size, n)

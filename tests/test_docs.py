@@ -39,6 +39,7 @@ MODULES = [
     *("nets", "losses", "curvature", "eigen", "data", "train"),
     *("bounds", "flattest", "report", "predict", "sgd", "rank_margins", "min_norm", "_cli_args"),
     *("compile_time", "spectrum", "operators"),
+    *("adapters", "batching", "blocks"),
 ]
 
 _DOCTEST_ALL = """
