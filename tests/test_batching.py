@@ -123,7 +123,8 @@ def test_train_and_sweep_batched_equal_unbatched():
     b = ms.train(p, x, y, 0.1, data_batch_size=5, **kw)
     assert rel(b.log.loss, a.log.loss) < 1e-12
     assert rel(b.log.sharpness, a.log.sharpness) < 1e-12
-    for u, v in zip(jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params)):
+    leaves = jax.tree_util.tree_leaves
+    for u, v in zip(leaves(a.params), leaves(b.params), strict=True):
         assert rel(u, v) < 1e-12
     etas = jnp.array([0.05, 0.1])
     kw = dict(model=apply, steps=20, progress=False, diagnostics=False)
