@@ -44,6 +44,7 @@ def test_block_sharpness_and_trace_per_leaf(prob):
         jax.tree_util.tree_leaves(top.value),
         jax.tree_util.tree_leaves(top.converged),
         jax.tree_util.tree_leaves(tr.value),
+        strict=True,
     )
     for idx, value, ok, trace in leaves:  # fmt: skip
         block = h[np.ix_(idx, idx)]
