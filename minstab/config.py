@@ -132,6 +132,8 @@ class TrainConfig:
         """JSON-ready dict; an optimizer factory is written as its qualified name and arguments."""
         d = dataclasses.asdict(self)
         d["optimizer"] = describe(self.optimizer)
+        if d["data_batch_size"] is None:  # absent as before: stored sweeps' digests still match
+            del d["data_batch_size"]
         return d
 
     @property
