@@ -111,12 +111,15 @@ def resolve_data(x, y, data_batch_size, *, progress: bool = False):
     return np.concatenate(xs), np.concatenate(ys), check_data_batch_size(size)
 
 
-def read_idx_batches(images, labels, batch_size: int, *, transform: Callable | None = None):
+def read_idx_batches(
+    images, labels, batch_size: int, *, transform: Callable | None = None, progress: bool = False
+):
     """Yield ``(x_b, y_b)`` batches of an IDX image file and its label file, read in pieces.
 
     Only ``batch_size`` samples of each file are in memory at a time (gzip is decompressed as a
     stream). ``transform(images_b, labels_b) -> (x_b, y_b)`` (default: identity) maps each raw
-    uint8 piece, e.g. to scaled float inputs and one-hot targets.
+    uint8 piece, e.g. to scaled float inputs and one-hot targets. ``progress=True`` draws a
+    progress bar (one tick per batch read, :class:`minstab.progress.ProgressBar`).
     """
     batch_size = check_data_batch_size(batch_size)
     if batch_size is None:
@@ -126,11 +129,13 @@ def read_idx_batches(images, labels, batch_size: int, *, transform: Callable | N
         (n_l, *shape_l), dt_l = _idx_header(fl, labels)
         if n != n_l:
             raise ValueError(f"labels: {n_l} labels for {n} images")
-        for start in range(0, n, batch_size):
-            m = min(batch_size, n - start)
-            xb = _read_rows(fi, images, dt_i, (m, *shape))
-            yb = _read_rows(fl, labels, dt_l, (m, *shape_l))
-            yield (xb, yb) if transform is None else transform(xb, yb)
+        with ProgressBar(-(-n // batch_size), "reading IDX", enabled=progress) as bar:
+            for start in range(0, n, batch_size):
+                m = min(batch_size, n - start)
+                xb = _read_rows(fi, images, dt_i, (m, *shape))
+                yb = _read_rows(fl, labels, dt_l, (m, *shape_l))
+                bar.update(1, f"{start + m}/{n} samples")
+                yield (xb, yb) if transform is None else transform(xb, yb)
 
 
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

@@ -198,7 +198,7 @@ def test_read_idx_batches(tmp_path, compress):
     labels = rng.integers(0, 10, 11)
     _write_idx(tmp_path / "im", images, compress=compress)
     _write_idx(tmp_path / "lb", labels, compress=compress)
-    pieces = list(read_idx_batches(tmp_path / "im", tmp_path / "lb", 4))
+    pieces = list(read_idx_batches(tmp_path / "im", tmp_path / "lb", 4, progress=compress))
     assert [a.shape[0] for a, _ in pieces] == [4, 4, 3]
     assert np.array_equal(np.concatenate([a for a, _ in pieces]), images)
     assert np.array_equal(np.concatenate([b for _, b in pieces]), labels)
