@@ -51,8 +51,8 @@ def apply(params, x):
 
     h = x
     for layer in params[:-1]:
-        h = jax.nn.relu(h @ layer["w"] + layer["b"])
-    return h @ params[-1]["w"] + params[-1]["b"]
+        h = jax.nn.relu(h @ layer["w"] + layer["b"][None, :])
+    return h @ params[-1]["w"] + params[-1]["b"][None, :]
 
 
 def trained_params(x, labels):
@@ -142,8 +142,8 @@ def run_pyhessian(params, x, labels, *, batch, tol=1e-3):
     )
     with torch.no_grad():
         for i, layer in enumerate(net[::2]):
-            layer.weight.copy_(torch.as_tensor(np.asarray(params[i]["w"]).T))
-            layer.bias.copy_(torch.as_tensor(np.asarray(params[i]["b"])))
+            layer.weight.copy_(torch.as_tensor(np.array(params[i]["w"]).T))
+            layer.bias.copy_(torch.as_tensor(np.array(params[i]["b"])))
     ds = torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(labels))
     loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=False)
     import pyhessian.hessian  # noqa: F401
