@@ -167,6 +167,52 @@ def run_pyhessian(params, x, labels, *, batch, tol=1e-3):
     return float(top[0]), seconds, count[0]
 
 
+def hvp_cpu_seconds(params, x_np, labels, *, batch, repeats=2):
+    """Process CPU seconds of one full-data HVP, minstab (batched, compiled) vs PyHessian.
+
+    CPU time, unlike wall time, hardly moves when other jobs share the cores; each tool's
+    product is timed ``repeats`` times after one untimed call.
+    """
+    import jax
+    import jax.numpy as jnp
+    import torch
+    from pyhessian import hessian
+    from torch import nn
+
+    import minstab as ms
+    from minstab.batching import curvature_operator
+
+    x = jnp.asarray(x_np)
+    y = jax.nn.one_hot(jnp.asarray(labels), 10, dtype=jnp.float32)
+    f = jax.jit(lambda v, p, x, y: curvature_operator(
+        p, x, y, model=apply, loss=ms.softmax_cross_entropy, curvature="hessian",
+        batch_size=batch)[1](v))  # fmt: skip
+    v = jax.random.normal(jax.random.key(0), (669_706,), jnp.float32)
+    jax.block_until_ready(f(v, params, x, y))
+    out = {"minstab": [], "pyhessian": []}
+    for _ in range(repeats):
+        c = time.process_time()
+        jax.block_until_ready(f(v, params, x, y))
+        out["minstab"].append(time.process_time() - c)
+    torch.set_num_threads(os.cpu_count() or 2)
+    net = nn.Sequential(
+        nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)
+    )
+    with torch.no_grad():
+        for i, layer in enumerate(net[::2]):
+            layer.weight.copy_(torch.as_tensor(np.array(params[i]["w"]).T))
+            layer.bias.copy_(torch.as_tensor(np.array(params[i]["b"])))
+    ds = torch.utils.data.TensorDataset(torch.as_tensor(x_np), torch.as_tensor(labels))
+    h = hessian(net, nn.CrossEntropyLoss(),
+                dataloader=torch.utils.data.DataLoader(ds, batch_size=batch), cuda=False)  # fmt: skip
+    vt = [torch.randn(p.size()) for p in h.params]
+    for _ in range(repeats):
+        c = time.process_time()
+        h.dataloader_hv_product(vt)
+        out["pyhessian"].append(time.process_time() - c)
+    return out
+
+
 def machine() -> dict:
     import jax
     import torch
@@ -185,7 +231,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--quick", action="store_true", help="6 000 images")
-    ap.add_argument("--only", choices=["minstab", "all"], default="all")
+    ap.add_argument("--only", choices=["minstab", "hvp-cpu", "all"], default="all")
     ap.add_argument("--batch", type=int, default=BATCH)
     args = ap.parse_args(argv)
 
@@ -197,6 +243,10 @@ def main(argv=None) -> int:
     params = trained_params(*load(None)) if not args.quick else trained_params(x_np, labels)
     x = jnp.asarray(x_np)
     y = jax.nn.one_hot(jnp.asarray(labels), 10, dtype=jnp.float32)
+    if args.only == "hvp-cpu":
+        cpu = hvp_cpu_seconds(params, x_np, labels, batch=args.batch)
+        print(json.dumps({"cpu_seconds_per_hvp": cpu}))
+        return 0
     r, cold = run_minstab(params, x, y, batch=args.batch)
     n = x.shape[0]
     print(
