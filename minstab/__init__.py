@@ -10,6 +10,9 @@ from . import data as data
 from . import images as images
 from . import implicit_bias as implicit_bias
 from . import plotting as plotting
+from .adapters import from_equinox as from_equinox
+from .adapters import from_flax_linen as from_flax_linen
+from .adapters import from_flax_nnx as from_flax_nnx
 from .adaptive import FixedPreconditionerState as FixedPreconditionerState
 from .adaptive import adam_preconditioner as adam_preconditioner
 from .adaptive import momentum_budget as momentum_budget
@@ -17,6 +20,11 @@ from .adaptive import preconditioned_gd as preconditioned_gd
 from .adaptive import preconditioned_sharpness as preconditioned_sharpness
 from .adaptive import stability_threshold as stability_threshold
 from .adaptive import threshold_for as threshold_for
+from .batching import read_idx_batches as read_idx_batches
+from .blocks import BlockSharpness as BlockSharpness
+from .blocks import block_sharpness as block_sharpness
+from .blocks import block_trace as block_trace
+from .blocks import plot_blocks as plot_blocks
 from .bounds import population_weight_1d as population_weight_1d
 from .bounds import sharpness_lower_bound as sharpness_lower_bound
 from .bounds import theorem1_budget as theorem1_budget

@@ -62,6 +62,10 @@ class TrainConfig:
         ``boost_below`` (sticky; seed 004 Fig. 1 uses 3).
     negative_slope : leaky-ReLU slope of the shallow net (0: ReLU).
     lanczos_iters : Krylov dimension cap for ``log_sharpness="lanczos"`` (None: the default).
+    data_batch_size : samples per batch of the full-batch loss, gradient and Hessian products
+        (None: all at once): each is a sum over batches in one compiled loop, memory O(batch)
+        (:mod:`minstab.batching`; the loss must be a mean over samples). Not the SGD
+        mini-batch (``batch_size``): with both, each mini-batch is processed in such batches.
     check_every : the steps run in blocks of this many, and the convergence / divergence
         flags are evaluated once per block from the block's recorded losses; a run that
         stopped inside a block replays its steps up to the stop, so every result
@@ -85,6 +89,7 @@ class TrainConfig:
     negative_slope: float = 0.0
     lanczos_iters: int | None = None
     check_every: int = 0
+    data_batch_size: int | None = None
 
     def __post_init__(self):
         set_ = functools.partial(object.__setattr__, self)
@@ -102,6 +107,8 @@ class TrainConfig:
              check_real(self.negative_slope, "negative_slope", lo=0.0, hi=1.0, hi_open=True))  # fmt: skip
         if self.batch_size is not None:
             set_("batch_size", _int(self.batch_size, "batch_size", low=1))
+        if self.data_batch_size is not None:
+            set_("data_batch_size", _int(self.data_batch_size, "data_batch_size", low=1))
         if self.lanczos_iters is not None:
             set_("lanczos_iters", _int(self.lanczos_iters, "lanczos_iters", low=1))
         check_bool(self.replace, "replace")  # "no" would mean True
@@ -128,6 +135,8 @@ class TrainConfig:
         """JSON-ready dict; an optimizer factory is written as its qualified name and arguments."""
         d = dataclasses.asdict(self)
         d["optimizer"] = describe(self.optimizer)
+        if d["data_batch_size"] is None:  # absent as before: stored sweeps' digests still match
+            del d["data_batch_size"]
         return d
 
     @property

@@ -688,6 +688,7 @@ def sharpness(
     tol: float | None = None,
     negative_slope: float = 0.0,
     full_output: bool = False,
+    data_batch_size: int | None = None,
 ):
     """Largest (algebraic) eigenvalue of the loss Hessian, lambda_max(grad^2 L).
 
@@ -722,6 +723,10 @@ def sharpness(
     negative_slope : leaky-ReLU slope of the shallow net (0 for ReLU; shallow net only).
     full_output : return a :class:`SharpnessResult` instead of the value alone; its ``vector``
         is flat in ``ravel_pytree`` order (eq. 20 for the shallow net).
+    data_batch_size : samples per batch: every Hessian-vector product is a sum over batches
+        in one compiled loop (memory O(batch), :mod:`minstab.batching`); the loss must be a
+        mean over samples. Methods ``"auto"`` (= ``"lanczos"``), ``"lanczos"``, ``"power"``.
+        ``x`` may then also be a sequence of ``(x_b, y_b)`` batches with ``y=None``.
 
     Examples
     --------
@@ -744,6 +749,13 @@ def sharpness(
     check_bool(full_output, "full_output")
     num_iters, tol = _check_iterative(num_iters, tol)
     kw = dict(method=method, v0=v0, num_iters=num_iters, tol=tol, full_output=full_output)
+    if data_batch_size is not None or y is None:
+        from .batching import batched_sharpness
+
+        return batched_sharpness(
+            params, x, y, model=model, loss=loss, negative_slope=negative_slope,
+            data_batch_size=data_batch_size, **kw,
+        )  # fmt: skip
     if model is None and loss is None:
         negative_slope = check_slope(negative_slope)
         return _shallow_sharpness(params, x, y, negative_slope=negative_slope, **kw)

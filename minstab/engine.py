@@ -29,6 +29,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._validate import check_common_float_dtype, check_finite
+from .batching import batch_mean, check_mean_loss
 from .config import TrainConfig, describe
 from .curvature import hvp
 from .eigen import lanczos
@@ -95,11 +96,14 @@ class Objective:
     model : ``apply(params, x) -> predictions``, or None for the shallow ReLU net.
     loss : ``loss(pred, y) -> scalar``, or None for the quadratic loss (1/2n) sum r^2.
     negative_slope : leaky-ReLU slope of the shallow net (must be 0 with a user model).
+    data_batch_size : loss, gradient and Hessian products as sums over batches of this many
+        samples (:func:`minstab.batching.batch_mean`); None: all samples at once.
     """
 
     model: Callable | None = None
     loss: Callable | None = None
     negative_slope: float = 0.0
+    data_batch_size: int | None = None
 
     @classmethod
     def of(cls, model, loss, config: TrainConfig) -> Objective:
@@ -110,7 +114,7 @@ class Objective:
             raise ValueError(f"loss must be a callable loss(pred, y), got {loss!r}")
         if model is not None and config.negative_slope != 0.0:
             raise ValueError("negative_slope applies to the built-in shallow net, not to a model")
-        obj = cls(model, loss, config.negative_slope)
+        obj = cls(model, loss, config.negative_slope, config.data_batch_size)
         if config.log_sharpness == "gram" and not obj.closed_form:
             raise ValueError(
                 "log_sharpness='gram' needs the shallow net on the quadratic loss (its Gram "
@@ -132,7 +136,7 @@ class Objective:
     @property
     def closed_form(self) -> bool:
         """The shallow net on the quadratic loss: closed-form gradient, Gram and certificate."""
-        return self.model is None and self.loss is None
+        return self.model is None and self.loss is None and self.data_batch_size is None
 
     @property
     def shallow(self) -> bool:
@@ -184,9 +188,11 @@ class Objective:
         return x, y, dtype
 
     def _check_loss(self, params, x, y):
-        out = jax.eval_shape(self.value, params, x, y)
+        out = jax.eval_shape(self._value, params, x, y)
         if out.shape != ():
             raise ValueError(f"loss(pred, y) must return a scalar, got shape {out.shape}")
+        if self.data_batch_size is not None and self.loss is not None:
+            check_mean_loss(params, x, y, model=self.apply, loss=self.loss)
 
     # ------------------------------------------------------------------ traceable pieces
 
@@ -197,13 +203,24 @@ class Objective:
         return self.model(params, x)
 
     def value(self, params, x, y):
-        """The loss at ``params``."""
+        """The loss at ``params`` (a sum over batches with ``data_batch_size``)."""
+        if self.data_batch_size is not None:
+            return self._batched(lambda xb, yb: self._value(params, xb, yb), x, y)
+        return self._value(params, x, y)
+
+    def _value(self, params, x, y):
         return (quadratic if self.loss is None else self.loss)(self.apply(params, x), y)
+
+    def _batched(self, fn, x, y):
+        return batch_mean(fn, x, y, batch_size=self.data_batch_size)
 
     def value_and_grad(self, params, x, y):
         """Loss and gradient (closed form for the shallow net on the quadratic loss)."""
         if self.closed_form:
             return shallow_loss_and_grad(params, x, y, self.negative_slope)
+        if self.data_batch_size is not None:
+            vg = jax.value_and_grad(self._value)
+            return self._batched(lambda xb, yb: vg(params, xb, yb), x, y)
         return jax.value_and_grad(self.value)(params, x, y)
 
     def start_vector(self, params) -> jax.Array:
@@ -213,6 +230,10 @@ class Objective:
     def hvp_flat(self, v, params, x, y):
         """H v of the loss for a flat v (``ravel_pytree`` order), forward-over-reverse."""
         _, unravel = ravel_pytree(params)
+        if self.data_batch_size is not None:
+            return self._batched(
+                lambda xb, yb: ravel_pytree(hvp(self._value, params, unravel(v), xb, yb))[0], x, y
+            )
         return ravel_pytree(hvp(self.value, params, unravel(v), x, y))[0]
 
     def sharpness(self, params, x, y, v0, *, method: str, num_iters, tol):

@@ -38,11 +38,11 @@ from ._validate import (
     check_tol,
 )
 from .adaptive import check_precond, preconditioned_matvec
+from .batching import curvature_operator, prepare
 from .eigen import default_tol, lanczos, lanczos_tridiagonal
 from .operators import (
     CURVATURES,
     check_model,
-    curvature_operator,
     default_start,
     resolve_loss,
     shallow_model,
@@ -79,6 +79,24 @@ class Eigenpairs(NamedTuple):
     residuals: jax.Array
     converged: jax.Array
     num_matvecs: jax.Array
+
+    def vector_tree(self, params, i: int | None = None):
+        """The eigenvectors as pytrees shaped like ``params`` (``ravel_pytree``'s inverse).
+
+        Each leaf gets a leading axis of length k (``vector_tree(params)["w"][0]`` is the
+        top eigenvector's ``w`` part); with ``i``, the i-th eigenvector alone.
+        """
+        from jax.flatten_util import ravel_pytree
+
+        theta, unravel = ravel_pytree(params)
+        if self.vectors.shape[-1] != theta.shape[0]:
+            raise ValueError(
+                f"params must have {self.vectors.shape[-1]} entries in all (the eigenvectors' "
+                f"length), got {theta.shape[0]}"
+            )
+        if i is not None:
+            return unravel(self.vectors[i])
+        return jax.vmap(unravel)(self.vectors)
 
 
 class TraceEstimate(NamedTuple):
@@ -170,8 +188,11 @@ def _eigenpairs_kernel(
     num_iters,
     tol,
     value_tol,
+    data_batch_size=None,
 ):
-    _, matvec = curvature_operator(params, x, y, model=model, loss=loss, curvature=curvature)
+    _, matvec = curvature_operator(
+        params, x, y, model=model, loss=loss, curvature=curvature, batch_size=data_batch_size
+    )
     if precond_scale is not None:  # D^{-1/2} A D^{-1/2}: one elementwise product each side
         matvec = preconditioned_matvec(matvec, precond_scale)
     v0 = default_start(params) if v0 is None else v0
@@ -187,8 +208,13 @@ def _rademacher(key, shape, dtype):
     return jax.random.rademacher(key, shape, dtype)
 
 
-def _trace_kernel(params, x, y, key, *, model, loss, curvature, method, num_samples, batch_size):
-    theta, matvec = curvature_operator(params, x, y, model=model, loss=loss, curvature=curvature)
+def _trace_kernel(
+    params, x, y, key, *, model, loss, curvature, method, num_samples, batch_size,
+    data_batch_size=None,
+):  # fmt: skip
+    theta, matvec = curvature_operator(
+        params, x, y, model=model, loss=loss, curvature=curvature, batch_size=data_batch_size
+    )
     size, dtype = theta.shape[0], theta.dtype
 
     def products(rows):  # A applied to each row, in vmapped batches
@@ -254,9 +280,12 @@ def _xtrace(products, key, k, size, dtype) -> TraceEstimate:
 
 
 def _density_kernel(
-    params, x, y, key, *, model, loss, curvature, num_probes, num_iters, batch, reorthogonalize
-):
-    theta, matvec = curvature_operator(params, x, y, model=model, loss=loss, curvature=curvature)
+    params, x, y, key, *, model, loss, curvature, num_probes, num_iters, batch, reorthogonalize,
+    data_batch_size=None,
+):  # fmt: skip
+    theta, matvec = curvature_operator(
+        params, x, y, model=model, loss=loss, curvature=curvature, batch_size=data_batch_size
+    )
     probes = _rademacher(key, (num_probes, theta.shape[0]), theta.dtype)
 
     def rule(v):  # Gauss quadrature of the spectral measure at v / ||v|| (Golub & Meurant)
@@ -268,7 +297,7 @@ def _density_kernel(
     return SpectralDensity(nodes, weights, jnp.array(num_probes * m))
 
 
-_STATIC = ("model", "loss", "curvature")
+_STATIC = ("model", "loss", "curvature", "data_batch_size")
 _eigenpairs_jit = jax.jit(
     _eigenpairs_kernel,
     static_argnames=_STATIC + ("k", "which", "num_iters", "tol", "value_tol"),
@@ -283,14 +312,23 @@ _density_jit = jax.jit(
 
 
 # ----------------------------------------------------------------------------- public API
-def _setup(params, x, y, model, loss, curvature):
-    """Validate (before tracing) and resolve: (x, y, model, loss, P, dtype)."""
+def _setup(params, x, y, model, loss, curvature, data_batch_size=None):
+    """Validate (before tracing) and resolve: (x, y, model, loss, P, dtype, data_batch_size).
+
+    With ``data_batch_size`` (or ``x`` a sequence of batches): :func:`minstab.batching.prepare`.
+    """
     check_choice(curvature, "curvature", CURVATURES)
-    model = shallow_model() if model is None else model
-    x, y = check_model(params, x, y, model=model, loss=loss)
+    if data_batch_size is not None or y is None:
+        x, y, model, loss, data_batch_size = prepare(
+            params, x, y, model=model, loss=loss, data_batch_size=data_batch_size
+        )
+    else:
+        model = shallow_model() if model is None else model
+        x, y = check_model(params, x, y, model=model, loss=loss)
+        loss = resolve_loss(loss)
     leaves = jax.tree_util.tree_leaves(params)
     size = sum(int(jnp.size(a)) for a in leaves)
-    return x, y, model, resolve_loss(loss), size, leaves[0].dtype
+    return x, y, model, loss, size, leaves[0].dtype, data_batch_size
 
 
 def _check_int(value, name, lo, hi=None):
@@ -322,6 +360,7 @@ def hessian_eigenvalues(
     tol: float | None = None,
     value_tol: float | None = None,
     precond=None,
+    data_batch_size: int | None = None,
 ) -> Eigenpairs:
     """Top-k (or bottom-k) eigenpairs of the loss Hessian (or GGN) by Lanczos.
 
@@ -349,6 +388,9 @@ def hessian_eigenvalues(
         the eigenpairs of ``D^{-1/2} A D^{-1/2}`` (those of ``D^{-1} A``, with eigenvectors
         ``D^{-1/2}`` times these), e.g. Adam's (:func:`minstab.adam_preconditioner`; see
         :func:`minstab.preconditioned_sharpness`). Default: none.
+    data_batch_size : samples per batch: each product is a sum over batches in one compiled
+        loop (memory O(batch); :mod:`minstab.batching`); ``x`` may then be a sequence of
+        ``(x_b, y_b)`` batches with ``y=None``. Default: all samples at once. Static.
 
     Examples
     --------
@@ -363,7 +405,9 @@ def hessian_eigenvalues(
     >>> bool(jnp.allclose(top.values, ref, rtol=1e-4)), top.vectors.shape, bool(top.converged.all())
     (True, (3, 32), True)
     """
-    x, y, model, loss, size, dtype = _setup(params, x, y, model, loss, curvature)
+    x, y, model, loss, size, dtype, data_batch_size = _setup(
+        params, x, y, model, loss, curvature, data_batch_size
+    )
     check_choice(which, "which", ("largest", "smallest"))
     k = _check_int(k, "k", 1, size)
     if num_iters is None:
@@ -378,6 +422,7 @@ def hessian_eigenvalues(
     return _eigenpairs_jit(
         params, x, y, v0, precond_scale, model=model, loss=loss, curvature=curvature, k=k,
         which=which, num_iters=num_iters, tol=tol, value_tol=value_tol,
+        data_batch_size=data_batch_size,
     )  # fmt: skip
 
 
@@ -393,6 +438,8 @@ def hessian_trace(
     method: str = "hutch++",
     curvature: str = "hessian",
     batch_size: int | None = None,
+    data_batch_size: int | None = None,
+    per_block=False,
 ) -> TraceEstimate:
     """Stochastic estimate of tr(H) (or tr(G)) with its standard error, Rademacher probes.
 
@@ -420,6 +467,12 @@ def hessian_trace(
         (and 16 probes of it need 35 GB), on 32 images 8.4 / 14 / 21 ms; the MLP 784-512-512-10
         on 1 000 images 63 / 66 / 73 ms; small MLPs (P = 1 500-23 000) within 0.8-1.3x either
         way.
+    data_batch_size : samples per batch of the data (as in :func:`hessian_eigenvalues`).
+    per_block : True: the trace of each leaf's diagonal Hessian block, or a ``blocks`` spec
+        grouping leaves (:func:`minstab.block_sharpness`); the result's fields are then
+        pytrees shaped like ``params`` (dicts by label with ``blocks``), and each block's
+        estimate comes from its own probes on that block (exact, from unit vectors, for a
+        block of at most ``num_samples`` parameters). See :func:`minstab.blocks.block_trace`.
 
     Examples
     --------
@@ -434,7 +487,17 @@ def hessian_trace(
     True
     """
     key = _check_key(key)
-    x, y, model, loss, size, dtype = _setup(params, x, y, model, loss, curvature)
+    if per_block is not False:
+        from .blocks import block_trace
+
+        return block_trace(
+            params, x, y, key=key, num_samples=num_samples, model=model, loss=loss,
+            method=method, curvature=curvature, blocks=None if per_block is True else per_block,
+            data_batch_size=data_batch_size,
+        )  # fmt: skip
+    x, y, model, loss, size, dtype, data_batch_size = _setup(
+        params, x, y, model, loss, curvature, data_batch_size
+    )
     check_choice(method, "method", TRACE_METHODS)
     num_samples = _check_int(num_samples, "num_samples", 2 if method == "hutchinson" else 4)
     _check_probe_memory(num_samples, 2, size, dtype, "num_samples")
@@ -449,6 +512,7 @@ def hessian_trace(
     return _trace_jit(
         params, x, y, key, model=model, loss=loss, curvature=curvature,
         method=method, num_samples=num_samples, batch_size=batch_size,
+        data_batch_size=data_batch_size,
     )  # fmt: skip
 
 
@@ -465,6 +529,7 @@ def spectral_density(
     curvature: str = "hessian",
     batch_size: int | None = None,
     reorthogonalize: bool = True,
+    data_batch_size: int | None = None,
 ) -> SpectralDensity:
     """Spectral density of the Hessian (or GGN) by stochastic Lanczos quadrature (SLQ).
 
@@ -491,6 +556,7 @@ def spectral_density(
         (P = 669 706, 1 000 images, one probe of 100 steps) it took 5.5 s instead of 12.9 s in
         float64 (2.8 / 6.0 s in float32) with the largest node, mean and second moment equal
         to 1e-13 relative (1e-6 in float32). Static.
+    data_batch_size : samples per batch of the data (as in :func:`hessian_eigenvalues`).
 
     Examples
     --------
@@ -505,7 +571,9 @@ def spectral_density(
     True
     """
     key = _check_key(key)
-    x, y, model, loss, size, dtype = _setup(params, x, y, model, loss, curvature)
+    x, y, model, loss, size, dtype, data_batch_size = _setup(
+        params, x, y, model, loss, curvature, data_batch_size
+    )
     num_probes = _check_int(num_probes, "num_probes", 1)
     num_iters = _check_int(num_iters, "num_iters", 1, size)
     check_bool(reorthogonalize, "reorthogonalize")
@@ -520,5 +588,5 @@ def spectral_density(
     return _density_jit(
         params, x, y, key, model=model, loss=loss, curvature=curvature,
         num_probes=num_probes, num_iters=num_iters, batch=min(batch_size, num_probes),
-        reorthogonalize=reorthogonalize,
+        reorthogonalize=reorthogonalize, data_batch_size=data_batch_size,
     )  # fmt: skip

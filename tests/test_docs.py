@@ -40,6 +40,7 @@ MODULES = [
     *("bounds", "flattest", "report", "predict", "sgd", "rank_margins", "min_norm", "_cli_args"),
     *("compile_time", "spectrum", "operators"),
     "adaptive",
+    *("adapters", "batching", "blocks"),
 ]
 
 _DOCTEST_ALL = """

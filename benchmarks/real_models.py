@@ -1,0 +1,156 @@
+"""Item 4 of issue 32: Flax NNX models on the whole Fashion-MNIST training set vs a subset.
+
+An MLP 784-512-512-10 and a small CNN (conv 3x3/2 8 ch, conv 3x3/2 16 ch, dense 10), written in
+Flax NNX and handed to minstab by ``ms.from_flax_nnx``; each trained for one epoch of Adam
+(lr 1e-3, batches of 128, seed 0) on the cross-entropy. At the trained weights, over all
+60 000 training images (``data_batch_size=2000``) and over the first 1 000 of them (the usual
+subsample), float32:
+
+- top-5 Hessian eigenvalues (``hessian_eigenvalues(k=5)``; the first is the sharpness),
+- per-layer sharpness (``block_sharpness(blocks="layer")``) and trace
+  (``hessian_trace(per_block="layer")``, Hutch++ with 30 products per layer),
+
+and how far the subset's values are from the full data's (relative difference).
+
+    python benchmarks/real_models.py --out benchmarks/results           # full (minutes)
+    python benchmarks/real_models.py --n 2000 --subset 200 --out DIR    # small
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def models():
+    import jax
+    from flax import nnx
+
+    class MLP(nnx.Module):
+        def __init__(self, rngs):
+            self.l1 = nnx.Linear(784, 512, rngs=rngs)
+            self.l2 = nnx.Linear(512, 512, rngs=rngs)
+            self.l3 = nnx.Linear(512, 10, rngs=rngs)
+
+        def __call__(self, x):
+            x = x.reshape(x.shape[0], -1)
+            return self.l3(jax.nn.relu(self.l2(jax.nn.relu(self.l1(x)))))
+
+    class CNN(nnx.Module):
+        def __init__(self, rngs):
+            self.conv1 = nnx.Conv(1, 8, (3, 3), strides=2, rngs=rngs)
+            self.conv2 = nnx.Conv(8, 16, (3, 3), strides=2, rngs=rngs)
+            self.dense = nnx.Linear(7 * 7 * 16, 10, rngs=rngs)
+
+        def __call__(self, x):
+            x = jax.nn.relu(self.conv2(jax.nn.relu(self.conv1(x))))
+            return self.dense(x.reshape(x.shape[0], -1))
+
+    return {"mlp": MLP(nnx.Rngs(0)), "cnn": CNN(nnx.Rngs(0))}
+
+
+def train(params, apply, x, y, *, seed=0, batch=128):
+    import jax
+    import optax
+
+    import minstab as ms
+
+    opt = optax.adam(1e-3)
+    perm = np.random.default_rng(seed).permutation(x.shape[0])
+    steps = x.shape[0] // batch
+    xb = x[perm[: steps * batch]].reshape(steps, batch, *x.shape[1:])
+    yb = y[perm[: steps * batch]].reshape(steps, batch, -1)
+
+    @jax.jit
+    def epoch(params, state):
+        def step(carry, b):
+            p, s = carry
+            g = jax.grad(lambda q: ms.softmax_cross_entropy(apply(q, b[0]), b[1]))(p)
+            u, s = opt.update(g, s, p)
+            return (optax.apply_updates(p, u), s), None
+
+        return jax.lax.scan(step, (params, state), (xb, yb))[0]
+
+    with jax.numpy_dtype_promotion("standard"):
+        return epoch(params, opt.init(params))[0]
+
+
+def curvature(params, apply, x, y, *, batch):
+    import jax
+
+    import minstab as ms
+
+    kw = dict(model=apply, loss=ms.softmax_cross_entropy, data_batch_size=batch)
+    t0 = time.perf_counter()
+    top = ms.hessian_eigenvalues(params, x, y, k=5, **kw)
+    blk = ms.block_sharpness(params, x, y, blocks="layer", full_output=True, **kw)
+    tr = ms.hessian_trace(params, x, y, key=jax.random.key(0), num_samples=30,
+                          per_block="layer", **kw)  # fmt: skip
+    jax.block_until_ready((top, blk, tr))
+    return {
+        "n": int(x.shape[0]),
+        "top5": [float(v) for v in top.values],
+        "top5_converged": bool(top.converged.all()),
+        "hvps_top5": int(top.num_matvecs),
+        "layer_sharpness": {k: float(v) for k, v in blk.value.items()},
+        "layer_sharpness_converged": all(bool(v) for v in blk.converged.values()),
+        "layer_trace": {k: float(v) for k, v in tr.value.items()},
+        "layer_trace_stderr": {k: float(v) for k, v in tr.stderr.items()},
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=60_000)
+    ap.add_argument("--subset", type=int, default=1_000)
+    ap.add_argument("--batch", type=int, default=2_000)
+    ap.add_argument("--only", choices=["mlp", "cnn"], default=None)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    import jax
+    import jax.numpy as jnp
+
+    import minstab as ms
+
+    images, labels = ms.load_mnist(ms.images.find_dataset("fashion-mnist"))
+    x = jnp.asarray(images[: args.n, :, :, None] / 255.0, jnp.float32)
+    y = jax.nn.one_hot(jnp.asarray(labels[: args.n]), 10, dtype=jnp.float32)
+    out = {"machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg(),
+                       "jax": jax.__version__}, "models": {}}  # fmt: skip
+    order = ["cnn", "mlp"] if args.only is None else [args.only]
+    mods = models()
+    for name in order:
+        module = mods[name]
+        params, apply = ms.from_flax_nnx(module)
+        size = sum(a.size for a in jax.tree_util.tree_leaves(params))
+        t0 = time.perf_counter()
+        params = train(params, apply, x, y)
+        res = {"params": int(size), "train_seconds": time.perf_counter() - t0}
+        res["full"] = curvature(params, apply, x, y, batch=args.batch)
+        res["subset"] = curvature(params, apply, x[: args.subset], y[: args.subset],
+                                  batch=args.batch)  # fmt: skip
+        f, s = res["full"], res["subset"]
+        res["subset_vs_full"] = {
+            "top5": [b / a - 1 for a, b in zip(f["top5"], s["top5"], strict=True)],
+            "layer_sharpness": {k: s["layer_sharpness"][k] / v - 1
+                                for k, v in f["layer_sharpness"].items()},
+            "layer_trace": {k: s["layer_trace"][k] / v - 1 for k, v in f["layer_trace"].items()},
+        }  # fmt: skip
+        out["models"][name] = res
+        print(json.dumps({name: res}, indent=1), flush=True)
+        if args.out:  # after each model: the cheap CNN first
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "real_models.json").write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,372 @@
+"""Whole data sets in batches: loss, gradient and curvature products as one compiled loop.
+
+A loss that is a mean over samples, L = (1/n) sum_j l(f(x_j), y_j) (the quadratic loss of
+seed 004 eq. 19, :func:`minstab.squared_error`, :func:`minstab.softmax_cross_entropy`), splits
+over batches b of n_b samples as
+
+    L = sum_b (n_b / n) L_b,    grad L = sum_b (n_b / n) grad L_b,    H v = sum_b (n_b / n) H_b v
+
+with L_b the same loss on batch b alone (its own mean). :func:`batch_mean` computes such a sum
+as one ``lax.fori_loop`` over the full batches (each read by ``dynamic_slice``: the data are
+not copied) plus, when ``batch_size`` does not divide n, one call on the smaller last batch
+(its own static shape: exact, no padding). Intermediates (activations, tangents) live for one
+batch at a time, so the memory is O(batch) on top of the data, where the unbatched operators of
+:mod:`minstab.operators` linearize over all n samples at once (O(n)); each product re-runs the
+forward pass, so a batched product costs about 1.5-2x a linearized one.
+
+:func:`curvature_operator` is the batched twin of :func:`minstab.operators.curvature_operator`
+(H v by forward-over-reverse, or G v = J^T (d^2 l / d pred^2) J v, per batch). The public
+functions take ``data_batch_size=`` (``None``: one pass over all data, as before) and data as
+arrays or as a sequence of ``(x_b, y_b)`` batches (:func:`resolve_data`; e.g.
+:func:`read_idx_batches` reads an IDX file in pieces).
+
+The batched sum assumes that the model treats samples independently (no batch statistics: a
+BatchNorm in eval mode) and that ``loss`` is a mean over samples; :func:`check_mean_loss`
+verifies the latter on a few samples before anything is compiled.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from .progress import ProgressBar
+
+__all__ = [
+    "batch_mean",
+    "batched_value",
+    "batched_value_and_grad",
+    "batched_hvp_flat",
+    "curvature_operator",
+    "check_data_batch_size",
+    "check_mean_loss",
+    "resolve_data",
+    "read_idx_batches",
+]
+
+
+# ----------------------------------------------------------------------------- validation
+def check_data_batch_size(data_batch_size, n: int | None = None) -> int | None:
+    """``data_batch_size`` as an int (None stays None); ``ValueError`` naming it otherwise.
+
+    A value above the number of samples ``n`` means one batch (it is capped at n).
+    """
+    if data_batch_size is None:
+        return None
+    ok = isinstance(data_batch_size, int | np.integer) and not isinstance(data_batch_size, bool)
+    if not ok or data_batch_size < 1:
+        raise ValueError(
+            f"data_batch_size must be a positive integer (samples per batch) or None, got "
+            f"{data_batch_size!r}"
+        )
+    return int(data_batch_size) if n is None else min(int(data_batch_size), n)
+
+
+def _is_batch_sequence(x, y) -> bool:
+    if y is not None or isinstance(x, np.ndarray | jax.Array) or hasattr(x, "__array__"):
+        return False
+    return isinstance(x, list | tuple) or (isinstance(x, Iterable) and not isinstance(x, str))
+
+
+def resolve_data(x, y, data_batch_size, *, progress: bool = False):
+    """``(x, y, data_batch_size)`` with the data as arrays, before validation.
+
+    With ``y=None``, ``x`` may be a sequence (or iterator) of ``(x_b, y_b)`` batches: they are
+    concatenated on the host (numpy; a progress bar per batch with ``progress=True``), and
+    ``data_batch_size`` defaults to the first batch's size. Arrays pass through unchanged.
+    """
+    if not _is_batch_sequence(x, y):
+        return x, y, check_data_batch_size(data_batch_size)
+    xs, ys = [], []
+    total = len(x) if hasattr(x, "__len__") else 0
+    with ProgressBar(total, "reading batches", enabled=progress) as bar:
+        for i, item in enumerate(x):
+            if not (isinstance(item, tuple | list) and len(item) == 2):
+                raise ValueError(
+                    f"x: batch {i} must be a pair (x_b, y_b), got {type(item).__name__}"
+                )
+            xb, yb = np.asarray(item[0]), np.asarray(item[1])
+            if xb.ndim < 1 or yb.ndim < 1 or xb.shape[0] != yb.shape[0] or xb.shape[0] == 0:
+                raise ValueError(
+                    f"x: batch {i} must hold x_b and y_b with the same number (>= 1) of rows, "
+                    f"got shapes {xb.shape} and {yb.shape}"
+                )
+            if xs and (xb.shape[1:] != xs[0].shape[1:] or yb.shape[1:] != ys[0].shape[1:]):
+                raise ValueError(
+                    f"x: batch {i} has sample shapes {xb.shape[1:]}, {yb.shape[1:]}; batch 0 "
+                    f"has {xs[0].shape[1:]}, {ys[0].shape[1:]}"
+                )
+            xs.append(xb)
+            ys.append(yb)
+            bar.update(1)
+    if not xs:
+        raise ValueError("x: the sequence of (x, y) batches is empty")
+    size = xs[0].shape[0] if data_batch_size is None else data_batch_size
+    return np.concatenate(xs), np.concatenate(ys), check_data_batch_size(size)
+
+
+def read_idx_batches(
+    images, labels, batch_size: int, *, transform: Callable | None = None, progress: bool = False
+):
+    """Yield ``(x_b, y_b)`` batches of an IDX image file and its label file, read in pieces.
+
+    Only ``batch_size`` samples of each file are in memory at a time (gzip is decompressed as a
+    stream). ``transform(images_b, labels_b) -> (x_b, y_b)`` (default: identity) maps each raw
+    uint8 piece, e.g. to scaled float inputs and one-hot targets. ``progress=True`` draws a
+    progress bar (one tick per batch read, :class:`minstab.progress.ProgressBar`).
+    """
+    batch_size = check_data_batch_size(batch_size)
+    if batch_size is None:
+        raise ValueError("batch_size must be a positive integer, got None")
+    with _open_idx(images) as fi, _open_idx(labels) as fl:
+        (n, *shape), dt_i = _idx_header(fi, images)
+        (n_l, *shape_l), dt_l = _idx_header(fl, labels)
+        if n != n_l:
+            raise ValueError(f"labels: {n_l} labels for {n} images")
+        with ProgressBar(-(-n // batch_size), "reading IDX", enabled=progress) as bar:
+            for start in range(0, n, batch_size):
+                m = min(batch_size, n - start)
+                xb = _read_rows(fi, images, dt_i, (m, *shape))
+                yb = _read_rows(fl, labels, dt_l, (m, *shape_l))
+                bar.update(1, f"{start + m}/{n} samples")
+                yield (xb, yb) if transform is None else transform(xb, yb)
+
+
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _open_idx(path):
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path: no IDX file at {path}")
+    with path.open("rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gz else path.open("rb")
+
+
+def _idx_header(f, path):
+    head = f.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
+        raise ValueError(f"path: {path} is not an IDX file (bad magic number)")
+    shape = tuple(int(s) for s in np.frombuffer(f.read(4 * head[3]), ">u4"))
+    return shape, np.dtype(_IDX_DTYPES[head[2]])
+
+
+def _read_rows(f, path, dtype, shape):
+    count = int(np.prod(shape))
+    raw = f.read(count * dtype.itemsize)
+    if len(raw) != count * dtype.itemsize:
+        raise ValueError(f"path: {path} is truncated")
+    return np.frombuffer(raw, dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def check_mean_loss(params, x, y, *, model: Callable, loss: Callable) -> None:
+    """``ValueError`` naming ``loss`` unless it is a mean over samples on the first 4 of them.
+
+    Batching needs L(4 samples) = (L(first 2) + L(last 2)) / 2; a sum over samples (or a loss
+    coupling samples) fails this. Computes the model on at most 4 samples; skipped for n < 2.
+    """
+    m = min(4, x.shape[0]) // 2 * 2
+    if m < 2:
+        return
+    pred = model(params, x[:m])
+    whole = loss(pred, y[:m])
+    halves = 0.5 * (loss(pred[: m // 2], y[: m // 2]) + loss(pred[m // 2 :], y[m // 2 : m]))
+    eps = float(jnp.finfo(whole.dtype).eps)
+    if not abs(float(whole) - float(halves)) <= 1e3 * eps * max(abs(float(whole)), 1.0):
+        raise ValueError(
+            "loss must be a mean over samples for data_batch_size (L = (1/n) sum_j l_j, as "
+            f"minstab.squared_error): on {m} samples loss = {float(whole):.6g} but the mean of "
+            f"its two halves is {float(halves):.6g}"
+        )
+
+
+# ----------------------------------------------------------------------------- kernels
+def batch_mean(fn: Callable, x, y, *, batch_size: int):
+    """``sum_b (n_b / n) fn(x_b, y_b)`` over the batches of (x, y), traceable.
+
+    One ``lax.fori_loop`` over the full batches (``dynamic_slice``) and one call on the last,
+    smaller batch when ``batch_size`` does not divide n; ``fn`` returns a pytree of arrays.
+    For ``fn`` the mean of a per-sample quantity over its batch, this is the mean over all n.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from minstab.batching import batch_mean
+    >>> x, y = jnp.arange(10.0)[:, None], jnp.zeros(10)
+    >>> float(batch_mean(lambda xb, yb: jnp.mean(xb), x, y, batch_size=4))  # 4 + 4 + 2 rows
+    4.5
+    """
+    n = x.shape[0]
+    batch_size = min(batch_size, n)
+    full, rest = divmod(n, batch_size)
+
+    def term(xb, yb):
+        w = xb.shape[0] / n
+        return jax.tree_util.tree_map(lambda a: a * w, fn(xb, yb))
+
+    def add(a, b):
+        return jax.tree_util.tree_map(jnp.add, a, b)
+
+    def body(i, acc):
+        xb = jax.lax.dynamic_slice_in_dim(x, i * batch_size, batch_size)
+        yb = jax.lax.dynamic_slice_in_dim(y, i * batch_size, batch_size)
+        return add(acc, term(xb, yb))
+
+    shapes = jax.eval_shape(term, x[:batch_size], y[:batch_size])
+    acc = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    acc = jax.lax.fori_loop(0, full, body, acc)
+    if rest:
+        acc = add(acc, term(x[full * batch_size :], y[full * batch_size :]))
+    return acc
+
+
+def batched_value(params, x, y, *, model: Callable, loss: Callable, batch_size: int):
+    """L(params) over all samples, batch by batch."""
+    return batch_mean(lambda xb, yb: loss(model(params, xb), yb), x, y, batch_size=batch_size)
+
+
+def batched_value_and_grad(params, x, y, *, model: Callable, loss: Callable, batch_size: int):
+    """(L, grad L) over all samples, batch by batch (the gradient shaped like ``params``)."""
+
+    def value(p, xb, yb):
+        return loss(model(p, xb), yb)
+
+    return batch_mean(
+        lambda xb, yb: jax.value_and_grad(value)(params, xb, yb), x, y, batch_size=batch_size
+    )
+
+
+def _batch_hvp(params, xb, yb, v, *, model, loss):
+    theta, unravel = ravel_pytree(params)
+    return jax.jvp(jax.grad(lambda t: loss(model(unravel(t), xb), yb)), (theta,), (v,))[1]
+
+
+def _batch_ggn(params, xb, yb, v, *, model, loss):
+    theta, unravel = ravel_pytree(params)
+    pred, jvp = jax.linearize(lambda t: model(unravel(t), xb), theta)
+    _, loss_hvp = jax.linearize(jax.grad(lambda p: loss(p, yb)), pred)
+    (out,) = jax.linear_transpose(jvp, theta)(loss_hvp(jvp(v)))
+    return out
+
+
+def batched_hvp_flat(params, x, y, v, *, model: Callable, loss: Callable, batch_size: int):
+    """H v for a flat v (``ravel_pytree`` order), forward-over-reverse on each batch."""
+    return batch_mean(
+        lambda xb, yb: _batch_hvp(params, xb, yb, v, model=model, loss=loss),
+        x, y, batch_size=batch_size,
+    )  # fmt: skip
+
+
+def curvature_operator(
+    params, x, y, *, model: Callable, loss: Callable, curvature: str, batch_size: int | None
+):
+    """``(theta, matvec)`` of H (``"hessian"``) or G (``"ggn"``), flat, over all samples.
+
+    ``batch_size=None``: :func:`minstab.operators.curvature_operator` (linearized once over all
+    data). Otherwise each product is a :func:`batch_mean` of per-batch products.
+    """
+    if batch_size is None:
+        from .operators import curvature_operator as whole
+
+        return whole(params, x, y, model=model, loss=loss, curvature=curvature)
+    theta, _ = ravel_pytree(params)
+    one = _batch_hvp if curvature == "hessian" else _batch_ggn
+
+    def matvec(v):
+        return batch_mean(
+            lambda xb, yb: one(params, xb, yb, v, model=model, loss=loss),
+            x, y, batch_size=batch_size,
+        )  # fmt: skip
+
+    return theta, matvec
+
+
+# ----------------------------------------------------------------------------- sharpness
+def _sharpness_kernel(params, x, y, v0, *, model, loss, method, num_iters, tol, batch_size):
+    from .curvature import SHARPNESS_METHODS, SharpnessResult
+    from .eigen import lanczos, power_iteration
+    from .operators import default_start
+
+    _, matvec = curvature_operator(
+        params, x, y, model=model, loss=loss, curvature="hessian", batch_size=batch_size
+    )
+    v0 = default_start(params) if v0 is None else v0
+    if method == "power":
+        r = power_iteration(matvec, v0, num_iters=num_iters or 2000, tol=tol)
+    else:
+        r = lanczos(matvec, v0, num_iters=num_iters, tol=tol)
+    code = jnp.array(SHARPNESS_METHODS.index(method), jnp.int32)
+    return SharpnessResult(r.value, r.vector, r.residual, r.num_matvecs, r.converged, code)
+
+
+_sharpness_jit = jax.jit(
+    _sharpness_kernel,
+    static_argnames=("model", "loss", "method", "num_iters", "tol", "batch_size"),
+)
+
+_BATCHED_METHODS = ("auto", "lanczos", "power")
+
+
+def prepare(params, x, y, *, model, loss, data_batch_size, negative_slope: float = 0.0):
+    """Validate a batched problem before tracing: ``(x, y, model, loss, batch_size)``.
+
+    Resolves a sequence of batches (:func:`resolve_data`), the shallow net for ``model=None``
+    and the quadratic loss for ``loss=None``, runs :func:`minstab.operators.check_model` and
+    :func:`check_mean_loss`.
+    """
+    from .losses import softmax_cross_entropy, squared_error
+    from .operators import check_model, resolve_loss, shallow_model
+
+    x, y, batch_size = resolve_data(x, y, data_batch_size)
+    if y is None:
+        raise ValueError("y must be an array of targets (or x a sequence of (x_b, y_b) batches)")
+    if batch_size is None:
+        raise ValueError("data_batch_size must be a positive integer with arrays x, y, got None")
+    if model is None:
+        model = shallow_model(float(negative_slope))
+    elif negative_slope != 0.0:
+        raise ValueError(
+            "negative_slope applies to the shallow net (model=None); a model sets its own "
+            f"activation, got negative_slope={negative_slope}"
+        )
+    x, y = check_model(params, x, y, model=model, loss=loss)
+    loss = resolve_loss(loss)
+    if loss not in (squared_error, softmax_cross_entropy):
+        check_mean_loss(params, x, y, model=model, loss=loss)
+    return x, y, model, loss, min(batch_size, x.shape[0])
+
+
+def batched_sharpness(
+    params, x, y, *, model, loss, method, v0, num_iters, tol, negative_slope, full_output,
+    data_batch_size,
+):  # fmt: skip
+    """:func:`minstab.sharpness` over all samples in batches of ``data_batch_size``."""
+    from .eigen import default_tol
+
+    if method not in _BATCHED_METHODS:
+        raise ValueError(
+            f"method must be one of {', '.join(map(repr, _BATCHED_METHODS))} with "
+            f"data_batch_size ('dense' and 'gram' need all samples at once), got {method!r}"
+        )
+    x, y, model, loss, batch_size = prepare(
+        params, x, y, model=model, loss=loss, data_batch_size=data_batch_size,
+        negative_slope=negative_slope,
+    )  # fmt: skip
+    size = sum(int(jnp.size(a)) for a in jax.tree_util.tree_leaves(params))
+    if v0 is not None and jnp.shape(v0) != (size,):
+        raise ValueError(f"v0 must have shape ({size},) (flat params), got {jnp.shape(v0)}")
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    tol = default_tol(dtype) if tol is None else float(tol)
+    r = _sharpness_jit(
+        params, x, y, v0, model=model, loss=loss,
+        method="power" if method == "power" else "lanczos", num_iters=num_iters, tol=tol,
+        batch_size=batch_size,
+    )  # fmt: skip
+    return r if full_output else r.value
