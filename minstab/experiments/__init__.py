@@ -14,12 +14,12 @@ import importlib.util
 REGISTRY = {
     "fig1": (
         "minstab.experiments.fig1",
-        "seed 004 Fig. 1: a 3x larger step size finds a smoother interpolant",
+        "seed 004 Fig. 1 over seeds: does a 3x step spike the loss and land smoother?",
     ),
     "fig2": ("minstab.experiments.fig2", "seed 004 Fig. 2: empirical vs population weight g"),
     "fig3": (
         "minstab.experiments.fig3",
-        "seed 004 Fig. 3's protocol over 8 seeds: edge of stability, smoothness",
+        "seed 004 Fig. 3 as a phase diagram (width x output scale x n, seeds 0-7)",
     ),
     "mnist": (
         "minstab.experiments.mnist",
