@@ -64,3 +64,16 @@ def atomic_savez(path, arrays: dict) -> None:
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **arrays)
     os.replace(tmp, path)
+
+
+def read_stored(path, key) -> dict | None:
+    """A JSON record written by an earlier run, if its ``config`` equals ``key``; else None.
+
+    Missing, torn or foreign files (another protocol's record) are not results: the caller
+    computes them again.
+    """
+    try:
+        d = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) and d.get("config") == key else None

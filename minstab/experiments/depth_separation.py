@@ -219,15 +219,10 @@ def _seed_from_json(d: dict) -> SeedResult:
 
 
 def _load_seed(path: Path, config: Config, seed: int) -> SeedResult | None:
-    import json
+    from .._io import read_stored
 
-    try:
-        d = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None  # missing, torn or foreign: run again
-    if d.get("config") != _seed_key(config, seed):
-        return None
-    return _seed_from_json(d)
+    d = read_stored(path, _seed_key(config, seed))  # None: missing, torn or foreign
+    return None if d is None else _seed_from_json(d)
 
 
 def run(config: Config, *, out_dir=None, progress=None) -> Result:
