@@ -94,16 +94,18 @@ def test_authors_draw_is_the_flax_notebooks():
                   nnx.Linear(m, 1, rngs=rngs)]  # fmt: skip
         p = sum(a.size for lay in layers for a in (lay.kernel[...], lay.bias[...]))
         u0 = rngs.normal((p, cfg.k), dtype=f32)
-        prob = exp.authors_problem(cfg, seed)
-        np.testing.assert_array_equal(prob.x, x)
-        np.testing.assert_array_equal(prob.y, y)
-        np.testing.assert_array_equal(prob.u0, u0)
-        for (w, b), lay in zip(prob.params, layers, strict=True):
+        params, x2, y2 = exp.authors_problem(cfg, seed, dtype="float32")
+        np.testing.assert_array_equal(x2, x)
+        np.testing.assert_array_equal(y2, y)
+        np.testing.assert_array_equal(exp.authors_u0(cfg, seed, dtype="float32"), u0)
+        for (w, b), lay in zip(params, layers, strict=True):
             np.testing.assert_array_equal(w, lay.kernel[...])
             np.testing.assert_array_equal(b, lay.bias[...])
-        assert prob.x.dtype == f32
-    v1 = exp.authors_problem(exp.Config(protocol=exp.PROTOCOL_V1), 0)
-    assert v1.u0 is None and v1.x.dtype == np.float64
+        assert x2.dtype == f32
+        # cast to float64 (the default) the values stay the same
+        np.testing.assert_array_equal(exp.authors_problem(cfg, seed)[1], x)
+    v1 = exp.Config(protocol=exp.PROTOCOL_V1)
+    assert exp.authors_u0(v1, 0) is None and exp.authors_problem(v1, 0)[1].dtype == np.float64
 
 
 def test_protocol_options_are_checked():

@@ -85,9 +85,9 @@ __all__ = [
     "Config",
     "Protocol",
     "PROTOCOL_V1",
-    "Problem",
     "RunRecord",
     "authors_problem",
+    "authors_u0",
     "run",
     "outcomes",
     "plot",
@@ -258,17 +258,8 @@ def init_mlp(key, sizes, *, init="normal", dtype="float64", kernel_keys=None):
     ]
 
 
-class Problem(NamedTuple):
-    """One seed of (a): parameters, data and the eigensolver's start vectors (None: default)."""
-
-    params: list
-    x: object
-    y: object
-    u0: object
-
-
-def authors_problem(config: Config, seed: int) -> Problem:
-    """The seed's draw under ``config.protocol.keys`` / ``.init`` (module docstring)."""
+def _draw(config: Config, seed: int):
+    """(params, x, y, u0) as drawn under ``config.protocol`` (module docstring)."""
     import jax
     from jax.flatten_util import ravel_pytree
 
@@ -281,11 +272,26 @@ def authors_problem(config: Config, seed: int) -> Problem:
         params = init_mlp(None, sizes, init=proto.init, dtype="float32",
                           kernel_keys=[c(2), c(4), c(6)])  # fmt: skip
         u0 = jax.random.normal(c(8), (ravel_pytree(params)[0].shape[0], config.k), "float32")
-        return Problem(params, x, y, u0)
+        return params, x, y, u0
     kx, ky, kp = jax.random.split(jax.random.key(seed), 3)
     x = jax.random.normal(kx, (config.n, config.d), "float64")
     y = jax.random.normal(ky, (config.n,), "float64")
-    return Problem(init_mlp(kp, sizes, init=proto.init), x, y, None)
+    return init_mlp(kp, sizes, init=proto.init), x, y, None
+
+
+def authors_problem(config: Config, seed: int, *, dtype: str = "float64"):
+    """(params, x, y) of one seed of (a), drawn under ``config.protocol`` and cast to ``dtype``.
+
+    With ``keys="nnx"`` the values are the authors' float32 draw (exactly representable in
+    float64).
+    """
+    params, x, y, _ = _draw(config, seed)
+    return _cast(params, dtype), x.astype(dtype), y.astype(dtype)
+
+
+def authors_u0(config: Config, seed: int, *, dtype: str = "float64"):
+    """The eigensolver's start vectors (P, k) of the seed (None: the functions' default)."""
+    return _cast(_draw(config, seed)[3], dtype)
 
 
 def _cast(tree, dtype):
@@ -395,11 +401,11 @@ def _three(params, x, y, *, eta, steps, model, loss, k, substeps, every, protoco
 
 
 def run_authors(config: Config, activation: str, seed: int) -> RunRecord:
-    prob = authors_problem(config, seed)
-    gd, cf, sf, wall = _three(prob.params, prob.x, prob.y, eta=config.eta, steps=config.steps,
+    params, x, y, u0 = _draw(config, seed)
+    gd, cf, sf, wall = _three(params, x, y, eta=config.eta, steps=config.steps,
                               model=_apply(activation), loss=mean_squared, k=config.k,
                               substeps=config.substeps, every=config.every,
-                              protocol=config.protocol, u0=prob.u0)  # fmt: skip
+                              protocol=config.protocol, u0=u0)  # fmt: skip
     # the authors' predicted loss L + tr X against ours, L + 1/2 sum_i mu_i X_ii
     trace_pred = cf.loss + np.trace(cf.X, axis1=1, axis2=2)
     extra = {"pred_trace_vs_ours_max_rel": float(np.max(np.abs(trace_pred - cf.predicted_loss)
