@@ -606,6 +606,97 @@ def outcomes(records: list[RunRecord], config: Config):
     return checks, verdicts, rows
 
 
+def config_from_json(d: dict) -> Config:
+    """The :class:`Config` stored in a result JSON (lists back to tuples)."""
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    if isinstance(kw.get("protocol"), dict):
+        kw["protocol"] = Protocol(**kw["protocol"])
+    return Config(**kw)
+
+
+def gd_dtype_ablation(stored: dict, *, dtype: str = "float64", progress=None) -> list[dict]:
+    """GD of every stored run of (a) again in ``dtype``, against the stored central flow.
+
+    Only GD is rerun (the flows do not depend on GD's dtype). The stored traces keep the flow's
+    predicted loss every few steps (``traces``), so both GDs, the stored one and this one, are
+    measured on those steps of their windows; the onset is each GD's own. One row per run.
+    """
+    from minstab.central_flow import gd_trajectory
+
+    config = config_from_json(stored["config"])
+    proto = config.protocol
+    eig_kw = {n: getattr(proto, n) for n in ("eig_tol", "eig_iters") if getattr(proto, n)}
+    out = []
+    for tr in stored["traces"]:
+        if tr["family"] not in ACTIVATIONS:
+            continue
+        params, x, y = authors_problem(config, tr["seed"], dtype=dtype)
+        g = gd_trajectory(params, x, y, eta=config.eta, steps=config.steps,
+                          model=_apply(tr["family"]), loss=mean_squared, k=config.k,
+                          every=proto.every, eig_at=proto.gd_eig_at,
+                          u0=authors_u0(config, tr["seed"], dtype=dtype), **eig_kw)  # fmt: skip
+        t = np.asarray(tr["t"])
+        pred = np.asarray(tr["cf_predicted"], float)
+        row = {"family": tr["family"], "seed": tr["seed"], "dtype": dtype}
+        run_row = next(r for r in stored["runs"]
+                       if r["family"] == tr["family"] and r["seed"] == tr["seed"])  # fmt: skip
+        for name, sm, on, mu_max in (
+            ("stored", np.asarray(tr["gd_smoothed"], float), run_row["onset_step"],
+             run_row["gd_mu1_max"]),
+            ("rerun", smoothed(g.loss, config.sigma)[t],
+             onset_step(g.eig_time, g.eigenvalues, config.eta, config.onset),
+             float(np.max(config.eta * g.eigenvalues[:, 0]))),
+        ):  # fmt: skip
+            w = window(on, config.steps, config.sigma)
+            sel = np.isin(t, w)
+            med, mx = _errors(pred[sel], sm[sel], np.arange(int(sel.sum())))
+            row[name] = {"onset_step": on, "gd_mu1_max": mu_max, "pred_err_median": med,
+                         "pred_err_max": mx}  # fmt: skip
+        out.append(row)
+        if progress is not None:
+            progress.update(1, f"{tr['family']} seed {tr['seed']}")
+    return out
+
+
+def write_gd_dtype_ablation(out_dir, *, dtype: str = "float64") -> Path:
+    """:func:`gd_dtype_ablation` of ``out_dir/central_flow.json`` to ``gd_dtype_ablation.json``.
+
+    ``python -c "from minstab.experiments import central_flow as e;
+    e.write_gd_dtype_ablation('notebooks/data/central_flow/authors')"``
+    """
+    import json
+
+    import jax
+
+    from .._io import write_json
+    from ..progress import ProgressBar
+
+    jax.config.update("jax_enable_x64", True)
+    out_dir = Path(out_dir)
+    stored = json.loads((out_dir / "central_flow.json").read_text())
+    n = sum(tr["family"] in ACTIVATIONS for tr in stored["traces"])
+    t = time.perf_counter()
+    with ProgressBar(n, "gd-dtype-ablation") as bar:
+        rows = gd_dtype_ablation(stored, dtype=dtype, progress=bar)
+    path = out_dir / "gd_dtype_ablation.json"
+    write_json(path, {"dtype": dtype, "wall_s": time.perf_counter() - t, "rows": rows})
+    print(ablation_table(rows))
+    return path
+
+
+def ablation_table(rows) -> str:
+    f = lambda v: "  -  " if v is None else f"{v:.3f}"  # noqa: E731
+    lines = ["family  seed  | stored GD: onset  peak ηλ1  med    max   | rerun in DTYPE: onset  "
+             "peak ηλ1  med    max"]  # fmt: skip
+    for r in rows:
+        a, b = r["stored"], r["rerun"]
+        lines.append(f"{r['family']:<6} {r['seed']:>5}  | {str(a['onset_step']):>16}  "
+                     f"{a['gd_mu1_max']:>8.3f}  {f(a['pred_err_median'])}  {f(a['pred_err_max'])} | "
+                     f"{str(b['onset_step']):>21}  {b['gd_mu1_max']:>8.3f}  "
+                     f"{f(b['pred_err_median'])}  {f(b['pred_err_max'])}")  # fmt: skip
+    return "\n".join(lines).replace("DTYPE", rows[0]["dtype"] if rows else "")
+
+
 # --------------------------------------------------------------------------- output
 def traces(rec: RunRecord, config: Config, stride: int | None = None) -> dict:
     """Traces for the JSON, about 200 points each (``stride`` steps apart)."""
