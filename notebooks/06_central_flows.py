@@ -135,6 +135,22 @@ def show(path, figure=True):
 authors = show(data_dir / "authors" / "central_flow.json")
 
 # %% [markdown]
+# The same 24 draws with GD rerun in float64 (everything else as above), measured against the
+# same stored flows on every 5th step (`exp.gd_dtype_ablation`; written by
+# `exp.write_gd_dtype_ablation("notebooks/data/central_flow/authors")`, 6 min). The left
+# columns are the stored float32 GD on the same steps.
+
+# %%
+abl = data_dir / "authors" / "gd_dtype_ablation.json"
+if abl.exists():
+    abl_rows = json.loads(abl.read_text())["rows"]
+    print(exp.ablation_table(abl_rows))
+    for key in ("stored", "rerun"):
+        met = sum(r[key]["pred_err_median"] <= 0.05 and r[key]["pred_err_max"] <= 0.15
+                  for r in abl_rows)  # fmt: skip
+        print(f"{key}: bound met on {met} of {len(abl_rows)} runs")
+
+# %% [markdown]
 # The first protocol (2026-12-07, `--protocol v1`: everything in float64, weights
 # N(0, 1/fan_in) untruncated, GD's eigenvalues at the iterates every 5 steps, looser LOBPCG),
 # kept as the record of what it gave: part (a) over 4 seeds and (c), the shallow ReLU net of
@@ -162,4 +178,40 @@ show(data_dir / "fmnist" / "central_flow.json")
 # %% [markdown]
 # ## Reading it
 #
-# READING
+# What the stored runs show (numbers from the outputs above):
+#
+# * Under the authors' protocol (24 runs) the checks hold: every SDCP converged with
+#   |⟨X, S⟩| ≤ 2.0e-11 ‖A‖, the flow equals gradient flow (2.1e-15) until its first unstable
+#   direction, eigen-residuals ≤ 1.8e-5.
+# * The flow holds the edge (max ηλ₁ = 2.0000 on all 24 runs) while gradient flow climbs to
+#   ηλ₁ = 2.4-10.8 and misses GD's smoothed loss by 47-95 % (`gradient_flow_leaves`: 24/24).
+# * The prediction meets the issue's bound (median ≤ 5 %, max ≤ 15 %) on all 8 swish seeds
+#   (medians 1.2-2.4 %, max 1.5-4.3 %: reproduced), on 6 of 8 GELU seeds (reproduced; seeds 3
+#   and 5 miss with medians 6.6 % and 5.9 %) and on 2 of 8 tanh seeds (partly; medians 4.0-22.6
+#   %). GD now behaves as in the authors' figure: its ηλ₁ at the midpoints overshoots to
+#   2.17-2.99, the catapults die down, and over steps 800-1000 it stays within 1.98-2.02 on 20
+#   of 24 runs (not on swish seeds 1, 4, 7 and tanh seed 4, still catapulting; the swish
+#   predictions meet the bound there too). Seed 0 is the authors' own draw: onset at step 335,
+#   peak 2.46, prediction within 1.2 % / 1.5 %.
+# * Where it still disagrees: the tanh variant. Its loss falls to 1e-2-5e-3, a second
+#   eigenvalue comes close to the edge (ηλ₂ up to 1.97 at the end) and GD catapults again late
+#   on seed 4, and the smoothed loss stays a few percent above the prediction on most seeds
+#   (worst seed 4: median 22.6 %, max 54.6 %). The issue's target for the tanh and GELU MLPs is
+#   not met on tanh.
+# * GD's dtype does most of this: GD in float64 from the same draws overshoots further (peaks
+#   2.27-3.67) and meets the bound on 7 of 24 runs instead of 16. In float64 the rounding that
+#   seeds the oscillation past 2/η is about 1e-9 times smaller, so the top eigenvalue grows
+#   further past the edge before the oscillation is large enough to push it back. The first
+#   protocol (all float64, untruncated weights, eigenvalues at the iterates) met the bound on
+#   2 of 12 seeds, GD at ηλ₁ up to 2.4-4.9.
+# * Fashion-MNIST (b), first protocol: GD catapults once (ηλ₁ peaks at 2.45 and 2.56) and
+#   then hovers near the edge; the prediction meets the bound on both seeds (median 1.7 % and
+#   1.1 %, max 7.1 % and 8.3 %), the flow's ηλ₁ ≤ 2.005, gradient flow leaves both bounds. By
+#   step ~700 all k = 5 tracked eigenvalues of the flow are at the edge, so a larger k could
+#   change the end of these runs (not measured).
+# * The shallow ReLU net (c), first protocol: at η = 0.12, where GD reaches the edge from below
+#   (seeds 0 and 1), the flow's end point has GD's sharpness (16.66 vs 16.64 and 16.69;
+#   gradient flow 19.75 and 18.11) and ∫|f''| g within 3 % (2.42 vs 2.48; 1.28 vs 1.28). Seed 3
+#   starts beyond the edge at η = 0.09 and 0.12 (GD catapults to a flatter minimum, the flow
+#   does not), and on seed 2 GD leaves gradient flow's path without reaching the edge, so the
+#   `toy_endpoint` verdict is 2 of 4.
