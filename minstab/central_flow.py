@@ -323,8 +323,8 @@ class GDResult(NamedTuple):
     eta: float
 
 
-@jax.jit(static_argnames=("spec", "steps", "every"))
-def _gd_arrays(spec: _Spec, steps: int, every: int, w0, u0, x, y, eta):
+@jax.jit(static_argnames=("spec", "steps", "every", "midpoint"))
+def _gd_arrays(spec: _Spec, steps: int, every: int, midpoint: bool, w0, u0, x, y, eta):
     loss, hvp = _flat_fns(spec, x, y)
 
     def one(w, _):
@@ -333,7 +333,9 @@ def _gd_arrays(spec: _Spec, steps: int, every: int, w0, u0, x, y, eta):
 
     def block(c, _):
         w, u = c
-        lam, u, _ = _eigs(spec, hvp, w, u)
+        # the midpoint (w_t + w_{t+1}) / 2 = w_t - eta g / 2 cancels the period-2 oscillation
+        w_eig = w - 0.5 * eta * jax.grad(loss)(w) if midpoint else w
+        lam, u, _ = _eigs(spec, hvp, w_eig, u)
         w, ls = jax.lax.scan(one, w, None, length=every)
         return (w, u), (ls, lam)
 
@@ -355,10 +357,15 @@ def gd_trajectory(
     eig_iters: int = 30,
     eig_tol: float = 1e-5,
     u0=None,
+    eig_at: str = "iterate",
 ) -> GDResult:
     """Full-batch GD w <- w - eta grad L with its top-k Hessian eigenvalues every ``every`` steps.
 
-    ``steps`` must be a multiple of ``every``. Parameters as in :func:`central_flow`.
+    ``steps`` must be a multiple of ``every``. ``eig_at`` says where the eigenvalues of step t
+    are taken: ``"iterate"`` at w_t, ``"midpoint"`` at (w_t + w_{t+1}) / 2, where GD's
+    period-2 oscillation along the top eigenvectors cancels (the authors' research code,
+    ``Flow.discrete(..., midpoint=True)``; one extra gradient per eigensolve). The loss is
+    always L(w_t). Other parameters as in :func:`central_flow`.
     """
     obj, unravel, w0, x, y, eta, steps, k, _, eig_iters, _ = _check(
         params, x, y, eta, steps, model, loss, k, 1, eig_iters, eig_tol, 1
@@ -366,8 +373,11 @@ def gd_trajectory(
     every = _check_int(every, "every")
     if steps % every:
         raise ValueError(f"steps must be a multiple of every = {every}, got {steps}")
+    if eig_at not in ("iterate", "midpoint"):
+        raise ValueError(f"eig_at must be 'iterate' or 'midpoint', got {eig_at!r}")
     spec, u0 = _spec_and_start(True, params, obj, w0, k, 1, eig_iters, eig_tol, 1, 0.5, u0)
-    w, ls, lam = _gd_arrays(spec, steps, every, w0, u0, x, y, jnp.asarray(eta, w0.dtype))
+    w, ls, lam = _gd_arrays(spec, steps, every, eig_at == "midpoint", w0, u0, x, y,
+                            jnp.asarray(eta, w0.dtype))  # fmt: skip
     return GDResult(unravel(w), np.asarray(ls), np.arange(0, steps, every), np.asarray(lam), eta)
 
 

@@ -121,6 +121,25 @@ def test_flow_holds_the_edge_and_eigenvalues_are_the_hessians():
     assert dense0.shape == (w0.shape[0],)
 
 
+def test_gd_eigenvalues_at_the_midpoint_are_the_dense_hessians():
+    """eig_at="midpoint": eigenvalues of H((w_t + w_t+1) / 2) (a Python GD loop, dense eigvalsh)."""
+    params, x, y = _problem(seed=1, n=16, h=5)
+    w, loss = _flat_loss(params, x, y)
+    eta, steps = 0.3, 4
+    g = gd_trajectory(params, x, y, eta=eta, steps=steps, model=_apply, k=2, every=1,
+                      eig_at="midpoint")  # fmt: skip
+    for t in range(steps):
+        step = eta * jax.grad(loss)(w)
+        np.testing.assert_allclose(g.loss[t], loss(w), rtol=1e-12)  # the loss stays at w_t
+        dense = np.linalg.eigvalsh(np.asarray(jax.hessian(loss)(w - 0.5 * step)))[::-1][:2]
+        np.testing.assert_allclose(g.eigenvalues[t], dense, rtol=1e-6)
+        at_iterate = np.linalg.eigvalsh(np.asarray(jax.hessian(loss)(w)))[::-1][:2]
+        assert np.abs(dense - at_iterate).max() > 1e-4  # the two points differ measurably
+        w = w - step
+    with pytest.raises(ValueError, match="eig_at"):
+        gd_trajectory(params, x, y, eta=eta, steps=2, model=_apply, k=2, every=1, eig_at="mid")
+
+
 def test_shallow_default_model_runs():
     x, y = ms.data.toy_1d(n=8, key=jax.random.key(0))
     p = ms.init_shallow(jax.random.key(1), 1, 8)

@@ -73,3 +73,51 @@ def test_reproduce_quick(tmp_path):
     assert cli.main(["reproduce", "central-flow", "--quick", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "central_flow.json").read_text())
     assert set(res) >= {"checks", "verdicts", "runs", "traces"}
+
+
+def test_authors_draw_is_the_flax_notebooks():
+    """keys="nnx": the arrays of the authors' notebook (flax nnx.Rngs(seed), nnx.Linear).
+
+    The notebook runs without x64, where ``rngs.normal`` draws float32: asked for here.
+    """
+    nnx = pytest.importorskip("flax.nnx")
+    import jax
+
+    f32 = jax.numpy.float32
+    cfg = exp.Config()
+    for seed in (0, 5):
+        rngs = nnx.Rngs(seed)
+        n, d, m = cfg.n, cfg.d, cfg.width
+        x = rngs.normal((n, d), dtype=f32)
+        y = rngs.normal((n,), dtype=f32)
+        layers = [nnx.Linear(d, m, rngs=rngs), nnx.Linear(m, m, rngs=rngs),
+                  nnx.Linear(m, 1, rngs=rngs)]  # fmt: skip
+        p = sum(a.size for lay in layers for a in (lay.kernel[...], lay.bias[...]))
+        u0 = rngs.normal((p, cfg.k), dtype=f32)
+        params, x2, y2 = exp.authors_problem(cfg, seed, dtype="float32")
+        np.testing.assert_array_equal(x2, x)
+        np.testing.assert_array_equal(y2, y)
+        np.testing.assert_array_equal(exp.authors_u0(cfg, seed, dtype="float32"), u0)
+        for (w, b), lay in zip(params, layers, strict=True):
+            np.testing.assert_array_equal(w, lay.kernel[...])
+            np.testing.assert_array_equal(b, lay.bias[...])
+        assert x2.dtype == f32
+        # cast to float64 (the default) the values stay the same
+        np.testing.assert_array_equal(exp.authors_problem(cfg, seed)[1], x)
+    v1 = exp.Config(protocol=exp.PROTOCOL_V1)
+    assert exp.authors_u0(v1, 0) is None and exp.authors_problem(v1, 0)[1].dtype == np.float64
+
+
+def test_protocol_options_are_checked():
+    with pytest.raises(ValueError, match="gd_eig_at"):
+        exp.Protocol(gd_eig_at="mid")
+    with pytest.raises(ValueError, match="keys"):
+        exp.Protocol(keys="torch")
+    args = cli.build_parser().parse_args(["reproduce", "central-flow", "--protocol", "v1"])
+    assert exp.config_from_args(args).protocol == exp.PROTOCOL_V1
+
+
+def test_bad_protocol_exits_2(capsys):
+    rc = cli.main(["reproduce", "central-flow", "--protocol", "torch", "--quick"])
+    assert rc == 2
+    assert "--protocol" in capsys.readouterr().err

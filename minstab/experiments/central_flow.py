@@ -4,10 +4,11 @@ Three settings, each run per seed with GD (its top-k Hessian eigenvalues every `
 LOBPCG warm-started along the run), the central flow (:func:`minstab.central_flow`) and gradient
 flow (:func:`minstab.stable_flow`) from the same initialization:
 
-(a) the authors' example: n = 128, d = 8, x and y standard Gaussian, an MLP 8-16-16-1 with swish
-    (weights N(0, 1/fan_in), zero biases; the authors' flax ``nnx.Linear`` draws a *truncated*
-    LeCun normal), loss mean((f - y)^2), eta = 0.1, 1 000 steps, k = 5, 4 substeps; and the same
-    with tanh and GELU activations (the issue's "two other small models");
+(a) the authors' example (``examples/mlp.ipynb`` of github.com/alex-damian/central_flows_jax):
+    n = 128, d = 8, x and y standard Gaussian, an MLP 8-16-16-1 with swish, loss
+    mean((f - y)^2), eta = 0.1, 1 000 steps, k = 5, 4 substeps; and the same with tanh and GELU
+    activations (the issue's "two other small models"). How it is drawn, in which dtype GD
+    runs and where GD's eigenvalues are taken is the :class:`Protocol` (history below);
 (b) the tanh MLP of ``reproduce eos`` on a Fashion-MNIST subset (784-h-h-10, quadratic loss);
 (c) the shallow ReLU net of the main job (:func:`minstab.data.toy_1d`,
     :func:`minstab.init_shallow`) at three step sizes: the flow's end point against GD's
@@ -24,6 +25,46 @@ Checks (must hold on every run): every SDCP solve converged, with |<X, S>| <= 1e
 eigenvalues of X and S >= -1e-8 (scaled); before the first substep with X != 0 the central flow
 equals gradient flow (same integrator, relative loss difference <= 1e-8); eigen-residuals of
 the tracked pairs <= 1e-2 |lambda_1|.
+
+Protocol of (a) (:class:`Protocol`; ``Protocol()`` is the current one, ``PROTOCOL_V1`` the first).
+The authors' notebook draws x, y, the weights and the start vectors U0 of the eigensolver from
+one ``flax.nnx.Rngs(seed)`` stream (keys ``fold_in(key(seed), c)``: x c = 0, y 1, the three
+kernels 2, 4, 6 (3, 5, 7 go to the zero biases), U0 8), weights by ``nnx.Linear``'s default
+truncated LeCun normal (``jax.nn.initializers.lecun_normal``), all in JAX's default float32;
+GD's eigenvalues every step at the midpoint (w_t + w_{t+1}) / 2 (``Flow.discrete(...,
+midpoint=True)``), its loss at w_t; LOBPCG to relative tolerance 1e-5 with up to 100 iterations
+for GD and both flows; the three runs from the same point and U0; gradient flow with
+ceil(eta lambda_1 / 0.5) Euler substeps per step (at least 1). Two differences stay. Gradient
+flow keeps at least 4 substeps (``sf_substeps``), the central flow's, so that the check
+"before X != 0 the central flow is gradient flow" compares one integrator with itself. The flows stay in float64 (the
+authors' run them in float32 and solve each SDCP in float64 with CVXOPT): the central flow
+is a deterministic ODE, and float64 only removes rounding from its integration. In float32 our
+interior-point SDCP solver stops at |<X, S>| = 6e-3 ||A|| and on seed 0 the flow's predicted
+loss then wanders up to 50 % from the float64 flow's (measured once, 2026-12-07). GD runs in float32, where the
+rounding seeds the oscillation along the top eigenvector (in float64 that seed is 1e-9 times
+smaller, GD overshoots further past 2/eta and catapults). The authors' predicted loss is
+L + tr X; ours is L + 1/2 sum_i mu_i X_ii (equal where the active mu_i = 2; the largest
+difference is reported per run).
+
+Protocol history.
+
+* 2026-12-07, first protocol (``PROTOCOL_V1``): keys split from key(seed), weights
+  N(0, 1/fan_in) untruncated, everything float64, GD's eigenvalues at w_t every 5 steps, the
+  flows' LOBPCG to 1e-3 in at most 30 iterations (GD's to 1e-5), fixed start vectors. Result (4 seeds): the prediction met the bound on 2 of 12
+  seeds; GD overshot to eta lambda_1 = 2.4-4.9 and catapulted in a sawtooth.
+* 2026-12-07 (issue 34, later that day): match the authors' protocol, as read from their code
+  (the list above, with its two stated differences), fixed from the code before any run. Then, before the judged run, seed 0
+  (the authors' own draw) was run once by hand to see that it reproduces their figure: GD in
+  float32 reaches eta lambda_1 = 1.9 at step 336, peaks at 2.53 and settles at the edge, as in
+  their figure (in float64 from the same draw it peaks at 2.99; eigenvalues at the iterates in
+  that probe, 2.46 and 2.78 at the midpoints); its errors against the central
+  flow (swish, float64 flow, the old LOBPCG settings) were 1.2 % median / 1.5 % max (float32
+  GD) and 3.2 % / 4.5 % (float64 GD). Nothing was changed after it. Seeds: the same numbers 0-3
+  (new draws under the new key stream) and 4 new ones, 4-7; thresholds, window and measures
+  unchanged. Result (8 seeds): the bound met on swish 8/8, GELU 6/8, tanh 2/8; GD peaks at
+  eta lambda_1 = 2.17-2.99 at the midpoints and settles at the edge. GD rerun in float64 from
+  the same draws (:func:`gd_dtype_ablation`): 7 of 24 (swish 4, tanh 1, GELU 2), peaks
+  2.27-3.67.
 
 Verdicts (per seed, per model): ``prediction``: median error <= 5 % and max <= 15 % in the
 window; ``flow_at_edge``: the central flow's max eta lambda_1 <= 2.02 (seeds where it reaches
@@ -44,14 +85,74 @@ import numpy as np
 
 from .outcomes import check, exit_status, format_outcomes, verdict
 
-__all__ = ["Config", "RunRecord", "run", "outcomes", "plot", "main", "smoothed", "window"]
+__all__ = [
+    "Config",
+    "Protocol",
+    "PROTOCOL_V1",
+    "RunRecord",
+    "authors_problem",
+    "authors_u0",
+    "run",
+    "outcomes",
+    "plot",
+    "main",
+    "smoothed",
+    "window",
+]
 
 ACTIVATIONS = ("swish", "tanh", "gelu")
 
 
 @dataclasses.dataclass(frozen=True)
+class Protocol:
+    """How part (a) is drawn, run and measured (module docstring, "Protocol of (a)").
+
+    Attributes
+    ----------
+    keys : "nnx": x, y, kernels and U0 from fold_in(key(seed), c), c = 0, 1, 2/4/6, 8, drawn in
+        float32 (flax ``nnx.Rngs(seed)`` in the authors' notebook); "split": split(key(seed), 3)
+        for x, y, weights, drawn in float64, fixed start vectors (the first protocol).
+    init : "lecun_truncated" (``jax.nn.initializers.lecun_normal``, flax ``nnx.Linear``'s
+        default) or "normal" (N(0, 1/fan_in)); biases are zero either way.
+    gd_dtype, flow_dtype : dtype of GD's run and of both flows' runs (the drawn arrays are cast).
+    gd_eig_at : "midpoint" or "iterate" (:func:`minstab.central_flow.gd_trajectory`).
+    every : GD's eigenvalues every ``every`` steps.
+    eig_tol, eig_iters : LOBPCG's relative tolerance and iteration cap for GD and both flows
+        (None: each function's default, 1e-3 / 30 for the flows and 1e-5 / 30 for GD).
+    sf_substeps : gradient flow's minimum Euler substeps per step (it takes
+        max(sf_substeps, ceil(eta lambda_1 / 0.5)); the authors' 1, here 4 as the central
+        flow's, for the check that both are one integrator until X != 0).
+    """
+
+    keys: str = "nnx"
+    init: str = "lecun_truncated"
+    gd_dtype: str = "float32"
+    flow_dtype: str = "float64"
+    gd_eig_at: str = "midpoint"
+    every: int = 1
+    eig_tol: float | None = 1e-5
+    eig_iters: int | None = 100
+    sf_substeps: int = 4
+
+    def __post_init__(self):
+        choices = dict(keys=("nnx", "split"), init=("lecun_truncated", "normal"),
+                       gd_dtype=("float32", "float64"), flow_dtype=("float32", "float64"),
+                       gd_eig_at=("midpoint", "iterate"))  # fmt: skip
+        for name, ok in choices.items():
+            if getattr(self, name) not in ok:
+                raise ValueError(f"{name} must be one of {ok}, got {getattr(self, name)!r}")
+
+
+PROTOCOL_V1 = Protocol(keys="split", init="normal", gd_dtype="float64", flow_dtype="float64",
+                       gd_eig_at="iterate", every=5, eig_tol=None, eig_iters=None,
+                       sf_substeps=4)  # fmt: skip
+PROTOCOLS = {"authors": Protocol(), "v1": PROTOCOL_V1}
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
-    seeds: tuple[int, ...] = (0, 1, 2, 3)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
+    protocol: Protocol = Protocol()
     activations: tuple[str, ...] = ACTIVATIONS
     n: int = 128
     d: int = 8
@@ -138,25 +239,69 @@ def mean_squared(pred, y):
     return jnp.mean((pred - y) ** 2)
 
 
-def init_mlp(key, sizes):
-    """Weights N(0, 1/fan_in), zero biases (float64)."""
+def _kernel(key, m, n, init, dtype):
+    import jax
+
+    if init == "lecun_truncated":  # truncated at 2 std, rescaled to variance 1/fan_in
+        return jax.nn.initializers.lecun_normal()(key, (m, n), dtype)
+    return jax.random.normal(key, (m, n), dtype) / np.sqrt(m)
+
+
+def init_mlp(key, sizes, *, init="normal", dtype="float64", kernel_keys=None):
+    """Kernels by ``init`` ("normal": N(0, 1/fan_in); "lecun_truncated"), zero biases.
+
+    ``kernel_keys`` (one per layer) replaces ``split(key, layers)``.
+    """
     import jax
     import jax.numpy as jnp
 
-    keys = jax.random.split(key, len(sizes) - 1)
+    keys = jax.random.split(key, len(sizes) - 1) if kernel_keys is None else kernel_keys
     return [
-        (jax.random.normal(k, (m, n), jnp.float64) / np.sqrt(m), jnp.zeros(n, jnp.float64))
+        (_kernel(k, m, n, init, dtype), jnp.zeros(n, dtype))
         for k, m, n in zip(keys, sizes[:-1], sizes[1:], strict=True)
     ]
 
 
-def authors_problem(config: Config, seed: int):
+def _draw(config: Config, seed: int):
+    """(params, x, y, u0) as drawn under ``config.protocol`` (module docstring)."""
     import jax
+    from jax.flatten_util import ravel_pytree
 
+    proto, sizes = config.protocol, [config.d, config.width, config.width, 1]
+    if proto.keys == "nnx":  # flax nnx.Rngs(seed): the c-th key is fold_in(key(seed), c)
+        key = jax.random.key(seed)
+        c = lambda i: jax.random.fold_in(key, i)  # noqa: E731
+        x = jax.random.normal(c(0), (config.n, config.d), "float32")
+        y = jax.random.normal(c(1), (config.n,), "float32")
+        params = init_mlp(None, sizes, init=proto.init, dtype="float32",
+                          kernel_keys=[c(2), c(4), c(6)])  # fmt: skip
+        u0 = jax.random.normal(c(8), (ravel_pytree(params)[0].shape[0], config.k), "float32")
+        return params, x, y, u0
     kx, ky, kp = jax.random.split(jax.random.key(seed), 3)
     x = jax.random.normal(kx, (config.n, config.d), "float64")
     y = jax.random.normal(ky, (config.n,), "float64")
-    return init_mlp(kp, [config.d, config.width, config.width, 1]), x, y
+    return init_mlp(kp, sizes, init=proto.init), x, y, None
+
+
+def authors_problem(config: Config, seed: int, *, dtype: str = "float64"):
+    """(params, x, y) of one seed of (a), drawn under ``config.protocol`` and cast to ``dtype``.
+
+    With ``keys="nnx"`` the values are the authors' float32 draw (exactly representable in
+    float64).
+    """
+    params, x, y, _ = _draw(config, seed)
+    return _cast(params, dtype), x.astype(dtype), y.astype(dtype)
+
+
+def authors_u0(config: Config, seed: int, *, dtype: str = "float64"):
+    """The eigensolver's start vectors (P, k) of the seed (None: the functions' default)."""
+    return _cast(_draw(config, seed)[3], dtype)
+
+
+def _cast(tree, dtype):
+    import jax
+
+    return None if tree is None else jax.tree.map(lambda a: a.astype(dtype), tree)
 
 
 # --------------------------------------------------------------------------- measures
@@ -224,31 +369,53 @@ def measures(rec: RunRecord, config: Config, sigma: float) -> dict:
 
 
 # --------------------------------------------------------------------------- running
-def _three(params, x, y, *, eta, steps, model, loss, k, substeps, every):
+def _three(params, x, y, *, eta, steps, model, loss, k, substeps, every, protocol=None, u0=None):
+    """GD, central flow and gradient flow from one point (``protocol``: dtypes and solvers)."""
     import minstab as ms
     from minstab.central_flow import gd_trajectory
 
     kw = dict(eta=eta, steps=steps, model=model, loss=loss, k=k)
+    gd_kw, flow_kw, sf_substeps = {}, {}, substeps
+    gd_dt = flow_dt = None
+    if protocol is not None:
+        gd_dt, flow_dt = protocol.gd_dtype, protocol.flow_dtype
+        every, sf_substeps = protocol.every, protocol.sf_substeps
+        gd_kw["eig_at"] = protocol.gd_eig_at
+        for name in ("eig_tol", "eig_iters"):
+            if getattr(protocol, name) is not None:
+                flow_kw[name] = gd_kw[name] = getattr(protocol, name)
+
+    def at(dtype):
+        if dtype is None:
+            return dict(params=params, x=x, y=y, u0=u0)
+        return dict(params=_cast(params, dtype), x=x.astype(dtype), y=y.astype(dtype),
+                    u0=_cast(u0, dtype))  # fmt: skip
+
     wall = {}
     t = time.perf_counter()
-    gd = gd_trajectory(params, x, y, every=every, **kw)
+    gd = gd_trajectory(**at(gd_dt), every=every, **gd_kw, **kw)
     wall["gd"] = time.perf_counter() - t
     t = time.perf_counter()
-    cf = ms.central_flow(params, x, y, substeps=substeps, **kw)
+    cf = ms.central_flow(**at(flow_dt), substeps=substeps, **flow_kw, **kw)
     wall["central_flow"] = time.perf_counter() - t
     t = time.perf_counter()
-    sf = ms.stable_flow(params, x, y, substeps=substeps, **kw)
+    sf = ms.stable_flow(**at(flow_dt), substeps=sf_substeps, **flow_kw, **kw)
     wall["stable_flow"] = time.perf_counter() - t
     return gd, cf, sf, wall
 
 
 def run_authors(config: Config, activation: str, seed: int) -> RunRecord:
-    params, x, y = authors_problem(config, seed)
+    params, x, y, u0 = _draw(config, seed)
     gd, cf, sf, wall = _three(params, x, y, eta=config.eta, steps=config.steps,
                               model=_apply(activation), loss=mean_squared, k=config.k,
-                              substeps=config.substeps, every=config.every)  # fmt: skip
+                              substeps=config.substeps, every=config.every,
+                              protocol=config.protocol, u0=u0)  # fmt: skip
+    # the authors' predicted loss L + tr X against ours, L + 1/2 sum_i mu_i X_ii
+    trace_pred = cf.loss + np.trace(cf.X, axis1=1, axis2=2)
+    extra = {"pred_trace_vs_ours_max_rel": float(np.max(np.abs(trace_pred - cf.predicted_loss)
+                                                        / cf.predicted_loss))}  # fmt: skip
     return RunRecord(activation, seed, config.eta, gd.loss, gd.eig_time, gd.eigenvalues, cf, sf,
-                     {}, wall)  # fmt: skip
+                     extra, wall)  # fmt: skip
 
 
 def run_fmnist(config: Config, seed: int) -> RunRecord:
@@ -443,6 +610,97 @@ def outcomes(records: list[RunRecord], config: Config):
     return checks, verdicts, rows
 
 
+def config_from_json(d: dict) -> Config:
+    """The :class:`Config` stored in a result JSON (lists back to tuples)."""
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    if isinstance(kw.get("protocol"), dict):
+        kw["protocol"] = Protocol(**kw["protocol"])
+    return Config(**kw)
+
+
+def gd_dtype_ablation(stored: dict, *, dtype: str = "float64", progress=None) -> list[dict]:
+    """GD of every stored run of (a) again in ``dtype``, against the stored central flow.
+
+    Only GD is rerun (the flows do not depend on GD's dtype). The stored traces keep the flow's
+    predicted loss every few steps (``traces``), so both GDs, the stored one and this one, are
+    measured on those steps of their windows; the onset is each GD's own. One row per run.
+    """
+    from minstab.central_flow import gd_trajectory
+
+    config = config_from_json(stored["config"])
+    proto = config.protocol
+    eig_kw = {n: getattr(proto, n) for n in ("eig_tol", "eig_iters") if getattr(proto, n)}
+    out = []
+    for tr in stored["traces"]:
+        if tr["family"] not in ACTIVATIONS:
+            continue
+        params, x, y = authors_problem(config, tr["seed"], dtype=dtype)
+        g = gd_trajectory(params, x, y, eta=config.eta, steps=config.steps,
+                          model=_apply(tr["family"]), loss=mean_squared, k=config.k,
+                          every=proto.every, eig_at=proto.gd_eig_at,
+                          u0=authors_u0(config, tr["seed"], dtype=dtype), **eig_kw)  # fmt: skip
+        t = np.asarray(tr["t"])
+        pred = np.asarray(tr["cf_predicted"], float)
+        row = {"family": tr["family"], "seed": tr["seed"], "dtype": dtype}
+        run_row = next(r for r in stored["runs"]
+                       if r["family"] == tr["family"] and r["seed"] == tr["seed"])  # fmt: skip
+        for name, sm, on, mu_max in (
+            ("stored", np.asarray(tr["gd_smoothed"], float), run_row["onset_step"],
+             run_row["gd_mu1_max"]),
+            ("rerun", smoothed(g.loss, config.sigma)[t],
+             onset_step(g.eig_time, g.eigenvalues, config.eta, config.onset),
+             float(np.max(config.eta * g.eigenvalues[:, 0]))),
+        ):  # fmt: skip
+            w = window(on, config.steps, config.sigma)
+            sel = np.isin(t, w)
+            med, mx = _errors(pred[sel], sm[sel], np.arange(int(sel.sum())))
+            row[name] = {"onset_step": on, "gd_mu1_max": mu_max, "pred_err_median": med,
+                         "pred_err_max": mx}  # fmt: skip
+        out.append(row)
+        if progress is not None:
+            progress.update(1, f"{tr['family']} seed {tr['seed']}")
+    return out
+
+
+def write_gd_dtype_ablation(out_dir, *, dtype: str = "float64") -> Path:
+    """:func:`gd_dtype_ablation` of ``out_dir/central_flow.json`` to ``gd_dtype_ablation.json``.
+
+    ``python -c "from minstab.experiments import central_flow as e;
+    e.write_gd_dtype_ablation('notebooks/data/central_flow/authors')"``
+    """
+    import json
+
+    import jax
+
+    from .._io import write_json
+    from ..progress import ProgressBar
+
+    jax.config.update("jax_enable_x64", True)
+    out_dir = Path(out_dir)
+    stored = json.loads((out_dir / "central_flow.json").read_text())
+    n = sum(tr["family"] in ACTIVATIONS for tr in stored["traces"])
+    t = time.perf_counter()
+    with ProgressBar(n, "gd-dtype-ablation") as bar:
+        rows = gd_dtype_ablation(stored, dtype=dtype, progress=bar)
+    path = out_dir / "gd_dtype_ablation.json"
+    write_json(path, {"dtype": dtype, "wall_s": time.perf_counter() - t, "rows": rows})
+    print(ablation_table(rows))
+    return path
+
+
+def ablation_table(rows) -> str:
+    f = lambda v: "  -  " if v is None else f"{v:.3f}"  # noqa: E731
+    lines = ["family  seed  | stored GD: onset  peak ηλ1  med    max   | rerun in DTYPE: onset  "
+             "peak ηλ1  med    max"]  # fmt: skip
+    for r in rows:
+        a, b = r["stored"], r["rerun"]
+        lines.append(f"{r['family']:<6} {r['seed']:>5}  | {str(a['onset_step']):>16}  "
+                     f"{a['gd_mu1_max']:>8.3f}  {f(a['pred_err_median'])}  {f(a['pred_err_max'])} | "
+                     f"{str(b['onset_step']):>21}  {b['gd_mu1_max']:>8.3f}  "
+                     f"{f(b['pred_err_median'])}  {f(b['pred_err_max'])}")  # fmt: skip
+    return "\n".join(lines).replace("DTYPE", rows[0]["dtype"] if rows else "")
+
+
 # --------------------------------------------------------------------------- output
 def traces(rec: RunRecord, config: Config, stride: int | None = None) -> dict:
     """Traces for the JSON, about 200 points each (``stride`` steps apart)."""
@@ -564,10 +822,17 @@ def add_arguments(parser) -> None:
 
     a = parser.add_argument
     a("--out", default="minstab-out/central-flow", help="output directory")
-    a("--seeds", type=positive_int, default=None, help="number of seeds of (a) and (c)")
+    a(
+        "--seeds",
+        type=positive_int,
+        default=None,
+        help="number of seeds of (a) and (c) (default 8, 4)",
+    )
     a("--steps", type=positive_int, default=None, help="GD steps of (a)")
     a("--fm-seeds", type=nonnegative_int, default=None, help="seeds of (b) (0 skips it)")
     a("--parts", default="abc", help="which parts to run, letters of abc (default all)")
+    a("--protocol", default="authors",
+      help="protocol of (a): 'authors' (default, the authors' code) or 'v1' (the first one)")  # fmt: skip
     a("--quick", action="store_true", help="one seed, swish only, 300 steps (CI)")
 
 
@@ -586,6 +851,11 @@ def config_from_args(args) -> Config:
         from ..cli import UsageError
 
         raise UsageError(f"--parts: expected letters of 'abc', got {parts!r}")
+    if args.protocol not in PROTOCOLS:
+        from ..cli import UsageError
+
+        raise UsageError(f"--protocol: expected one of {sorted(PROTOCOLS)}, got {args.protocol!r}")
+    kw["protocol"] = PROTOCOLS[args.protocol]
     base = Config.quick() if quick else Config()
     if "a" not in parts:
         kw["activations"] = ()
