@@ -171,3 +171,21 @@ def test_bad_optimizer_flags_exit_2(tmp_path, capsys, argv, toml, flag):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and flag in err[0] and "Traceback" not in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+def test_help_names_the_optimizer_flags(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["sweep", "--help"])
+    text = capsys.readouterr().out
+    assert "--optimizer" in text and "--beta" in text and "nesterov" in text
+
+
+def test_toml_optimizer_and_beta(tmp_path):
+    """optimizer/beta as --config keys; a flag overrides the file."""
+    f = tmp_path / "c.toml"
+    f.write_text('optimizer = "nesterov"\nbeta = 0.5\n')
+    args = cli.build_parser().parse_args(["sweep", "--config", str(f)])
+    cfg = sweep_1d.config_from_args(args)
+    assert cfg.optimizer == "nesterov" and cfg.beta == 0.5
+    args = cli.build_parser().parse_args(["sweep", "--config", str(f), "--beta", "0.25"])
+    assert sweep_1d.config_from_args(args).beta == 0.25
