@@ -13,9 +13,15 @@ of ``repeats``):
 * ``adam + preconditioned every 10``: ``log_sharpness="preconditioned"`` (warm-started Lanczos
   on D^{-1/2} H D^{-1/2} at Adam's current D: the same products with two elementwise scalings);
 * ``gd untracked`` / ``gd + plain every 10``: plain GD at eta 0.2 (``benchmarks/tracking.py``'s
-  setting). The ``last / threshold`` column says how close each tracked run ended to its
-  threshold (Adam's preconditioned sharpness over 38/eta, GD's sharpness over 2/eta; Adam's
-  plain sharpness has no threshold).
+  setting), which ends below its edge (0.83-0.90 of 2/eta);
+* ``gd@edge untracked`` / ``gd@edge + plain every 10``: plain GD at eta 0.5, whose sharpness is
+  at or above its edge 2/eta = 4 (GD's edge-of-stability regime), as Adam's preconditioned one
+  is at Adam's: the like-for-like comparison (eta 0.5 added on 2026-12-07 because eta 0.2, said to be at the edge
+  before, is not; 0.5 was the first value tried).
+
+The ``last / threshold`` column says how close each tracked run ended to its threshold (Adam's
+preconditioned sharpness over 38/eta, GD's sharpness over 2/eta; Adam's plain sharpness has
+no threshold).
 
 Why the preconditioned tracker costs more (issue 33's target was "no more than the plain one"):
 ``tracker_products`` replays the trackers outside ``train`` along the same Adam run (the same
@@ -55,6 +61,7 @@ from minstab.experiments import eos
 QUICK_CASES = [("mlp-h32-n256", 256, 32, 200)]  # (name, n, hidden, steps)
 FULL_CASES = [("mlp-h64-n1000", 1000, 64, 400), ("mlp-h200-n1000", 1000, 200, 300)]
 ETA = 2e-3
+GD_EDGE_ETA = 0.5  # plain GD at its edge 2/eta = 4 on these problems (see the docstring)
 EVERY = 10
 
 
@@ -110,7 +117,8 @@ def tracker_products(params, x, y, steps, *, every=EVERY) -> dict:
 
     Replays ``minstab.train``'s log outside the loop: at every ``every`` steps, Lanczos from the
     previous top eigenvector plus 1e-3 of the fixed dense start (``_warm_start``), residual
-    tolerance 1e-2 sqrt(eps) relative. Also plain GD at eta 0.2 with the plain tracker.
+    tolerance 1e-2 sqrt(eps) relative. Also plain GD at eta 0.2 and at ``GD_EDGE_ETA`` with the
+    plain tracker.
     """
     from minstab.adaptive import inverse_sqrt_scale
     from minstab.eigen import lanczos
@@ -137,23 +145,23 @@ def tracker_products(params, x, y, steps, *, every=EVERY) -> dict:
         return optax.apply_updates(p, u), s
 
     @jax.jit
-    def gd_step(p):
-        return jax.tree_util.tree_map(lambda a, g: a - 0.2 * g, p, jax.grad(loss)(p, x, y))
+    def gd_step(p, eta):
+        return jax.tree_util.tree_map(lambda a, g: a - eta * g, p, jax.grad(loss)(p, x, y))
 
     start = default_start(params)
     start = start / jnp.linalg.norm(start)
-    counts = {"adam plain": [], "adam preconditioned": [], "gd plain": []}
+    counts = {"adam plain": [], "adam preconditioned": [], "gd plain": [], "gd@edge plain": []}
     overlap = {k: [] for k in counts}
     vec = dict.fromkeys(counts, start)
-    p, s, q = params, opt.init(params), params
+    p, s, q, qe = params, opt.init(params), params, params
     for t in range(1, steps + 1):
         p, s = adam_step(p, s)
-        q = gd_step(q)
+        q, qe = gd_step(q, 0.2), gd_step(qe, GD_EDGE_ETA)
         if t % every:
             continue
         scale = inverse_sqrt_scale(minstab.adam_preconditioner(s))
         runs = {"adam plain": lambda v: plain(v, p), "adam preconditioned": lambda v: pre(v, p, scale),
-                "gd plain": lambda v: plain(v, q)}  # fmt: skip
+                "gd plain": lambda v: plain(v, q), "gd@edge plain": lambda v: plain(v, qe)}  # fmt: skip
         for k, fn in runs.items():
             r = fn(vec[k] + 1e-3 * start)
             if t > every:
@@ -164,6 +172,7 @@ def tracker_products(params, x, y, steps, *, every=EVERY) -> dict:
         "adam plain": lanczos(hvp, start, p, x, y, k=6, num_iters=150, tol=1e-5),
         "adam preconditioned": lanczos(pre_hvp, start, p, x, y, scale, k=6, num_iters=150, tol=1e-5),
         "gd plain": lanczos(hvp, start, q, x, y, k=6, num_iters=150, tol=1e-5),
+        "gd@edge plain": lanczos(hvp, start, qe, x, y, k=6, num_iters=150, tol=1e-5),
     }  # fmt: skip
     return {
         k: dict(mean_products=float(np.mean(counts[k])), products=counts[k],
@@ -191,6 +200,8 @@ def _last_over_threshold(method: str, log) -> float | None:
         thr = minstab.stability_threshold("adam", ETA)
     elif method == "gd + plain every 10":
         thr = minstab.stability_threshold("gd", 0.2)
+    elif method == "gd@edge + plain every 10":
+        thr = minstab.stability_threshold("gd", GD_EDGE_ETA)
     else:
         return None
     return float(np.asarray(log.sharpness)[-1]) / thr
@@ -214,6 +225,11 @@ def run(*, quick: bool, repeats: int = 5, progress=print):
             "gd + plain every 10": lambda: minstab.train(
                 params, x, y, 0.2, log_every=EVERY, log_sharpness="lanczos", model=eos.mlp,
                 steps=steps, tol=1e-30).log,
+            "gd@edge untracked": lambda: minstab.train(params, x, y, GD_EDGE_ETA, log_every=0,
+                                                       model=eos.mlp, steps=steps, tol=1e-30).loss,
+            "gd@edge + plain every 10": lambda: minstab.train(
+                params, x, y, GD_EDGE_ETA, log_every=EVERY, log_sharpness="lanczos",
+                model=eos.mlp, steps=steps, tol=1e-30).log,
         }  # fmt: skip
         p, d = adam_point(params, x, y, steps)
         ref = reference(p, x, y, d)
@@ -232,7 +248,7 @@ def run(*, quick: bool, repeats: int = 5, progress=print):
         matvecs = {"one-shot plain (lanczos)": int(plain.num_matvecs),
                    "one-shot preconditioned": int(pre.num_matvecs)}  # fmt: skip
         times, last = _interleaved(calls, repeats)
-        bases = {k: statistics.median(times[f"{k} untracked"]) for k in ("adam", "gd")}
+        bases = {k: statistics.median(times[f"{k} untracked"]) for k in ("adam", "gd", "gd@edge")}
         for m, ts in times.items():
             med = statistics.median(ts)
             base = bases.get(m.split()[0])
@@ -269,7 +285,7 @@ def markdown(rows, diagnostics=()) -> str:
                   "consecutive top eigenvectors | top 6 eigenvalues at the end |",
                   "|---|---|---:|---:|---|"]  # fmt: skip
         for d in diagnostics:
-            for k in ("adam_plain", "adam_preconditioned", "gd_plain"):
+            for k in ("adam_plain", "adam_preconditioned", "gd_plain", "gd@edge_plain"):
                 t = d[k]
                 top = ", ".join(f"{v:.4g}" for v in t["top6"])
                 lines.append(f"| {d['case']} | {k.replace('_', ' ')} | {t['mean_products']:.1f} | "
