@@ -13,9 +13,22 @@ of ``repeats``):
 * ``adam + preconditioned every 10``: ``log_sharpness="preconditioned"`` (warm-started Lanczos
   on D^{-1/2} H D^{-1/2} at Adam's current D: the same products with two elementwise scalings);
 * ``gd untracked`` / ``gd + plain every 10``: plain GD at eta 0.2 (``benchmarks/tracking.py``'s
-  setting), whose sharpness is at *its* edge, as Adam's preconditioned one is at Adam's: the
-  like-for-like comparison (at an edge the top eigenvalues cluster and Lanczos needs more
-  products; Adam's plain sharpness is below any edge).
+  setting), which ends below its edge (0.83-0.90 of 2/eta);
+* ``gd@edge untracked`` / ``gd@edge + plain every 10``: plain GD at eta 0.5, whose sharpness is
+  at or above its edge 2/eta = 4 (GD's edge-of-stability regime), as Adam's preconditioned one
+  is at Adam's: the like-for-like comparison (eta 0.5 added on 2026-12-07 because eta 0.2, said to be at the edge
+  before, is not; 0.5 was the first value tried).
+
+The ``last / threshold`` column says how close each tracked run ended to its threshold (Adam's
+preconditioned sharpness over 38/eta, GD's sharpness over 2/eta; Adam's plain sharpness has
+no threshold).
+
+Why the preconditioned tracker costs more (issue 33's target was "no more than the plain one"):
+``tracker_products`` replays the trackers outside ``train`` along the same Adam run (the same
+warm-started ``minstab.lanczos`` calls and residual tolerance 1e-2 sqrt(eps) as
+``minstab.train``'s log) and reports the Lanczos products per log point, the overlap
+|<u_prev, u_new>| of consecutive top eigenvectors, and the top 6 eigenvalues of H and of
+D^{-1/2} H D^{-1/2} at the end (each product costs the same: one HVP and two scalings).
 
 and one-shot calls at the final point of the preconditioned run (cold start, ``tol`` 1e-5):
 ``minstab.sharpness(method="lanczos")`` against ``minstab.preconditioned_sharpness``, with
@@ -48,6 +61,7 @@ from minstab.experiments import eos
 QUICK_CASES = [("mlp-h32-n256", 256, 32, 200)]  # (name, n, hidden, steps)
 FULL_CASES = [("mlp-h64-n1000", 1000, 64, 400), ("mlp-h200-n1000", 1000, 200, 300)]
 ETA = 2e-3
+GD_EDGE_ETA = 0.5  # plain GD at its edge 2/eta = 4 on these problems (see the docstring)
 EVERY = 10
 
 
@@ -98,20 +112,103 @@ def reference(params, x, y, d) -> float:
         return float(eigsh(lin, k=1, which="LA", tol=1e-10, return_eigenvectors=False)[0])
 
 
-def _interleaved(calls: dict, repeats: int) -> dict:
-    for fn in calls.values():
-        jax.block_until_ready(fn())
+def tracker_products(params, x, y, steps, *, every=EVERY) -> dict:
+    """Products per log point of the plain and preconditioned trackers along one Adam run.
+
+    Replays ``minstab.train``'s log outside the loop: at every ``every`` steps, Lanczos from the
+    previous top eigenvector plus 1e-3 of the fixed dense start (``_warm_start``), residual
+    tolerance 1e-2 sqrt(eps) relative. Also plain GD at eta 0.2 and at ``GD_EDGE_ETA`` with the
+    plain tracker.
+    """
+    from minstab.adaptive import inverse_sqrt_scale
+    from minstab.eigen import lanczos
+    from minstab.operators import default_start
+
+    loss = minstab.model_loss(eos.mlp)
+    _, unravel = ravel_pytree(params)
+    tol = float(np.finfo(x.dtype).eps) ** 0.5 * 1e-2  # minstab.train's tracker tolerance
+
+    def hvp(v, p, x, y):
+        return ravel_pytree(minstab.hvp(loss, p, unravel(v), x, y))[0]
+
+    def pre_hvp(v, p, x, y, s):
+        return s * hvp(s * v, p, x, y)
+
+    plain = jax.jit(lambda v, p: lanczos(hvp, v, p, x, y, tol=tol))
+    pre = jax.jit(lambda v, p, s: lanczos(pre_hvp, v, p, x, y, s, tol=tol))
+    opt = optax.adam(ETA)
+
+    @jax.jit
+    def adam_step(p, s):
+        with jax.numpy_dtype_promotion("standard"):
+            u, s = opt.update(jax.grad(loss)(p, x, y), s, p)
+        return optax.apply_updates(p, u), s
+
+    @jax.jit
+    def gd_step(p, eta):
+        return jax.tree_util.tree_map(lambda a, g: a - eta * g, p, jax.grad(loss)(p, x, y))
+
+    start = default_start(params)
+    start = start / jnp.linalg.norm(start)
+    counts = {"adam plain": [], "adam preconditioned": [], "gd plain": [], "gd@edge plain": []}
+    overlap = {k: [] for k in counts}
+    vec = dict.fromkeys(counts, start)
+    p, s, q, qe = params, opt.init(params), params, params
+    for t in range(1, steps + 1):
+        p, s = adam_step(p, s)
+        q, qe = gd_step(q, 0.2), gd_step(qe, GD_EDGE_ETA)
+        if t % every:
+            continue
+        scale = inverse_sqrt_scale(minstab.adam_preconditioner(s))
+        runs = {"adam plain": lambda v: plain(v, p), "adam preconditioned": lambda v: pre(v, p, scale),
+                "gd plain": lambda v: plain(v, q), "gd@edge plain": lambda v: plain(v, qe)}  # fmt: skip
+        for k, fn in runs.items():
+            r = fn(vec[k] + 1e-3 * start)
+            if t > every:
+                overlap[k].append(abs(float(jnp.vdot(vec[k], r.vector))))
+            vec[k] = r.vector
+            counts[k].append(int(r.num_matvecs))
+    top = {
+        "adam plain": lanczos(hvp, start, p, x, y, k=6, num_iters=150, tol=1e-5),
+        "adam preconditioned": lanczos(pre_hvp, start, p, x, y, scale, k=6, num_iters=150, tol=1e-5),
+        "gd plain": lanczos(hvp, start, q, x, y, k=6, num_iters=150, tol=1e-5),
+        "gd@edge plain": lanczos(hvp, start, qe, x, y, k=6, num_iters=150, tol=1e-5),
+    }  # fmt: skip
+    return {
+        k: dict(mean_products=float(np.mean(counts[k])), products=counts[k],
+                median_overlap=float(np.median(overlap[k])), min_overlap=float(np.min(overlap[k])),
+                top6=[float(v) for v in np.asarray(top[k].value)])
+        for k in counts
+    }  # fmt: skip
+
+
+def _interleaved(calls: dict, repeats: int) -> tuple[dict, dict]:
+    """Times of ``repeats`` rounds (after an untimed warm-up call each) and the last outputs."""
+    last = {m: jax.block_until_ready(fn()) for m, fn in calls.items()}
     times = {m: [] for m in calls}
     for _ in range(repeats):
         for m, fn in calls.items():
             t0 = time.perf_counter()
-            jax.block_until_ready(fn())
+            last[m] = jax.block_until_ready(fn())
             times[m].append(time.perf_counter() - t0)
-    return times
+    return times, last
+
+
+def _last_over_threshold(method: str, log) -> float | None:
+    """The last logged sharpness over the run's threshold (None where there is none)."""
+    if method == "adam + preconditioned every 10":
+        thr = minstab.stability_threshold("adam", ETA)
+    elif method == "gd + plain every 10":
+        thr = minstab.stability_threshold("gd", 0.2)
+    elif method == "gd@edge + plain every 10":
+        thr = minstab.stability_threshold("gd", GD_EDGE_ETA)
+    else:
+        return None
+    return float(np.asarray(log.sharpness)[-1]) / thr
 
 
 def run(*, quick: bool, repeats: int = 5, progress=print):
-    rows = []
+    rows, diagnostics = [], []
     for name, n, hidden, steps in QUICK_CASES if quick else FULL_CASES:
         params, x, y = problem(n, hidden)
         common = dict(model=eos.mlp, steps=steps, tol=1e-30, optimizer=optax.adam)
@@ -128,6 +225,11 @@ def run(*, quick: bool, repeats: int = 5, progress=print):
             "gd + plain every 10": lambda: minstab.train(
                 params, x, y, 0.2, log_every=EVERY, log_sharpness="lanczos", model=eos.mlp,
                 steps=steps, tol=1e-30).log,
+            "gd@edge untracked": lambda: minstab.train(params, x, y, GD_EDGE_ETA, log_every=0,
+                                                       model=eos.mlp, steps=steps, tol=1e-30).loss,
+            "gd@edge + plain every 10": lambda: minstab.train(
+                params, x, y, GD_EDGE_ETA, log_every=EVERY, log_sharpness="lanczos",
+                model=eos.mlp, steps=steps, tol=1e-30).log,
         }  # fmt: skip
         p, d = adam_point(params, x, y, steps)
         ref = reference(p, x, y, d)
@@ -145,8 +247,8 @@ def run(*, quick: bool, repeats: int = 5, progress=print):
             p, x, y, precond=d, model=eos.mlp, tol=1e-5)  # fmt: skip
         matvecs = {"one-shot plain (lanczos)": int(plain.num_matvecs),
                    "one-shot preconditioned": int(pre.num_matvecs)}  # fmt: skip
-        times = _interleaved(calls, repeats)
-        bases = {k: statistics.median(times[f"{k} untracked"]) for k in ("adam", "gd")}
+        times, last = _interleaved(calls, repeats)
+        bases = {k: statistics.median(times[f"{k} untracked"]) for k in ("adam", "gd", "gd@edge")}
         for m, ts in times.items():
             med = statistics.median(ts)
             base = bases.get(m.split()[0])
@@ -154,20 +256,40 @@ def run(*, quick: bool, repeats: int = 5, progress=print):
                              median_s=med, times_s=ts,
                              overhead=None if base is None else med / base - 1,
                              matvecs=matvecs.get(m),
-                             rel_error=err if m == "one-shot preconditioned" else None))  # fmt: skip
+                             rel_error=err if m == "one-shot preconditioned" else None,
+                             last_over_threshold=_last_over_threshold(m, last[m])))  # fmt: skip
             progress(f"{name:>16} {m:>32} {med:8.3f} s")
-    return rows
+        diag = tracker_products(params, x, y, steps)
+        for k, d in diag.items():
+            progress(f"{name:>16} {k:>32} {d['mean_products']:.1f} products per log point, "
+                     f"median overlap {d['median_overlap']:.4f}")  # fmt: skip
+        diagnostics.append(dict(case=name, **{k.replace(" ", "_"): d for k, d in diag.items()}))
+    return rows, diagnostics
 
 
-def markdown(rows) -> str:
+def markdown(rows, diagnostics=()) -> str:
     lines = ["| case | steps | method | median s | overhead vs its untracked run | products | "
-             "rel. error vs float64 eigsh |", "|---|---:|---|---:|---:|---:|---:|"]  # fmt: skip
+             "rel. error vs float64 eigsh | last / threshold |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in rows:
         ov = "" if r["overhead"] is None else f"{r['overhead']:+.0%}"
         mv = "" if r["matvecs"] is None else str(r["matvecs"])
         e = "" if r["rel_error"] is None else f"{r['rel_error']:.1e}"
+        lt = r.get("last_over_threshold")
+        lt = "" if lt is None else f"{lt:.3f}"
         lines.append(f"| {r['case']} | {r['steps']} | {r['method']} | {r['median_s']:.3f} | "
-                     f"{ov} | {mv} | {e} |")  # fmt: skip
+                     f"{ov} | {mv} | {e} | {lt} |")  # fmt: skip
+    if diagnostics:
+        lines += ["", "Trackers replayed along the same runs (`tracker_products`):", "",
+                  "| case | tracker | products per log point (mean) | median / min overlap of "
+                  "consecutive top eigenvectors | top 6 eigenvalues at the end |",
+                  "|---|---|---:|---:|---|"]  # fmt: skip
+        for d in diagnostics:
+            for k in ("adam_plain", "adam_preconditioned", "gd_plain", "gd@edge_plain"):
+                t = d[k]
+                top = ", ".join(f"{v:.4g}" for v in t["top6"])
+                lines.append(f"| {d['case']} | {k.replace('_', ' ')} | {t['mean_products']:.1f} | "
+                             f"{t['median_overlap']:.4f} / {t['min_overlap']:.3f} | {top} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -177,15 +299,15 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args(argv)
-    rows = run(quick=args.quick, repeats=args.repeats)
+    rows, diagnostics = run(quick=args.quick, repeats=args.repeats)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = dict(backend=jax.default_backend(), devices=jax.device_count(),
                 date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
-    (out / "adaptive_tracking.json").write_text(json.dumps({"machine": meta, "rows": rows},
-                                                           indent=1))  # fmt: skip
-    (out / "adaptive_tracking.md").write_text(markdown(rows))
-    print(markdown(rows))
+    (out / "adaptive_tracking.json").write_text(json.dumps(
+        {"machine": meta, "rows": rows, "trackers": diagnostics}, indent=1))  # fmt: skip
+    (out / "adaptive_tracking.md").write_text(markdown(rows, diagnostics))
+    print(markdown(rows, diagnostics))
     return 0
 
 

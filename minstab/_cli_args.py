@@ -71,6 +71,7 @@ __all__ = [
     "int_in_range",
     "limited",
     "missing_extra_message",
+    "momentum_beta",
     "nonnegative_float",
     "nonnegative_int",
     "output_dir",
@@ -287,6 +288,15 @@ def choice(*options: str):
     return parse
 
 
+def momentum_beta(value) -> float:
+    """A momentum parameter in [0, 1) (heavy ball's and Nesterov's beta; ``--beta``).
+
+    >>> momentum_beta("0.9")
+    0.9
+    """
+    return float_in_range(0.0, 1.0, "a momentum in [0, 1)", hi_open=True)(value)
+
+
 # ----------------------------------------------------------------------------- size limits
 # Upper bounds on sizes, so that a typo (an extra zero, ``2**70``) is refused while the arguments
 # are read instead of hanging or being killed for memory. Each bound comes with the estimate of
@@ -496,6 +506,7 @@ VALUE_CHECKS.update({
     "noise": nonnegative_float,
     "accuracies": nonnegative_float,
     "leaky_slope": float_in_range(0.0, 1.0, hi_open=True),
+    "beta": momentum_beta,
 })  # fmt: skip
 
 

@@ -176,3 +176,31 @@ def test_momentum_fig3_grid_and_flags(capsys, tmp_path):
     except SystemExit as e:
         code = e.code
     assert code == 2 and "--beta" in capsys.readouterr().err
+
+
+def test_momentum_checks_nesterov_threshold():
+    """optimizer="nesterov": the threshold (2 + 2 beta)/(eta (1 + 2 beta)) and budget half of it
+    minus 1/2 (1.357/eta at beta = 0.9); a sharpness just above it fails, just below passes."""
+    from minstab.experiments import momentum_fig3 as mf
+
+    beta, etas = 0.9, np.array([0.1, 0.2])
+    thr = (2 + 2 * beta) / (etas * (1 + 2 * beta))
+    curv = thr / 2 - 0.5 - 1e-9  # at the budget
+    ok = _fake_sweep(etas, thr * (1 - 1e-6), curv)
+    c = mf.momentum_checks([ok], beta, optimizer="nesterov")
+    assert c["momentum_stability_necessary"].holds and c["momentum_bound"].holds
+    assert "(2 + 2 beta)/(eta (1 + 2 beta))" in c["momentum_stability_necessary"].detail
+    over = _fake_sweep(etas, thr * 1.01, curv + 1e-3)
+    c = mf.momentum_checks([over], beta, optimizer="nesterov")
+    assert c["momentum_stability_necessary"].holds is False and c["momentum_bound"].holds is False
+    # heavy ball's threshold (2 + 2 beta)/eta is larger: the same runs pass as heavy ball
+    c = mf.momentum_checks([over], beta)
+    assert c["momentum_stability_necessary"].holds and c["momentum_bound"].holds
+    rows = mf.edge_rows({0: ok}, beta, 0.05, optimizer="nesterov")
+    assert rows[0]["band_runs"] == 1 and rows[0]["shown"] is True
+    assert rows[0]["band_ratios"] == pytest.approx([1 - 1e-6], rel=1e-12)
+    with pytest.raises(ValueError, match="optimizer"):
+        mf.momentum_checks([ok], beta, optimizer="adam")
+    # no converged run: the checks say so (not "a knot on a data point")
+    none = _fake_sweep(etas, thr, curv, converged=[False, False])
+    assert mf.momentum_checks([none], beta)["momentum_bound"].why_none == "no run converged"

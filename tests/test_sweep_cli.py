@@ -55,6 +55,13 @@ def test_main_job_writes_table_results_and_figures(quick_run):
     assert need <= set(runs[0])
     # the Fig. 3 protocol: one shared random initialization per seed, no warm-up
     assert data["config"]["from_minimum"] is False
+    # plain GD: its threshold is 2/eta, edge_ratio = eta lambda / 2 (issue 33's columns)
+    assert data["config"]["optimizer"] == "gd"
+    for r in runs:
+        assert r["threshold"] == pytest.approx(2 / r["eta"], rel=1e-14)
+        assert r["edge_ratio"] == pytest.approx(
+            r["eta"] * r["sharpness"] / 2, rel=1e-14, nan_ok=True
+        )
     text = (out / "stdout.txt").read_text()
     assert "verdicts (the papers' empirical claims" in text and "per seed:" in text
     m = re.search(r"whole job ([0-9.]+) s, of which compilation ([0-9.]+) s \((\d+) programs",

@@ -138,33 +138,43 @@ def run(config: Config, *, progress=None) -> Result:
 
 
 # --------------------------------------------------------------------------- outcomes
-def _threshold(res, beta: float) -> np.ndarray:
+_FORMULA = {"momentum": "(2 + 2 beta)/eta", "nesterov": "(2 + 2 beta)/(eta (1 + 2 beta))"}
+_BUDGET = {"momentum": "(1 + beta)/eta - 1/2", "nesterov": "(1 + beta)/(eta (1 + 2 beta)) - 1/2"}
+
+
+def _threshold(res, beta: float, optimizer: str = "momentum") -> np.ndarray:
     import minstab as ms
 
-    return np.asarray(ms.stability_threshold("momentum", np.asarray(res.etas), beta=beta))
+    return np.asarray(ms.stability_threshold(optimizer, np.asarray(res.etas), beta=beta))
 
 
-def momentum_checks(sweeps, beta: float) -> dict:
+def _check_optimizer(optimizer: str) -> None:
+    if optimizer not in _FORMULA:
+        raise ValueError(f"optimizer must be 'momentum' or 'nesterov', got {optimizer!r}")
+
+
+def momentum_checks(sweeps, beta: float, *, optimizer: str = "momentum") -> dict:
     """The momentum checks of the module docstring over the converged runs of ``sweeps``.
 
-    ``sweeps``: heavy-ball :class:`minstab.SweepResult` objects with mode intervals
-    (:meth:`minstab.SweepResult.with_mode_intervals`), e.g. one per seed.
+    ``sweeps``: heavy-ball (or, with ``optimizer="nesterov"``, Nesterov)
+    :class:`minstab.SweepResult` objects with mode intervals
+    (:meth:`minstab.SweepResult.with_mode_intervals`), e.g. one per seed. The budget on
+    int |f''| g is threshold/2 - 1/2 (Lemma 4, lambda_max >= 1 + 2 int |f''| g, with the
+    optimizer's threshold): (1 + beta)/eta - 1/2 for heavy ball (:func:`minstab.momentum_budget`).
     """
-    import minstab as ms
-
+    _check_optimizer(optimizer)
     conv = smooth = 0
     nec, bound, order = [], [], []
     worst_nec = worst_bound = -np.inf
     for res in sweeps:
-        e = np.asarray(res.etas)
         c = np.asarray(res.converged)
         sm = c & (np.asarray(res.lambda_lower) == np.asarray(res.lambda_upper))
         conv += int(c.sum())
         smooth += int(sm.sum())
-        thr = _threshold(res, beta)
+        thr = _threshold(res, beta, optimizer)
         lam = np.asarray(res.sharpness)
         nec.append(lam[sm] <= thr[sm] * (1 + 1e-3))
-        budget = np.asarray(ms.momentum_budget(e, beta=beta))
+        budget = thr / 2 - 0.5  # Lemma 4: lambda_max >= 1 + 2 int|f''|g
         curv = np.asarray(res.weighted_curvature)
         bound.append(curv[sm] <= budget[sm])
         if sm.any():
@@ -175,16 +185,20 @@ def momentum_checks(sweeps, beta: float) -> dict:
     nec, bound, order = (np.concatenate(a) if a else np.zeros(0, bool) for a in (nec, bound, order))
     why = (
         "no converged run has a twice-differentiable minimum (every one has a knot on a data point)"
+        if conv
+        else "no run converged"
     )
+    nec_text = f"{worst_nec:.4g}" if smooth else "-"
+    bound_text = f"{worst_bound:.4g}" if smooth else "-"
     return {
         "momentum_stability_necessary": check(
             bool(nec.all()), f"{int(nec.sum())} of {smooth} twice-differentiable converged runs "
-            f"have sharpness <= (2 + 2 beta)/eta; largest lambda / threshold {worst_nec:.4g}",
+            f"have sharpness <= {_FORMULA[optimizer]}; largest lambda / threshold {nec_text}",
             covered=smooth, eligible=smooth, why_none=why,
         ),
         "momentum_bound": check(
-            bool(bound.all()), f"int|f''|g <= (1 + beta)/eta - 1/2 on {int(bound.sum())} of "
-            f"{smooth}; largest int|f''|g - budget {worst_bound:.4g}",
+            bool(bound.all()), f"int|f''|g <= {_BUDGET[optimizer]} on {int(bound.sum())} of "
+            f"{smooth}; largest int|f''|g - budget {bound_text}",
             covered=smooth, eligible=smooth, why_none=why,
         ),
         "lemma4_order": check(
@@ -195,12 +209,14 @@ def momentum_checks(sweeps, beta: float) -> dict:
     }  # fmt: skip
 
 
-def edge_rows(sweeps: dict, beta: float, edge_tol: float) -> list[dict]:
+def edge_rows(sweeps: dict, beta: float, edge_tol: float, *,
+              optimizer: str = "momentum") -> list[dict]:  # fmt: skip
     """Per seed: the band runs and whether their median |lambda/threshold - 1| <= edge_tol."""
+    _check_optimizer(optimizer)
     rows = []
     for seed, res in sweeps.items():
         e, c = np.asarray(res.etas), np.asarray(res.converged)
-        thr = _threshold(res, beta)
+        thr = _threshold(res, beta, optimizer)
         lam = np.asarray(res.sharpness)
         ref = float(lam[np.flatnonzero(c)[np.argmin(e[c])]]) if c.any() else np.nan
         band = c & (thr < ref)

@@ -34,6 +34,21 @@ Lemma 4 bound; the weighted curvature int |f''| g. Two kinds of outcome (``summa
 Figures: fig3a_interpolants, fig3b_curvature, fig3c_sharpness (the first seed) and
 fig3d_seeds (every seed's weighted curvature against eta). Finished chunks are saved under
 OUT/chunks; rerunning resumes from them.
+
+Momentum (``--optimizer momentum --beta B``, heavy ball, optax ``sgd(momentum=B)``; or
+``nesterov``): the same job with that optimizer in place of GD (issue 33, item 5). Its stability
+threshold replaces 2/eta everywhere (:func:`minstab.stability_threshold`: (2 + 2 beta)/eta for
+heavy ball, (2 + 2 beta)/(eta (1 + 2 beta)) for Nesterov): the relative grid is ``eta
+lambda_0 / (eta threshold)`` (heavy ball: the GD grid times 1 + beta, as ``minstab reproduce
+momentum-fig3``), the band, the edge distance |lambda / threshold - 1| and ``edge_ratio`` =
+lambda / threshold (= eta lambda / (eta threshold)) use it. Checks: those of
+:func:`minstab.experiments.momentum_fig3.momentum_checks` (sharpness <= threshold and the
+momentum bound int |f''| g <= threshold/2 - 1/2 = (1 + beta)/eta - 1/2 on every
+twice-differentiable converged run, Lemma 4's order on every converged run) and eta_max with the
+threshold (no twice-differentiable converged run where threshold/2 - 1/2 < W*). Lemma 2 and
+Theorem 2 (kinked minima) are GD's and are not checked. The verdicts keep their per-seed
+criteria with the threshold in place of 2/eta. Adam is refused (exit 2): its threshold bounds
+the preconditioned sharpness, which Lemma 4 does not bound (``minstab reproduce adaptive-eos``).
 """
 
 from __future__ import annotations
@@ -124,6 +139,9 @@ class Config:
     num_etas: int = 40
     eta_rel_lo: float = 0.35
     eta_rel_hi: float = 2.8
+    # optimizer: "gd" (seed 004), or heavy ball / Nesterov with momentum beta (issue 33)
+    optimizer: str = "gd"
+    beta: float = 0.9  # used by "momentum" and "nesterov" only
     # GD
     steps: int = 100_000
     tol: float | None = None  # None: TOL[dtype]
@@ -161,12 +179,20 @@ class Config:
         """The stopping tolerance on the loss: ``tol``, or the precision's default."""
         return float(self.tol) if self.tol is not None else TOL[self.dtype]
 
+    def threshold_factor(self) -> float:
+        """eta times the optimizer's stability threshold: 2 for GD, 2 + 2 beta for heavy ball."""
+        from minstab.adaptive import stability_threshold
+
+        hyper = {} if self.optimizer == "gd" else {"beta": self.beta}
+        return float(stability_threshold(self.optimizer, 1.0, **hyper))
+
     def step_sizes(self, init_sharpness: float) -> np.ndarray:
-        """One seed's grid: ``etas``, or the relative grid times 2 / ``init_sharpness``."""
+        """One seed's grid: ``etas``, or the relative grid times (eta threshold) /
+        ``init_sharpness`` (2 / ``init_sharpness`` for GD)."""
         if self.etas:
             return np.asarray(self.etas, float)
         rel = np.geomspace(self.eta_rel_lo, self.eta_rel_hi, self.num_etas)
-        return rel * 2.0 / float(init_sharpness)
+        return rel * self.threshold_factor() / float(init_sharpness)
 
     def num_runs(self) -> int:
         """Runs of the whole job (seeds x step sizes)."""
@@ -315,7 +341,7 @@ def run(cfg: Config, progress: bool | None = None) -> Result:
     # devices at n = 16 (jaxlib 0.10.2; see minstab.sweep._chunk)
     train_cfg = ms.TrainConfig(
         steps=cfg.steps, log_every=min(cfg.log_every, cfg.steps), tol=cfg.tolerance(),
-        patience=cfg.patience, log_sharpness="none",
+        patience=cfg.patience, log_sharpness="none", optimizer=cfg.optimizer, momentum=cfg.beta,
     )  # fmt: skip
     res = sweep(
         params0, np.concatenate(xs), np.concatenate(ys), np.concatenate(grids), config=train_cfg,
@@ -337,7 +363,8 @@ def run(cfg: Config, progress: bool | None = None) -> Result:
         s = s._replace(config=dict(s.config, seed=seed, init_sharpness=lam0))
         first += grid.size
         pred = ms.smoothest_interpolant(s.x, s.y)  # Theorem 1 before training: W*, eta_max
-        out.append(SeedRun(seed, s, _curves(s, s.x), loss0, lam0, pred, _theorem2_budgets(s)))
+        t2 = _theorem2_budgets(s) if cfg.optimizer == "gd" else np.full(s.num_runs, np.nan)
+        out.append(SeedRun(seed, s, _curves(s, s.x), loss0, lam0, pred, t2))
     return Result(out, time.perf_counter() - t0, net / max(train_wall, 1e-9), cfg)
 
 
@@ -358,23 +385,30 @@ def _jsonable(cfg: Config) -> dict:
 RUN_FIELDS = ("seed", "eta", "two_over_eta", "status", "loss", "sharpness", "lambda_lower",
               "lambda_upper", "mode_delta", "twice_differentiable", "weighted_curvature",
               "flattest_sharpness", "lower_bound", "edge_dev", "in_edge_band",
-              "theorem2_budget", "eta_max", "knot_gap")  # fmt: skip
+              "theorem2_budget", "eta_max", "knot_gap", "threshold", "edge_ratio")  # fmt: skip
 
 
 def runs_table(result: Result) -> list[dict]:
     """One row per run of every seed (``results.json``): the numbers checks and verdicts use.
 
-    ``edge_dev`` is the plain edge distance |eta lambda / 2 - 1|, lambda the sharpness at GD's
-    final parameters (the mode interval [lambda_lower, lambda_upper] is beside it, not in it);
-    ``in_edge_band``: converged with 2/eta below the sharpness reached at the smallest
-    converged eta of the seed.
+    ``threshold`` is the optimizer's stability threshold (2/eta for GD) and ``edge_ratio`` =
+    lambda / threshold (eta lambda / 2 for GD); ``edge_dev`` is the plain edge distance
+    |edge_ratio - 1|, lambda the sharpness at the final parameters (the mode interval
+    [lambda_lower, lambda_upper] is beside it, not in it); ``in_edge_band``: converged with the
+    threshold below the sharpness reached at the smallest converged eta of the seed.
+    ``eta_max`` is the largest eta whose budget threshold/2 - 1/2 admits W* (Theorem 1's
+    1/(W* + 1/2) for GD).
     """
+    factor = result.config.threshold_factor()
     rows = []
     for sr in result.seeds:
         s = sr.sweep
         e, sh = np.asarray(s.etas, float), np.asarray(s.sharpness, float)
         conv = np.asarray(s.converged)
-        band = _band(e, conv, sh)
+        band = _band(e, conv, sh, factor)
+        eta_max = float(sr.prediction.eta_max)
+        if factor != 2.0:  # threshold/2 - 1/2 >= W*  <=>  eta <= (factor/2) / (W* + 1/2)
+            eta_max = factor / 2 / (float(sr.prediction.w_star) + 0.5)
         lo, hi = np.asarray(s.lambda_lower), np.asarray(s.lambda_upper)
         for i, st in enumerate(s.status()):
             rows.append({
@@ -386,25 +420,33 @@ def runs_table(result: Result) -> list[dict]:
                 "weighted_curvature": float(s.weighted_curvature[i]),
                 "flattest_sharpness": float(s.flattest_sharpness[i]),
                 "lower_bound": float(s.lower_bound[i]),
-                "edge_dev": float(abs(e[i] * sh[i] / 2 - 1)), "in_edge_band": bool(band[i]),
+                "edge_dev": float(abs(e[i] * sh[i] / factor - 1)),
+                "in_edge_band": bool(band[i]),
                 "theorem2_budget": float(sr.theorem2_budget[i]),
-                "eta_max": float(sr.prediction.eta_max),
+                "eta_max": eta_max,
                 "knot_gap": float(sr.curves.knot_gap[i]),
+                "threshold": float(factor / e[i]), "edge_ratio": float(e[i] * sh[i] / factor),
             })  # fmt: skip
     return rows
 
 
-def _band(eta, conv, sharpness) -> np.ndarray:
-    """Converged runs with 2/eta below the sharpness reached at the smallest converged eta."""
+def _band(eta, conv, sharpness, factor: float = 2.0) -> np.ndarray:
+    """Converged runs whose threshold ``factor``/eta (2/eta: GD) is below the sharpness reached
+    at the smallest converged eta."""
     if not conv.any():
         return np.zeros_like(conv)
     ref = sharpness[np.flatnonzero(conv)[np.argmin(eta[conv])]]
-    return conv & (2 / eta < ref)
+    return conv & (factor / eta < ref)
+
+
+_ADDED = ("threshold", "edge_ratio")
 
 
 def columns(rows: list[dict]) -> dict:
     """The rows as numpy columns (floats, bools; ``converged`` from ``status``)."""
-    out = {k: np.array([r[k] for r in rows], float) for k in RUN_FIELDS
+    # rows written before issue 33 have no threshold / edge_ratio (NaN: not recorded)
+    out = {k: np.array([r.get(k, math.nan) if k in _ADDED else r[k] for r in rows], float)
+           for k in RUN_FIELDS
            if k not in ("status", "twice_differentiable", "in_edge_band")}  # fmt: skip
     out["converged"] = np.array([r["status"] == "converged" for r in rows], bool)
     out["twice_differentiable"] = np.array([r["twice_differentiable"] for r in rows], bool)
@@ -422,20 +464,22 @@ def spearman(a, b) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def seed_stats(seed: int, eta, converged, sharpness, curvature, lam0=None) -> dict:
+def seed_stats(seed: int, eta, converged, sharpness, curvature, lam0=None, *,
+               factor: float = 2.0) -> dict:  # fmt: skip
     """One seed's measures and whether each phenomenon shows (issue 29's criteria).
 
     ``edge``: at least ``EDGE_MIN_RUNS`` converged runs with 2/eta below the sharpness reached
     at the smallest converged eta, whose median plain |eta lambda/2 - 1| is at most
     ``EDGE_MAX_DEV``. ``smoother``: Spearman(eta, int|f''|g) over the converged runs at most
     ``SMOOTHER_MAX_SPEARMAN``. Fewer than ``MIN_CONVERGED_JUDGED`` converged runs: not judged
-    (None).
+    (None). ``factor``: eta times the optimizer's threshold (2 for GD, 2 + 2 beta for heavy
+    ball), which replaces 2 in both edge measures.
     """
     eta, conv = np.asarray(eta, float), np.asarray(converged, bool)
     sh, curv = np.asarray(sharpness, float), np.asarray(curvature, float)
     nc = int(conv.sum())
-    band = _band(eta, conv, sh)
-    dev = np.abs(eta * sh / 2 - 1)[band]
+    band = _band(eta, conv, sh, factor)
+    dev = np.abs(eta * sh / factor - 1)[band]
     med = float(np.median(dev)) if dev.size else math.nan
     rho = spearman(eta[conv], curv[conv]) if nc >= 2 else math.nan
     judged = nc >= MIN_CONVERGED_JUDGED
@@ -447,7 +491,7 @@ def seed_stats(seed: int, eta, converged, sharpness, curvature, lam0=None) -> di
         "band_runs": int(band.sum()),
         "band_eta_span": float(eta[band].max() / eta[band].min()) if band.any() else math.nan,
         "band_median_edge_dev": med,
-        "band_below_edge": int(np.sum(eta[band] * sh[band] / 2 < 1 - EDGE_MAX_DEV)),
+        "band_below_edge": int(np.sum(eta[band] * sh[band] / factor < 1 - EDGE_MAX_DEV)),
         "spearman": rho,
         "curvature_max": float(curv[conv].max()) if nc else math.nan,
         "curvature_min": float(curv[conv].min()) if nc else math.nan,
@@ -459,7 +503,8 @@ def seed_stats(seed: int, eta, converged, sharpness, curvature, lam0=None) -> di
     return out
 
 
-def per_seed_stats(rows: list[dict], init_sharpness: dict | None = None) -> list[dict]:
+def per_seed_stats(rows: list[dict], init_sharpness: dict | None = None, *,
+                   factor: float = 2.0) -> list[dict]:  # fmt: skip
     """:func:`seed_stats` of every seed in ``rows`` (in order of first appearance)."""
     a = columns(rows)
     out = []
@@ -467,7 +512,7 @@ def per_seed_stats(rows: list[dict], init_sharpness: dict | None = None) -> list
         m = a["seed"] == seed
         lam0 = None if init_sharpness is None else init_sharpness.get(seed)
         out.append(seed_stats(seed, a["eta"][m], a["converged"][m], a["sharpness"][m],
-                              a["weighted_curvature"][m], lam0))  # fmt: skip
+                              a["weighted_curvature"][m], lam0, factor=factor))  # fmt: skip
     return out
 
 
@@ -482,10 +527,21 @@ def _verdict_rows(stats: list[dict], key: str, measures: tuple) -> list[dict]:
     return [{"seed": s["seed"], "shown": s[key], **{m: s[m] for m in measures}} for s in stats]
 
 
-def edge_verdict(stats: list[dict]) -> Verdict:
-    """GD ends at the edge of stability (seed 004 Fig. 3c, Cohen et al.), judged per seed."""
+def edge_verdict(stats: list[dict], *, optimizer: str = "gd") -> Verdict:
+    """GD ends at the edge of stability (seed 004 Fig. 3c, Cohen et al.), judged per seed.
+
+    With ``optimizer="momentum"``/``"nesterov"`` the same criterion with the optimizer's
+    threshold in place of 2/eta (``stats`` from :func:`seed_stats` with its ``factor``).
+    """
     rows = _verdict_rows(stats, "edge", ("converged", "band_runs", "band_eta_span",
                                          "band_median_edge_dev", "band_below_edge"))  # fmt: skip
+    if optimizer != "gd":
+        thr = _THRESHOLD_TEXT[optimizer]
+        return verdict(rows, statement=f"{_NAME[optimizer]} converges at the edge of stability, "
+                       f"lambda ~ {thr}, once {thr} drops below the sharpness reached at small "
+                       "eta", threshold=_EDGE_THRESHOLD.replace("2/eta", "the threshold")
+                       .replace("plain |eta lambda/2 - 1|", "|lambda/threshold - 1|")
+                       + f" (threshold {thr})")  # fmt: skip
     return verdict(rows, statement="GD converges at the edge of stability, lambda ~ 2/eta, "
                    "once 2/eta drops below the sharpness reached at small eta",
                    threshold=_EDGE_THRESHOLD)  # fmt: skip
@@ -499,9 +555,14 @@ def smoother_verdict(stats: list[dict]) -> Verdict:
                    threshold=_SMOOTHER_THRESHOLD)  # fmt: skip
 
 
-def verdicts(stats: list[dict]) -> dict[str, Verdict]:
+def verdicts(stats: list[dict], *, optimizer: str = "gd") -> dict[str, Verdict]:
     """``{"edge": ..., "smoother": ...}`` from per-seed statistics."""
-    return {"edge": edge_verdict(stats), "smoother": smoother_verdict(stats)}
+    return {"edge": edge_verdict(stats, optimizer=optimizer), "smoother": smoother_verdict(stats)}
+
+
+_THRESHOLD_TEXT = {"gd": "2/eta", "momentum": "(2 + 2 beta)/eta",
+                   "nesterov": "(2 + 2 beta)/(eta (1 + 2 beta))"}  # fmt: skip
+_NAME = {"gd": "GD", "momentum": "heavy ball", "nesterov": "Nesterov momentum"}
 
 
 # ----------------------------------------------------------------------------- checks
@@ -582,9 +643,34 @@ def _span(v) -> str:
     return f"{v.min():.3g}-{v.max():.3g}" if v.size else "-"
 
 
-def outcomes(rows: list[dict], stats: list[dict]) -> tuple[dict, dict]:
-    """``(checks, verdicts)`` of a set of runs."""
-    return theorem_checks(columns(rows)), verdicts(stats)
+def momentum_outcome_checks(sweeps: list, a: dict, *, optimizer: str, beta: float) -> dict:
+    """The checks of a momentum job: :func:`minstab.experiments.momentum_fig3.momentum_checks`
+    over the seeds' sweeps, and eta_max with the optimizer's threshold (columns ``a`` of
+    :func:`runs_table`: no twice-differentiable converged run beyond the ``eta_max`` column)."""
+    from .momentum_fig3 import momentum_checks
+
+    out = momentum_checks(sweeps, beta, optimizer=optimizer)
+    e, smooth = a["eta"], a["converged"] & a["twice_differentiable"]
+    ns = int(smooth.sum())
+    beyond = smooth & (e > a["eta_max"])
+    out["eta_max"] = check(
+        not beyond.any(), f"{int(beyond.sum())} of {ns} twice-differentiable converged runs "
+        f"beyond eta_max, where the budget threshold/2 - 1/2 falls below W* "
+        "(predicted before training)", covered=ns, eligible=ns,
+        why_none="no converged run has a twice-differentiable minimum (every one has a knot on a "
+        "data point)" if int(a["converged"].sum()) else "no run converged",
+    )  # fmt: skip
+    return out
+
+
+def outcomes(rows: list[dict], stats: list[dict], *, optimizer: str = "gd", beta: float = 0.9,
+             sweeps: list | None = None) -> tuple[dict, dict]:  # fmt: skip
+    """``(checks, verdicts)`` of a set of runs (``sweeps``: the seeds' SweepResults, needed by
+    the momentum checks)."""
+    if optimizer == "gd":
+        return theorem_checks(columns(rows)), verdicts(stats)
+    checks = momentum_outcome_checks(sweeps, columns(rows), optimizer=optimizer, beta=beta)
+    return checks, verdicts(stats, optimizer=optimizer)
 
 
 # ----------------------------------------------------------------------------- reporting
@@ -609,6 +695,8 @@ def summary(result: Result, rows: list[dict], stats: list[dict], checks, verd) -
                        f"{cfg.num_etas} geometric values of eta lambda_0/2 in "
                        f"[{cfg.eta_rel_lo}, {cfg.eta_rel_hi}] per seed"),
         "tol": cfg.tolerance(), "dtype": cfg.dtype, "steps": cfg.steps,
+        "optimizer": cfg.optimizer, "beta": None if cfg.optimizer == "gd" else cfg.beta,
+        "threshold": _threshold_text(cfg), "threshold_times_eta": cfg.threshold_factor(),
         "num_runs": len(rows), "num_converged": int(conv.sum()),
         "num_diverged": status.count("diverged"), "num_stalled": status.count("stalled"),
         "num_not_converged": status.count("not converged"),
@@ -618,6 +706,13 @@ def summary(result: Result, rows: list[dict], stats: list[dict], checks, verd) -
         "wall_time_s": result.wall_time,
         "net_steps_per_s": result.net_steps_per_s,
     }  # fmt: skip
+
+
+def _threshold_text(cfg: Config) -> str:
+    """The optimizer's stability threshold in words, e.g. ``(2 + 2 beta)/eta = 3.8/eta``."""
+    if cfg.optimizer == "gd":
+        return "2/eta"
+    return f"{_THRESHOLD_TEXT[cfg.optimizer]} = {cfg.threshold_factor():.4g}/eta"
 
 
 def _stats(v) -> dict:
@@ -642,13 +737,17 @@ def describe(summ: dict) -> str:
     devs = _finite(p["band_median_edge_dev"] for p in judged if p["band_runs"])
     rhos = _finite(p["spearman"] for p in judged)
     both = sum(bool(p["both"]) for p in judged)
-    text = [
+    gd = summ.get("optimizer", "gd") == "gd"
+    dev_words = "plain |eta lambda/2 - 1|" if gd else "|lambda/threshold - 1|"
+    text = [] if gd else [f"{_NAME[summ['optimizer']]} (beta {summ['beta']:g}), threshold "
+                          f"{summ['threshold']}."]  # fmt: skip
+    text += [
         f"Cell width {c['width']}, output scale {c['output_scale']}, n = {c['n']}, seeds "
         f"{seeds[0]}-{seeds[-1]}: {summ['num_converged']} of {summ['num_runs']} runs converged "
         f"({summ['num_diverged']} diverged, {summ['num_stalled']} stalled, "
         f"{summ['num_not_converged']} ran out of steps).",
         f"Edge of stability: {e['verdict']} ({e['seeds_shown']} of {e['seeds']} judged seeds"
-        + (f"; median plain |eta lambda/2 - 1| per seed with a band from {min(devs):.2g} to "
+        + (f"; median {dev_words} per seed with a band from {min(devs):.2g} to "
            f"{max(devs):.2g}" if devs else "") + ").",
         f"Smoother at larger eta: {s['verdict']} ({s['seeds_shown']} of {s['seeds']} judged seeds"
         + (f"; Spearman(eta, int|f''|g) per seed from {min(rhos):.2f} to {max(rhos):.2f}"
@@ -656,8 +755,9 @@ def describe(summ: dict) -> str:
         f"Both on {both} of {len(judged)} judged seeds.",
     ]  # fmt: skip
     nt = summ["num_twice_differentiable"]
+    which = "Theorem 1 applies" if gd else "the momentum bound applies"
     text.append(
-        f"{nt} converged runs are twice differentiable (Theorem 1 applies to those only); "
+        f"{nt} converged runs are twice differentiable ({which} to those only); "
         + ("every check holds." if all(x["holds"] is not False for x in summ["checks"].values())
            else "a check FAILED.")
     )  # fmt: skip
@@ -682,21 +782,30 @@ def seed_table(stats: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run_table(sr: SeedRun) -> str:
-    """One seed's runs: eta, 2/eta, loss, sharpness, mode interval, flattest, bound, status."""
+def run_table(sr: SeedRun, factor: float = 2.0) -> str:
+    """One seed's runs: eta, 2/eta, loss, sharpness, mode interval, flattest, bound, status.
+
+    With another optimizer's threshold (``factor`` = eta threshold != 2), the threshold column
+    replaces 2/eta and the edge column is lambda / threshold (``edge_ratio``).
+    """
     s = sr.sweep
     e, sh, conv = np.asarray(s.etas), np.asarray(s.sharpness), np.asarray(s.converged)
-    band = _band(e, conv, sh)
-    head = (f"{'eta':>8} {'2/eta':>8} {'loss':>8} {'sharpness':>9} {'[lam_lo, lam_up]':>19} "
-            f"{'flattest':>8} {'bound':>7} {'curv':>7} {'edge':>6}  status")  # fmt: skip
+    band = _band(e, conv, sh, factor)
+    gd = factor == 2.0
+    head = (f"{'eta':>8} {'2/eta' if gd else 'thresh':>8} {'loss':>8} {'sharpness':>9} "
+            f"{'[lam_lo, lam_up]':>19} {'flattest':>8} {'bound':>7} {'curv':>7} "
+            + (f"{'edge':>6}  status" if gd else f"{'lam/thr':>7}  status"))  # fmt: skip
     lines = [head, "-" * len(head)]
     for i, st in enumerate(s.status()):
         lo, hi = float(s.lambda_lower[i]), float(s.lambda_upper[i])
         iv = f"[{lo:.4g}, {hi:.4g}]" if np.isfinite(lo) else "-"
-        dev = abs(e[i] * sh[i] / 2 - 1)
-        dev = f"{dev:6.3f}" if conv[i] else "     -"
+        if gd:
+            dev = abs(e[i] * sh[i] / 2 - 1)
+            dev = f"{dev:6.3f}" if conv[i] else "     -"
+        else:
+            dev = f"{e[i] * sh[i] / factor:7.3f}" if conv[i] else "      -"
         lines.append(
-            f"{float(e[i]):8.4g} {2 / float(e[i]):8.4g} {float(s.loss[i]):8.1e} "
+            f"{float(e[i]):8.4g} {factor / float(e[i]):8.4g} {float(s.loss[i]):8.1e} "
             f"{float(sh[i]):9.4g} {iv:>19} {float(s.flattest_sharpness[i]):8.4g} "
             f"{float(s.lower_bound[i]):7.4g} {float(s.weighted_curvature[i]):7.4g} {dev}  "
             f"{st}{' (band)' if band[i] else ''}"
@@ -719,9 +828,12 @@ def write_outputs(result: Result, out) -> tuple[dict, dict, dict, list]:
     out = Path(out)
     for sr in result.seeds:
         sr.sweep.save(out / f"seed_{sr.seed}")
+    cfg = result.config
     rows = runs_table(result)
-    stats = per_seed_stats(rows, {sr.seed: sr.init_sharpness for sr in result.seeds})
-    checks, verd = outcomes(rows, stats)
+    stats = per_seed_stats(rows, {sr.seed: sr.init_sharpness for sr in result.seeds},
+                           factor=cfg.threshold_factor())  # fmt: skip
+    checks, verd = outcomes(rows, stats, optimizer=cfg.optimizer, beta=cfg.beta,
+                            sweeps=[sr.sweep for sr in result.seeds])  # fmt: skip
     write_json(out / "results.json", {"config": _jsonable(result.config), "runs": rows})
     summ = summary(result, rows, stats, checks, verd)
     write_json(out / "summary.json", summ)
@@ -734,7 +846,13 @@ def write_outputs(result: Result, out) -> tuple[dict, dict, dict, list]:
 
 def add_arguments(parser) -> None:
     """Flags of ``minstab sweep`` (defaults from :class:`Config`; ``--config`` TOML between)."""
-    from minstab._cli_args import eta_list, output_dir, positive_float, positive_int
+    from minstab._cli_args import (
+        eta_list,
+        momentum_beta,
+        output_dir,
+        positive_float,
+        positive_int,
+    )
 
     d = Config()
     a = parser.add_argument
@@ -763,12 +881,42 @@ def add_arguments(parser) -> None:
       help="small-step GD steps of --from-minimum (default 20000)")  # fmt: skip
     a("--chunk-size", type=positive_int, default=None,
       help=f"runs per compiled chunk (default {d.chunk_size})")  # fmt: skip
+    a("--optimizer", default=None, type=optimizer_choice,
+      help="gd (default), momentum (heavy ball, optax sgd(momentum=beta)) or nesterov; the "
+           "outcomes use its stability threshold, e.g. (2 + 2 beta)/eta for heavy ball (adam "
+           "is refused: its threshold bounds the preconditioned sharpness)")  # fmt: skip
+    a("--beta", default=None, type=momentum_beta,
+      help=f"momentum of --optimizer momentum/nesterov, in [0, 1) (default {d.beta})")  # fmt: skip
     a("--dtype", default=None, choices=("float64", "float32"),
       help="floating precision (default float64, which enables jax x64)")  # fmt: skip
     a("--config", default=None, metavar="FILE",
       help="TOML file with any Config field (e.g. steps = 20000); flags override it")  # fmt: skip
     a("--quick", action="store_true", help="a small, fast job (also MINSTAB_QUICK=1)")
     a("--quiet", action="store_true", help="no progress bar")
+
+
+#: optimizers of ``--optimizer``; "adam" is read, then refused with the reason (exit 2)
+OPTIMIZERS = ("gd", "momentum", "nesterov")
+_REFUSED = {
+    "adam": "adam is not supported by the main job: its threshold (2 + 2 b1)/(eta (1 - b1)) "
+    "bounds the preconditioned sharpness, which Lemma 4 does not bound (see minstab reproduce "
+    "adaptive-eos)"
+}
+
+
+def optimizer_choice(value) -> str:
+    """``--optimizer``/TOML ``optimizer``: one of :data:`OPTIMIZERS` (adam says why not)."""
+    import argparse
+
+    from minstab._cli_args import choice
+
+    if isinstance(value, str) and value.strip() in _REFUSED:
+        raise argparse.ArgumentTypeError(_REFUSED[value.strip()])
+    return choice(*OPTIMIZERS)(value)
+
+
+#: ``--config`` keys whose check is not their annotation's (read by minstab.cli)
+CONFIG_TYPES = {"optimizer": optimizer_choice}
 
 
 def bounded_int(minimum: int, maximum: int, name: str | None = None):
@@ -788,6 +936,7 @@ _KINDS = {
     "eta_rel_lo": ("pos", None, None), "eta_rel_hi": ("pos", None, None),
     "steps": ("int", 1, MAX_STEPS), "tol": ("pos", None, None), "patience": ("int", 0, MAX_STEPS),
     "log_every": ("int", 0, MAX_STEPS), "chunk_size": ("int", 1, MAX_RUNS),
+    "optimizer": ("optimizer",), "beta": ("beta",),
     "dtype": ("choice", ("float64", "float32")), "out": ("str",), "quiet": ("bool",),
     "quick": ("bool",),
 }  # fmt: skip
@@ -811,6 +960,15 @@ def _toml_value(key: str, v):
         if v not in kind[1]:
             raise UsageError(f"{where}: expected one of {', '.join(kind[1])}, got {v!r}")
         return v
+    if kind[0] in ("optimizer", "beta"):
+        import argparse
+
+        from minstab._cli_args import momentum_beta
+
+        try:
+            return (optimizer_choice if kind[0] == "optimizer" else momentum_beta)(v)
+        except argparse.ArgumentTypeError as e:
+            raise UsageError(f"{where}: {e}") from None
     if kind[0] == "etas":
         ok = (
             isinstance(v, list)
@@ -892,7 +1050,8 @@ def config_from_args(args) -> Config:
         "out": args.out, "steps": args.steps, "width": args.width, "n": args.n,
         "seeds": args.seeds, "seed_offset": args.seed_offset, "tol": args.tol,
         "warmup_steps": args.warmup_steps, "chunk_size": args.chunk_size, "dtype": args.dtype,
-        "etas": args.etas, "from_minimum": args.from_minimum,
+        "etas": args.etas, "from_minimum": args.from_minimum, "optimizer": args.optimizer,
+        "beta": args.beta,
     }  # fmt: skip
     kw.update({k: (str(v) if k == "out" else v) for k, v in flags.items() if v is not None})
     if kw.get("from_minimum") and not kw.get("warmup_steps"):
@@ -901,6 +1060,10 @@ def config_from_args(args) -> Config:
         kw["quiet"] = True
     quick = args.quick or kw.pop("quick", False) or os.environ.get("MINSTAB_QUICK") == "1"
     cfg = Config.quick_config(**kw) if quick else Config(**kw)
+    if "beta" in kw and cfg.optimizer == "gd":
+        flag = "--beta" if args.beta is not None else "--config: beta"
+        raise UsageError(f"{flag}: only used with --optimizer momentum or nesterov (the "
+                         "optimizer is gd)")  # fmt: skip
     if cfg.warmup_steps and not cfg.from_minimum:
         raise UsageError("--warmup-steps: only used with --from-minimum (seed 004 Fig. 1)")
     if not cfg.etas and cfg.eta_rel_lo >= cfg.eta_rel_hi:
@@ -937,12 +1100,15 @@ def _main(cfg: Config) -> int:
         f"\ncell: width={cfg.width}, output scale={cfg.output_scale}, init scale="
         f"{cfg.init_scale}, n={cfg.n}; seeds {seeds[0]}-{seeds[-1]}; "
         f"{res.seeds[0].sweep.num_runs} step sizes per seed, {cfg.steps} steps, "
-        f"tol={cfg.tolerance():g}, {cfg.dtype}; start: "
+        f"tol={cfg.tolerance():g}, {cfg.dtype}; "
+        + ("" if cfg.optimizer == "gd" else f"{_NAME[cfg.optimizer]}, beta={cfg.beta:g}, "
+           f"threshold {_threshold_text(cfg)}; ")
+        + "start: "
         + ("near a minimum (--from-minimum, seed 004 Fig. 1)" if cfg.from_minimum
            else "one shared random initialization per seed (seed 004 Fig. 3)")
     )  # fmt: skip
     print(f"\nfirst seed ({seeds[0]}), every run:")
-    print(run_table(res.seeds[0]))
+    print(run_table(res.seeds[0], cfg.threshold_factor()))
     summ, checks, verd, paths = write_outputs(res, cfg.out)
     print("\nper seed:")
     print(seed_table(summ["per_seed"]))
