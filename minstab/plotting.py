@@ -71,16 +71,16 @@ TRIO_COLORS = ("k", "tab:blue", "tab:green")  # seed 004 Fig. 3: small, medium, 
 def trio(res) -> np.ndarray:
     """Three converged runs as in seed 004 Fig. 3: the smallest step, a medium one, the largest.
 
-    The medium one is the middle run of the edge-of-stability band (converged runs whose 2/eta
-    is below the sharpness reached at the smallest step), or of all converged runs if the band
-    is empty.
+    The medium one is the middle run of the edge-of-stability band (converged runs whose
+    stability threshold, 2/eta for GD, is below the sharpness reached at the smallest step), or
+    of all converged runs if the band is empty.
     """
     e = np.asarray(res.sweep.etas)
     ok = np.flatnonzero(np.asarray(res.sweep.converged))
     if ok.size <= 3:
         return ok
     lo, hi = ok[np.argmin(e[ok])], ok[np.argmax(e[ok])]
-    band = ok[2 / e[ok] < float(np.asarray(res.sweep.sharpness)[lo])]
+    band = ok[np.asarray(res.sweep.threshold)[ok] < float(np.asarray(res.sweep.sharpness)[lo])]
     pool = band if band.size else ok
     pool = pool[(pool != lo) & (pool != hi)]
     if not pool.size:
@@ -150,7 +150,11 @@ def fig3b_curvature(res, ax=None):
 
 
 def fig3c_sharpness(res, ax=None):
-    """Seed 004 Fig. 3c: sharpness vs eta with 2/eta, the flattest implementation, Lemma 4 bound."""
+    """Seed 004 Fig. 3c: sharpness vs eta, stability threshold, flattest implementation, Lemma 4.
+
+    The threshold is the optimizer's (``SweepResult.threshold``): 2/eta for GD (Lemma 1),
+    (2 + 2 beta)/eta for heavy ball.
+    """
     plt = _plt()
     fig = None
     if ax is None:
@@ -159,7 +163,9 @@ def fig3c_sharpness(res, ax=None):
     e = np.asarray(s.etas)
     conv = np.asarray(s.converged)
     div = np.asarray(s.diverged)
-    ax.plot(e, 2 / e, "k--", lw=1.2, label=r"$2/\eta$ (Lemma 1)")
+    factor = s.config.get("threshold_factor", 2.0)
+    label = r"$2/\eta$ (Lemma 1)" if factor == 2.0 else rf"threshold ${factor:.3g}/\eta$"
+    ax.plot(e, s.threshold, "k--", lw=1.2, label=label)
     ax.plot(e[conv], s.sharpness[conv], "o-", ms=4, color="C0", label="sharpness reached by GD")
     lo, hi = getattr(s, "lambda_lower", None), getattr(s, "lambda_upper", None)
     if lo is not None and np.any(conv & (np.asarray(hi) > np.asarray(lo))):
@@ -181,7 +187,7 @@ def fig3c_sharpness(res, ax=None):
     if pred is not None and np.isfinite(pred.eta_max):
         em = float(pred.eta_max)
         ax.axvline(em, color="0.4", ls=":", lw=1.2)
-        ax.plot([em], [2 / em], "*", ms=9, color="k",
+        ax.plot([em], [factor / em], "*", ms=9, color="k",
                 label=r"$\eta_{\max} = 1/(W^* + 1/2)$: smoothest interpolant")  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -218,13 +224,13 @@ def fig3d_seeds(seed_runs, out_dir) -> list[Path]:
         ax.plot(rel[c], curv[c], "-", color=col, lw=1.0, alpha=0.8, label=f"seed {sr.seed}")
         if c.any():
             ref = sh[np.flatnonzero(c)[np.argmin(e[c])]]
-            band = c & (2 / e < ref)
+            band = c & (np.asarray(s.threshold) < ref)
             ax.plot(rel[c & ~band], curv[c & ~band], "o", ms=3, mfc="none", color=col)
             ax.plot(rel[band], curv[band], "o", ms=3.5, color=col)
     ax.set_xscale("log")
     ax.set_xlabel(r"$\eta\,\lambda_0/2$ ($\lambda_0$: sharpness at the seed's initialization)")
     ax.set_ylabel(r"$\int|f''|g$ (converged runs)")
-    ax.set_title("(d) every seed: filled = edge band (2/eta below the sharpness at the smallest eta)",
+    ax.set_title("(d) every seed: filled = edge band (threshold below the sharpness at the smallest eta)",
                  fontsize=8)  # fmt: skip
     ax.legend(fontsize=7, ncol=2, loc="best")
     return save(fig, out_dir, "fig3d_seeds")
