@@ -32,7 +32,7 @@ from ._validate import check_common_float_dtype, check_finite
 from .batching import batch_mean, check_mean_loss
 from .config import TrainConfig, describe
 from .curvature import hvp, sharpness_kernel
-from .eigen import lanczos
+from .eigen import solve
 from .nets import ShallowParams, activation_derivative, forward, validate
 from .operators import default_start, resolve_loss
 
@@ -232,7 +232,8 @@ class Objective:
 
         ``method``: ``"gram"`` (closed-form Gram of eq. 28 and its certified error bound,
         shallow net on the quadratic loss only) or ``"lanczos"`` (structured HVP for the
-        shallow net, forward-over-reverse HVP otherwise).
+        shallow net, forward-over-reverse HVP otherwise); another model takes any entry of
+        :data:`minstab.eigen.SOLVERS` on its HVP.
         """
         if self.closed_form:
             r = sharpness_kernel(
@@ -240,7 +241,8 @@ class Objective:
                 negative_slope=self.negative_slope, with_vector=v0 is not None,
             )  # fmt: skip
             return r.value, r.vector, r.residual
-        r = lanczos(self.hvp_flat, v0, params, x, y, num_iters=num_iters, tol=tol)
+        # any eigen-solver of the table on this objective's HVP (train and sweep ask "lanczos")
+        r = solve(method, self.hvp_flat, v0, params, x, y, num_iters=num_iters, tol=tol)
         return r.value, r.vector, r.residual
 
     def log_method(self, config: TrainConfig) -> str:
