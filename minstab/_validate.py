@@ -104,6 +104,15 @@ def check_common_float_dtype(params, x, y) -> None:
         )
 
 
+def check_data_dtype(x, y, dtype) -> None:
+    """Raise unless x and y (validated arrays) have the params' floating ``dtype``."""
+    if x.dtype != dtype or y.dtype != dtype:
+        raise ValueError(
+            f"x, y and params must share a floating dtype, got x {x.dtype}, y {y.dtype}, "
+            f"params {dtype}"
+        )
+
+
 def as_matrix(a, name: str) -> jax.Array:
     """A non-empty finite 2-d floating array (integers are cast to the default float)."""
     a = jnp.asarray(a)

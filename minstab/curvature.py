@@ -27,7 +27,7 @@ both mean the shallow ReLU net and its closed forms. The generic operators live 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import jax
@@ -38,13 +38,14 @@ from ._validate import (
     check_bool,
     check_callable,
     check_choice,
+    check_data_dtype,
     check_int,
     check_memory,
     check_tol,
     itemsize,
     num_flat,
 )
-from .eigen import EigResult, default_tol, dense_eigenpairs, lanczos, power_iteration
+from .eigen import SOLVERS, EigResult, Solver, default_tol, dense_eigenpairs, lanczos, materialize
 from .losses import quadratic_loss, squared_error
 from .nets import (
     ShallowParams,
@@ -83,9 +84,40 @@ __all__ = [
     "sharpness",
     "SharpnessResult",
     "SHARPNESS_METHODS",
+    "SHARPNESS_SOLVERS",
+    "SharpnessMethod",
+    "hessian_method",
 ]
 
-SHARPNESS_METHODS = ("dense", "lanczos", "gram", "power")
+
+class _Names(Sequence):
+    """Read-only live view of a table's keys as a sequence (``index``, ``in``, ``tuple + it``)."""
+
+    def __init__(self, table: dict):
+        self._table = table
+
+    def __getitem__(self, i):
+        return tuple(self._table)[i]
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __radd__(self, other: tuple) -> tuple:
+        return tuple(other) + tuple(self._table)
+
+    def __add__(self, other: tuple) -> tuple:
+        return tuple(self._table) + tuple(other)
+
+    def __eq__(self, other) -> bool:
+        return tuple(self._table) == (tuple(other) if isinstance(other, Sequence) else other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._table))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self._table))
+
+
 _AUTO_DENSE_MAX_PARAMS = 400
 _GRAM_DENSE_MAX_N = 32  # larger Gram matrices: Lanczos (dense syevd is O(n^3) and multithreaded)
 
@@ -327,8 +359,7 @@ def jacobian(
 @functools.partial(jax.jit, static_argnames=("model",))
 def _model_gram(params, x, *, model):
     g = gram_operator(params, x, model=model)
-    k = jax.vmap(g.matvec)(jnp.eye(g.pred.size, dtype=g.pred.dtype))
-    return (k + k.T) / 2
+    return materialize(g.matvec, g.pred.size, g.pred.dtype)
 
 
 def gauss_newton_gram(
@@ -457,59 +488,106 @@ class SharpnessResult(NamedTuple):
         return SHARPNESS_METHODS[int(self.method)]
 
 
-_default_v0 = default_start  # old private name, still imported by train
+def _shallow_matvec(v, params, x, y, negative_slope):
+    return shallow_hvp(v, params, x, y, negative_slope=negative_slope)
+
+
+class SharpnessMethod(NamedTuple):
+    """One entry of :data:`SHARPNESS_SOLVERS`: how a method finds lambda_max of the Hessian.
+
+    Attributes
+    ----------
+    shallow : ``shallow(params, x, y, v0, *, num_iters, tol, negative_slope, with_vector)
+        -> EigResult`` for the shallow net (traceable; ``v0`` may be ``None``).
+    model : ``model(params, x, y, v0, *, model, loss, num_iters, tol) -> EigResult`` for any
+        model (traceable; ``loss`` resolved).
+    dense : the method forms a P x P matrix (its memory is checked first).
+    quadratic_only : exact only for the quadratic loss (another ``loss`` is refused).
+    """
+
+    shallow: Callable
+    model: Callable
+    dense: bool = False
+    quadratic_only: bool = False
+
+
+def hessian_method(solver: Solver) -> SharpnessMethod:
+    """A sharpness method running an eigen-solver (:data:`minstab.eigen.SOLVERS`) on H.
+
+    The shallow net's operator is the closed-form :func:`shallow_hvp` (dense matrix:
+    ``jax.hessian``); any model's is :func:`minstab.operators.hessian_operator`, linearized once
+    (dense matrix: :func:`minstab.operators.dense_hessian`). ``v0=None``: the default start,
+    drawn inside the program (and dropped by XLA when unused).
+    """
+
+    def shallow(params, x, y, v0, *, num_iters, tol, negative_slope, with_vector):
+        v0 = default_start(params) if v0 is None else v0
+        dense = functools.partial(_hessian, params, x, y, negative_slope=negative_slope)
+        return _run(solver, _shallow_matvec, v0, params, x, y, negative_slope,
+                    num_iters=num_iters, tol=tol, dense=dense)  # fmt: skip
+
+    def model_(params, x, y, v0, *, model, loss, num_iters, tol):
+        # the operator closes over traced intermediates of this program, not over user data
+        _, matvec = hessian_operator(params, x, y, model=model, loss=loss)
+        v0 = default_start(params) if v0 is None else v0
+        dense = functools.partial(dense_hessian, params, x, y, model=model, loss=loss)
+        return _run(solver, matvec, v0, num_iters=num_iters, tol=tol, dense=dense)
+
+    return SharpnessMethod(shallow, model_, dense=solver.dense)
+
+
+def _run(solver: Solver, matvec, v0, *args, num_iters, tol, dense) -> EigResult:
+    num_iters = solver.num_iters if num_iters is None else num_iters
+    return solver.run(matvec, v0, *args, k=1, num_iters=num_iters, tol=tol, dense=dense)
+
+
+def _gram_shallow(params, x, y, v0, *, num_iters, tol, negative_slope, with_vector):
+    """Closed-form Gram eigenpair (eq. 28) with its certified error bound ``max_i ||c_i||``.
+
+    ``with_vector=False`` skips mapping the Gram eigenvector to the Hessian one (an O(n k d)
+    product) and returns zeros instead.
+    """
+    n = x.shape[0]
+    k, d = params.w1.shape
+    # the activations are computed once and shared by the Gram matrix, the certificate and
+    # the Hessian eigenvector
+    a, s = _features(params, x, negative_slope)
+    g = _gram_from(params, x, a, s)
+    if n <= _GRAM_DENSE_MAX_N:
+        eg = dense_eigenpairs(g)
+    else:
+        u0 = jnp.ones(n, x.dtype) + 0.1 * jnp.sin(jnp.arange(n, dtype=x.dtype))
+        eg = lanczos(lambda u, g: g @ u, u0, g, num_iters=num_iters, tol=tol)
+    scale = jnp.maximum(jnp.abs(eg.value), jnp.finfo(x.dtype).tiny)
+    # the O(n k) triangle-inequality bound certifies at an interpolating minimum; the exact
+    # max_i ||c_i|| (O(n k d)) is computed only when it does not
+    cheap = _residual_bound_cheap(params, x, y, a, s)
+    bound = jax.lax.cond(
+        cheap <= tol * scale,
+        lambda: cheap,
+        lambda: _residual_bound_from(params, x, y, a, s),
+    )
+    ok = eg.converged & (bound <= tol * scale)
+    if with_vector:
+        v = flatten(_phi(params, x, a, s, eg.vector))
+        vec = v / jnp.linalg.norm(v)
+    else:
+        vec = jnp.zeros((k * (d + 2) + 1,), x.dtype)
+    return EigResult(eg.value, vec, eg.residual + bound, eg.num_matvecs, ok)
 
 
 def sharpness_kernel(params, x, y, v0, *, method, num_iters, tol, negative_slope, with_vector=True):
     """Shallow-net sharpness by one method, traceable (no validation; x of shape (n, d)).
 
-    ``v0=None``: the default start, drawn inside the program (and dropped by XLA when unused).
+    ``method`` names an entry of :data:`SHARPNESS_SOLVERS`. ``v0=None``: the default start.
     ``with_vector=False``: the ``"gram"`` method skips mapping the Gram eigenvector to the
     Hessian one (an O(n k d) product) and returns zeros instead.
     """
-    n = x.shape[0]
-    k, d = params.w1.shape
     code = jnp.array(SHARPNESS_METHODS.index(method), jnp.int32)
-    if v0 is None and method in ("lanczos", "power"):
-        v0 = default_start(params)
-    if method == "dense":
-        r = dense_eigenpairs(_hessian(params, x, y, negative_slope=negative_slope))
-    elif method == "lanczos":
-        r = lanczos(
-            lambda v, p, x, y: shallow_hvp(v, p, x, y, negative_slope=negative_slope),
-            v0, params, x, y, num_iters=num_iters, tol=tol,
-        )  # fmt: skip
-    elif method == "power":
-        r = power_iteration(
-            lambda v, p, x, y: shallow_hvp(v, p, x, y, negative_slope=negative_slope),
-            v0, params, x, y, num_iters=num_iters or 2000, tol=tol,
-        )  # fmt: skip
-    else:  # gram
-        # the activations are computed once and shared by the Gram matrix, the certificate and
-        # the Hessian eigenvector
-        a, s = _features(params, x, negative_slope)
-        g = _gram_from(params, x, a, s)
-        if n <= _GRAM_DENSE_MAX_N:
-            eg = dense_eigenpairs(g)
-        else:
-            u0 = jnp.ones(n, x.dtype) + 0.1 * jnp.sin(jnp.arange(n, dtype=x.dtype))
-            eg = lanczos(lambda u, g: g @ u, u0, g, num_iters=num_iters, tol=tol)
-        scale = jnp.maximum(jnp.abs(eg.value), jnp.finfo(x.dtype).tiny)
-        # the O(n k) triangle-inequality bound certifies at an interpolating minimum; the exact
-        # max_i ||c_i|| (O(n k d)) is computed only when it does not
-        cheap = _residual_bound_cheap(params, x, y, a, s)
-        bound = jax.lax.cond(
-            cheap <= tol * scale,
-            lambda: cheap,
-            lambda: _residual_bound_from(params, x, y, a, s),
-        )
-        ok = eg.converged & (bound <= tol * scale)
-        if with_vector:
-            v = flatten(_phi(params, x, a, s, eg.vector))
-            vec = v / jnp.linalg.norm(v)
-        else:
-            vec = jnp.zeros((k * (d + 2) + 1,), x.dtype)
-        r = EigResult(eg.value, vec, eg.residual + bound, eg.num_matvecs, ok)
+    r = SHARPNESS_SOLVERS[method].shallow(
+        params, x, y, v0, num_iters=num_iters, tol=tol, negative_slope=negative_slope,
+        with_vector=with_vector,
+    )  # fmt: skip
     ok = r.converged & all_finite(params, x, y, r.value, r.residual)  # never on a NaN
     return SharpnessResult(r.value, r.vector, r.residual, r.num_matvecs, ok, code)
 
@@ -547,7 +625,7 @@ def _value_jit(params, x, y, v0, *, method, num_iters, tol, negative_slope):
     return sharpness_kernel(params, x, y, v0, method=method, **kw).value
 
 
-def _model_gram_eig(params, x, y, *, model, num_iters, tol) -> EigResult:
+def _model_gram_eig(params, x, y, v0, *, model, loss, num_iters, tol) -> EigResult:
     """Top eigenpair of K = J J^T / n mapped to the Hessian, with its certificate.
 
     The Gram eigenvector u gives v = J^T u / ||J^T u||, an eigenvector of J^T J / n with the
@@ -559,8 +637,7 @@ def _model_gram_eig(params, x, y, *, model, num_iters, tol) -> EigResult:
     g = gram_operator(params, x, model=model)
     size, dtype = g.pred.size, g.pred.dtype
     if size <= _GRAM_DENSE_MAX_N:
-        k = jax.vmap(g.matvec)(jnp.eye(size, dtype=dtype))
-        eg = dense_eigenpairs((k + k.T) / 2)
+        eg = dense_eigenpairs(materialize(g.matvec, size, dtype))
     else:
         u0 = jnp.ones(size, dtype) + 0.1 * jnp.sin(jnp.arange(size, dtype=dtype))
         eg = lanczos(g.matvec, u0, num_iters=num_iters, tol=tol)
@@ -575,26 +652,31 @@ def _model_gram_eig(params, x, y, *, model, num_iters, tol) -> EigResult:
     return EigResult(eg.value, v, res, eg.num_matvecs + 1, ok)
 
 
+SHARPNESS_SOLVERS: dict[str, SharpnessMethod] = {
+    "dense": hessian_method(SOLVERS["dense"]),
+    "lanczos": hessian_method(SOLVERS["lanczos"]),
+    "gram": SharpnessMethod(_gram_shallow, _model_gram_eig, quadratic_only=True),
+    "power": hessian_method(SOLVERS["power"]),
+}
+"""The sharpness methods by name: adding one is one entry (e.g. ``hessian_method(solver)``).
+
+``method=`` choices and the codes of :attr:`SharpnessResult.method` come from its keys.
+"""
+SHARPNESS_METHODS = _Names(SHARPNESS_SOLVERS)  # ("dense", "lanczos", "gram", "power")
+
+
 def model_sharpness_kernel(params, x, y, v0, *, model, loss, method, num_iters, tol):
     """Sharpness of any model by one method, traceable (validation: ``check_model``).
 
-    ``loss`` is resolved (a callable); ``method="gram"`` assumes it is the quadratic loss.
-    ``v0=None`` draws the default start inside the program. Iterative methods run on the
-    Hessian operator linearized once (:func:`minstab.operators.hessian_operator`).
+    ``method`` names an entry of :data:`SHARPNESS_SOLVERS`; ``loss`` is resolved (a callable);
+    ``method="gram"`` assumes it is the quadratic loss. ``v0=None`` draws the default start
+    inside the program. Iterative methods run on the Hessian operator linearized once
+    (:func:`minstab.operators.hessian_operator`).
     """
     code = jnp.array(SHARPNESS_METHODS.index(method), jnp.int32)
-    if method == "gram":
-        r = _model_gram_eig(params, x, y, model=model, num_iters=num_iters, tol=tol)
-    elif method == "dense":
-        r = dense_eigenpairs(dense_hessian(params, x, y, model=model, loss=loss))
-    else:
-        # the operator closes over traced intermediates of this program, not over user data
-        _, matvec = hessian_operator(params, x, y, model=model, loss=loss)
-        v0 = default_start(params) if v0 is None else v0
-        if method == "lanczos":
-            r = lanczos(matvec, v0, num_iters=num_iters, tol=tol)
-        else:
-            r = power_iteration(matvec, v0, num_iters=num_iters or 2000, tol=tol)
+    r = SHARPNESS_SOLVERS[method].model(
+        params, x, y, v0, model=model, loss=loss, num_iters=num_iters, tol=tol
+    )
     ok = r.converged & all_finite(params, x, y, r.value, r.residual)  # never on a NaN
     return SharpnessResult(r.value, r.vector, r.residual, r.num_matvecs, ok, code)
 
@@ -624,9 +706,10 @@ _model_auto_jit = jax.jit(model_auto_kernel, static_argnames=_MODEL_STATIC)
 def _model_sharpness(params, x, y, *, model, loss, method, v0, num_iters, tol, full_output):
     x, y = check_model(params, x, y, model=model, loss=loss)
     loss = resolve_loss(loss)
-    if method == "gram" and loss is not squared_error:
+    entry = SHARPNESS_SOLVERS.get(method)
+    if entry is not None and entry.quadratic_only and loss is not squared_error:
         raise ValueError(
-            "method='gram' is exact only for the quadratic loss at an interpolating minimum; "
+            f"method={method!r} is exact only for the quadratic loss at an interpolating minimum; "
             "loss must be None (or minstab.squared_error) for it. For another loss use "
             "'lanczos', or minstab.hessian_eigenvalues(..., curvature='ggn') for its "
             "Gauss-Newton matrix"
@@ -635,8 +718,7 @@ def _model_sharpness(params, x, y, *, model, loss, method, v0, num_iters, tol, f
         _check_flat(v0, params, "v0")
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
     tol = default_tol(dtype) if tol is None else float(tol)
-    if method == "dense":
-        check_dense_memory(params)
+    _check_dense(method, params)
     kw = dict(model=model, loss=loss, num_iters=num_iters, tol=tol)
     if method == "auto":
         r = _model_auto_jit(params, x, y, v0, **kw)
@@ -645,21 +727,22 @@ def _model_sharpness(params, x, y, *, model, loss, method, v0, num_iters, tol, f
     return r if full_output else r.value
 
 
+def _check_dense(method: str, params) -> None:
+    entry = SHARPNESS_SOLVERS.get(method)  # None for "auto" (dense only for small P)
+    if entry is not None and entry.dense:
+        check_dense_memory(params)
+
+
 def _shallow_sharpness(params, x, y, *, method, v0, num_iters, tol, negative_slope, full_output):
     x, y = validate(params, x, y)
-    if x.dtype != params.w1.dtype or y.dtype != params.w1.dtype:
-        raise ValueError(
-            f"x, y and params must share a floating dtype, got x {x.dtype}, y {y.dtype}, "
-            f"params {params.w1.dtype}"
-        )
+    check_data_dtype(x, y, params.w1.dtype)
     k, d = params.w1.shape
     if v0 is not None and jnp.shape(v0) != (k * (d + 2) + 1,):
         raise ValueError(
             f"v0 must have shape ({k * (d + 2) + 1},) (flat params), got {jnp.shape(v0)}"
         )
     tol = default_tol(x.dtype) if tol is None else float(tol)
-    if method == "dense":
-        check_dense_memory(params)
+    _check_dense(method, params)
     if not full_output and method in ("auto", "gram"):
         return _value_jit(
             params, x, y, v0, method=method, num_iters=num_iters, tol=tol,
@@ -745,7 +828,7 @@ def sharpness(
     >>> bool(abs(lam - ref) < 1e-4 * ref)
     True
     """
-    check_choice(method, "method", ("auto",) + SHARPNESS_METHODS)
+    check_choice(method, "method", ("auto", *SHARPNESS_SOLVERS))
     check_bool(full_output, "full_output")
     num_iters, tol = _check_iterative(num_iters, tol)
     kw = dict(method=method, v0=v0, num_iters=num_iters, tol=tol, full_output=full_output)

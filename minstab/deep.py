@@ -199,19 +199,22 @@ def deep_sharpness(
     :class:`EigResult`; ``method="dense"`` returns ``eigvalsh(deep_hessian)[-1]`` as an array.
     Largest *algebraic* eigenvalue.
     """
-    check_choice(method, "method", ("lanczos", "dense"))
+    check_choice(method, "method", _DEEP_RESULTS)
     x2, y = _validate(params, x, y)
-    if method == "dense":
-        return sharpness(params, x2, y, model=_forward, method="dense")
     p = deep_num_params(params.w1.shape[1], (params.w1.shape[0], params.w2.shape[0]))
-    if v0 is None:
-        v0 = jnp.ones(p, x2.dtype) / np.sqrt(p)
-    v0 = jnp.asarray(v0, x2.dtype)
+    v0 = jnp.ones(p, x2.dtype) / np.sqrt(p) if v0 is None else jnp.asarray(v0, x2.dtype)
     r = sharpness(
-        params, x2, y, model=_forward, method="lanczos", v0=v0, num_iters=num_iters,
+        params, x2, y, model=_forward, method=method, v0=v0, num_iters=num_iters,
         full_output=True,
     )  # fmt: skip
-    return EigResult(r.value, r.vector, r.residual, r.num_matvecs, r.converged)
+    return _DEEP_RESULTS[method](r)
+
+
+# what deep_sharpness returns for each method: an EigResult, or (dense) the value alone
+_DEEP_RESULTS = {
+    "lanczos": lambda r: EigResult(r.value, r.vector, r.residual, r.num_matvecs, r.converged),
+    "dense": lambda r: r.value,
+}
 
 
 def bump(x) -> jax.Array:

@@ -42,6 +42,10 @@ __all__ = [
     "eigh_dense",
     "dense_eigenpairs",
     "default_tol",
+    "Solver",
+    "SOLVERS",
+    "solve",
+    "materialize",
 ]
 
 
@@ -583,3 +587,83 @@ def dense_eigenpairs(matrix: jax.Array, *, k: int = 1, which: str = "largest") -
     tol = max(default_tol(matrix.dtype), 10 * n * eps)
     converged = all_finite(matrix, values, res) & symmetric & jnp.all(res <= tol * scale)
     return _squeeze(EigResult(values, vectors, res, jnp.array(n), converged), k)
+
+
+# ----------------------------------------------------------------------------- solver table
+
+
+def materialize(matvec: Callable, dim: int, dtype, *args) -> jax.Array:
+    """Dense matrix of a symmetric operator, ``(A + A^T) / 2`` from its products with I.
+
+    Row i of ``vmap(matvec)(I)`` is ``A e_i``; the symmetric part removes the rounding of the
+    products (``eigh`` reads one triangle only). Costs ``dim`` products and ``dim^2`` memory.
+    """
+    a = jax.vmap(lambda e: matvec(e, *args))(jnp.eye(dim, dtype=dtype))
+    return (a + a.T) / 2
+
+
+class Solver(NamedTuple):
+    """One entry of :data:`SOLVERS`: an eigen-solver and its iteration default.
+
+    Attributes
+    ----------
+    run : ``run(matvec, v0, *args, k, num_iters, tol, dense) -> EigResult``: the ``k`` largest
+        eigenpairs of the symmetric operator ``matvec(v, *args)``. ``num_iters`` is ``None`` or
+        the budget, ``tol`` ``None`` or the relative residual tolerance; ``dense`` is ``None``
+        or a function of no arguments returning the dense matrix (for example
+        ``jax.hessian`` of a loss), which a dense solver may use instead of
+        :func:`materialize`.
+    num_iters : default budget when the caller gives none (``None``: the solver's own).
+    dense : whether the solver forms the P x P matrix (callers check its memory first).
+    """
+
+    run: Callable
+    num_iters: int | None = None
+    dense: bool = False
+
+
+def _run_lanczos(matvec, v0, *args, k, num_iters, tol, dense):
+    return lanczos(matvec, v0, *args, num_iters=num_iters, tol=tol, k=k)
+
+
+def _run_power(matvec, v0, *args, k, num_iters, tol, dense):
+    if k != 1:
+        raise ValueError(f"k must be 1 for method 'power' (one dominant pair), got {k}")
+    return power_iteration(matvec, v0, *args, num_iters=num_iters, tol=tol)
+
+
+def _run_dense(matvec, v0, *args, k, num_iters, tol, dense):
+    matrix = materialize(matvec, v0.shape[0], v0.dtype, *args) if dense is None else dense()
+    return dense_eigenpairs(matrix, k=k)
+
+
+SOLVERS: dict[str, Solver] = {
+    "dense": Solver(_run_dense, dense=True),
+    "lanczos": Solver(_run_lanczos),
+    "power": Solver(_run_power, num_iters=2000),
+}
+"""The eigen-solvers by name; adding a method is one entry (``method=`` choices come from it)."""
+
+
+def solve(
+    method: str,
+    matvec: Callable,
+    v0: jax.Array,
+    *args,
+    k: int = 1,
+    num_iters: int | None = None,
+    tol: float | None = None,
+    dense: Callable | None = None,
+    budgets: dict[str, int] | None = None,
+) -> EigResult:
+    """The ``k`` largest eigenpairs of ``matvec(v, *args)`` by the solver ``SOLVERS[method]``.
+
+    ``num_iters=None`` takes the caller's ``budgets[method]`` if given, else the table's
+    default. ``v0`` is the start of the iterative solvers and fixes the dimension and dtype
+    of the dense one.
+    """
+    check_choice(method, "method", tuple(SOLVERS))
+    solver = SOLVERS[method]
+    if num_iters is None:
+        num_iters = (budgets or {}).get(method, solver.num_iters)
+    return solver.run(matvec, v0, *args, k=k, num_iters=num_iters, tol=tol, dense=dense)

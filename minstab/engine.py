@@ -31,18 +31,12 @@ from jax.flatten_util import ravel_pytree
 from ._validate import check_common_float_dtype, check_finite
 from .batching import batch_mean, check_mean_loss
 from .config import TrainConfig, describe
-from .curvature import hvp
-from .eigen import lanczos
-from .internal import default_start, sharpness_kernel
+from .curvature import hvp, sharpness_kernel
+from .eigen import solve
 from .nets import ShallowParams, activation_derivative, forward, validate
+from .operators import default_start, resolve_loss
 
-__all__ = ["Objective", "quadratic", "shallow_loss_and_grad"]
-
-
-def quadratic(pred: jax.Array, y: jax.Array) -> jax.Array:
-    """(1/2n) sum of squared residuals over every entry, n = ``pred.shape[0]`` (eq. 19)."""
-    r = pred - y
-    return 0.5 * jnp.sum(r * r) / r.shape[0]
+__all__ = ["Objective", "shallow_loss_and_grad"]
 
 
 def shallow_loss_and_grad(params, x, y, negative_slope):
@@ -161,13 +155,8 @@ class Objective:
                     f"model=apply for other networks), got {type(params).__name__}"
                 )
             x, y = validate(params, x, y)
-            check_common_float_dtype(params, x, y)
+            check_common_float_dtype(params, x, y)  # x, y and every field share one dtype
             dtype = params.w1.dtype
-            if x.dtype != dtype or y.dtype != dtype:
-                raise ValueError(
-                    f"x, y and params must share a floating dtype, got x {x.dtype}, y {y.dtype}, "
-                    f"params {dtype}"
-                )
             if self.loss is not None:
                 self._check_loss(params, x, y)
             return x, y, dtype
@@ -209,7 +198,7 @@ class Objective:
         return self._value(params, x, y)
 
     def _value(self, params, x, y):
-        return (quadratic if self.loss is None else self.loss)(self.apply(params, x), y)
+        return resolve_loss(self.loss)(self.apply(params, x), y)
 
     def _batched(self, fn, x, y):
         return batch_mean(fn, x, y, batch_size=self.data_batch_size)
@@ -243,7 +232,8 @@ class Objective:
 
         ``method``: ``"gram"`` (closed-form Gram of eq. 28 and its certified error bound,
         shallow net on the quadratic loss only) or ``"lanczos"`` (structured HVP for the
-        shallow net, forward-over-reverse HVP otherwise).
+        shallow net, forward-over-reverse HVP otherwise); another model takes any entry of
+        :data:`minstab.eigen.SOLVERS` on its HVP.
         """
         if self.closed_form:
             r = sharpness_kernel(
@@ -251,7 +241,8 @@ class Objective:
                 negative_slope=self.negative_slope, with_vector=v0 is not None,
             )  # fmt: skip
             return r.value, r.vector, r.residual
-        r = lanczos(self.hvp_flat, v0, params, x, y, num_iters=num_iters, tol=tol)
+        # any eigen-solver of the table on this objective's HVP (train and sweep ask "lanczos")
+        r = solve(method, self.hvp_flat, v0, params, x, y, num_iters=num_iters, tol=tol)
         return r.value, r.vector, r.residual
 
     def log_method(self, config: TrainConfig) -> str:

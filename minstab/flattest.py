@@ -27,9 +27,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._validate import check_int, check_real, check_tol
+from ._validate import check_data_dtype, check_int, check_real, check_tol
+from .curvature import residual_bound_kernel, sharpness_kernel
 from .eigen import default_tol
-from .internal import residual_bound_kernel, sharpness_kernel
 from .nets import (
     ShallowParams,
     activation,
@@ -219,11 +219,7 @@ def flattest_implementation(
     smoothing = check_real(smoothing, "smoothing", lo=0.0)
     negative_slope = check_slope(negative_slope)
     x2, y = validate(params, x, y)
-    if x2.dtype != params.w1.dtype or y.dtype != params.w1.dtype:
-        raise ValueError(
-            f"x, y and params must share a floating dtype, got x {x2.dtype}, y {y.dtype}, "
-            f"params {params.w1.dtype}"
-        )
+    check_data_dtype(x2, y, params.w1.dtype)
     tol = default_tol(x2.dtype) if tol is None else float(tol)
     return _flattest_jit(
         params, x2, y, num_iters=int(num_iters), tol=tol, negative_slope=float(negative_slope),

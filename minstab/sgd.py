@@ -39,13 +39,14 @@ import numpy as np
 from ._validate import (
     check_bool,
     check_choice,
+    check_data_dtype,
     check_int,
     check_memory,
     check_positive,
     check_tol,
 )
 from .curvature import hvp, jacobian
-from .eigen import default_tol, dense_eigenpairs, lanczos, power_iteration
+from .eigen import SOLVERS, EigResult, default_tol, dense_eigenpairs, materialize, solve
 from .nets import ShallowParams, check_slope, flatten, forward, unflatten, validate
 
 __all__ = [
@@ -64,8 +65,7 @@ __all__ = [
     "NON_UNIFORMITY_METHODS",
 ]
 
-THRESHOLD_METHODS = ("dense", "lanczos", "power")
-NON_UNIFORMITY_METHODS = ("lanczos", "power", "gram")
+THRESHOLD_METHODS = tuple(SOLVERS)  # ("dense", "lanczos", "power")
 
 
 # ----------------------------------------------------------------------------- validation
@@ -126,11 +126,7 @@ def _check_keys(keys):
 
 def _inputs(params, x, y):
     x, y = validate(params, x, y)
-    if x.dtype != params.w1.dtype or y.dtype != params.w1.dtype:
-        raise ValueError(
-            f"x, y and params must share a floating dtype, got x {x.dtype}, y {y.dtype}, "
-            f"params {params.w1.dtype}"
-        )
+    check_data_dtype(x, y, params.w1.dtype)
     return x, y
 
 
@@ -223,14 +219,9 @@ def _threshold_impl(j, p, *, method, num_iters, tol):
     n = j.shape[0]
     # the Perron eigenvector is PSD, so the identity (on the span) overlaps it
     v0 = jnp.where(both, jnp.eye(n, dtype=j.dtype), 0).reshape(-1)
-    if method == "dense":
-        eye = jnp.eye(n * n, dtype=j.dtype)
-        k = jax.vmap(lambda e: _k_matvec(e, lam, b, w, p))(eye)
-        r = dense_eigenpairs((k + k.T) / 2)
-    elif method == "lanczos":
-        r = lanczos(_k_matvec, v0, lam, b, w, p, num_iters=num_iters, tol=tol)
-    else:  # the operator is PSD, so the dominant eigenvalue is the largest one
-        r = power_iteration(_k_matvec, v0, lam, b, w, p, num_iters=num_iters or 20000, tol=tol)
+    # the operator is PSD, so power iteration's dominant eigenvalue is the largest one
+    r = solve(method, _k_matvec, v0, lam, b, w, p, num_iters=num_iters, tol=tol,
+              budgets={"power": 20000})  # fmt: skip
     return 2 / r.value, r.value, r.residual, r.converged
 
 
@@ -271,7 +262,7 @@ def sgd_stability_threshold(
     >>> bool(jnp.isclose(r.eta_star, 2 / ms.sharpness(p, x, y, method="gram")))
     True
     """
-    check_choice(method, "method", THRESHOLD_METHODS)
+    check_choice(method, "method", tuple(SOLVERS))
     num_iters, tol, negative_slope = _check_solver(num_iters, tol, negative_slope)
     x, y = _inputs(params, x, y)
     n = x.shape[0]
@@ -297,8 +288,7 @@ def _rate_impl(j, p, eta):
     r = _reduced(j)
     n = j.shape[0]
     t = lambda v: _t_apply(v.reshape(n, n), r, p, eta).reshape(-1)  # noqa: E731
-    mat = jax.vmap(t)(jnp.eye(n * n, dtype=j.dtype))
-    ev = jnp.linalg.eigvalsh((mat + mat.T) / 2)
+    ev = jnp.linalg.eigvalsh(materialize(t, n * n, j.dtype))
     return jnp.maximum(jnp.abs(ev[0]), jnp.abs(ev[-1]))
 
 
@@ -371,24 +361,37 @@ def _variance_matvec(v, theta, x, y, k, d, negative_slope):
     return h2v - hhv
 
 
+def _variance_gram(theta, x, y, *, method, num_iters, tol, k, d, negative_slope) -> EigResult:
+    """Closed form at interpolation, H_i = g_i g_i^T (module docstring), on n x n matrices."""
+    params = unflatten(theta, k, d)
+    j = jacobian(params, x, negative_slope=negative_slope)
+    n = x.shape[0]
+    lam, _, b, _, _, _ = _reduced(j)
+    a = (b * jnp.sum(b * b, axis=0)[None, :]) @ b.T / n - jnp.diag(lam**2) / n**2
+    return dense_eigenpairs((a + a.T) / 2)
+
+
+def _variance_solve(theta, x, y, *, method, num_iters, tol, k, d, negative_slope) -> EigResult:
+    """Matrix-free: an eigen-solver of :data:`minstab.eigen.SOLVERS` on :func:`_variance_matvec`."""
+    mv = functools.partial(_variance_matvec, k=k, d=d, negative_slope=negative_slope)
+    v0 = jax.random.normal(jax.random.key(0), theta.shape, theta.dtype)
+    # A is PSD, so power iteration's dominant eigenvalue is the largest one
+    return solve(method, mv, v0, theta, x, y, num_iters=num_iters, tol=tol,
+                 budgets={"power": 5000})  # fmt: skip
+
+
+_VARIANCE = {"lanczos": _variance_solve, "power": _variance_solve, "gram": _variance_gram}
+NON_UNIFORMITY_METHODS = tuple(_VARIANCE)
+
+
 @functools.partial(
     jax.jit, static_argnames=("method", "num_iters", "tol", "k", "d", "negative_slope")
 )
 def _non_uniformity_impl(theta, x, y, *, method, num_iters, tol, k, d, negative_slope):
-    if method == "gram":  # closed form at interpolation: H_i = g_i g_i^T (module docstring)
-        params = unflatten(theta, k, d)
-        j = jacobian(params, x, negative_slope=negative_slope)
-        n = x.shape[0]
-        lam, _, b, _, _, _ = _reduced(j)
-        a = (b * jnp.sum(b * b, axis=0)[None, :]) @ b.T / n - jnp.diag(lam**2) / n**2
-        r = dense_eigenpairs((a + a.T) / 2)
-        return r.value, r.residual, r.converged, r.num_matvecs
-    mv = functools.partial(_variance_matvec, k=k, d=d, negative_slope=negative_slope)
-    v0 = jax.random.normal(jax.random.key(0), theta.shape, theta.dtype)
-    if method == "lanczos":
-        r = lanczos(mv, v0, theta, x, y, num_iters=num_iters, tol=tol)
-    else:  # A is PSD, so the dominant eigenvalue is the largest one
-        r = power_iteration(mv, v0, theta, x, y, num_iters=num_iters or 5000, tol=tol)
+    r = _VARIANCE[method](
+        theta, x, y, method=method, num_iters=num_iters, tol=tol, k=k, d=d,
+        negative_slope=negative_slope,
+    )  # fmt: skip
     return r.value, r.residual, r.converged, r.num_matvecs
 
 
@@ -413,7 +416,7 @@ def non_uniformity(
     v -> (1/n) sum_i H_i (H_i v) - H (H v) with vmapped per-sample HVPs, valid at any point.
     ``"gram"`` is the closed form on n x n matrices, exact only at interpolating minima.
     """
-    check_choice(method, "method", NON_UNIFORMITY_METHODS)
+    check_choice(method, "method", tuple(_VARIANCE))
     num_iters, tol, negative_slope = _check_solver(num_iters, tol, negative_slope)
     x, y = _inputs(params, x, y)
     k, d = params.w1.shape
@@ -474,8 +477,7 @@ def _initial(j, p, init):
     r = _reduced(j)
     n = j.shape[0]
     if init == "critical":
-        kmat = jax.vmap(lambda e: _k_matvec(e, r.lam, r.b, r.w, p))(jnp.eye(n * n, dtype=j.dtype))
-        _, vec = jnp.linalg.eigh((kmat + kmat.T) / 2)
+        _, vec = jnp.linalg.eigh(materialize(_k_matvec, n * n, j.dtype, r.lam, r.b, r.w, p))
         m0 = r.w * vec[:, -1].reshape(n, n)  # C^{-1/2} u is an eigenmatrix of C^+ D
         m0 = (m0 + m0.T) / 2
     else:

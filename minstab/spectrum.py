@@ -208,7 +208,7 @@ def _rademacher(key, shape, dtype):
     return jax.random.rademacher(key, shape, dtype)
 
 
-def _trace_kernel(
+def trace_kernel(
     params, x, y, key, *, model, loss, curvature, method, num_samples, batch_size,
     data_batch_size=None,
 ):  # fmt: skip
@@ -303,7 +303,7 @@ _eigenpairs_jit = jax.jit(
     static_argnames=_STATIC + ("k", "which", "num_iters", "tol", "value_tol"),
 )
 _trace_jit = jax.jit(
-    _trace_kernel, static_argnames=_STATIC + ("method", "num_samples", "batch_size")
+    trace_kernel, static_argnames=_STATIC + ("method", "num_samples", "batch_size")
 )
 _density_jit = jax.jit(
     _density_kernel,
@@ -312,7 +312,7 @@ _density_jit = jax.jit(
 
 
 # ----------------------------------------------------------------------------- public API
-def _setup(params, x, y, model, loss, curvature, data_batch_size=None):
+def setup_problem(params, x, y, model, loss, curvature, data_batch_size=None):
     """Validate (before tracing) and resolve: (x, y, model, loss, P, dtype, data_batch_size).
 
     With ``data_batch_size`` (or ``x`` a sequence of batches): :func:`minstab.batching.prepare`.
@@ -335,8 +335,11 @@ def _check_int(value, name, lo, hi=None):
     return check_int(value, name, minimum=lo, maximum=hi)
 
 
-def _check_key(key):
-    return check_key(key)
+# blocks.py still imports these private names; it should import ``trace_kernel``,
+# ``setup_problem`` and minstab._validate's ``check_int`` / ``check_key`` (then drop these)
+_trace_kernel = trace_kernel
+_setup = setup_problem
+_check_key = check_key
 
 
 def _check_probe_memory(count: int, rows: int, size: int, dtype, name: str) -> None:
@@ -405,7 +408,7 @@ def hessian_eigenvalues(
     >>> bool(jnp.allclose(top.values, ref, rtol=1e-4)), top.vectors.shape, bool(top.converged.all())
     (True, (3, 32), True)
     """
-    x, y, model, loss, size, dtype, data_batch_size = _setup(
+    x, y, model, loss, size, dtype, data_batch_size = setup_problem(
         params, x, y, model, loss, curvature, data_batch_size
     )
     check_choice(which, "which", ("largest", "smallest"))
@@ -486,7 +489,7 @@ def hessian_trace(
     >>> bool(abs(est.value - exact) < 1e-3 * exact)  # rank 6 <= 30 // 3: Hutch++ is exact
     True
     """
-    key = _check_key(key)
+    key = check_key(key)
     if per_block is not False:
         from .blocks import block_trace
 
@@ -495,7 +498,7 @@ def hessian_trace(
             method=method, curvature=curvature, blocks=None if per_block is True else per_block,
             data_batch_size=data_batch_size,
         )  # fmt: skip
-    x, y, model, loss, size, dtype, data_batch_size = _setup(
+    x, y, model, loss, size, dtype, data_batch_size = setup_problem(
         params, x, y, model, loss, curvature, data_batch_size
     )
     check_choice(method, "method", TRACE_METHODS)
@@ -570,8 +573,8 @@ def spectral_density(
     >>> bool(jnp.allclose(jnp.sort(sd.nodes[0]), exact, rtol=1e-4))  # 5 steps span R^5
     True
     """
-    key = _check_key(key)
-    x, y, model, loss, size, dtype, data_batch_size = _setup(
+    key = check_key(key)
+    x, y, model, loss, size, dtype, data_batch_size = setup_problem(
         params, x, y, model, loss, curvature, data_batch_size
     )
     num_probes = _check_int(num_probes, "num_probes", 1)

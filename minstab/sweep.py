@@ -40,8 +40,8 @@ from jax.sharding import PartitionSpec as P
 from ._io import atomic_savez, to_jsonable, write_json
 from ._validate import ArgumentTypeError, check_bool, check_choice, check_int
 from .config import TrainConfig, train_config
+from .curvature import residual_bound_kernel, sharpness_kernel
 from .engine import Objective
-from .internal import residual_bound_kernel, sharpness_kernel
 from .nets import ShallowParams
 from .progress import ProgressBar
 from .train import TrainLog, check_run_size, train_run
