@@ -89,7 +89,8 @@ def read_idx(path) -> np.ndarray:
     return data.astype(dtype.newbyteorder("="))
 
 
-def _find(directory: Path, stem: str) -> Path:
+def find_idx_file(directory: Path, stem: str) -> Path:
+    """The IDX file ``stem`` in ``directory``: plain or gzipped, ``-idx`` or ``.idx`` spelling."""
     names = [stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"]
     for name in names:
         if (directory / name).is_file():
@@ -112,8 +113,8 @@ def load_mnist(directory, split: str = "train") -> tuple[np.ndarray, np.ndarray]
     if not directory.is_dir():
         raise FileNotFoundError(f"directory: {directory} does not exist")
     prefix = _SPLIT_PREFIX[split]
-    images = read_idx(_find(directory, f"{prefix}-images-idx3-ubyte"))
-    labels = read_idx(_find(directory, f"{prefix}-labels-idx1-ubyte"))
+    images = read_idx(find_idx_file(directory, f"{prefix}-images-idx3-ubyte"))
+    labels = read_idx(find_idx_file(directory, f"{prefix}-labels-idx1-ubyte"))
     if images.ndim != 3 or labels.ndim != 1:
         raise ValueError(
             f"directory: images must be 3-d and labels 1-d, got {images.shape} and {labels.shape}"

@@ -588,7 +588,7 @@ def _check_dataset(name: str) -> None:
     try:
         d = images.find_dataset(name)
         for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
-            images._find(d, stem)
+            images.find_idx_file(d, stem)
     except FileNotFoundError as e:
         msg = str(e).split(": ", 1)[-1]
         raise UsageError(f"--dataset {name}: {msg}") from None
