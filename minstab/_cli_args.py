@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 __all__ = [
+    "UsageError",
     "EXTRAS",
     "LIMITS",
     "MAX_RUNS",
@@ -84,7 +85,17 @@ __all__ = [
     "toml_values",
 ]
 
+
 # optional top-level modules -> (distribution name, minstab extra that installs it)
+class UsageError(ValueError):
+    """A bad command line: ``main`` prints ``minstab CMD: message`` on one line and exits 2.
+
+    Commands raise it (with the flag or file and what was expected) while they read their
+    arguments, before any compilation. It lives here, with the argument types that raise it,
+    so that the command line and the experiments import it without a cycle.
+    """
+
+
 EXTRAS = {
     "sklearn": ("scikit-learn", "data"),
     "scipy": ("scipy", "test"),
@@ -522,8 +533,6 @@ def check_sizes(args) -> None:
     and checks ``out`` with :func:`output_dir` and ``etas`` with :func:`eta_list`. Raises
     ``UsageError("--steps: expected ...")`` naming the flag; ``None`` values (not given) pass.
     """
-    from .cli import UsageError
-
     ns = vars(args)
     for dest, lim in LIMITS.items():
         v = ns.get(dest)
@@ -566,8 +575,6 @@ def check_config_file(args, config_cls, *, types: dict | None = None, flag: str 
 
 def read_toml(path, *, flag: str = "--config") -> dict:
     """The table of a TOML file, or ``UsageError`` naming the flag and the file."""
-    from .cli import UsageError
-
     try:
         import tomllib
     except ModuleNotFoundError:  # pragma: no cover - Python 3.10
@@ -658,8 +665,6 @@ def toml_values(cls, table: dict, *, types: dict | None = None, flag: str = "--c
     ``tuple``: a non-empty list of numbers). A list must not be empty. The same argparse types
     check the flags and the keys, so a value means the same in both places.
     """
-    from .cli import UsageError
-
     where = f"{flag} {path}" if path is not None else flag
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
@@ -712,8 +717,6 @@ def config_from_args(cls, args, names, *, types: dict | None = None, config: str
     ``Config.quick_config``). A ``ValueError``/``TypeError`` from the constructor becomes a
     ``UsageError``. Returns the config instance.
     """
-    from .cli import UsageError
-
     kw = dict(base or {})
     path = getattr(args, config, None)
     if path is not None:
@@ -732,8 +735,6 @@ def require_extra(module: str, *, flag: str | None = None):
     ``UsageError('--dataset digits: needs scikit-learn; pip install "minstab[data]"')``.
     Call it while reading the arguments, before any computation.
     """
-    from .cli import UsageError
-
     if importlib.util.find_spec(module) is None:
         raise UsageError(missing_extra_message(module, flag=flag))
     return importlib.import_module(module)

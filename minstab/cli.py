@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
-import json
 import platform
 import sys
-import time
-from pathlib import Path
 
-from ._cli_args import EXTRAS, check_config_file, check_sizes, missing_extra_message
+from ._cli_args import (
+    EXTRAS,
+    UsageError,
+    check_config_file,
+    check_sizes,
+    missing_extra_message,
+)
 
 COMMANDS = {
     "sweep": ("minstab.experiments.sweep_1d", "main job: step-size sweep on embedded toy data"),
@@ -119,62 +121,6 @@ def _cmd_info(args) -> int:
     return 0
 
 
-def _demo(args) -> int:
-    """Small embedded job: sharpness of an exactly interpolating net by every method."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    from . import data, nets
-    from .curvature import SHARPNESS_METHODS, sharpness
-
-    _cmd_info(args)
-    x, y = data.toy_1d(n=20, key=jax.random.key(args.seed))
-    p = nets.init_shallow(jax.random.key(args.seed + 1), 1, args.width, knot_range=(-1.5, 1.5))
-    feats = np.asarray(jax.nn.relu(x[:, None] @ p.w1.T + p.b1[None, :]))
-    a = np.concatenate([feats, np.ones((x.shape[0], 1))], axis=1)
-    sol = np.linalg.lstsq(a, np.asarray(y), rcond=None)[0]
-    p = nets.ShallowParams(p.w1, p.b1, jnp.asarray(sol[:-1]), jnp.asarray(sol[-1]))
-    rows = []
-    print(f"\nsharpness of an interpolating net (n=20, k={args.width}, float64):")
-    print(f"{'method':>8} {'value':>22} {'residual':>10} {'matvecs':>8} {'seconds':>8}")
-    for m in SHARPNESS_METHODS:
-        sharpness(p, x, y, method=m, full_output=True)  # compile
-        t = time.perf_counter()
-        r = jax.block_until_ready(sharpness(p, x, y, method=m, full_output=True))
-        dt = time.perf_counter() - t
-        rows.append(
-            dict(method=m, value=float(r.value), residual=float(r.residual),
-                 matvecs=int(r.num_matvecs), converged=bool(r.converged), seconds=dt)
-        )  # fmt: skip
-        print(
-            f"{m:>8} {float(r.value):22.15g} {float(r.residual):10.2e} {int(r.num_matvecs):8d} {dt:8.4f}"
-        )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "demo.json").write_text(json.dumps({"info": info(), "rows": rows}, indent=2))
-    print(f"\nwrote {out / 'demo.json'}")
-    return 0
-
-
-def _add_fallback_sweep(parser) -> None:
-    parser.add_argument("--out", default="minstab-out", help="output directory")
-    parser.add_argument("--width", type=int, default=64, help="neurons k")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-
-
-def _module(name):
-    return importlib.import_module(name) if importlib.util.find_spec(name) else None
-
-
-class UsageError(ValueError):
-    """A bad command line: ``main`` prints ``minstab CMD: message`` on one line and exits 2.
-
-    Commands raise it (with the flag or file and what was expected) while they read their
-    arguments, before any compilation.
-    """
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (``minstab sweep: --width: expected an integer``), exit 2."""
 
@@ -195,16 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_info = sub.add_parser("info", help="devices, backend, precision, versions")
     p_info.set_defaults(func=_cmd_info, dtype="float64")
     for name, (mod_name, help_) in COMMANDS.items():
-        mod = _module(mod_name)
-        p = sub.add_parser(name, help=help_, description=(mod.__doc__ if mod else help_))
-        if mod is not None:
-            mod.add_arguments(p)
-            p.set_defaults(func=mod.main, _module=mod_name)
-        elif name == "sweep":
-            _add_fallback_sweep(p)
-            p.set_defaults(func=_demo, dtype="float64")
-        else:
-            p.set_defaults(func=lambda a, n=name: _missing(n))
+        mod = importlib.import_module(mod_name)
+        p = sub.add_parser(name, help=help_, description=mod.__doc__)
+        mod.add_arguments(p)
+        p.set_defaults(func=mod.main, _module=mod_name)
     p_rep = sub.add_parser("reproduce", help="reproduce a figure or experiment of the seed papers")
     rsub = p_rep.add_subparsers(dest="experiment", metavar="EXPERIMENT", parser_class=_Parser)
     for name, (mod_name, help_) in experiments.available().items():
@@ -240,11 +180,6 @@ def _version() -> str:
         return version("minstab")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "0.0.0"
-
-
-def _missing(name: str) -> int:
-    print(f"minstab {name}: not available in this version", file=sys.stderr)
-    return 2
 
 
 def _usage(parser) -> int:

@@ -578,7 +578,7 @@ def add_arguments(parser) -> None:
 
 def config_from_args(args) -> Config:
     """The :class:`Config` of a command line; bad combinations raise ``UsageError``."""
-    from ..cli import UsageError
+    from .._cli_args import UsageError
 
     kw = {k: getattr(args, k) for k in ("n", "hidden", "steps", "log_every")
           if getattr(args, k, None) is not None}  # fmt: skip

@@ -848,11 +848,11 @@ def config_from_args(args) -> Config:
         kw["fm_seeds"] = tuple(range(args.fm_seeds))
     parts = str(args.parts)
     if not parts or set(parts) - set("abc"):
-        from ..cli import UsageError
+        from .._cli_args import UsageError
 
         raise UsageError(f"--parts: expected letters of 'abc', got {parts!r}")
     if args.protocol not in PROTOCOLS:
-        from ..cli import UsageError
+        from .._cli_args import UsageError
 
         raise UsageError(f"--protocol: expected one of {sorted(PROTOCOLS)}, got {args.protocol!r}")
     kw["protocol"] = PROTOCOLS[args.protocol]

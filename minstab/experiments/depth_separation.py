@@ -466,7 +466,7 @@ def _accuracy(text) -> float:
 
 def config_from_args(args) -> Config:
     """The :class:`Config` of a command line; bad values raise :class:`minstab.cli.UsageError`."""
-    from ..cli import UsageError
+    from .._cli_args import UsageError
 
     kw = {}
     for flag, name in (("dim", "dim"), ("n", "n"), ("seed", "seed"), ("control", "control"),

@@ -575,7 +575,7 @@ def add_arguments(parser) -> None:
 def _check_dataset(name: str) -> None:
     """Raise :class:`minstab.cli.UsageError` naming what is missing, before any computation."""
     from .. import images
-    from ..cli import UsageError
+    from .._cli_args import UsageError
 
     if name == "digits":
         try:
@@ -596,7 +596,7 @@ def _check_dataset(name: str) -> None:
 
 def config_from_args(args) -> Config:
     """The :class:`Config` of a command line; bad values raise :class:`minstab.cli.UsageError`."""
-    from ..cli import UsageError
+    from .._cli_args import UsageError
 
     _check_dataset(args.dataset)
     kw = {"dataset": args.dataset, "dtype": args.dtype}
@@ -617,7 +617,7 @@ def config_from_args(args) -> Config:
 
 def _check_sizes(config: Config) -> None:
     """Sizes the data must allow (before any computation): images per class, PCA dimension."""
-    from ..cli import UsageError
+    from .._cli_args import UsageError
 
     n = 2 * config.n_per_class
     if config.reduce == "pca" and config.dim > n:

@@ -54,7 +54,7 @@ def _load(args):
     import jax
 
     import minstab as ms
-    from minstab.cli import UsageError
+    from minstab._cli_args import UsageError
 
     if args.data:
         try:
@@ -68,7 +68,7 @@ def _load(args):
 def _load_sweep(args):
     """The ``--sweep`` results, read (numpy only) before anything is computed."""
     import minstab as ms
-    from minstab.cli import UsageError
+    from minstab._cli_args import UsageError
 
     d = Path(args.sweep)
     missing = [f for f in ("results.npz", "results.json") if not (d / f).is_file()]
@@ -91,7 +91,7 @@ def _load_sweep(args):
 
 
 def _check_sweep_data(args, s, x) -> None:
-    from minstab.cli import UsageError
+    from minstab._cli_args import UsageError
 
     sx = np.asarray(s.x)
     if sx.size != x.size or not np.allclose(sx.reshape(x.shape), x):

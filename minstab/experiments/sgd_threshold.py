@@ -514,7 +514,7 @@ def add_arguments(parser) -> None:
 
 def config_from_args(args) -> Config:
     """The :class:`Config` of a command line; bad values raise :class:`minstab.cli.UsageError`."""
-    from ..cli import UsageError
+    from .._cli_args import UsageError
 
     quick = bool(getattr(args, "quick", False)) or os.environ.get("MINSTAB_QUICK") == "1"
     kw = {"seed": args.seed}

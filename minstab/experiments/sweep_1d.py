@@ -944,7 +944,7 @@ _KINDS = {
 
 def _toml_value(key: str, v):
     """One TOML value checked against its field (a UsageError naming the key otherwise)."""
-    from minstab.cli import UsageError
+    from minstab._cli_args import UsageError
 
     kind = _KINDS[key]
     where = f"--config: {key}"
@@ -1004,7 +1004,7 @@ def _toml_value(key: str, v):
 def _read_toml(path) -> dict:
     import tomllib
 
-    from minstab.cli import UsageError
+    from minstab._cli_args import UsageError
 
     try:
         with open(path, "rb") as fh:
@@ -1023,7 +1023,7 @@ def _read_toml(path) -> dict:
 
 def check_size(cfg: Config) -> None:
     """Refuse a job beyond the size bounds, with the estimate of memory and time (issue 30)."""
-    from minstab.cli import UsageError
+    from minstab._cli_args import UsageError
 
     runs = cfg.num_runs()
     P = 3 * cfg.width + 1
@@ -1043,7 +1043,7 @@ def check_size(cfg: Config) -> None:
 
 def config_from_args(args) -> Config:
     """Merge defaults, MINSTAB_QUICK/--quick, the TOML file and explicit flags (in that order)."""
-    from minstab.cli import UsageError
+    from minstab._cli_args import UsageError
 
     kw = _read_toml(args.config) if getattr(args, "config", None) else {}
     flags = {
