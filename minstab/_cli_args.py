@@ -49,6 +49,7 @@ from typing import NamedTuple
 
 __all__ = [
     "UsageError",
+    "quick_requested",
     "EXTRAS",
     "LIMITS",
     "MAX_RUNS",
@@ -523,6 +524,13 @@ VALUE_CHECKS.update({
 
 def _flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
+
+
+def quick_requested(args) -> bool:
+    """Whether a command runs at its quick size: ``--quick``, or ``MINSTAB_QUICK=1`` (tests, CI)."""
+    import os
+
+    return bool(getattr(args, "quick", False)) or os.environ.get("MINSTAB_QUICK") == "1"
 
 
 def check_sizes(args) -> None:

@@ -65,13 +65,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from .._cli_args import quick_requested
 from .outcomes import check, exit_status, format_outcomes, to_json, verdict
 
 __all__ = ["Config", "Trace", "Result", "run", "outcomes", "summarize", "plot", "main"]
@@ -588,7 +588,7 @@ def config_from_args(args) -> Config:
         if getattr(args, k) is not None:
             kw[k] = tuple(float(e) for e in getattr(args, k))
     kw["dtype"] = args.dtype
-    quick = args.quick or os.environ.get("MINSTAB_QUICK") == "1"
+    quick = quick_requested(args)
     base = Config.quick() if quick else Config()
     steps, every = kw.get("steps", base.steps), kw.get("log_every", base.log_every)
     if every > steps // 2:

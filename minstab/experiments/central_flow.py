@@ -83,6 +83,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._cli_args import quick_requested
 from .outcomes import check, exit_status, format_outcomes, verdict
 
 __all__ = [
@@ -837,7 +838,7 @@ def add_arguments(parser) -> None:
 
 
 def config_from_args(args) -> Config:
-    quick = args.quick or os.environ.get("MINSTAB_QUICK") == "1"
+    quick = quick_requested(args)
     kw = {}
     if args.seeds is not None:
         kw["seeds"] = tuple(range(args.seeds))

@@ -45,13 +45,13 @@ less, same dictionary); the deep net is exact; dense and Lanczos sharpness agree
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from .._cli_args import quick_requested
 from .._io import to_jsonable
 from .outcomes import check as make_check
 from .outcomes import exit_status, format_outcomes, verdict
@@ -485,7 +485,7 @@ def config_from_args(args) -> Config:
         if len(d) < 2 or any(np.diff(d) <= 0):
             raise UsageError(f"--dictionaries: expected at least 2 increasing sizes, got {list(d)}")
         kw["dictionaries"] = d
-    quick = args.quick or os.environ.get("MINSTAB_QUICK") == "1"
+    quick = quick_requested(args)
     return Config.quick_config(**kw) if quick else Config(**kw)
 
 

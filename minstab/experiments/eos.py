@@ -33,13 +33,13 @@ Outputs: ``eos.json`` (config, data, per-run traces, summary, checks, verdicts),
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from .._cli_args import quick_requested
 from .outcomes import exit_status, format_outcomes, verdict
 from .outcomes import to_json as outcomes_json
 
@@ -402,7 +402,7 @@ def config_from_args(args) -> Config:
     if args.etas is not None:
         kw["etas"] = tuple(float(e) for e in args.etas)
     kw["dtype"] = args.dtype
-    quick = args.quick or os.environ.get("MINSTAB_QUICK") == "1"
+    quick = quick_requested(args)
     base = Config.quick() if quick else Config()
     steps, every = kw.get("steps", base.steps), kw.get("log_every", base.log_every)
     if every > steps:

@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._cli_args import quick_requested
 from .outcomes import check as make_check
 from .outcomes import exit_status, format_outcomes
 from .outcomes import to_json as outcomes_json
@@ -354,13 +355,12 @@ def add_arguments(parser) -> None:
 
 def config_from_args(args) -> Config:
     """The :class:`Config` of a command line (the flags' types have checked every value)."""
-    import os
 
     kw = dict(eta=args.eta, boost_factor=args.factor, width=args.width, steps=args.steps,
               seed=args.seed)  # fmt: skip
     if getattr(args, "seeds", None) is not None:
         kw["seeds"] = args.seeds
-    quick = getattr(args, "quick", False) or os.environ.get("MINSTAB_QUICK") == "1"
+    quick = quick_requested(args)
     return Config.quick(**kw) if quick else Config(**kw)
 
 

@@ -29,12 +29,12 @@ per-seed verdict over 8 seeds and the check is the noise-proof "halves" statemen
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from .._cli_args import quick_requested
 from .outcomes import check as make_check
 from .outcomes import exit_status, format_outcomes
 from .outcomes import to_json as outcomes_json
@@ -236,7 +236,7 @@ def main(args) -> int:
     from .._io import write_json
     from ..progress import ProgressBar
 
-    quick = args.quick or os.environ.get("MINSTAB_QUICK") == "1"
+    quick = quick_requested(args)
     base = Config.quick() if quick else Config()
     kw = dict(n=args.n, seed=args.seed, standardize=getattr(args, "standardize", True))
     if getattr(args, "seeds", None) is not None:

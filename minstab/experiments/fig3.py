@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 from typing import NamedTuple
 
+from .._cli_args import quick_requested
 from . import sweep_1d
 from .outcomes import exit_status, format_checks, format_verdicts, to_json
 
@@ -287,7 +287,7 @@ def main(args) -> int:
 
     from ..progress import ProgressBar
 
-    quick = args.quick or os.environ.get("MINSTAB_QUICK") == "1"
+    quick = quick_requested(args)
     kw = {"quiet": bool(args.quiet)}
     if args.out is not None:
         kw["out"] = str(args.out)

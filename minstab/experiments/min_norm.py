@@ -65,13 +65,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from .._cli_args import quick_requested
 from .outcomes import check as make_check
 from .outcomes import exit_status, format_outcomes
 from .outcomes import to_json as outcomes_json
@@ -458,7 +458,7 @@ def config_from_args(args) -> Config:
         kw["eta_rels"] = tuple(dict.fromkeys(args.eta_rels))  # one cell per step size
     if getattr(args, "cases", None):
         kw["cases"] = tuple(dict.fromkeys(args.cases))
-    quick = getattr(args, "quick", False) or os.environ.get("MINSTAB_QUICK") == "1"
+    quick = quick_requested(args)
     return Config.quick_config(**kw) if quick else Config(**kw)
 
 

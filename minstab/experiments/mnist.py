@@ -42,13 +42,13 @@ Below the edge the budget 1/eta - 1/2 does not constrain the solution and nothin
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from .._cli_args import quick_requested
 from .outcomes import check as make_check
 from .outcomes import exit_status, format_outcomes, verdict
 from .outcomes import to_json as outcomes_json
@@ -609,7 +609,7 @@ def config_from_args(args) -> Config:
         kw["classes"] = tuple(args.classes)
     if args.etas is not None:
         kw["etas"] = tuple(args.etas)
-    quick = args.quick or os.environ.get("MINSTAB_QUICK") == "1"
+    quick = quick_requested(args)
     config = Config.quick_config(**kw) if quick else Config(**kw)
     _check_sizes(config)
     return config

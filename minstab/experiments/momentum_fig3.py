@@ -39,13 +39,13 @@ The functions :func:`momentum_checks` and :func:`edge_rows` take any heavy-ball
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from .._cli_args import quick_requested
 from .outcomes import check, exit_status, format_outcomes, to_json, verdict
 
 __all__ = ["Config", "Result", "setup", "run", "momentum_checks", "edge_rows", "outcomes",
@@ -289,7 +289,7 @@ def main(args) -> int:
     from .._io import write_json
     from ..progress import ProgressBar
 
-    quick = args.quick or os.environ.get("MINSTAB_QUICK") == "1"
+    quick = quick_requested(args)
     kw = {"out": args.out}
     if args.seeds:
         kw["seeds"] = tuple(range(args.seeds))

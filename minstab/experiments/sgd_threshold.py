@@ -46,13 +46,13 @@ settings are unchanged.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from .._cli_args import quick_requested
 from .outcomes import check as claim
 from .outcomes import exit_status, format_outcomes
 from .outcomes import to_json as outcomes_json
@@ -516,7 +516,7 @@ def config_from_args(args) -> Config:
     """The :class:`Config` of a command line; bad values raise :class:`minstab.cli.UsageError`."""
     from .._cli_args import UsageError
 
-    quick = bool(getattr(args, "quick", False)) or os.environ.get("MINSTAB_QUICK") == "1"
+    quick = quick_requested(args)
     kw = {"seed": args.seed}
     for name in ("n", "width", "seeds"):
         if getattr(args, name, None) is not None:

@@ -47,13 +47,13 @@ value and the ReLU runs are reported, not judged.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from .._cli_args import quick_requested
 from .outcomes import check as make_check
 from .outcomes import exit_status, format_outcomes
 from .outcomes import to_json as outcomes_json
@@ -429,7 +429,7 @@ def config_from_args(args) -> Config:
     for name in ("dataset", "steps", "seeds", "width", "leaky_slope", "seed"):
         if getattr(args, name, None) is not None:
             kw[name] = getattr(args, name)
-    quick = getattr(args, "quick", False) or os.environ.get("MINSTAB_QUICK") == "1"
+    quick = quick_requested(args)
     return Config.quick(**kw) if quick else Config(**kw)
 
 

@@ -55,13 +55,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from .._cli_args import quick_requested
 from .outcomes import Check, Verdict, check, exit_status, format_outcomes, to_json, verdict
 
 __all__ = [
@@ -1058,7 +1058,7 @@ def config_from_args(args) -> Config:
         kw["warmup_steps"] = 20_000
     if args.quiet:
         kw["quiet"] = True
-    quick = args.quick or kw.pop("quick", False) or os.environ.get("MINSTAB_QUICK") == "1"
+    quick = kw.pop("quick", False) or quick_requested(args)
     cfg = Config.quick_config(**kw) if quick else Config(**kw)
     if "beta" in kw and cfg.optimizer == "gd":
         flag = "--beta" if args.beta is not None else "--config: beta"
