@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -81,28 +82,119 @@ def train(params, apply, x, y, *, seed=0, batch=128):
         return epoch(params, opt.init(params))[0]
 
 
+def residuals(params, apply, x, y, values, vectors, *, batch):
+    """``||H v_i - lambda_i v_i|| / |lambda_1|`` with H v summed over batches in a host loop.
+
+    An independent product (``jax.jvp`` of ``jax.grad`` of the loss on each batch, weighted by
+    n_b / n, summed in Python), not minstab's compiled batch loop: it certifies the returned
+    eigenpairs on the same data.
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+
+    import minstab as ms
+
+    theta, unravel = ravel_pytree(params)
+
+    @jax.jit
+    def hvp(xb, yb, v):
+        def loss(t):
+            return ms.softmax_cross_entropy(apply(unravel(t), xb), yb)
+
+        return jax.jvp(jax.grad(loss), (theta,), (v,))[1]
+
+    n = x.shape[0]
+    out = []
+    for lam, v in zip(values, vectors, strict=True):
+        hv = jnp.zeros_like(theta)
+        for s in range(0, n, batch):
+            xb, yb = x[s : s + batch], y[s : s + batch]
+            hv = hv + hvp(xb, yb, v) * np.float32(xb.shape[0] / n)
+        out.append(float(jnp.linalg.norm(hv - lam * v)) / abs(float(values[0])))
+    return out
+
+
 def curvature(params, apply, x, y, *, batch):
     import jax
 
     import minstab as ms
 
     kw = dict(model=apply, loss=ms.softmax_cross_entropy, data_batch_size=batch)
+    seconds = {}
     t0 = time.perf_counter()
-    top = ms.hessian_eigenvalues(params, x, y, k=5, **kw)
+    top = jax.block_until_ready(ms.hessian_eigenvalues(params, x, y, k=5, **kw))
+    seconds["top5"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     blk = ms.block_sharpness(params, x, y, blocks="layer", full_output=True, **kw)
+    blk = jax.block_until_ready(blk)
+    seconds["layer_sharpness"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     tr = ms.hessian_trace(params, x, y, key=jax.random.key(0), num_samples=30,
                           per_block="layer", **kw)  # fmt: skip
-    jax.block_until_ready((top, blk, tr))
+    tr = jax.block_until_ready(tr)
+    seconds["layer_trace"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = residuals(params, apply, x, y, top.values, top.vectors, batch=batch)
+    seconds["residual_check"] = time.perf_counter() - t0
     return {
         "n": int(x.shape[0]),
         "top5": [float(v) for v in top.values],
         "top5_converged": bool(top.converged.all()),
+        "top5_residual": res,
         "hvps_top5": int(top.num_matvecs),
         "layer_sharpness": {k: float(v) for k, v in blk.value.items()},
         "layer_sharpness_converged": all(bool(v) for v in blk.converged.values()),
         "layer_trace": {k: float(v) for k, v in tr.value.items()},
         "layer_trace_stderr": {k: float(v) for k, v in tr.stderr.items()},
-        "seconds": time.perf_counter() - t0,
+        "seconds": seconds,
+    }
+
+
+RESIDUAL_MAX = 1e-3  # float32: ||H v - lambda v|| / lambda_1 of each top-5 pair (fixed upfront)
+
+
+def checks(models: dict) -> dict:
+    """What must hold on every run: converged, certified eigenpairs, Cauchy interlacing."""
+    from minstab.experiments.outcomes import check
+
+    runs = [(m, part, r[part]) for m, r in models.items() for part in ("full", "subset")]
+    worst = max((max(c["top5_residual"]), m, p) for m, p, c in runs)
+    gap = max((max(c["layer_sharpness"].values()) / c["top5"][0], m, p) for m, p, c in runs)
+    conv = [f"{m}/{p}" for m, p, c in runs
+            if not (c["top5_converged"] and c["layer_sharpness_converged"])]  # fmt: skip
+    return {
+        "converged": check(
+            not conv, "not converged: " + (", ".join(conv) or "none"), covered=len(runs)
+        ),  # fmt: skip
+        "top5_residual": check(
+            worst[0] <= RESIDUAL_MAX,
+            f"max ||Hv - lambda v|| / lambda_1 = {worst[0]:.2e} ({worst[1]}/{worst[2]}; "
+            f"host-loop products) <= {RESIDUAL_MAX:g}",
+            covered=len(runs),
+        ),
+        "interlacing": check(
+            gap[0] <= 1 + 1e-4,
+            f"max_b lambda_max(H_bb) / lambda_max(H) = {gap[0]:.4f} ({gap[1]}/{gap[2]}) <= 1",
+            covered=len(runs),
+        ),
+    }
+
+
+def machine() -> dict:
+    """Where the numbers come from: cores, load, versions."""
+    import flax
+    import jax
+
+    return {
+        "cpus": os.cpu_count(),
+        "load_average_at_start": list(os.getloadavg()),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "flax": flax.__version__,
+        "numpy": np.__version__,
+        "device": str(jax.devices()[0]),
     }
 
 
@@ -119,12 +211,12 @@ def main(argv=None) -> int:
     import jax.numpy as jnp
 
     import minstab as ms
+    from minstab.experiments.outcomes import exit_status, format_checks, to_json
 
     images, labels = ms.load_mnist(ms.images.find_dataset("fashion-mnist"))
     x = jnp.asarray(images[: args.n, :, :, None] / 255.0, jnp.float32)
     y = jax.nn.one_hot(jnp.asarray(labels[: args.n]), 10, dtype=jnp.float32)
-    out = {"machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg(),
-                       "jax": jax.__version__}, "models": {}}  # fmt: skip
+    out = {"machine": machine(), "protocol": vars(args) | {"out": None}, "models": {}}
     order = ["cnn", "mlp"] if args.only is None else [args.only]
     mods = models()
     for name in order:
@@ -146,10 +238,13 @@ def main(argv=None) -> int:
         }  # fmt: skip
         out["models"][name] = res
         print(json.dumps({name: res}, indent=1), flush=True)
+        found = checks(out["models"])
+        out.update(to_json(found, {}))
         if args.out:  # after each model: the cheap CNN first
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "real_models.json").write_text(json.dumps(out, indent=2) + "\n")
-    return 0
+    print(format_checks(found))
+    return exit_status(found)
 
 
 if __name__ == "__main__":
