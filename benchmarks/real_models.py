@@ -26,7 +26,11 @@ outputs agree to float32 rounding (checked on every run: ``conv_vs_nnx_conv``).
     python benchmarks/real_models.py --out benchmarks/results           # full (about an hour)
     python benchmarks/real_models.py --n 2000 --subset 200 --out DIR    # small
 
-``--only mlp`` / ``--only cnn`` adds that model to an existing ``real_models.json``.
+``--only mlp`` / ``--only cnn`` adds that model to an existing ``real_models.json``;
+``--random-subsets K`` adds K random subsets of ``--subset`` images (seeds 1..K; the spread of
+the subsample's error), and with ``--reuse-full --only NAME`` to a stored run, without the
+full-data part again (the model is retrained, deterministically: checked by recomputing the
+first subset).
 """
 
 from __future__ import annotations
@@ -213,6 +217,8 @@ def checks(models: dict) -> dict:
     from minstab.experiments.outcomes import check
 
     runs = [(m, part, r[part]) for m, r in models.items() for part in ("full", "subset")]
+    runs += [(m, f"random{c['seed']}", c) for m, r in models.items()
+             for c in r.get("random_subsets", [])]  # fmt: skip
     worst = max((max(c["top5_residual"]), m, p) for m, p, c in runs)
     gap = max((max(c["layer_sharpness"].values()) / c["top5"][0], m, p) for m, p, c in runs)
     conv = [f"{m}/{p}" for m, p, c in runs
@@ -234,6 +240,15 @@ def checks(models: dict) -> dict:
             covered=len(runs),
         ),
     }
+    again = [r["retrained_subset_top5_max_rel_diff"] for r in models.values()
+             if "retrained_subset_top5_max_rel_diff" in r]  # fmt: skip
+    if again:  # only with --reuse-full: the random subsets were measured at the same weights
+        found["retrained_same_weights"] = check(
+            max(again) <= 1e-5,
+            f"retrained: the first subset's top-5 within {max(again):.1e} of the stored ones "
+            "<= 1e-5",
+            covered=len(again),
+        )
     if conv_err:  # only when the CNN ran
         found["conv_vs_nnx_conv"] = check(
             max(conv_err) <= 1e-5,
@@ -276,6 +291,16 @@ def machine() -> dict:
     }
 
 
+def vs_full(f: dict, s: dict) -> dict:
+    """The subset's relative differences from the full data: s / f - 1, quantity by quantity."""
+    return {
+        "top5": [b / a - 1 for a, b in zip(f["top5"], s["top5"], strict=True)],
+        "layer_sharpness": {k: s["layer_sharpness"][k] / v - 1
+                            for k, v in f["layer_sharpness"].items()},
+        "layer_trace": {k: s["layer_trace"][k] / v - 1 for k, v in f["layer_trace"].items()},
+    }  # fmt: skip
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=60_000)
@@ -283,7 +308,14 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=2_000)
     ap.add_argument("--only", choices=["mlp", "cnn"], default=None)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--random-subsets", type=int, default=0, metavar="K",
+                    help="also K random subsets of --subset images (seeds 1..K)")  # fmt: skip
+    ap.add_argument("--reuse-full", action="store_true",
+                    help="with --only: keep the stored full-data values; retrain, recompute the "
+                    "first subset (checked equal to the stored one) and add --random-subsets")  # fmt: skip
     args = ap.parse_args(argv)
+    if args.reuse_full and not (args.only and args.out):
+        ap.error("--reuse-full needs --only and --out (the stored run)")
 
     import jax
     import jax.numpy as jnp
@@ -309,19 +341,33 @@ def main(argv=None) -> int:
         params = train(params, apply, x, y)
         res = {"params": int(size), "train_seconds": time.perf_counter() - t0,
                "machine": machine(), "args": vars(args) | {"out": None}}  # fmt: skip
-        if name == "cnn":
-            res["conv_vs_nnx_conv"] = conv_vs_nnx_conv(params, apply, reference_cnn, x[:100])
-        res["full"] = curvature(params, apply, x, y, batch=args.batch)
-        log(f"{name}: subset of {args.subset}")
-        res["subset"] = curvature(params, apply, x[: args.subset], y[: args.subset],
-                                  batch=args.batch)  # fmt: skip
-        f, s = res["full"], res["subset"]
-        res["subset_vs_full"] = {
-            "top5": [b / a - 1 for a, b in zip(f["top5"], s["top5"], strict=True)],
-            "layer_sharpness": {k: s["layer_sharpness"][k] / v - 1
-                                for k, v in f["layer_sharpness"].items()},
-            "layer_trace": {k: s["layer_trace"][k] / v - 1 for k, v in f["layer_trace"].items()},
-        }  # fmt: skip
+        if args.reuse_full:
+            stored = out["models"][name]
+            log(f"{name}: first subset of {args.subset} again (stored full-data values kept)")
+            again = curvature(params, apply, x[: args.subset], y[: args.subset],
+                              batch=args.batch)  # fmt: skip
+            stored["reuse_run"] = {k: res[k] for k in ("train_seconds", "machine", "args")}
+            stored["retrained_subset_top5_max_rel_diff"] = max(
+                abs(b / a - 1) for a, b in zip(stored["subset"]["top5"], again["top5"], strict=True)
+            )
+            res = stored
+        else:
+            if name == "cnn":
+                res["conv_vs_nnx_conv"] = conv_vs_nnx_conv(params, apply, reference_cnn, x[:100])
+            res["full"] = curvature(params, apply, x, y, batch=args.batch)
+            log(f"{name}: subset of {args.subset}")
+            res["subset"] = curvature(params, apply, x[: args.subset], y[: args.subset],
+                                      batch=args.batch)  # fmt: skip
+            res["subset_vs_full"] = vs_full(res["full"], res["subset"])
+        if args.random_subsets:
+            res["random_subsets"] = []
+            for seed in range(1, args.random_subsets + 1):
+                log(f"{name}: random subset {seed} of {args.random_subsets}")
+                pick = np.sort(np.random.default_rng(seed).choice(x.shape[0], args.subset,
+                                                                  replace=False))  # fmt: skip
+                c = curvature(params, apply, x[pick], y[pick], batch=args.batch)
+                c["seed"], c["vs_full"] = seed, vs_full(res["full"], c)
+                res["random_subsets"].append(c)
         out["models"][name] = res
         print(json.dumps({name: res}, indent=1), flush=True)
         found = checks(out["models"])
