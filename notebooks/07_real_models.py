@@ -61,7 +61,9 @@ else:
 # For each model: its size and the time of each part (the shared 2-core machine; seconds
 # include compilation), then the top-5 eigenvalues and the per-layer values on all 60 000
 # images and on the 1 000-image subset, with the subset's relative difference
-# (subset / full - 1). The trace is an estimate; its standard error is given.
+# (subset / full - 1) and, where the run has them, the range of that difference over random
+# subsets of 1 000 images (other draws of the same subsample size). The trace is an estimate;
+# its standard error is given (full / first subset).
 
 
 # %%
@@ -69,24 +71,41 @@ def pct(v):
     return f"{100 * v:+.1f} %"
 
 
+def spread(r, part, key):
+    """min and max of the random subsets' relative difference of one quantity, or None."""
+    vals = [c["vs_full"][part][key] for c in r.get("random_subsets", [])]
+    return (min(vals), max(vals)) if vals else None
+
+
 def table(name, r):
     f, s, d = r["full"], r["subset"], r["subset_vs_full"]
+    k_random = len(r.get("random_subsets", []))
     sec = f["seconds"]
     print(f"== {name}: {r['params']} parameters; training {r['train_seconds']:.0f} s; "
           f"full data: top-5 {sec['top5']:.0f} s ({f['hvps_top5']} products), per-layer "
           f"sharpness {sec['layer_sharpness']:.0f} s, per-layer trace "
           f"{sec['layer_trace']:.0f} s")  # fmt: skip
-    print(f"{'':24s}{'all ' + str(f['n']):>12s}{'first ' + str(s['n']):>12s}{'subset':>10s}")
+    head = f"{k_random} random subsets" if k_random else ""
+    print(f"{'':24s}{'all ' + str(f['n']):>12s}{'first ' + str(s['n']):>12s}{'subset':>10s}"
+          f"   {head}")  # fmt: skip
+
+    def line(label, a, b, e, rng, extra=""):
+        r_txt = f"   {pct(rng[0])} .. {pct(rng[1])}" if rng else ""
+        print(f"{label:24s}{a:12.4g}{b:12.4g}{pct(e):>10s}{r_txt}{extra}")
+
     for i, (a, b, e) in enumerate(zip(f["top5"], s["top5"], d["top5"], strict=True)):
-        print(f"{'lambda_' + str(i + 1):24s}{a:12.4g}{b:12.4g}{pct(e):>10s}")
+        rng = None
+        if k_random:
+            vals = [c["vs_full"]["top5"][i] for c in r["random_subsets"]]
+            rng = (min(vals), max(vals))
+        line(f"lambda_{i + 1}", a, b, e, rng)
     for k, a in f["layer_sharpness"].items():
-        b, e = s["layer_sharpness"][k], d["layer_sharpness"][k]
-        print(f"{'lambda_max ' + k:24s}{a:12.4g}{b:12.4g}{pct(e):>10s}")
+        line(f"lambda_max {k}", a, s["layer_sharpness"][k], d["layer_sharpness"][k],
+             spread(r, "layer_sharpness", k))  # fmt: skip
     for k, a in f["layer_trace"].items():
-        b, e = s["layer_trace"][k], d["layer_trace"][k]
         se = (f["layer_trace_stderr"][k], s["layer_trace_stderr"][k])
-        print(f"{'trace ' + k:24s}{a:12.4g}{b:12.4g}{pct(e):>10s}   "
-              f"(stderr {se[0]:.2g} / {se[1]:.2g})")  # fmt: skip
+        line(f"trace {k}", a, s["layer_trace"][k], d["layer_trace"][k],
+             spread(r, "layer_trace", k), f"   (stderr {se[0]:.2g} / {se[1]:.2g})")  # fmt: skip
     print()
 
 
@@ -99,7 +118,8 @@ if res is not None:
 #
 # Full data (filled) against the 1 000-image subset (open): the top-5 eigenvalues, each
 # layer's sharpness and each layer's trace (with ±2 standard errors), log scale; and in the
-# last panel the subset's relative difference, subset / full - 1, of every quantity.
+# last panel the subset's relative difference, subset / full - 1, of every quantity (bars: the
+# first 1 000 images; black dots: random subsets of 1 000, where the run has them).
 
 # %%
 if res is not None:
@@ -137,6 +157,11 @@ if res is not None:
         ax = row[3]
         ax.bar(range(len(rel)), [100 * v for _, v in rel],
                color=["C2"] * 5 + ["C3"] * len(layers) + ["C4"] * len(layers))  # fmt: skip
+        for c in r.get("random_subsets", []):  # the other draws of the subsample, as dots
+            e = c["vs_full"]
+            vals = (e["top5"] + [e["layer_sharpness"][k] for k in layers]
+                    + [e["layer_trace"][k] for k in layers])  # fmt: skip
+            ax.plot(range(len(rel)), [100 * v for v in vals], "k.", ms=4)
         ax.axhline(0, color="k", lw=0.5)
         ax.set_xticks(range(len(rel)), [k for k, _ in rel], rotation=60, fontsize=7)
         ax.set_ylabel("subset / full - 1 (%)")
