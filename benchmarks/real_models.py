@@ -76,7 +76,7 @@ def models():
             cols = [xp[:, i : i + 2 * ho - 1 : 2, j : j + 2 * wo - 1 : 2, :]
                     for i in range(3) for j in range(3)]  # fmt: skip
             patches = jnp.concatenate(cols, axis=-1)  # (n, ho, wo, 9 c) in (i, j, c) order
-            return patches @ self.kernel[...].reshape(9 * c, -1) + self.bias[...]
+            return patches @ self.kernel[...].reshape(9 * c, -1) + self.bias[...][None, None, None]
 
     class CNN(nnx.Module):
         def __init__(self, rngs, conv=SliceConv):
@@ -164,7 +164,7 @@ def residuals(params, apply, x, y, values, vectors, *, batch):
         hv = jnp.zeros_like(theta)
         for s in range(0, n, batch):
             xb, yb = x[s : s + batch], y[s : s + batch]
-            hv = hv + hvp(xb, yb, v) * np.float32(xb.shape[0] / n)
+            hv = hv + hvp(xb, yb, v) * np.asarray(xb.shape[0] / n, theta.dtype)
         out.append(float(jnp.linalg.norm(hv - lam * v)) / abs(float(values[0])))
     return out
 
