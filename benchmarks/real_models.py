@@ -30,7 +30,8 @@ outputs agree to float32 rounding (checked on every run: ``conv_vs_nnx_conv``).
 ``--random-subsets K`` adds K random subsets of ``--subset`` images (seeds 1..K; the spread of
 the subsample's error), and with ``--reuse-full --only NAME`` to a stored run, without the
 full-data part again (the model is retrained, deterministically: checked by recomputing the
-first subset).
+first subset). ``--merge A.json B.json --out DIR`` combines runs made apart (e.g. the two
+models in two processes) into one ``real_models.json`` with the checks over all.
 """
 
 from __future__ import annotations
@@ -301,6 +302,24 @@ def vs_full(f: dict, s: dict) -> dict:
     }  # fmt: skip
 
 
+def merge(paths, out: Path) -> int:
+    """Write the models of several runs (each with its own machine and args) as one run."""
+    from minstab.experiments.outcomes import exit_status, format_checks, to_json
+
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    models = {}
+    for r in runs:
+        models.update(r["models"])
+    merged = {"machine": runs[-1]["machine"], "protocol": runs[-1]["protocol"],
+              "merged_from": [str(p) for p in paths], "models": models}  # fmt: skip
+    found = checks(models)
+    merged.update(to_json(found, {}))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(merged, indent=2) + "\n")
+    print(format_checks(found))
+    return exit_status(found)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=60_000)
@@ -313,9 +332,16 @@ def main(argv=None) -> int:
     ap.add_argument("--reuse-full", action="store_true",
                     help="with --only: keep the stored full-data values; retrain, recompute the "
                     "first subset (checked equal to the stored one) and add --random-subsets")  # fmt: skip
+    ap.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
+                    help="combine the models of these real_models.json files (later ones win) "
+                    "into --out/real_models.json, with the checks over all of them")  # fmt: skip
     args = ap.parse_args(argv)
     if args.reuse_full and not (args.only and args.out):
         ap.error("--reuse-full needs --only and --out (the stored run)")
+    if args.merge:
+        if args.out is None:
+            ap.error("--merge needs --out")
+        return merge(args.merge, args.out / "real_models.json")
 
     import jax
     import jax.numpy as jnp
