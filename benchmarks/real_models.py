@@ -31,7 +31,8 @@ outputs agree to float32 rounding (checked on every run: ``conv_vs_nnx_conv``).
 the subsample's error), and with ``--reuse-full --only NAME`` to a stored run, without the
 full-data part again (the model is retrained, deterministically: checked by recomputing the
 first subset). ``--merge A.json B.json --out DIR`` combines runs made apart (e.g. the two
-models in two processes) into one ``real_models.json`` with the checks over all.
+models in two processes; ``B.json:cnn`` takes one model of a file) into one
+``real_models.json`` with the checks over all.
 """
 
 from __future__ import annotations
@@ -306,10 +307,12 @@ def merge(paths, out: Path) -> int:
     """Write the models of several runs (each with its own machine and args) as one run."""
     from minstab.experiments.outcomes import exit_status, format_checks, to_json
 
-    runs = [json.loads(Path(p).read_text()) for p in paths]
-    models = {}
-    for r in runs:
-        models.update(r["models"])
+    runs, models = [], {}
+    for spec in map(str, paths):  # PATH, or PATH:MODEL for one model of that file
+        file, _, only = spec.partition(":") if not Path(spec).exists() else (spec, "", "")
+        runs.append(json.loads(Path(file).read_text()))
+        stored = runs[-1]["models"]
+        models.update({only: stored[only]} if only else stored)
     merged = {"machine": runs[-1]["machine"], "protocol": runs[-1]["protocol"],
               "merged_from": [str(p) for p in paths], "models": models}  # fmt: skip
     found = checks(models)
@@ -332,9 +335,10 @@ def main(argv=None) -> int:
     ap.add_argument("--reuse-full", action="store_true",
                     help="with --only: keep the stored full-data values; retrain, recompute the "
                     "first subset (checked equal to the stored one) and add --random-subsets")  # fmt: skip
-    ap.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
-                    help="combine the models of these real_models.json files (later ones win) "
-                    "into --out/real_models.json, with the checks over all of them")  # fmt: skip
+    ap.add_argument("--merge", nargs="+", default=None, metavar="JSON[:MODEL]",
+                    help="combine the models of these real_models.json files (later ones win; "
+                    "FILE:mlp takes that model alone) into --out/real_models.json, with the "
+                    "checks over all of them")  # fmt: skip
     args = ap.parse_args(argv)
     if args.reuse_full and not (args.only and args.out):
         ap.error("--reuse-full needs --only and --out (the stored run)")
