@@ -20,6 +20,7 @@ from .adaptive import preconditioned_gd as preconditioned_gd
 from .adaptive import preconditioned_sharpness as preconditioned_sharpness
 from .adaptive import stability_threshold as stability_threshold
 from .adaptive import threshold_for as threshold_for
+from .batching import pass_progress as pass_progress
 from .batching import read_idx_batches as read_idx_batches
 from .blocks import BlockSharpness as BlockSharpness
 from .blocks import block_sharpness as block_sharpness

@@ -20,6 +20,14 @@ functions take ``data_batch_size=`` (``None``: one pass over all data, as before
 arrays or as a sequence of ``(x_b, y_b)`` batches (:func:`resolve_data`; e.g.
 :func:`read_idx_batches` reads an IDX file in pieces).
 
+Progress: with ``progress=True`` (:func:`minstab.block_sharpness`, :func:`minstab.block_trace`,
+:func:`batched_sharpness`; inside the kernels a :class:`DataBatches` static batch size) every
+batch of every product sends one ``jax.debug.callback`` to the host, counted by the open
+:func:`pass_progress` bar (batches done, full passes over the data); off by default, and then
+no callback is compiled in. The keyword is ``data_batch_size`` (not
+``batch_size``) because ``batch_size`` already means Hutchinson probes per product
+(:func:`minstab.hessian_trace`) and the SGD minibatch (:func:`minstab.train`).
+
 The batched sum assumes that the model treats samples independently (no batch statistics: a
 BatchNorm in eval mode) and that ``loss`` is a mean over samples; :func:`check_mean_loss`
 verifies the latter on a few samples before anything is compiled.
@@ -29,7 +37,10 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +59,9 @@ __all__ = [
     "check_mean_loss",
     "resolve_data",
     "read_idx_batches",
+    "DataBatches",
+    "PassProgress",
+    "pass_progress",
 ]
 
 
@@ -84,7 +98,7 @@ def resolve_data(x, y, data_batch_size, *, progress: bool = False):
     if not _is_batch_sequence(x, y):
         return x, y, check_data_batch_size(data_batch_size)
     xs, ys = [], []
-    total = len(x) if hasattr(x, "__len__") else 0
+    total = len(x) if hasattr(x, "__len__") else None
     with ProgressBar(total, "reading batches", enabled=progress) as bar:
         for i, item in enumerate(x):
             if not (isinstance(item, tuple | list) and len(item) == 2):
@@ -187,13 +201,99 @@ def check_mean_loss(params, x, y, *, model: Callable, loss: Callable) -> None:
         )
 
 
+# ----------------------------------------------------------------------------- progress
+class PassProgress:
+    """Host side of the in-loop progress: counts the batches the compiled loop reports.
+
+    Attributes
+    ----------
+    batches : batches of data done (one per batch of every product; a vmapped group of k
+        products on one batch counts k).
+    passes : full passes over the data done (batches that were the last of their pass).
+    """
+
+    def __init__(self, desc: str, *, enabled: bool = True, stream=None):
+        self.batches = 0
+        self.passes = 0
+        self._bar = ProgressBar(None, desc, enabled=enabled, stream=stream, unit="batch")
+
+    def batch_done(self, index: int, batches: int) -> None:
+        """One batch (``index`` of ``batches`` per pass) done."""
+        self.batches += 1
+        self.passes += index == batches - 1
+        self._bar.update(1, f"{self.passes} passes of {batches} batches")
+
+    def close(self) -> None:
+        self._bar.__exit__(None, None, None)
+
+
+_OPEN: list[PassProgress] = []  # the bars open on the host; callbacks report to the last
+
+
+def _tick(index, _done, *, batches: int) -> None:
+    """Host callback of :func:`batch_mean`: batch ``index`` done; no open bar, nothing.
+
+    ``_done`` is a value of the batch's result: it makes the callback wait for the batch.
+    """
+    if _OPEN:
+        for i in np.atleast_1d(np.asarray(index)).ravel():  # once per vmapped product
+            _OPEN[-1].batch_done(int(i), batches)
+
+
+@contextmanager
+def pass_progress(desc: str = "batches", *, enabled: bool = True, stream=None):
+    """Open a :class:`PassProgress` for the compiled calls made inside the ``with`` block.
+
+    On leaving, ``jax.effects_barrier()`` waits for every pending callback, so the count is
+    complete. Inside an open one, it yields that one (one bar counts the calls of the outer
+    ``with`` block, e.g. around several functions called with ``progress=True``). With
+    ``enabled=False`` nothing is drawn and nothing counted (yields None).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, io
+    >>> from minstab.batching import batch_mean, pass_progress
+    >>> x = jnp.arange(10.0)[:, None]
+    >>> with pass_progress("mean", stream=io.StringIO()) as bar:
+    ...     m = batch_mean(lambda xb, yb: jnp.mean(xb), x, x, batch_size=4, progress=True)
+    >>> float(m), bar.batches, bar.passes  # 4 + 4 + 2 rows: 3 batches, one pass
+    (4.5, 3, 1)
+    """
+    if not enabled:
+        with nullcontext() as none:
+            yield none
+        return
+    if _OPEN:
+        try:
+            yield _OPEN[-1]
+        finally:
+            jax.effects_barrier()
+        return
+    bar = PassProgress(desc, stream=stream)
+    _OPEN.append(bar)
+    try:
+        yield bar
+    finally:
+        jax.effects_barrier()
+        _OPEN.remove(bar)
+        bar.close()
+
+
+def _report(index, result, batches: int) -> None:
+    """Send batch ``index`` (of ``batches``) to the host once ``result`` is computed."""
+    leaf = jax.tree_util.tree_leaves(result)[0]
+    jax.debug.callback(partial(_tick, batches=batches), index, jnp.ravel(leaf)[0])
+
+
 # ----------------------------------------------------------------------------- kernels
-def batch_mean(fn: Callable, x, y, *, batch_size: int):
+def batch_mean(fn: Callable, x, y, *, batch_size: int, progress: bool = False):
     """``sum_b (n_b / n) fn(x_b, y_b)`` over the batches of (x, y), traceable.
 
     One ``lax.fori_loop`` over the full batches (``dynamic_slice``) and one call on the last,
     smaller batch when ``batch_size`` does not divide n; ``fn`` returns a pytree of arrays.
     For ``fn`` the mean of a per-sample quantity over its batch, this is the mean over all n.
+    ``progress=True`` (static) reports each finished batch to the open :func:`pass_progress`
+    (a ``jax.debug.callback`` per batch; the values are unchanged).
 
     Examples
     --------
@@ -214,16 +314,24 @@ def batch_mean(fn: Callable, x, y, *, batch_size: int):
     def add(a, b):
         return jax.tree_util.tree_map(jnp.add, a, b)
 
+    batches = full + (rest > 0)
+
     def body(i, acc):
         xb = jax.lax.dynamic_slice_in_dim(x, i * batch_size, batch_size)
         yb = jax.lax.dynamic_slice_in_dim(y, i * batch_size, batch_size)
-        return add(acc, term(xb, yb))
+        t = term(xb, yb)
+        if progress:
+            _report(i, t, batches)
+        return add(acc, t)
 
     shapes = jax.eval_shape(term, x[:batch_size], y[:batch_size])
     acc = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
     acc = jax.lax.fori_loop(0, full, body, acc)
     if rest:
-        acc = add(acc, term(x[full * batch_size :], y[full * batch_size :]))
+        t = term(x[full * batch_size :], y[full * batch_size :])
+        if progress:
+            _report(jnp.array(full, jnp.int32), t, batches)
+        acc = add(acc, t)
     return acc
 
 
@@ -264,14 +372,31 @@ def batched_hvp_flat(params, x, y, v, *, model: Callable, loss: Callable, batch_
     )  # fmt: skip
 
 
+class DataBatches(NamedTuple):
+    """A batched pass, as a static argument: samples per batch, and progress on or off.
+
+    :func:`curvature_operator` takes it wherever it takes an int ``batch_size``, so a kernel
+    that forwards its static ``data_batch_size`` turns progress on without a new argument.
+    """
+
+    size: int
+    progress: bool = False
+
+
 def curvature_operator(
-    params, x, y, *, model: Callable, loss: Callable, curvature: str, batch_size: int | None
-):
+    params, x, y, *, model: Callable, loss: Callable, curvature: str,
+    batch_size: int | DataBatches | None,
+):  # fmt: skip
     """``(theta, matvec)`` of H (``"hessian"``) or G (``"ggn"``), flat, over all samples.
 
     ``batch_size=None``: :func:`minstab.operators.curvature_operator` (linearized once over all
-    data). Otherwise each product is a :func:`batch_mean` of per-batch products.
+    data). Otherwise each product is a :func:`batch_mean` of per-batch products, each batch
+    reported to the open :func:`pass_progress` when ``batch_size`` is a :class:`DataBatches`
+    with ``progress=True``.
     """
+    progress = isinstance(batch_size, DataBatches) and batch_size.progress
+    if isinstance(batch_size, DataBatches):
+        batch_size = batch_size.size
     if batch_size is None:
         from .operators import curvature_operator as whole
 
@@ -282,7 +407,7 @@ def curvature_operator(
     def matvec(v):
         return batch_mean(
             lambda xb, yb: one(params, xb, yb, v, model=model, loss=loss),
-            x, y, batch_size=batch_size,
+            x, y, batch_size=batch_size, progress=progress,
         )  # fmt: skip
 
     return theta, matvec
@@ -314,17 +439,20 @@ _sharpness_jit = jax.jit(
 _BATCHED_METHODS = ("auto", "lanczos", "power")
 
 
-def prepare(params, x, y, *, model, loss, data_batch_size, negative_slope: float = 0.0):
+def prepare(
+    params, x, y, *, model, loss, data_batch_size, negative_slope: float = 0.0,
+    progress: bool = False,
+):  # fmt: skip
     """Validate a batched problem before tracing: ``(x, y, model, loss, batch_size)``.
 
     Resolves a sequence of batches (:func:`resolve_data`), the shallow net for ``model=None``
     and the quadratic loss for ``loss=None``, runs :func:`minstab.operators.check_model` and
-    :func:`check_mean_loss`.
+    :func:`check_mean_loss`. ``progress``: a bar while a sequence of batches is read.
     """
     from .losses import softmax_cross_entropy, squared_error
     from .operators import check_model, resolve_loss, shallow_model
 
-    x, y, batch_size = resolve_data(x, y, data_batch_size)
+    x, y, batch_size = resolve_data(x, y, data_batch_size, progress=progress)
     if y is None:
         raise ValueError("y must be an array of targets (or x a sequence of (x_b, y_b) batches)")
     if batch_size is None:
@@ -345,11 +473,16 @@ def prepare(params, x, y, *, model, loss, data_batch_size, negative_slope: float
 
 def batched_sharpness(
     params, x, y, *, model, loss, method, v0, num_iters, tol, negative_slope, full_output,
-    data_batch_size,
+    data_batch_size, progress=False,
 ):  # fmt: skip
-    """:func:`minstab.sharpness` over all samples in batches of ``data_batch_size``."""
+    """:func:`minstab.sharpness` over all samples in batches of ``data_batch_size``.
+
+    ``progress=True``: a bar counting the batches of every product (:func:`pass_progress`).
+    """
+    from ._validate import check_bool
     from .eigen import default_tol
 
+    check_bool(progress, "progress")
     if method not in _BATCHED_METHODS:
         raise ValueError(
             f"method must be one of {', '.join(map(repr, _BATCHED_METHODS))} with "
@@ -357,16 +490,17 @@ def batched_sharpness(
         )
     x, y, model, loss, batch_size = prepare(
         params, x, y, model=model, loss=loss, data_batch_size=data_batch_size,
-        negative_slope=negative_slope,
+        negative_slope=negative_slope, progress=progress,
     )  # fmt: skip
     size = sum(int(jnp.size(a)) for a in jax.tree_util.tree_leaves(params))
     if v0 is not None and jnp.shape(v0) != (size,):
         raise ValueError(f"v0 must have shape ({size},) (flat params), got {jnp.shape(v0)}")
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
     tol = default_tol(dtype) if tol is None else float(tol)
-    r = _sharpness_jit(
-        params, x, y, v0, model=model, loss=loss,
-        method="power" if method == "power" else "lanczos", num_iters=num_iters, tol=tol,
-        batch_size=batch_size,
-    )  # fmt: skip
+    with pass_progress("sharpness", enabled=progress):
+        r = _sharpness_jit(
+            params, x, y, v0, model=model, loss=loss,
+            method="power" if method == "power" else "lanczos", num_iters=num_iters, tol=tol,
+            batch_size=DataBatches(batch_size, progress),
+        )  # fmt: skip
     return r if full_output else r.value

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .batching import curvature_operator
+from .batching import DataBatches, curvature_operator, pass_progress, resolve_data
 from .eigen import default_tol, lanczos
 
 __all__ = ["BlockSharpness", "block_sharpness", "block_trace", "block_labels", "plot_blocks"]
@@ -165,6 +165,11 @@ def _trace_kernel(
     return out
 
 
+def _plan(data_batch_size, progress):
+    """The static batch size of the kernels: as given, or a :class:`DataBatches` with progress."""
+    return DataBatches(data_batch_size, True) if progress and data_batch_size else data_batch_size
+
+
 _STATIC = ("groups", "model", "loss", "curvature", "batch_size")
 _sharpness_jit = jax.jit(_sharpness_kernel, static_argnames=_STATIC + ("num_iters", "tol"))
 _trace_jit = jax.jit(_trace_kernel, static_argnames=_STATIC + ("method", "num_samples"))
@@ -194,6 +199,7 @@ def block_sharpness(
     tol: float | None = None,
     data_batch_size: int | None = None,
     full_output: bool = False,
+    progress: bool = False,
 ):
     """Top eigenvalue of each diagonal block of the loss Hessian (or GGN), per leaf or layer.
 
@@ -207,8 +213,12 @@ def block_sharpness(
     curvature : ``"hessian"`` or ``"ggn"``.
     num_iters : Lanczos steps per block at most (blocks of <= 64 parameters are exact).
     tol : relative residual tolerance (default 1e-10 in float64, 1e-5 in float32).
-    data_batch_size : samples per batch (:mod:`minstab.batching`; memory O(batch)).
+    data_batch_size : samples per batch (:mod:`minstab.batching`; memory O(batch)). Not
+        ``batch_size``, which in minstab means probes or SGD samples per step.
     full_output : return a :class:`BlockSharpness` (values, residuals, converged flags).
+    progress : with ``data_batch_size``, a bar on stderr counting the batches of every
+        product and the passes over the data (a ``jax.debug.callback`` per batch;
+        :func:`minstab.batching.pass_progress`). Default off.
 
     Examples
     --------
@@ -227,17 +237,21 @@ def block_sharpness(
     from .spectrum import _check_int, _setup
 
     check_bool(full_output, "full_output")
+    check_bool(progress, "progress")
     labels = block_labels(params, blocks)
     num_iters = _check_int(num_iters, "num_iters", 1)
+    x, y, data_batch_size = resolve_data(x, y, data_batch_size, progress=progress)
     x, y, model, loss, _, dtype, data_batch_size = _setup(
         params, x, y, model, loss, curvature, data_batch_size
     )
     tol = default_tol(dtype) if tol is None else float(tol)
     groups = _groups(labels)
-    out = _sharpness_jit(
-        params, x, y, groups=tuple(tuple(g) for g in groups.values()), model=model, loss=loss,
-        curvature=curvature, num_iters=num_iters, tol=tol, batch_size=data_batch_size,
-    )  # fmt: skip
+    with pass_progress("block_sharpness", enabled=progress and data_batch_size is not None):
+        out = _sharpness_jit(
+            params, x, y, groups=tuple(tuple(g) for g in groups.values()), model=model,
+            loss=loss, curvature=curvature, num_iters=num_iters, tol=tol,
+            batch_size=_plan(data_batch_size, progress),
+        )  # fmt: skip
     fields = [_arrange(params, blocks, labels, groups, [o[j] for o in out]) for j in range(3)]
     return BlockSharpness(*fields) if full_output else fields[0]
 
@@ -255,6 +269,7 @@ def block_trace(
     curvature: str = "hessian",
     blocks=None,
     data_batch_size: int | None = None,
+    progress: bool = False,
 ):
     """tr(H_bb) of each diagonal block, as :func:`minstab.hessian_trace` with ``per_block``.
 
@@ -262,23 +277,27 @@ def block_trace(
     key folded with the block's index); a block of at most ``num_samples`` parameters gets
     its exact trace from unit vectors instead (stderr 0, its size in products). Returns a
     :class:`minstab.TraceEstimate` whose fields are shaped like ``params`` (``blocks=None``)
-    or dicts by label; the sum of the block values estimates tr(H).
+    or dicts by label; the sum of the block values estimates tr(H). ``progress``: as in
+    :func:`block_sharpness`.
     """
-    from ._validate import check_choice
+    from ._validate import check_bool, check_choice
     from .spectrum import TRACE_METHODS, TraceEstimate, _check_int, _check_key, _setup
 
     labels = block_labels(params, blocks)
     check_choice(method, "method", TRACE_METHODS)
     num_samples = _check_int(num_samples, "num_samples", 2 if method == "hutchinson" else 4)
+    check_bool(progress, "progress")
+    x, y, data_batch_size = resolve_data(x, y, data_batch_size, progress=progress)
     x, y, model, loss, _, _, data_batch_size = _setup(
         params, x, y, model, loss, curvature, data_batch_size
     )
     groups = _groups(labels)
-    out = _trace_jit(
-        params, x, y, _check_key(key), groups=tuple(tuple(g) for g in groups.values()),
-        model=model, loss=loss, curvature=curvature, method=method, num_samples=num_samples,
-        batch_size=data_batch_size,
-    )  # fmt: skip
+    with pass_progress("block_trace", enabled=progress and data_batch_size is not None):
+        out = _trace_jit(
+            params, x, y, _check_key(key), groups=tuple(tuple(g) for g in groups.values()),
+            model=model, loss=loss, curvature=curvature, method=method,
+            num_samples=num_samples, batch_size=_plan(data_batch_size, progress),
+        )  # fmt: skip
     return TraceEstimate(
         *[_arrange(params, blocks, labels, groups, [o[j] for o in out]) for j in range(4)]
     )

@@ -13,13 +13,18 @@ class ProgressBar:
     """``with ProgressBar(total, "sweep") as bar: bar.update(1, "chunk 1/4")``.
 
     A thin wrapper over ``tqdm`` that keeps the notes of each update as its postfix; disabled
-    (draws nothing) when ``enabled`` is False, e.g. ``--quiet``.
+    (draws nothing) when ``enabled`` is False, e.g. ``--quiet``. ``total=None`` counts without
+    a known end (e.g. batches of an iterative solver that stops when it converges).
     """
 
-    def __init__(self, total: int, desc: str = "", *, enabled: bool = True, stream=None):
+    def __init__(
+        self, total: int | None, desc: str = "", *, enabled: bool = True, stream=None,
+        unit: str = "it",
+    ):  # fmt: skip
+        # total=None: an open-ended count (tqdm shows the count and the rate, no bar)
         self._bar = tqdm(
-            total=max(int(total), 1), desc=desc, disable=not enabled,
-            file=sys.stderr if stream is None else stream, dynamic_ncols=True,
+            total=None if total is None else max(int(total), 1), desc=desc, disable=not enabled,
+            file=sys.stderr if stream is None else stream, dynamic_ncols=True, unit=unit,
         )  # fmt: skip
 
     def __enter__(self):
