@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._validate import check_int, check_key
 from .batching import DataBatches, curvature_operator, pass_progress, resolve_data
 from .eigen import default_tol, lanczos
 
@@ -143,7 +144,7 @@ def _sharpness_kernel(params, x, y, *, groups, model, loss, curvature, num_iters
 def _trace_kernel(
     params, x, y, key, *, groups, model, loss, curvature, method, num_samples, batch_size
 ):
-    from .spectrum import TraceEstimate, _trace_kernel
+    from .spectrum import TraceEstimate, trace_kernel
 
     out = []
     for b, idx in enumerate(groups):
@@ -156,7 +157,7 @@ def _trace_kernel(
             out.append(TraceEstimate(jnp.sum(diag), jnp.zeros((), dtype), jnp.array(size), diag))
             continue
         sub, model_b = _block_model(params, idx, model)
-        est = _trace_kernel(
+        est = trace_kernel(
             sub, x, y, jax.random.fold_in(key, b), model=model_b,
             loss=loss, curvature=curvature, method=method, num_samples=num_samples,
             batch_size=1, data_batch_size=batch_size,
@@ -234,14 +235,14 @@ def block_sharpness(
     True
     """
     from ._validate import check_bool
-    from .spectrum import _check_int, _setup
+    from .spectrum import setup_problem
 
     check_bool(full_output, "full_output")
     check_bool(progress, "progress")
     labels = block_labels(params, blocks)
-    num_iters = _check_int(num_iters, "num_iters", 1)
+    num_iters = check_int(num_iters, "num_iters", minimum=1)
     x, y, data_batch_size = resolve_data(x, y, data_batch_size, progress=progress)
-    x, y, model, loss, _, dtype, data_batch_size = _setup(
+    x, y, model, loss, _, dtype, data_batch_size = setup_problem(
         params, x, y, model, loss, curvature, data_batch_size
     )
     tol = default_tol(dtype) if tol is None else float(tol)
@@ -281,20 +282,20 @@ def block_trace(
     :func:`block_sharpness`.
     """
     from ._validate import check_bool, check_choice
-    from .spectrum import TRACE_METHODS, TraceEstimate, _check_int, _check_key, _setup
+    from .spectrum import TRACE_METHODS, TraceEstimate, setup_problem
 
     labels = block_labels(params, blocks)
     check_choice(method, "method", TRACE_METHODS)
-    num_samples = _check_int(num_samples, "num_samples", 2 if method == "hutchinson" else 4)
+    num_samples = check_int(num_samples, "num_samples", minimum=2 if method == "hutchinson" else 4)
     check_bool(progress, "progress")
     x, y, data_batch_size = resolve_data(x, y, data_batch_size, progress=progress)
-    x, y, model, loss, _, _, data_batch_size = _setup(
+    x, y, model, loss, _, _, data_batch_size = setup_problem(
         params, x, y, model, loss, curvature, data_batch_size
     )
     groups = _groups(labels)
     with pass_progress("block_trace", enabled=progress and data_batch_size is not None):
         out = _trace_jit(
-            params, x, y, _check_key(key), groups=tuple(tuple(g) for g in groups.values()),
+            params, x, y, check_key(key), groups=tuple(tuple(g) for g in groups.values()),
             model=model, loss=loss, curvature=curvature, method=method,
             num_samples=num_samples, batch_size=_plan(data_batch_size, progress),
         )  # fmt: skip

@@ -335,13 +335,6 @@ def _check_int(value, name, lo, hi=None):
     return check_int(value, name, minimum=lo, maximum=hi)
 
 
-# blocks.py still imports these private names; it should import ``trace_kernel``,
-# ``setup_problem`` and minstab._validate's ``check_int`` / ``check_key`` (then drop these)
-_trace_kernel = trace_kernel
-_setup = setup_problem
-_check_key = check_key
-
-
 def _check_probe_memory(count: int, rows: int, size: int, dtype, name: str) -> None:
     """Refuse ``count`` probes of ``rows`` vectors of P = ``size`` that cannot fit in memory."""
     nbytes = float(count) * rows * size * jnp.dtype(dtype).itemsize
