@@ -60,6 +60,7 @@ __all__ = [
     "resolve_data",
     "read_idx_batches",
     "DataBatches",
+    "batch_plan",
     "PassProgress",
     "pass_progress",
 ]
@@ -381,6 +382,15 @@ class DataBatches(NamedTuple):
 
     size: int
     progress: bool = False
+
+
+def batch_plan(data_batch_size, progress: bool):
+    """The static batch argument of a kernel: ``data_batch_size``, or it with progress on.
+
+    A :class:`DataBatches` when ``progress`` and batches are both given (only a batched pass
+    has batches to count), else ``data_batch_size`` as it is.
+    """
+    return DataBatches(data_batch_size, True) if progress and data_batch_size else data_batch_size
 
 
 def curvature_operator(

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._validate import check_int, check_key
-from .batching import DataBatches, curvature_operator, pass_progress, resolve_data
+from .batching import batch_plan, curvature_operator, pass_progress, resolve_data
 from .eigen import default_tol, lanczos
 
 __all__ = ["BlockSharpness", "block_sharpness", "block_trace", "block_labels", "plot_blocks"]
@@ -166,11 +166,6 @@ def _trace_kernel(
     return out
 
 
-def _plan(data_batch_size, progress):
-    """The static batch size of the kernels: as given, or a :class:`DataBatches` with progress."""
-    return DataBatches(data_batch_size, True) if progress and data_batch_size else data_batch_size
-
-
 _STATIC = ("groups", "model", "loss", "curvature", "batch_size")
 _sharpness_jit = jax.jit(_sharpness_kernel, static_argnames=_STATIC + ("num_iters", "tol"))
 _trace_jit = jax.jit(_trace_kernel, static_argnames=_STATIC + ("method", "num_samples"))
@@ -251,7 +246,7 @@ def block_sharpness(
         out = _sharpness_jit(
             params, x, y, groups=tuple(tuple(g) for g in groups.values()), model=model,
             loss=loss, curvature=curvature, num_iters=num_iters, tol=tol,
-            batch_size=_plan(data_batch_size, progress),
+            batch_size=batch_plan(data_batch_size, progress),
         )  # fmt: skip
     fields = [_arrange(params, blocks, labels, groups, [o[j] for o in out]) for j in range(3)]
     return BlockSharpness(*fields) if full_output else fields[0]
@@ -297,7 +292,7 @@ def block_trace(
         out = _trace_jit(
             params, x, y, check_key(key), groups=tuple(tuple(g) for g in groups.values()),
             model=model, loss=loss, curvature=curvature, method=method,
-            num_samples=num_samples, batch_size=_plan(data_batch_size, progress),
+            num_samples=num_samples, batch_size=batch_plan(data_batch_size, progress),
         )  # fmt: skip
     return TraceEstimate(
         *[_arrange(params, blocks, labels, groups, [o[j] for o in out]) for j in range(4)]

@@ -772,6 +772,7 @@ def sharpness(
     negative_slope: float = 0.0,
     full_output: bool = False,
     data_batch_size: int | None = None,
+    progress: bool = False,
 ):
     """Largest (algebraic) eigenvalue of the loss Hessian, lambda_max(grad^2 L).
 
@@ -809,7 +810,11 @@ def sharpness(
     data_batch_size : samples per batch: every Hessian-vector product is a sum over batches
         in one compiled loop (memory O(batch), :mod:`minstab.batching`); the loss must be a
         mean over samples. Methods ``"auto"`` (= ``"lanczos"``), ``"lanczos"``, ``"power"``.
-        ``x`` may then also be a sequence of ``(x_b, y_b)`` batches with ``y=None``.
+        ``x`` may then also be a sequence of ``(x_b, y_b)`` batches with ``y=None``. (Not
+        ``batch_size``: in minstab that is the SGD minibatch of ``train`` and the probes per
+        product of ``hessian_trace``.)
+    progress : with ``data_batch_size``, a bar on stderr counting the batches of every
+        product (:func:`minstab.batching.pass_progress`). Default off.
 
     Examples
     --------
@@ -830,6 +835,7 @@ def sharpness(
     """
     check_choice(method, "method", ("auto", *SHARPNESS_SOLVERS))
     check_bool(full_output, "full_output")
+    check_bool(progress, "progress")
     num_iters, tol = _check_iterative(num_iters, tol)
     kw = dict(method=method, v0=v0, num_iters=num_iters, tol=tol, full_output=full_output)
     if data_batch_size is not None or y is None:
@@ -837,7 +843,7 @@ def sharpness(
 
         return batched_sharpness(
             params, x, y, model=model, loss=loss, negative_slope=negative_slope,
-            data_batch_size=data_batch_size, **kw,
+            data_batch_size=data_batch_size, progress=progress, **kw,
         )  # fmt: skip
     if model is None and loss is None:
         negative_slope = check_slope(negative_slope)

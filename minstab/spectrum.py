@@ -38,7 +38,7 @@ from ._validate import (
     check_tol,
 )
 from .adaptive import check_precond, preconditioned_matvec
-from .batching import curvature_operator, prepare
+from .batching import batch_plan, curvature_operator, pass_progress, prepare
 from .eigen import default_tol, lanczos, lanczos_tridiagonal
 from .operators import (
     CURVATURES,
@@ -357,6 +357,7 @@ def hessian_eigenvalues(
     value_tol: float | None = None,
     precond=None,
     data_batch_size: int | None = None,
+    progress: bool = False,
 ) -> Eigenpairs:
     """Top-k (or bottom-k) eigenpairs of the loss Hessian (or GGN) by Lanczos.
 
@@ -387,6 +388,8 @@ def hessian_eigenvalues(
     data_batch_size : samples per batch: each product is a sum over batches in one compiled
         loop (memory O(batch); :mod:`minstab.batching`); ``x`` may then be a sequence of
         ``(x_b, y_b)`` batches with ``y=None``. Default: all samples at once. Static.
+    progress : with ``data_batch_size``, a bar on stderr counting the batches of every
+        product (:func:`minstab.batching.pass_progress`). Default off.
 
     Examples
     --------
@@ -415,11 +418,13 @@ def hessian_eigenvalues(
     tol = default_tol(dtype) if tol is None else tol
     value_tol = check_tol(value_tol, "value_tol")
     precond_scale = None if precond is None else check_precond(precond, params)
-    return _eigenpairs_jit(
-        params, x, y, v0, precond_scale, model=model, loss=loss, curvature=curvature, k=k,
-        which=which, num_iters=num_iters, tol=tol, value_tol=value_tol,
-        data_batch_size=data_batch_size,
-    )  # fmt: skip
+    check_bool(progress, "progress")
+    with pass_progress("hessian_eigenvalues", enabled=progress and data_batch_size is not None):
+        return _eigenpairs_jit(
+            params, x, y, v0, precond_scale, model=model, loss=loss, curvature=curvature, k=k,
+            which=which, num_iters=num_iters, tol=tol, value_tol=value_tol,
+            data_batch_size=batch_plan(data_batch_size, progress),
+        )  # fmt: skip
 
 
 def hessian_trace(
@@ -436,6 +441,7 @@ def hessian_trace(
     batch_size: int | None = None,
     data_batch_size: int | None = None,
     per_block=False,
+    progress: bool = False,
 ) -> TraceEstimate:
     """Stochastic estimate of tr(H) (or tr(G)) with its standard error, Rademacher probes.
 
@@ -469,6 +475,8 @@ def hessian_trace(
         pytrees shaped like ``params`` (dicts by label with ``blocks``), and each block's
         estimate comes from its own probes on that block (exact, from unit vectors, for a
         block of at most ``num_samples`` parameters). See :func:`minstab.blocks.block_trace`.
+    progress : with ``data_batch_size``, a bar on stderr counting the batches of every
+        product (:func:`minstab.batching.pass_progress`). Default off.
 
     Examples
     --------
@@ -483,13 +491,14 @@ def hessian_trace(
     True
     """
     key = check_key(key)
+    check_bool(progress, "progress")
     if per_block is not False:
         from .blocks import block_trace
 
         return block_trace(
             params, x, y, key=key, num_samples=num_samples, model=model, loss=loss,
             method=method, curvature=curvature, blocks=None if per_block is True else per_block,
-            data_batch_size=data_batch_size,
+            data_batch_size=data_batch_size, progress=progress,
         )  # fmt: skip
     x, y, model, loss, size, dtype, data_batch_size = setup_problem(
         params, x, y, model, loss, curvature, data_batch_size
@@ -505,11 +514,12 @@ def hessian_trace(
     if batch_size is None:
         batch_size = 1 if jax.default_backend() == "cpu" else 16
     batch_size = _check_int(batch_size, "batch_size", 1)
-    return _trace_jit(
-        params, x, y, key, model=model, loss=loss, curvature=curvature,
-        method=method, num_samples=num_samples, batch_size=batch_size,
-        data_batch_size=data_batch_size,
-    )  # fmt: skip
+    with pass_progress("hessian_trace", enabled=progress and data_batch_size is not None):
+        return _trace_jit(
+            params, x, y, key, model=model, loss=loss, curvature=curvature,
+            method=method, num_samples=num_samples, batch_size=batch_size,
+            data_batch_size=batch_plan(data_batch_size, progress),
+        )  # fmt: skip
 
 
 def spectral_density(
@@ -526,6 +536,7 @@ def spectral_density(
     batch_size: int | None = None,
     reorthogonalize: bool = True,
     data_batch_size: int | None = None,
+    progress: bool = False,
 ) -> SpectralDensity:
     """Spectral density of the Hessian (or GGN) by stochastic Lanczos quadrature (SLQ).
 
@@ -553,6 +564,8 @@ def spectral_density(
         float64 (2.8 / 6.0 s in float32) with the largest node, mean and second moment equal
         to 1e-13 relative (1e-6 in float32). Static.
     data_batch_size : samples per batch of the data (as in :func:`hessian_eigenvalues`).
+    progress : with ``data_batch_size``, a bar on stderr counting the batches of every
+        product (:func:`minstab.batching.pass_progress`). Default off.
 
     Examples
     --------
@@ -581,8 +594,10 @@ def spectral_density(
     batch_size = _check_int(batch_size, "batch_size", 1)
     rows = num_iters + 9 if reorthogonalize else 10
     _check_probe_memory(min(batch_size, num_probes), rows, size, dtype, "batch_size")
-    return _density_jit(
-        params, x, y, key, model=model, loss=loss, curvature=curvature,
-        num_probes=num_probes, num_iters=num_iters, batch=min(batch_size, num_probes),
-        reorthogonalize=reorthogonalize, data_batch_size=data_batch_size,
-    )  # fmt: skip
+    check_bool(progress, "progress")
+    with pass_progress("spectral_density", enabled=progress and data_batch_size is not None):
+        return _density_jit(
+            params, x, y, key, model=model, loss=loss, curvature=curvature,
+            num_probes=num_probes, num_iters=num_iters, batch=min(batch_size, num_probes),
+            reorthogonalize=reorthogonalize, data_batch_size=batch_plan(data_batch_size, progress),
+        )  # fmt: skip

@@ -101,3 +101,37 @@ def test_progress_is_validated():
     apply, p, x, y = problem("cnn", jax.random.key(3), interpolating=False, n=N)
     with pytest.raises(ValueError, match="progress"):
         ms.block_sharpness(p, x, y, model=apply, data_batch_size=B, progress="yes")
+
+
+def test_public_spectrum_functions_report_their_products():
+    """``progress=`` on the public entry points: Lanczos products x batches, values unchanged."""
+    apply, p, x, y = problem("mlp", jax.random.key(4), interpolating=False, n=N)
+    kw = dict(model=apply, data_batch_size=B)
+    stream = io.StringIO()
+
+    off = ms.hessian_eigenvalues(p, x, y, k=2, **kw)
+    with pass_progress("count", stream=stream) as bar:
+        on = ms.hessian_eigenvalues(p, x, y, k=2, progress=True, **kw)
+    assert same(on, off)
+    assert bar.batches == int(off.num_matvecs) * BATCHES
+
+    lam = ms.sharpness(p, x, y, method="lanczos", full_output=True, **kw)
+    with pass_progress("count", stream=stream) as bar:
+        lam_on = ms.sharpness(p, x, y, method="lanczos", full_output=True, progress=True, **kw)
+    assert same(lam_on, lam) and bar.batches == int(lam.num_matvecs) * BATCHES
+
+    key = jax.random.key(5)
+    tr = ms.hessian_trace(p, x, y, key=key, num_samples=8, method="hutchinson", **kw)
+    with pass_progress("count", stream=stream) as bar:
+        tr_on = ms.hessian_trace(p, x, y, key=key, num_samples=8, method="hutchinson",
+                                 progress=True, **kw)  # fmt: skip
+    assert same(tr_on, tr) and bar.batches == 8 * BATCHES  # one product per probe
+
+    sd = ms.spectral_density(p, x, y, key=key, num_probes=2, num_iters=6, **kw)
+    with pass_progress("count", stream=stream) as bar:
+        sd_on = ms.spectral_density(p, x, y, key=key, num_probes=2, num_iters=6, progress=True,
+                                    **kw)  # fmt: skip
+    assert same(sd_on, sd) and bar.batches == 2 * 6 * BATCHES  # num_iters products per probe
+
+    with pytest.raises(ValueError, match="progress"):
+        ms.hessian_eigenvalues(p, x, y, k=2, progress="yes", **kw)
