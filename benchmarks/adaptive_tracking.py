@@ -1,7 +1,7 @@
 # ruff: noqa: B023 - the lambdas are called at once, inside the loop that binds them
 """Cost of tracking Adam's preconditioned sharpness against the plain one (issue 33).
 
-    python benchmarks/adaptive_tracking.py [--quick] [--repeats N] [--out DIR]
+    python benchmarks/adaptive_tracking.py [--quick] [--repeats N] [--out DIR] [--block-replay]
 
 The model of ``minstab reproduce eos`` (tanh MLP 784-h-h-10, n Fashion-MNIST images, quadratic
 loss, float32), trained by full-batch Adam (optax, lr 2e-3). Rows of ``minstab.train`` (each one
@@ -30,7 +30,19 @@ warm-started ``minstab.lanczos`` calls and residual tolerance 1e-2 sqrt(eps) as
 |<u_prev, u_new>| of consecutive top eigenvectors, and the top 6 eigenvalues of H and of
 D^{-1/2} H D^{-1/2} at the end (each product costs the same: one HVP and two scalings).
 
-and one-shot calls at the final point of the preconditioned run (cold start, ``tol`` 1e-5):
+``--block-replay`` (issue 33's follow-up: does a block warm start close the gap?) runs only
+``block_start_products``: along the same Adam run, the products per log point of the tracker
+against Rayleigh-Ritz over the previous log point's top-b Ritz vectors plus the Krylov space of
+the top residual (``_augmented_top``, b = 1, 2, 4, 6; b = 1 is Lanczos's Krylov space, a check
+that the count matches), same warm start and tolerance; writes ``DIR/adaptive_tracking_block.*``.
+Measured 2026-12-07: 16.6 -> 14.0 (b = 4) and 20.8 -> 17.7 (b = 6) products against 8.4 / 9.5 for
+the plain sharpness, so ``minstab.train`` keeps its single-vector tracker. LOBPCG
+(``jax.experimental.sparse.linalg.lobpcg_standard``) from the same block, tried on the quick case
+(one-off script, not kept), needed 21.9 (b = 2) and 30.5 (b = 4) products per log point against
+Lanczos's 14.0 (b products in one vmapped call cost 0.67-0.86 x b single ones at width 64:
+not enough).
+
+The rest: one-shot calls at the final point of the preconditioned run (cold start, ``tol`` 1e-5):
 ``minstab.sharpness(method="lanczos")`` against ``minstab.preconditioned_sharpness``, with
 their product counts. Before timing, ``preconditioned_sharpness`` is checked against scipy
 ``eigsh`` of D^{-1/2} H D^{-1/2} in float64 at that point (to 1e-3; float32 arithmetic).
@@ -182,6 +194,106 @@ def tracker_products(params, x, y, steps, *, every=EVERY) -> dict:
     }  # fmt: skip
 
 
+def _augmented_top(op, block, *, tol: float, max_products: int = 80):
+    """Top eigenpairs by Rayleigh-Ritz over span(block) plus the Krylov space of the top residual.
+
+    Davidson's method with the identity as preconditioner (Saad, *Numerical Methods for Large
+    Eigenvalue Problems*, 2011, sec. 11.2): each step adds the residual A u - theta u of the top
+    Ritz pair, so from one vector the search space is the Krylov space and it spends what
+    Lanczos does; from the previous log point's top-b Ritz block it starts with the whole
+    cluster in the subspace (a thick restart carried across log points, Wu & Simon 2000).
+    Float32 products, float64 Rayleigh-Ritz; stops as ``minstab.train``'s tracker does, on
+    ||A u - theta u|| <= tol theta for the top pair. Returns (values descending, Ritz vectors
+    (rows, descending), products).
+    """
+    basis = np.zeros((0, block.shape[1]))
+    images = basis.copy()
+    products, new = 0, np.asarray(block, np.float64)
+    while True:
+        for v in new:
+            for _ in range(2):  # classical Gram-Schmidt twice
+                v = v - basis.T @ (basis @ v)
+            norm = np.linalg.norm(v)
+            if norm <= 1e-8:
+                continue
+            basis = np.vstack([basis, v / norm])
+            images = np.vstack([images, np.asarray(op(jnp.asarray(basis[-1], jnp.float32)))])
+            products += 1
+        g = basis @ images.T
+        theta, s = np.linalg.eigh((g + g.T) / 2)
+        u, au = s[:, -1] @ basis, s[:, -1] @ images
+        r = au - theta[-1] * u
+        if np.linalg.norm(r) <= tol * abs(theta[-1]) or products >= max_products:
+            return theta[::-1], s[:, ::-1].T @ basis, products
+        new = r[None]
+
+
+def block_start_products(params, x, y, steps, *, blocks=(1, 2, 4, 6), every=EVERY) -> dict:
+    """Products per log point of block warm starts for the preconditioned tracker (issue 33).
+
+    Replays Adam's run as :func:`tracker_products` does: ``lanczos`` is the tracker of
+    ``minstab.train`` (warm-started from the previous top eigenvector plus 1e-3 of the fixed
+    start); ``block b`` is :func:`_augmented_top` from the previous top-b Ritz vectors (the
+    first plus 1e-3 of the same start), with the same residual tolerance. ``max_rel_diff`` is
+    the largest relative difference of its value from the Lanczos value over the log points;
+    ``median_start_residual`` the median over log points (the first excepted) of
+    ||A u - (u^T A u) u|| / u^T A u for the previous top eigenvector u on the new operator
+    (one extra product each, not counted): how far the operator moved between log points.
+    """
+    from minstab.adaptive import inverse_sqrt_scale
+    from minstab.eigen import lanczos
+    from minstab.operators import default_start
+
+    loss = minstab.model_loss(eos.mlp)
+    _, unravel = ravel_pytree(params)
+    tol = float(np.finfo(x.dtype).eps) ** 0.5 * 1e-2  # minstab.train's tracker tolerance
+
+    def pre_hvp(v, p, s):
+        return s * ravel_pytree(minstab.hvp(loss, p, unravel(s * v), x, y))[0]
+
+    product = jax.jit(pre_hvp)
+    track = jax.jit(lambda v, p, s: lanczos(pre_hvp, v, p, s, tol=tol))
+    opt = optax.adam(ETA)
+
+    @jax.jit
+    def adam_step(p, s):
+        with jax.numpy_dtype_promotion("standard"):
+            u, s = opt.update(jax.grad(loss)(p, x, y), s, p)
+        return optax.apply_updates(p, u), s
+
+    start = default_start(params)
+    start = start / jnp.linalg.norm(start)
+    vec, kept = start, dict.fromkeys(blocks, np.asarray(start, np.float64)[None])
+    counts = {"lanczos": [], **{f"block {b}": [] for b in blocks}}
+    diff, moved = dict.fromkeys(blocks, 0.0), []
+    p, s = params, opt.init(params)
+    for t in range(1, steps + 1):
+        p, s = adam_step(p, s)
+        if t % every:
+            continue
+        scale = inverse_sqrt_scale(minstab.adam_preconditioner(s))
+        w = product(vec, p, scale)  # how far the operator moved: the old vector's residual
+        rho = jnp.vdot(vec, w)
+        moved.append(float(jnp.linalg.norm(w - rho * vec) / rho))
+        r = track(vec + 1e-3 * start, p, scale)
+        vec = r.vector
+        counts["lanczos"].append(int(r.num_matvecs))
+        for b in blocks:
+            block = kept[b].copy()
+            block[0] = block[0] + 1e-3 * np.asarray(start)
+            theta, vectors, used = _augmented_top(lambda v: product(v, p, scale), block, tol=tol)
+            kept[b] = vectors[:b]
+            counts[f"block {b}"].append(used)
+            diff[b] = max(diff[b], abs(theta[0] - float(r.value)) / float(r.value))
+    out = {
+        k: dict(mean_products=float(np.mean(c)), products=c,
+                max_rel_diff=diff.get(int(k.split()[1])) if k != "lanczos" else None)
+        for k, c in counts.items()
+    }  # fmt: skip
+    out["lanczos"]["median_start_residual"] = float(np.median(moved[1:]))
+    return out
+
+
 def _interleaved(calls: dict, repeats: int) -> tuple[dict, dict]:
     """Times of ``repeats`` rounds (after an untimed warm-up call each) and the last outputs."""
     last = {m: jax.block_until_ready(fn()) for m, fn in calls.items()}
@@ -293,17 +405,43 @@ def markdown(rows, diagnostics=()) -> str:
     return "\n".join(lines) + "\n"
 
 
+def block_markdown(cases) -> str:
+    lines = ["| case | tracker | products per log point (mean) | max rel. diff vs Lanczos |",
+             "|---|---|---:|---:|"]  # fmt: skip
+    for c in cases:
+        for k, d in c.items():
+            if k == "case":
+                continue
+            e = "" if d["max_rel_diff"] is None else f"{d['max_rel_diff']:.1e}"
+            lines.append(f"| {c['case']} | {k} | {d['mean_products']:.2f} | {e} |")
+    lines += [""] + [f"{c['case']}: median residual of the previous top eigenvector on the new "
+                     f"operator {c['lanczos']['median_start_residual']:.1e} (relative)"
+                     for c in cases]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--block-replay", action="store_true",
+                    help="only replay block warm starts (block_start_products)")  # fmt: skip
     args = ap.parse_args(argv)
-    rows, diagnostics = run(quick=args.quick, repeats=args.repeats)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = dict(backend=jax.default_backend(), devices=jax.device_count(),
                 date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
+    if args.block_replay:
+        cases = []
+        for name, n, hidden, steps in QUICK_CASES if args.quick else FULL_CASES:
+            cases.append(dict(case=name, **block_start_products(*problem(n, hidden), steps)))
+        (out / "adaptive_tracking_block.json").write_text(
+            json.dumps({"machine": meta, "cases": cases}, indent=1))  # fmt: skip
+        (out / "adaptive_tracking_block.md").write_text(block_markdown(cases))
+        print(block_markdown(cases))
+        return 0
+    rows, diagnostics = run(quick=args.quick, repeats=args.repeats)
     (out / "adaptive_tracking.json").write_text(json.dumps(
         {"machine": meta, "rows": rows, "trackers": diagnostics}, indent=1))  # fmt: skip
     (out / "adaptive_tracking.md").write_text(markdown(rows, diagnostics))
