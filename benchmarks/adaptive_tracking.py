@@ -84,10 +84,8 @@ def problem(n, hidden):
     return params, x, y
 
 
-def adam_point(params, x, y, steps):
-    """Parameters and Adam's D after ``steps`` steps (a hand-written optax loop)."""
-    opt = optax.adam(ETA)
-    loss = minstab.model_loss(eos.mlp)
+def _adam_step(opt, loss, x, y):
+    """One full-batch step of ``opt`` (jitted): ``(params, state) -> (params, state)``."""
 
     @jax.jit
     def step(p, s):
@@ -95,6 +93,13 @@ def adam_point(params, x, y, steps):
             u, s = opt.update(jax.grad(loss)(p, x, y), s, p)
         return optax.apply_updates(p, u), s
 
+    return step
+
+
+def adam_point(params, x, y, steps):
+    """Parameters and Adam's D after ``steps`` steps (a hand-written optax loop)."""
+    opt = optax.adam(ETA)
+    step = _adam_step(opt, minstab.model_loss(eos.mlp), x, y)
     s = opt.init(params)
     for _ in range(steps):
         params, s = step(params, s)
@@ -149,12 +154,7 @@ def tracker_products(params, x, y, steps, *, every=EVERY) -> dict:
     plain = jax.jit(lambda v, p: lanczos(hvp, v, p, x, y, tol=tol))
     pre = jax.jit(lambda v, p, s: lanczos(pre_hvp, v, p, x, y, s, tol=tol))
     opt = optax.adam(ETA)
-
-    @jax.jit
-    def adam_step(p, s):
-        with jax.numpy_dtype_promotion("standard"):
-            u, s = opt.update(jax.grad(loss)(p, x, y), s, p)
-        return optax.apply_updates(p, u), s
+    adam_step = _adam_step(opt, loss, x, y)
 
     @jax.jit
     def gd_step(p, eta):
@@ -254,12 +254,7 @@ def block_start_products(params, x, y, steps, *, blocks=(1, 2, 4, 6), every=EVER
     product = jax.jit(pre_hvp)
     track = jax.jit(lambda v, p, s: lanczos(pre_hvp, v, p, s, tol=tol))
     opt = optax.adam(ETA)
-
-    @jax.jit
-    def adam_step(p, s):
-        with jax.numpy_dtype_promotion("standard"):
-            u, s = opt.update(jax.grad(loss)(p, x, y), s, p)
-        return optax.apply_updates(p, u), s
+    adam_step = _adam_step(opt, loss, x, y)
 
     start = default_start(params)
     start = start / jnp.linalg.norm(start)
