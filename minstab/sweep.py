@@ -79,6 +79,9 @@ class SweepResult(NamedTuple):
         (:func:`minstab.modes.mode_interval`; equal to the sharpness at twice-differentiable
         minima, NaN elsewhere); ``mode_delta`` is Lemma 2's delta. None until
         :meth:`with_mode_intervals` fills them.
+    computed : (R,) bool, set by :func:`sweep`: True where this call trained the run; False
+        where its chunk was loaded from a finished earlier call (``out_dir``, resumed) or was
+        another process's. None for a result read back with :func:`load_sweep` (not saved).
 
     The shallow-only fields (``lower_bound``, ``flattest_sharpness``, ``weighted_curvature``)
     are NaN for a user ``model`` or ``loss`` (``config["model"] != "shallow"``).
@@ -104,6 +107,7 @@ class SweepResult(NamedTuple):
     lambda_lower: np.ndarray | None = None
     lambda_upper: np.ndarray | None = None
     mode_delta: np.ndarray | None = None
+    computed: np.ndarray | None = None
 
     @property
     def two_over_eta(self) -> np.ndarray:
@@ -166,6 +170,7 @@ class SweepResult(NamedTuple):
             log=TrainLog(*(np.asarray(a)[idx] for a in self.log)),
             x=x, y=y, config=config, lambda_lower=take(self.lambda_lower),
             lambda_upper=take(self.lambda_upper), mode_delta=take(self.mode_delta),
+            computed=take(self.computed),
         )  # fmt: skip
 
     def params_at(self, i: int):
@@ -1010,8 +1015,9 @@ def sweep(
                                               "config": plan.config})  # fmt: skip
     run = functools.partial(_run_chunk, plan, params0=jax.tree_util.tree_map(np.asarray, params0),
                             x=x, y=y, seed=seed, cfg=cfg, obj=obj, flattest=flattest)  # fmt: skip
-    results, sweep.last_computed = _compute(plan, store, run, progress)
-    return _assemble(_gather(results, plan), plan, params0, x, y)
+    results, computed = _compute(plan, store, run, progress)
+    res = _assemble(_gather(results, plan), plan, params0, x, y)
+    return res._replace(computed=_runs_of_chunks(computed, plan))
 
 
 def _check_per_run_data(obj: Objective, first, x, y, num_inits):
@@ -1090,4 +1096,9 @@ def _compute(plan: _Plan, store: ChunkStore, run: Callable, progress: bool):
     return results, computed  # computed: the chunks computed (not loaded) by this call
 
 
-sweep.last_computed = []
+def _runs_of_chunks(chunks, plan: _Plan) -> np.ndarray:
+    """(R,) bool: the runs of ``chunks`` (chunk c holds runs c cs .. (c+1) cs - 1, as assembled)."""
+    mask = np.zeros(plan.etas.size, bool)
+    for c in chunks:
+        mask[c * plan.chunk_size : (c + 1) * plan.chunk_size] = True
+    return mask

@@ -51,6 +51,8 @@ if __name__ == "__main__":
         r.save(out)
         with open(f"{out}/worker.json", "w") as fh:
             json.dump(
-                {"computed": list(sweep.last_computed), "devices": jax.device_count(),
+                {"computed": sorted({int(i) // int(r.config["chunk_size"])
+                                     for i in np.flatnonzero(r.computed)}),
+                 "devices": jax.device_count(),
                  "processes": jax.process_count()}, fh,
             )  # fmt: skip

@@ -63,3 +63,9 @@ def interpolating_net(key, n=10, d=1, k=24, *, knot_range=None):
     sol = np.linalg.lstsq(a, np.asarray(y), rcond=None)[0]
     p = ms.ShallowParams(p.w1, p.b1, jnp.asarray(sol[:-1]), jnp.asarray(sol[-1]))
     return p, x, y
+
+
+def computed_chunks(result) -> list[int]:
+    """The chunks a ``sweep`` call trained rather than loaded (from ``SweepResult.computed``)."""
+    cs = int(result.config["chunk_size"])
+    return sorted({int(i) // cs for i in np.flatnonzero(result.computed)})

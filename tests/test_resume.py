@@ -15,7 +15,7 @@ import pytest
 
 import minstab as ms
 from minstab.sweep import _ARRAY_FIELDS, ChunkStore, checksum, load_sweep, sweep
-from tests.helpers import xla_env
+from tests.helpers import computed_chunks, xla_env
 from tests.test_sweep import ETAS, _assert_same, _problem
 
 HERE = Path(__file__).parent
@@ -32,7 +32,7 @@ def reference():
 def _fresh_run(tmp_path, reference):
     p, x, y, ref = reference
     r = sweep(p, x, y, ETAS, out_dir=tmp_path, **KW)
-    assert sweep.last_computed == [0, 1]
+    assert computed_chunks(r) == [0, 1]
     _assert_same(r, ref, rtol=0)
     return tmp_path / "chunks"
 
@@ -163,15 +163,15 @@ def test_damaged_chunk_is_recomputed_with_a_warning(kind, reference, tmp_path):
     damage(chunks / "chunk_0001.npz")
     with pytest.warns(UserWarning, match=message):
         r = sweep(p, x, y, ETAS, out_dir=tmp_path, **KW)
-    assert sweep.last_computed == [1]  # chunk 0 reused, chunk 1 recomputed
+    assert computed_chunks(r) == [1]  # chunk 0 reused, chunk 1 recomputed
     _assert_same(r, ref, rtol=0)
     for f in _ARRAY_FIELDS:  # bit for bit, NaN where the reference has NaN
         np.testing.assert_array_equal(getattr(r, f), getattr(ref, f), err_msg=f)
     # the rewritten file is whole again: the next run loads both without a warning
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        sweep(p, x, y, ETAS, out_dir=tmp_path, **KW)
-    assert sweep.last_computed == []
+        again = sweep(p, x, y, ETAS, out_dir=tmp_path, **KW)
+    assert computed_chunks(again) == []
 
 
 def test_damaged_manifest_recomputes_everything(reference, tmp_path):
@@ -180,7 +180,7 @@ def test_damaged_manifest_recomputes_everything(reference, tmp_path):
     (chunks / "manifest.json").write_text('{"hash": "abc", ')  # cut short
     with pytest.warns(UserWarning, match="unreadable manifest"):
         r = sweep(p, x, y, ETAS, out_dir=tmp_path, **KW)
-    assert sweep.last_computed == [0, 1]
+    assert computed_chunks(r) == [0, 1]
     _assert_same(r, ref, rtol=0)
 
 
@@ -203,7 +203,7 @@ def test_other_device_count_flattest_in_the_sharded_program(reference, tmp_path)
     _assert_same(sharded, ref)  # sharding over 3 devices changes no run
     kw = {**KW, "chunk_size": 3, "flattest": True}
     r = sweep(p, x, y, ETAS, out_dir=tmp_path, **kw)
-    assert sweep.last_computed == [], "chunks of another device count were not reused"
+    assert computed_chunks(r) == [], "chunks of another device count were not reused"
     _assert_same(r, ref)
     # flattest inside the sharded program equals the library's flattest run by run (NaN only
     # for the diverged run)

@@ -16,7 +16,7 @@ import pytest
 import minstab as ms
 from minstab.sweep import SweepResult, load_sweep, sweep, trace_count
 from minstab.train import train
-from tests.helpers import xla_env
+from tests.helpers import computed_chunks, xla_env
 
 HERE = Path(__file__).parent
 ETAS = [0.01, 0.02, 0.03, 0.05, 0.08, 2.0]  # the last one diverges
@@ -211,16 +211,16 @@ def test_save_load_and_resume(base, tmp_path):
     # chunked run with an out_dir, then resume: nothing recomputed, same results
     kw = dict(steps=200, log_every=50, tol=1e-12, chunk_size=4, progress=False, flattest=False)
     a = sweep(p, x, y, ETAS, out_dir=tmp_path / "run", **kw)
-    assert sweep.last_computed == [0, 1]
+    assert computed_chunks(a) == [0, 1] and a.computed.all()
     files = sorted((tmp_path / "run" / "chunks").glob("chunk_*.npz"))
     assert [f.name for f in files] == ["chunk_0000.npz", "chunk_0001.npz"]
     b = sweep(p, x, y, ETAS, out_dir=tmp_path / "run", **kw)
-    assert sweep.last_computed == []
+    assert not b.computed.any()
     _assert_same(a, b, rtol=0)
     _assert_same(a, r)
     # a different sweep in the same directory does not reuse those chunks
     c = sweep(p, x, y, ETAS[:3], out_dir=tmp_path / "run", **kw)
-    assert sweep.last_computed == [0]
+    assert computed_chunks(c) == [0] and c.computed.all()
     np.testing.assert_allclose(c.loss, r.loss[:3], rtol=1e-12)
 
 

@@ -351,11 +351,7 @@ def run(cfg: Config, progress: bool | None = None) -> Result:
     )  # fmt: skip
     # net steps = parameter updates applied in the chunks computed by this call (chunks loaded
     # from an interrupted run cost nothing here)
-    cs = int(res.config["chunk_size"])
-    mine = np.zeros(res.num_runs, bool)
-    for c in sweep.last_computed:
-        mine[c * cs : (c + 1) * cs] = True
-    net = float(np.sum(res.steps_run[mine])) + warm
+    net = float(np.sum(res.steps_run[res.computed])) + warm
     train_wall = time.perf_counter() - t0
     out, first = [], 0
     for seed, grid, lam0, loss0 in zip(seeds, grids, lam0s, losses, strict=True):
