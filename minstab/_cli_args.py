@@ -84,6 +84,8 @@ __all__ = [
     "seed",
     "string",
     "toml_values",
+    "type_of_field",
+    "unwrap_optional",
 ]
 
 
@@ -599,16 +601,16 @@ def read_toml(path, *, flag: str = "--config") -> dict:
         raise UsageError(f"{flag}: {str(path)!r} is not valid TOML ({msg})") from None
 
 
-def _unwrap_optional(tp):
+def unwrap_optional(tp):
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     if typing.get_origin(tp) in (typing.Union, _types.UnionType) and len(args) == 1:
         return args[0]
     return tp
 
 
-def _type_of_field(name: str, tp):
+def type_of_field(name: str, tp):
     """The parse function of a Config field: LIMITS by name, else its annotation."""
-    tp = _unwrap_optional(tp)
+    tp = unwrap_optional(tp)
     if name in LIMITS and tp is int:
         return limited(name)
     if name == "seed":
@@ -689,13 +691,13 @@ def toml_values(cls, table: dict, *, types: dict | None = None, flag: str = "--c
         if isinstance(value, list) and not value:
             raise UsageError(f"{where}: {key}: expected a non-empty list, got []")
         custom = (types or {}).get(key)
-        tp = _unwrap_optional(hints.get(key))
+        tp = unwrap_optional(hints.get(key))
         if custom is None and tp in (int, float) and not isinstance(value, (int, float)):
             # a TOML string "10" is not the number 10 (argparse types accept strings)
             raise UsageError(f"{where}: {key}: expected a number, got {value!r}")
         if custom is None and tp is bool and not isinstance(value, bool):
             raise UsageError(f"{where}: {key}: expected true or false, got {value!r}")
-        parse = custom or _type_of_field(key, tp)
+        parse = custom or type_of_field(key, tp)
         try:
             out[key] = parse(value) if parse is not None else value
         except argparse.ArgumentTypeError as e:

@@ -39,9 +39,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._cli_args import quick_requested
-from .outcomes import exit_status, format_outcomes, verdict
-from .outcomes import to_json as outcomes_json
+from .base import option
+from .outcomes import verdict
 
 __all__ = [
     "Config",
@@ -53,20 +52,21 @@ __all__ = [
     "summary",
     "plot",
     "to_json",
-    "main",
+    "outcomes",
+    "table",
 ]
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    n: int = 5000
-    hidden: int = 200
-    etas: tuple[float, ...] = (0.15, 0.2, 0.3)
-    steps: int = 3000
-    log_every: int = 20
-    seed: int = 0  # the first seed
-    seeds: int = 3  # seeds seed, seed + 1, ...: each draws the shared initialization of its runs
-    dtype: str = "float32"
+    n: int = option(5000, "Fashion-MNIST training images")
+    hidden: int = option(200, "width of both hidden layers")
+    etas: tuple[float, ...] = option((0.15, 0.2, 0.3), "step sizes, comma-separated")
+    steps: int = option(3000, "GD steps per step size")
+    log_every: int = option(20, "steps between sharpness logs")
+    seed: int = option(0, "the first initialization seed")
+    seeds: int = option(3, "number of seeds: each draws the shared initialization of its runs")
+    dtype: str = option("float32", "floating precision", choices=("float32", "float64"))
     lanczos_iters: int | None = None
     # verdict thresholds (issue 29), in units of 2/eta
     eligible_factor: float = 1.1
@@ -74,11 +74,29 @@ class Config:
     band: tuple[float, float] = (0.9, 1.1)
     min_in_band: float = 0.7
 
+    def __post_init__(self):
+        if self.log_every > self.steps:
+            raise ValueError(
+                f"log_every: expected at most steps ({self.steps}), got {self.log_every}"
+            )
+        if self.n > 60000:
+            raise ValueError(f"n: expected at most 60000 (the training split), got {self.n}")
+
     @classmethod
     def quick(cls, **kw) -> Config:
+        """500 images, width 64, 800 steps, 2 seeds (seconds)."""
         base = dict(n=500, hidden=64, etas=(0.2, 0.3), steps=800, log_every=10, seeds=2)
         base.update(kw)
         return cls(**base)
+
+
+NAME = "eos"
+NOTE = "no checks: no theorem applies to runs that keep moving; Lemma 1 is about minima"
+
+
+def progress_total(config: Config) -> int:
+    """One tick per (seed, eta) run."""
+    return len(config.etas) * config.seeds
 
 
 class Run(NamedTuple):
@@ -290,11 +308,20 @@ def checks(result: Result) -> dict:
     return {}
 
 
+def outcomes(result: Result) -> tuple[dict, dict]:
+    """``(checks, verdicts)`` of the :mod:`~minstab.experiments.base` protocol."""
+    return checks(result), verdicts(result)
+
+
 # --------------------------------------------------------------------------- reporting
 def table(result: Result) -> str:
+    """The run header (wall time, data, precision) and one row per (seed, eta) run."""
+    c, info = result.config, result.data_info
     lines = [
+        f"wall {result.wall_s:.1f} s; {info['n']} images, P = {info['num_params']}, "
+        f"{info['dtype']}, {c.steps} steps, sharpness every {c.log_every}",
         "seed    eta   2/eta  lambda_0  reached at  in band  lambda_end  "
-        "lambda_end*eta/2  loss@reach  loss_end  rises"
+        "lambda_end*eta/2  loss@reach  loss_end  rises",
     ]
     for r in summary(result):
         reach = f"{r.reached_step:10d}" if r.reached_step >= 0 else "     never"
@@ -373,61 +400,3 @@ def to_json(result: Result) -> dict:
         "summary": [s._asdict() for s in summary(result)],
         "runs": [r._asdict() for r in result.runs],
     }
-
-
-# --------------------------------------------------------------------------- command line
-def add_arguments(parser) -> None:
-    from .._cli_args import eta_list, nonnegative_int, output_dir, positive_int
-
-    a = parser.add_argument
-    a("--out", type=output_dir, default="minstab-out/eos",
-      help="output directory (runs resume from it)")  # fmt: skip
-    a("--n", type=positive_int, default=None, help="Fashion-MNIST training images (default 5000)")
-    a("--hidden", type=positive_int, default=None, help="width of both hidden layers")
-    a("--etas", type=eta_list, default=None, help="step sizes, comma-separated")
-    a("--steps", type=positive_int, default=None, help="GD steps per step size")
-    a("--log-every", type=positive_int, default=None, help="steps between sharpness logs")
-    a("--seed", type=nonnegative_int, default=None, help="first initialization seed")
-    a("--seeds", type=positive_int, default=None, help="number of seeds (default 3, quick 2)")
-    a("--dtype", choices=("float32", "float64"), default="float32")
-    a("--quick", action="store_true", help="500 images, width 64, 800 steps, 2 seeds (seconds)")
-
-
-def config_from_args(args) -> Config:
-    """The :class:`Config` of a command line; bad values raise :class:`minstab.cli.UsageError`."""
-    from .._cli_args import UsageError
-
-    kw = {k: getattr(args, k) for k in ("n", "hidden", "steps", "log_every", "seed", "seeds")
-          if getattr(args, k, None) is not None}  # fmt: skip
-    if args.etas is not None:
-        kw["etas"] = tuple(float(e) for e in args.etas)
-    kw["dtype"] = args.dtype
-    quick = quick_requested(args)
-    base = Config.quick() if quick else Config()
-    steps, every = kw.get("steps", base.steps), kw.get("log_every", base.log_every)
-    if every > steps:
-        raise UsageError(f"--log-every: expected at most --steps ({steps}), got {every}")
-    if kw.get("n", 1) > 60000:
-        raise UsageError(f"--n: expected at most 60000 (the training split), got {kw['n']}")
-    return Config.quick(**kw) if quick else Config(**kw)
-
-
-def main(args) -> int:
-    from .._io import write_json
-    from ..progress import ProgressBar
-
-    config = config_from_args(args)
-    out = Path(args.out)
-    with ProgressBar(len(config.etas) * config.seeds, "eos") as bar:
-        result = run(config, out_dir=out, progress=bar)
-    c, v = checks(result), verdicts(result)
-    paths = plot(result, out)
-    write_json(out / "eos.json", {**to_json(result), **outcomes_json(c, v)})
-    info = result.data_info
-    print(f"\nwall {result.wall_s:.1f} s; {info['n']} images, P = {info['num_params']}, "
-          f"{info['dtype']}, {config.steps} steps, sharpness every {config.log_every}")  # fmt: skip
-    print(table(result))
-    print(format_outcomes(c, v))
-    print("  (no checks: no theorem applies to runs that keep moving; Lemma 1 is about minima)")
-    print("\nwrote " + ", ".join(str(p) for p in paths + [out / "eos.json"]))
-    return exit_status(c)

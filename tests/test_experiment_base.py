@@ -1,0 +1,124 @@
+"""The experiment driver (``minstab.experiments.base``) on a toy experiment of its own."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+
+import pytest
+
+from minstab import cli
+from minstab._cli_args import UsageError
+from minstab.experiments import base
+from minstab.experiments.outcomes import check, verdict
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    steps: int = base.option(100, "steps")
+    etas: tuple[float, ...] = base.option((0.1, 0.2), "step sizes")
+    dtype: str = base.option("float64", "precision", choices=("float32", "float64"))
+    fail: bool = base.option(False, "make the check fail")
+    threshold: float = 0.5  # not a flag; a TOML key
+
+    def __post_init__(self):
+        if self.steps > 1000:
+            raise ValueError(f"steps: expected at most 1000, got {self.steps}")
+
+    @classmethod
+    def quick(cls, **kw):
+        """Ten steps."""
+        return cls(**{"steps": 10, **kw})
+
+
+def _toy():
+    calls = []
+
+    def run(config, *, out_dir=None, progress=None):
+        import jax
+
+        calls.append((config, bool(jax.config.jax_enable_x64)))
+        for _ in config.etas:
+            progress.update(1)
+        return {"config": config, "sum": config.steps * sum(config.etas)}
+
+    def outcomes(result):
+        c = {"holds": check(not result["config"].fail, "toy", covered=1, eligible=1)}
+        v = {"shown": verdict([{"seed": s, "shown": True} for s in range(4)],
+                              statement="toy", threshold="always")}  # fmt: skip
+        return c, v
+
+    mod = types.SimpleNamespace(
+        NAME="toy", Config=Config, run=run, outcomes=outcomes, calls=calls,
+        table=lambda r: f"sum {r['sum']:g}", plot=lambda r, out: [],
+        to_json=lambda r: {"config": dataclasses.asdict(r["config"]), "sum": r["sum"]},
+        progress_total=lambda c: len(c.etas),
+    )  # fmt: skip
+    return mod
+
+
+def _parse(mod, argv):
+    p = cli._Parser(prog="toy")
+    base.add_arguments(p, mod)
+    return p.parse_args(argv)
+
+
+def test_the_toy_module_meets_the_protocol():
+    assert isinstance(_toy(), base.Experiment)
+    assert [f.name for f in base.options(Config)] == ["steps", "etas", "dtype", "fail"]
+
+
+def test_defaults_quick_toml_and_flags_in_that_order(tmp_path, monkeypatch):
+    monkeypatch.delenv("MINSTAB_QUICK", raising=False)
+    mod = _toy()
+    assert base.config_from_args(mod, _parse(mod, [])) == Config()
+    assert base.config_from_args(mod, _parse(mod, ["--quick"])).steps == 10
+    toml = tmp_path / "c.toml"
+    toml.write_text("steps = 50\nthreshold = 0.25\netas = [0.3]\n")
+    c = base.config_from_args(mod, _parse(mod, ["--quick", "--config", str(toml)]))
+    assert (c.steps, c.threshold, c.etas) == (50, 0.25, (0.3,))
+    c = base.config_from_args(mod, _parse(mod, ["--config", str(toml), "--steps", "7"]))
+    assert (c.steps, c.threshold) == (7, 0.25)
+    assert base.config_from_args(mod, _parse(mod, ["--fail"])).fail is True
+
+
+@pytest.mark.parametrize(
+    "argv, toml, expected",
+    [(["--steps", "2000"], None, "--steps: expected at most 1000, got 2000"),
+     ([], "steps = 2000", "--config: steps: expected at most 1000, got 2000"),
+     ([], "steps = 2.5", "steps"), ([], "nope = 1", "unknown key nope")],
+)  # fmt: skip
+def test_a_bad_value_names_the_flag_or_the_key(argv, toml, expected, tmp_path):
+    mod = _toy()
+    if toml is not None:
+        (tmp_path / "c.toml").write_text(toml + "\n")
+        argv = [*argv, "--config", str(tmp_path / "c.toml")]
+    with pytest.raises(UsageError, match=expected):
+        base.config_from_args(mod, _parse(mod, argv))
+
+
+@pytest.mark.parametrize("argv", [["--steps", "0x"], ["--dtype", "float16"], ["--etas", "-1"]])
+def test_a_bad_flag_text_exits_2_while_parsing(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        _parse(_toy(), argv)
+    assert e.value.code == 2
+    assert argv[0] in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fail, status", [(False, 0), (True, 1)])
+def test_main_writes_json_prints_and_exits_by_the_checks(fail, status, tmp_path, capsys,
+                                                         monkeypatch):  # fmt: skip
+    monkeypatch.delenv("MINSTAB_QUICK", raising=False)
+    mod = _toy()
+    argv = ["--out", str(tmp_path), "--dtype", "float32", "--quiet"] + (["--fail"] if fail else [])
+    assert base.main(mod, _parse(mod, argv)) == status
+    out = json.loads((tmp_path / "toy.json").read_text())
+    assert out["sum"] == pytest.approx(100 * 0.3)
+    assert out["checks"]["holds"]["holds"] is (not fail)
+    assert out["verdicts"]["shown"]["verdict"] == "reproduced"
+    assert "sum 30" in capsys.readouterr().out
+    # the run saw the config's precision; the caller's is restored afterwards
+    import jax
+
+    assert mod.calls[0][1] is False and jax.config.jax_enable_x64
