@@ -122,3 +122,47 @@ def test_main_writes_json_prints_and_exits_by_the_checks(fail, status, tmp_path,
     import jax
 
     assert mod.calls[0][1] is False and jax.config.jax_enable_x64
+
+
+def test_preflight_failure_names_the_flag(monkeypatch):
+    monkeypatch.delenv("MINSTAB_QUICK", raising=False)
+    mod = _toy()
+
+    def preflight(config):
+        if config.steps == 7:
+            raise ValueError("steps: expected data for 7 steps, found none")
+
+    mod.preflight = preflight
+    assert base.config_from_args(mod, _parse(mod, ["--steps", "8"])).steps == 8
+    with pytest.raises(UsageError, match="^--steps: expected data for 7 steps"):
+        base.config_from_args(mod, _parse(mod, ["--steps", "7"]))
+
+
+def test_seeds_as_a_count_or_a_list():
+    parse = base.seed_count()
+    assert parse("3") == 3 and parse(3) == 3 and parse([4, 7]) == (4, 7)
+    assert base.seed_tuple(parse("3")) == (0, 1, 2) and base.seed_tuple((4, 7)) == (4, 7)
+    assert base.seed_count(0)("0") == 0 and base.seed_tuple(0) == ()
+    import argparse
+
+    for bad in ("0", "-1", "2.5", [], [1, -2], True):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(bad)
+
+
+def test_resume_reuses_a_record_written_for_the_same_key(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": len(calls)}
+
+    path = tmp_path / "seeds" / "seed_0.json"
+    kw = dict(encode=dict, decode=lambda d: {"value": d["value"]})
+    assert base.resume(path, {"k": 1}, compute, **kw) == ({"value": 1}, False)
+    assert base.resume(path, {"k": 1}, compute, **kw) == ({"value": 1}, True)
+    assert base.resume(path, {"k": 2}, compute, **kw) == ({"value": 2}, False)  # foreign key
+    path.write_text("{torn")
+    assert base.resume(path, {"k": 2}, compute, **kw) == ({"value": 3}, False)
+    assert base.resume(None, {"k": 2}, compute, **kw) == ({"value": 4}, False)
+    assert json.loads(path.read_text()) == {"config": {"k": 2}, "value": 3}

@@ -15,8 +15,14 @@ An experiment is a module of its own science that provides (the :class:`Experime
 - ``table(result) -> str``, ``plot(result, out_dir) -> list[Path]``, ``to_json(result) -> dict``.
 
 Optional: ``progress_total(config) -> int`` (default: no known end), ``CONFIG_TYPES`` (parse
-functions of fields whose check is not their annotation's) and ``NOTE`` (a line printed under the
-outcomes).
+functions of fields whose check is not their annotation's), ``NOTE`` (a line printed under the
+outcomes) and ``preflight(config)`` (what a run needs beyond its config, such as a data set or an
+optional package, checked before anything runs: ``ValueError("dataset: ...")`` exits 2 naming the
+flag).
+
+Helpers shared by experiments: :func:`seed_tuple` and :func:`seed_count` (a ``seeds`` field held
+as a tuple but given as a count on the command line), :func:`resume` (a per-seed record stored
+under the output directory, reused when its config matches).
 
 The driver (:func:`add_arguments`, :func:`config_from_args`, :func:`main`) does the rest for
 every command alike: ``--out``, ``--config FILE`` (any ``Config`` field), ``--quick``, ``--quiet``,
@@ -54,6 +60,9 @@ __all__ = [
     "main",
     "option",
     "options",
+    "resume",
+    "seed_count",
+    "seed_tuple",
 ]
 
 
@@ -171,7 +180,10 @@ def config_from_args(exp, args) -> Any:
              if getattr(args, f.name, None) is not None}  # fmt: skip
     factory = exp.Config.quick if quick_requested(args) else exp.Config
     try:
-        return factory(**{**table, **given})
+        config = factory(**{**table, **given})
+        if hasattr(exp, "preflight"):
+            exp.preflight(config)
+        return config
     except (TypeError, ValueError) as e:
         raise _usage_error(exp, e, from_file=set(table) - set(given)) from None
 
@@ -182,6 +194,60 @@ def _toml_types(exp) -> dict:
         if f.metadata["option"]["type"] is not None:
             types.setdefault(f.name, f.metadata["option"]["type"])
     return types
+
+
+def seed_tuple(value) -> tuple[int, ...]:
+    """Seeds given as a count ``N`` (seeds ``0 .. N-1``, as ``--seeds N``) or as the seeds.
+
+    For ``Config.__post_init__`` of a ``seeds: tuple[int, ...]`` field whose flag is a count.
+
+    >>> seed_tuple(3), seed_tuple([4, 7])
+    ((0, 1, 2), (4, 7))
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return tuple(range(value))
+    return tuple(int(s) for s in value)
+
+
+def seed_count(minimum: int = 1):
+    """The parse type of such a field: a count ``>= minimum`` (flag or TOML) or a TOML list of seeds.
+
+    A count stays an ``int`` (within :data:`~minstab._cli_args.LIMITS` ``seeds``);
+    :func:`seed_tuple` turns it into the seeds.
+    """
+    from .._cli_args import LIMITS, int_in_range
+    from .._cli_args import seed as one_seed
+
+    lim = LIMITS["seeds"]
+    count = int_in_range(minimum, lim.maximum, estimate=lim.estimate)
+
+    def parse(value):
+        if isinstance(value, (list, tuple)):
+            if not value:
+                raise argparse.ArgumentTypeError("expected a non-empty list of seeds, got []")
+            return tuple(one_seed(v) for v in value)
+        return count(value)
+
+    parse.__name__ = "seed_count"
+    return parse
+
+
+def resume(path, key: dict, compute, *, encode, decode):
+    """``(record, resumed)``: ``decode`` of the JSON at ``path`` if it was written for ``key``.
+
+    Otherwise ``compute()``, written to ``path`` as ``{"config": key, **encode(record)}``
+    (``path=None``: always computed, nothing written). A missing, torn or foreign file is
+    computed again (:func:`minstab._io.read_stored`).
+    """
+    from .._io import read_stored, write_json
+
+    stored = None if path is None else read_stored(path, key)
+    if stored is not None:
+        return decode(stored), True
+    record = compute()
+    if path is not None:
+        write_json(path, {"config": key, **encode(record)})
+    return record, False
 
 
 @contextlib.contextmanager

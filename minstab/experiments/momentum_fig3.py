@@ -45,19 +45,20 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._cli_args import quick_requested
-from .outcomes import check, exit_status, format_outcomes, to_json, verdict
+from .._cli_args import momentum_beta
+from .base import option, seed_count, seed_tuple
+from .outcomes import check, verdict
 
 __all__ = ["Config", "Result", "setup", "run", "momentum_checks", "edge_rows", "outcomes",
-           "main"]  # fmt: skip
+           "table", "plot", "to_json"]  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Seeds, heavy ball's beta and the main job's sweep settings (commit a1cda7f)."""
 
-    seeds: tuple[int, ...] = tuple(range(8))
-    beta: float = 0.9
+    seeds: tuple[int, ...] = option(tuple(range(8)), "number of seeds N: seeds 0..N-1")
+    beta: float = option(0.9, "heavy-ball momentum in [0, 1)", type=momentum_beta)
     # the main job's data and initialization (minstab sweep)
     n: int = 8
     noise: float = 0.3
@@ -76,7 +77,11 @@ class Config:
     atol: float = 1e-6  # knots this close (relative) to a data point make a kink
     edge_tol: float = 0.05
     min_seeds: int = 4
-    out: str = "minstab-out/momentum-fig3"
+
+    def __post_init__(self):
+        object.__setattr__(self, "seeds", seed_tuple(self.seeds))
+        if not 0 <= self.beta < 1:
+            raise ValueError(f"beta: expected a momentum in [0, 1), got {self.beta}")
 
     @classmethod
     def quick(cls, **kw) -> Config:
@@ -89,6 +94,15 @@ class Config:
     def step_sizes(self) -> np.ndarray:
         """The GD grid of the main job times (1 + beta): thresholds equal to GD's 2/eta_GD."""
         return (1 + self.beta) * np.geomspace(self.eta_lo, self.eta_hi, self.num_etas)
+
+
+NAME = "momentum_fig3"
+CONFIG_TYPES = {"seeds": seed_count()}
+
+
+def progress_total(config: Config) -> int:
+    """One tick per seed (one sweep each)."""
+    return len(config.seeds)
 
 
 class Result(NamedTuple):
@@ -116,8 +130,8 @@ def setup(config: Config, seed: int):
     return x, y, p
 
 
-def run(config: Config, *, progress=None) -> Result:
-    """One heavy-ball sweep per seed (chunks cached under ``out/seed_<seed>``)."""
+def run(config: Config, *, out_dir=None, progress=None) -> Result:
+    """One heavy-ball sweep per seed (chunks cached under ``out_dir/seed_<seed>``)."""
     import minstab as ms
 
     t0 = time.perf_counter()
@@ -128,7 +142,8 @@ def run(config: Config, *, progress=None) -> Result:
             p0, x, y, config.step_sizes(), optimizer="momentum", momentum=config.beta,
             steps=config.steps, tol=config.tol, patience=config.patience,
             log_every=min(config.log_every, config.steps), chunk_size=config.chunk_size,
-            out_dir=str(Path(config.out) / f"seed_{seed}"), progress=False,
+            out_dir=None if out_dir is None else str(Path(out_dir) / f"seed_{seed}"),
+            progress=False,
             extra_config={"experiment": "momentum_fig3", "seed_data": seed},
         )  # fmt: skip
         sweeps[seed] = res.with_mode_intervals(atol=config.atol)
@@ -246,72 +261,37 @@ def outcomes(result: Result) -> tuple[dict, dict]:
 
 
 def table(result: Result) -> str:
-    lines = [f"{'seed':>4} {'conv':>6} {'band':>5} {'median |lam/thr - 1|':>21} "
-             f"{'max curv - budget (smooth runs)':>32}"]  # fmt: skip
+    """The run header and one row per seed: converged runs, band, edge deviation, budget gap."""
     import minstab as ms
 
+    c = result.config
+    lines = [f"heavy ball beta = {c.beta}, {len(c.seeds)} seeds, {c.num_etas} step sizes in "
+             f"[{c.step_sizes()[0]:.3g}, {c.step_sizes()[-1]:.3g}], wall {result.wall_s:.1f} s",
+             f"{'seed':>4} {'conv':>6} {'band':>5} {'median |lam/thr - 1|':>21} "
+             f"{'max curv - budget (smooth runs)':>32}"]  # fmt: skip
     for seed, res in result.sweeps.items():
-        row = edge_rows({seed: res}, result.config.beta, result.config.edge_tol)[0]
-        c = np.asarray(res.converged)
-        sm = c & (np.asarray(res.lambda_lower) == np.asarray(res.lambda_upper))
+        row = edge_rows({seed: res}, c.beta, c.edge_tol)[0]
+        conv = np.asarray(res.converged)
+        sm = conv & (np.asarray(res.lambda_lower) == np.asarray(res.lambda_upper))
         gap = (np.asarray(res.weighted_curvature)
-               - np.asarray(ms.momentum_budget(np.asarray(res.etas), beta=result.config.beta)))  # fmt: skip
+               - np.asarray(ms.momentum_budget(np.asarray(res.etas), beta=c.beta)))  # fmt: skip
         worst = f"{float(np.max(gap[sm])):.4g}" if sm.any() else "-"
         lines.append(f"{seed:>4} {row['converged']:>3}/{row['runs']:<2} {row['band_runs']:>5} "
                      f"{row['median_edge_dev']:>21.3g} {worst:>32}")  # fmt: skip
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- command line
-def add_arguments(parser) -> None:
-    from .._cli_args import positive_int
-
-    a = parser.add_argument
-    a("--out", default=Config.out, help="output directory (chunks resume from it)")
-    a("--seeds", type=positive_int, default=None, help="number of seeds 0..N-1 (default 8)")
-    a("--beta", type=_beta, default=None, help="heavy-ball momentum in [0, 1) (default 0.9)")
-    a("--quick", action="store_true", help="two seeds, 12 step sizes (CI)")
+def plot(result: Result, out_dir) -> list[Path]:
+    """No figure: the per-seed sweeps are the main job's (``minstab sweep`` draws them)."""
+    return []
 
 
-def _beta(text):
-    import argparse
-
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(f"expected a momentum in [0, 1), got {text!r}")
-    return v
-
-
-def main(args) -> int:
-    from .._io import write_json
-    from ..progress import ProgressBar
-
-    quick = quick_requested(args)
-    kw = {"out": args.out}
-    if args.seeds:
-        kw["seeds"] = tuple(range(args.seeds))
-    if args.beta is not None:
-        kw["beta"] = args.beta
-    config = Config.quick(**kw) if quick else Config(**kw)
-    with ProgressBar(len(config.seeds), "momentum-fig3 seeds") as bar:
-        result = run(config, progress=bar)
-    checks, verdicts = outcomes(result)
-    out = Path(config.out)
-    write_json(out / "momentum_fig3.json", {
-        "config": dataclasses.asdict(config), "wall_s": result.wall_s,
+def to_json(result: Result) -> dict:
+    """The config, the wall time and per seed the arrays the checks and verdicts read."""
+    return {
+        "config": dataclasses.asdict(result.config), "wall_s": result.wall_s,
         "seeds": {str(s): {"etas": r.etas, "converged": r.converged, "sharpness": r.sharpness,
                            "weighted_curvature": r.weighted_curvature,
                            "lambda_lower": r.lambda_lower, "lambda_upper": r.lambda_upper}
                   for s, r in result.sweeps.items()},
-        **to_json(checks, verdicts),
-    })  # fmt: skip
-    print(f"\nheavy ball beta = {config.beta}, {len(config.seeds)} seeds, {config.num_etas} step "
-          f"sizes in [{config.step_sizes()[0]:.3g}, {config.step_sizes()[-1]:.3g}], wall "
-          f"{result.wall_s:.1f} s")  # fmt: skip
-    print(table(result))
-    print(format_outcomes(checks, verdicts))
-    print(f"wrote {out / 'momentum_fig3.json'}")
-    return exit_status(checks)
+    }  # fmt: skip
