@@ -71,27 +71,31 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._cli_args import quick_requested
-from .outcomes import check, exit_status, format_outcomes, to_json, verdict
+from .._cli_args import eta_list
+from .base import option, seed_count, seed_tuple
+from .outcomes import check, verdict
 
-__all__ = ["Config", "Trace", "Result", "run", "outcomes", "summarize", "plot", "main"]
+__all__ = ["Config", "Trace", "Result", "run", "outcomes", "summarize", "table", "plot",
+           "to_json"]  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Options of ``minstab reproduce adaptive-eos`` (defaults: the ``reproduce eos`` MLP)."""
 
-    n: int = 5000
-    hidden: int = 200
-    steps: int = 3000
-    log_every: int = 20
-    seeds: tuple[int, ...] = (0, 1, 2, 3)
-    dtype: str = "float32"
-    adam_etas: tuple[float, ...] = (1e-3, 2e-3, 4e-3)
+    n: int = option(5000, "Fashion-MNIST training images")
+    hidden: int = option(200, "width of both hidden layers")
+    steps: int = option(3000, "steps per run (Adam, heavy ball)")
+    log_every: int = option(20, "steps between sharpness logs")
+    seeds: tuple[int, ...] = option((0, 1, 2, 3), "number of seeds N: seeds 0..N-1")
+    dtype: str = option("float32", "floating precision", choices=("float32", "float64"))
+    adam_etas: tuple[float, ...] = option((1e-3, 2e-3, 4e-3), "Adam step sizes, comma-separated",
+                                          type=eta_list)  # fmt: skip
     b1: float = 0.9
     b2: float = 0.999
     eps: float = 1e-8
-    momentum_etas: tuple[float, ...] = (0.1, 0.2, 0.3)
+    momentum_etas: tuple[float, ...] = option((0.1, 0.2, 0.3), "heavy-ball step sizes",
+                                              type=eta_list)  # fmt: skip
     beta: float = 0.9
     frozen_probe_steps: int = 100
     lanczos_iters: int | None = None
@@ -104,6 +108,14 @@ class Config:
     # check tolerances
     step_rtol: float = 1e-4
     tracker_rtol: float = 2e-3
+
+    def __post_init__(self):
+        object.__setattr__(self, "seeds", seed_tuple(self.seeds))
+        if self.log_every > self.steps // 2:
+            raise ValueError(f"log_every: expected at most half of steps ({self.steps}), "
+                             f"got {self.log_every}")  # fmt: skip
+        if self.n > 60000:
+            raise ValueError(f"n: expected at most 60000 (the training split), got {self.n}")
 
     @classmethod
     def quick(cls, **kw) -> Config:
@@ -121,6 +133,15 @@ class Config:
     def frozen_eta(self, eta: float) -> float:
         """eta (1 - b1)/(1 + b1): preconditioned GD's threshold 2/eta_f equals Adam's at eta."""
         return eta * (1 - self.b1) / (1 + self.b1)
+
+
+NAME = "adaptive_eos"
+CONFIG_TYPES = {"seeds": seed_count(), "adam_etas": eta_list, "momentum_etas": eta_list}
+
+
+def progress_total(config: Config) -> int:
+    """One tick per (seed, Adam step size) and per (seed, heavy-ball step size)."""
+    return len(config.seeds) * (len(config.adam_etas) + len(config.momentum_etas))
 
 
 class Trace(NamedTuple):
@@ -147,34 +168,25 @@ class Result(NamedTuple):
 
 
 # --------------------------------------------------------------------------- Adam with both trackers
-def _adam_kernel(params, x, y, eta, *, b1, b2, eps, steps, every, freeze, iters):
-    """Adam for ``steps`` steps; both sharpnesses every ``every``; the state at ``freeze``."""
-    import jax
-    import jax.numpy as jnp
-    import optax
-    from jax.flatten_util import ravel_pytree
+class _AdamOptions(NamedTuple):
+    """The static settings of :func:`_adam_kernel` (hashable: one compilation per setting)."""
 
+    b1: float
+    b2: float
+    eps: float
+    steps: int
+    every: int  # log every ``every`` steps
+    freeze: int  # the step whose state is returned (the freeze)
+    iters: int | None  # Lanczos iterations (None: the default)
+
+
+def _recorder(x, y, start, iters, tol):
+    """``(params, adam_state, vp, vq) -> (loss, plain, preconditioned)``, warm-started Lanczos."""
     from ..adaptive import inverse_sqrt_scale, preconditioned_matvec, preconditioner_kernel
     from ..eigen import lanczos
     from ..losses import squared_error
-    from ..operators import default_start, hessian_operator
+    from ..operators import hessian_operator
     from .eos import mlp
-
-    opt = optax.inject_hyperparams(optax.adam)(learning_rate=eta, b1=b1, b2=b2, eps=eps)
-    dtype = eta.dtype
-    tol = float(np.finfo(dtype).eps) ** 0.5 * 1e-2  # the stop of minstab.train's tracker
-    start = default_start(params)
-    start = start / jnp.linalg.norm(start)
-
-    def loss_fn(p):
-        return squared_error(mlp(p, x), y)
-
-    def step(_, carry):
-        p, st = carry
-        g = jax.grad(loss_fn)(p)
-        with jax.numpy_dtype_promotion("standard"):
-            u, st = opt.update(g, st, p)
-        return optax.apply_updates(p, u), st
 
     def record(p, st, vp, vq):
         _, mv = hessian_operator(p, x, y, model=mlp, loss=squared_error)
@@ -182,13 +194,59 @@ def _adam_kernel(params, x, y, eta, *, b1, b2, eps, steps, every, freeze, iters)
         r1 = lanczos(mv, vp + 1e-3 * start, num_iters=iters, tol=tol)
         scale = inverse_sqrt_scale(preconditioner_kernel(st))
         r2 = lanczos(preconditioned_matvec(mv, scale), vq + 1e-3 * start, num_iters=iters, tol=tol)
-        return loss_fn(p), r1, r2
+        return squared_error(mlp(p, x), y), r1, r2
+
+    return record
+
+
+def _step_error(opt, grad_fn, params, state, eta, b1):
+    """Relative error of -eta m_hat / D (D of the updated state) against optax's next step."""
+    import jax
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+
+    from ..adaptive import preconditioner_kernel
+
+    with jax.numpy_dtype_promotion("standard"):
+        u, s_next = opt.update(grad_fn(params), state, params)
+    inner = s_next.inner_state[0]
+    count = inner.count.astype(eta.dtype)
+    d = preconditioner_kernel(s_next)
+    expect = jax.tree_util.tree_map(lambda m, dd: -eta * m / (1 - b1**count) / dd, inner.mu, d)
+    num = ravel_pytree(jax.tree_util.tree_map(jnp.subtract, u, expect))[0]
+    return jnp.linalg.norm(num) / jnp.linalg.norm(ravel_pytree(u)[0])
+
+
+def _adam_kernel(params, x, y, eta, opts: _AdamOptions):
+    """Adam for ``opts.steps`` steps; both sharpnesses every ``opts.every``; the freeze state."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from ..adaptive import preconditioner_kernel
+    from ..losses import squared_error
+    from ..operators import default_start
+    from .eos import mlp
+
+    opt = optax.inject_hyperparams(optax.adam)(learning_rate=eta, b1=opts.b1, b2=opts.b2,
+                                               eps=opts.eps)  # fmt: skip
+    tol = float(np.finfo(eta.dtype).eps) ** 0.5 * 1e-2  # the stop of minstab.train's tracker
+    start = default_start(params)
+    start = start / jnp.linalg.norm(start)
+    grad_fn = jax.grad(lambda p: squared_error(mlp(p, x), y))
+    record = _recorder(x, y, start, opts.iters, tol)
+
+    def step(_, carry):
+        p, st = carry
+        with jax.numpy_dtype_promotion("standard"):
+            u, st = opt.update(grad_fn(p), st, p)
+        return optax.apply_updates(p, u), st
 
     def interval(carry, i):
         p, st, vp, vq, frozen = carry
-        p, st = jax.lax.fori_loop(0, every, step, (p, st))
+        p, st = jax.lax.fori_loop(0, opts.every, step, (p, st))
         loss, r1, r2 = record(p, st, vp, vq)
-        at = (i + 1) * every == freeze
+        at = (i + 1) * opts.every == opts.freeze
         frozen = jax.tree_util.tree_map(lambda a, b: jnp.where(at, a, b), (p, st), frozen)
         vp = jnp.where(jnp.all(jnp.isfinite(r1.vector)), r1.vector, vp)
         vq = jnp.where(jnp.all(jnp.isfinite(r2.vector)), r2.vector, vq)
@@ -198,18 +256,10 @@ def _adam_kernel(params, x, y, eta, *, b1, b2, eps, steps, every, freeze, iters)
         st0 = opt.init(params)
     carry0 = (params, st0, start, start, (params, st0))
     (p, st, _, _, (pf, sf)), (loss, plain, pre) = jax.lax.scan(
-        interval, carry0, jnp.arange(steps // every)
+        interval, carry0, jnp.arange(opts.steps // opts.every)
     )
     # the freeze step's next update, to check -eta m_hat / D (and D itself)
-    g = jax.grad(loss_fn)(pf)
-    with jax.numpy_dtype_promotion("standard"):
-        u, s_next = opt.update(g, sf, pf)
-    inner = s_next.inner_state[0]
-    count = inner.count.astype(dtype)
-    d = preconditioner_kernel(s_next)
-    expect = jax.tree_util.tree_map(lambda m, dd: -eta * m / (1 - b1**count) / dd, inner.mu, d)
-    num = ravel_pytree(jax.tree_util.tree_map(jnp.subtract, u, expect))[0]
-    step_err = jnp.linalg.norm(num) / jnp.linalg.norm(ravel_pytree(u)[0])
+    step_err = _step_error(opt, grad_fn, pf, sf, eta, opts.b1)
     return dict(params=p, precond=preconditioner_kernel(st), loss=loss, plain=plain,
                 preconditioned=pre, freeze_params=pf, freeze_precond=preconditioner_kernel(sf),
                 step_err=step_err)  # fmt: skip
@@ -219,10 +269,7 @@ def _adam_kernel(params, x, y, eta, *, b1, b2, eps, steps, every, freeze, iters)
 def _adam_jit():
     import jax
 
-    return jax.jit(
-        _adam_kernel,
-        static_argnames=("b1", "b2", "eps", "steps", "every", "freeze", "iters"),
-    )
+    return jax.jit(_adam_kernel, static_argnames=("opts",))
 
 
 # --------------------------------------------------------------------------- running
@@ -252,11 +299,9 @@ def _run_adam(config, params, x, y, eta, seed):
     from .eos import mlp
 
     t0 = time.perf_counter()
-    out = _adam_jit()(
-        params, x, y, jnp.asarray(eta, x.dtype), b1=config.b1, b2=config.b2, eps=config.eps,
-        steps=config.steps, every=config.log_every, freeze=config.freeze_at,
-        iters=config.lanczos_iters,
-    )  # fmt: skip
+    opts = _AdamOptions(config.b1, config.b2, config.eps, config.steps, config.log_every,
+                        config.freeze_at, config.lanczos_iters)  # fmt: skip
+    out = _adam_jit()(params, x, y, jnp.asarray(eta, x.dtype), opts)
     out = jax.device_get(out)
     wall = time.perf_counter() - t0
     step = (np.arange(len(out["loss"])) + 1) * config.log_every
@@ -316,7 +361,7 @@ def _run_momentum(config, params, x, y, eta, seed):
                  np.full(step.shape, np.nan), bool(r.diverged), time.perf_counter() - t0)  # fmt: skip
 
 
-def run(config: Config, *, progress=None) -> Result:
+def run(config: Config, *, out_dir=None, progress=None) -> Result:
     """Every family, step size and seed (see the module docstring)."""
     import jax
 
@@ -411,15 +456,10 @@ def _companion(kind: str, a: float, beta: float) -> np.ndarray:
     return np.array([[1 - (1 - beta) * a, -beta], [(1 - beta) * a, beta]])
 
 
-def outcomes(result: Result) -> tuple[dict, dict]:
-    """(checks, verdicts) of the module docstring."""
+def _threshold_check(c: Config):
+    """Each optimizer's threshold against the companion matrices written out above (eta = 1)."""
     import minstab as ms
 
-    c = result.config
-    summ = [summarize(t, c) for t in result.traces]
-    info = result.checks_data["adam_runs"]
-    checks = {}
-    # thresholds against the companion matrices written out above (eta = 1)
     rows = []
     for kind, beta, thr in (
         ("gd", 0.0, ms.stability_threshold("gd", 1.0)),
@@ -430,28 +470,37 @@ def outcomes(result: Result) -> tuple[dict, dict]:
         above = np.max(np.abs(np.linalg.eigvals(_companion(kind, 1.001 * thr, beta))))
         rows.append((kind, thr, below, above))
     ok = all(b <= 1 + 1e-12 < a for _, _, b, a in rows)
-    checks["thresholds_are_companion_edges"] = check(
+    return check(
         ok, "; ".join(f"{k}: eta x threshold {t:.4g}, radius {b:.5f} / {a:.5f} at 0.999x / 1.001x"
                       for k, t, b, a in rows), covered=len(rows),
     )  # fmt: skip
+
+
+def checks(result: Result) -> dict:
+    """The three checks of the module docstring."""
+    c, info = result.config, result.checks_data["adam_runs"]
     errs = [r["step_err"] for r in info]
-    checks["preconditioner_reproduces_adam_step"] = check(
-        all(e <= c.step_rtol for e in errs),
-        f"max relative error of -eta m_hat / D against optax's step {max(errs):.2g} (<= "
-        f"{c.step_rtol:g}) over the freeze steps of the Adam runs", covered=len(errs),
-    )  # fmt: skip
     finite = [r for r in info if np.isfinite(r["plain_err"]) and np.isfinite(r["pre_err"])]
     worst = max((max(r["plain_err"], r["pre_err"]) for r in finite), default=float("nan"))
-    checks["tracker_matches_cold_lanczos"] = check(
-        all(max(r["plain_err"], r["pre_err"]) <= c.tracker_rtol for r in finite),
-        f"largest relative difference {worst:.2g} (<= {c.tracker_rtol:g}) of the last logged "
-        "plain / preconditioned sharpness from a cold-start Lanczos",
-        covered=len(finite), eligible=len(info),
-        why_none="every Adam run diverged: no final point to compare",
-    )  # fmt: skip
+    return {
+        "thresholds_are_companion_edges": _threshold_check(c),
+        "preconditioner_reproduces_adam_step": check(
+            all(e <= c.step_rtol for e in errs),
+            f"max relative error of -eta m_hat / D against optax's step {max(errs):.2g} (<= "
+            f"{c.step_rtol:g}) over the freeze steps of the Adam runs", covered=len(errs),
+        ),
+        "tracker_matches_cold_lanczos": check(
+            all(max(r["plain_err"], r["pre_err"]) <= c.tracker_rtol for r in finite),
+            f"largest relative difference {worst:.2g} (<= {c.tracker_rtol:g}) of the last logged "
+            "plain / preconditioned sharpness from a cold-start Lanczos",
+            covered=len(finite), eligible=len(info),
+            why_none="every Adam run diverged: no final point to compare",
+        ),
+    }  # fmt: skip
 
-    crit = (f">= {c.reach} x threshold reached, then >= {c.min_in_band:.0%} of logged values in "
-            f"[{c.band[0]}, {c.band[1]}] x threshold, on every step size")  # fmt: skip
+
+def _judges(c: Config) -> dict:
+    """Per family, whether a seed's runs show the statement (None: not judged)."""
 
     def all_hover(runs):
         return all(_hovers(s, c) for s in runs) if runs else None
@@ -465,42 +514,64 @@ def outcomes(result: Result) -> tuple[dict, dict]:
     def leaves(runs):
         return all(s.diverged or s.max_loss_ratio > 10 for s in runs) if runs else None
 
+    return {"hover": all_hover, "rises": rises, "leaves": leaves}
+
+
+def verdicts(result: Result) -> dict:
+    """The five verdicts of the module docstring, one row per seed."""
+    import minstab as ms
+
+    c = result.config
+    summ = [summarize(t, c) for t in result.traces]
+    judge = _judges(c)
+    crit = (f">= {c.reach} x threshold reached, then >= {c.min_in_band:.0%} of logged values in "
+            f"[{c.band[0]}, {c.band[1]}] x threshold, on every step size")  # fmt: skip
     thr_adam = ms.stability_threshold("adam", 1.0, b1=c.b1)
     thr_mom = ms.stability_threshold("momentum", 1.0, beta=c.beta)
-    v = {}
-    v["adam_at_adaptive_edge"] = verdict(
-        _family_rows(summ, "adam", c, all_hover), min_seeds=c.min_seeds, threshold=crit,
-        statement=f"Adam's preconditioned sharpness rises to {thr_adam:.3g}/eta and hovers there",
-    )  # fmt: skip
-    v["adam_plain_sharpness_keeps_rising"] = verdict(
-        _family_rows(summ, "adam", c, rises), min_seeds=c.min_seeds,
-        threshold=f"median plain sharpness of the last tenth > {c.rise_factor} x its value at "
-        "the first reach, in every Adam run that reached",
-        statement="while Adam hovers at the adaptive edge, the plain sharpness keeps rising",
-    )  # fmt: skip
-    v["frozen_at_gd_edge"] = verdict(
-        _family_rows(summ, "frozen", c, all_hover), min_seeds=c.min_seeds,
-        threshold=crit + " (threshold 2/eta_f, eta_f = eta (1 - b1)/(1 + b1))",
-        statement="with D frozen, preconditioned GD hovers at its own threshold 2/eta_f",
-    )  # fmt: skip
-    v["frozen_same_eta_leaves"] = verdict(
-        _family_rows(summ, "frozen_same_eta", c, leaves), min_seeds=c.min_seeds,
-        threshold=f"diverged, or loss > 10 x its value at the freeze within "
-        f"{c.frozen_probe_steps} steps, for every Adam step size",
-        statement="preconditioned GD at Adam's eta with the frozen D (sharpness ~ 38/eta > 2/eta) "
-        "is unstable",
-    )  # fmt: skip
-    v["momentum_at_edge"] = verdict(
-        _family_rows(summ, "momentum", c, all_hover), min_seeds=c.min_seeds, threshold=crit,
-        statement=f"heavy ball's sharpness rises to {thr_mom:.3g}/eta and hovers there",
-    )  # fmt: skip
-    return checks, v
+
+    def of(family, how, **kw):
+        return verdict(_family_rows(summ, family, c, judge[how]), min_seeds=c.min_seeds, **kw)
+
+    return {
+        "adam_at_adaptive_edge": of("adam", "hover", threshold=crit, statement=f"Adam's "
+                                    f"preconditioned sharpness rises to {thr_adam:.3g}/eta and "
+                                    "hovers there"),
+        "adam_plain_sharpness_keeps_rising": of(
+            "adam", "rises",
+            threshold=f"median plain sharpness of the last tenth > {c.rise_factor} x its value at "
+            "the first reach, in every Adam run that reached",
+            statement="while Adam hovers at the adaptive edge, the plain sharpness keeps rising",
+        ),
+        "frozen_at_gd_edge": of(
+            "frozen", "hover",
+            threshold=crit + " (threshold 2/eta_f, eta_f = eta (1 - b1)/(1 + b1))",
+            statement="with D frozen, preconditioned GD hovers at its own threshold 2/eta_f",
+        ),
+        "frozen_same_eta_leaves": of(
+            "frozen_same_eta", "leaves",
+            threshold=f"diverged, or loss > 10 x its value at the freeze within "
+            f"{c.frozen_probe_steps} steps, for every Adam step size",
+            statement="preconditioned GD at Adam's eta with the frozen D (sharpness ~ 38/eta > "
+            "2/eta) is unstable",
+        ),
+        "momentum_at_edge": of("momentum", "hover", threshold=crit, statement=f"heavy ball's "
+                               f"sharpness rises to {thr_mom:.3g}/eta and hovers there"),
+    }  # fmt: skip
+
+
+def outcomes(result: Result) -> tuple[dict, dict]:
+    """(checks, verdicts) of the module docstring."""
+    return checks(result), verdicts(result)
 
 
 # --------------------------------------------------------------------------- reporting
 def table(result: Result) -> str:
-    """One line per run: family, seed, eta, threshold, reach, fraction in band, final ratio."""
-    lines = [f"{'family':<16}{'seed':>5}{'eta':>9}{'threshold':>11}{'reached':>9}{'in band':>9}"
+    """The run header, then one line per run: family, seed, eta, threshold, reach, band, ratio."""
+    c, info = result.config, result.data_info
+    lines = [f"wall {result.wall_s:.1f} s; {info['n']} images, P = {info['num_params']}, "
+             f"{info['dtype']}, {c.steps} steps, sharpness every {c.log_every}, seeds "
+             f"{list(c.seeds)}",
+             f"{'family':<16}{'seed':>5}{'eta':>9}{'threshold':>11}{'reached':>9}{'in band':>9}"
              f"{'final/thr':>10}{'plain@reach':>12}{'plain end':>10}  status"]  # fmt: skip
     for s in (summarize(t, result.config) for t in result.traces):
         reach = f"{s.reached_step:9d}" if s.reached_step >= 0 else "    never"
@@ -547,7 +618,8 @@ def plot(result: Result, out_dir) -> list[Path]:
     return plotting.save(fig, out_dir, "adaptive_eos")
 
 
-def to_json_dict(result: Result, checks: dict, verdicts: dict) -> dict:
+def to_json(result: Result) -> dict:
+    """Config, data, per-run summaries and traces, and the Adam runs' check measures."""
     return {
         "config": dataclasses.asdict(result.config),
         "wall_s": result.wall_s,
@@ -555,66 +627,4 @@ def to_json_dict(result: Result, checks: dict, verdicts: dict) -> dict:
         "summary": [summarize(t, result.config)._asdict() for t in result.traces],
         "adam_runs": result.checks_data["adam_runs"],
         "runs": [t._asdict() for t in result.traces],
-        **to_json(checks, verdicts),
     }
-
-
-# --------------------------------------------------------------------------- command line
-def add_arguments(parser) -> None:
-    from .._cli_args import eta_list, positive_int
-
-    a = parser.add_argument
-    a("--out", default="minstab-out/adaptive-eos", help="output directory")
-    a("--n", type=positive_int, default=None, help="Fashion-MNIST training images (default 5000)")
-    a("--hidden", type=positive_int, default=None, help="width of both hidden layers")
-    a("--steps", type=positive_int, default=None, help="steps per run (Adam, heavy ball)")
-    a("--log-every", type=positive_int, default=None, help="steps between sharpness logs")
-    a("--seeds", type=positive_int, default=None, help="number of seeds 0..N-1 (default 4)")
-    a("--adam-etas", type=eta_list, default=None, help="Adam step sizes, comma-separated")
-    a("--momentum-etas", type=eta_list, default=None, help="heavy-ball step sizes")
-    a("--dtype", choices=("float32", "float64"), default="float32")
-    a("--quick", action="store_true", help="256 images, width 32, 400 steps, one seed (CI)")
-
-
-def config_from_args(args) -> Config:
-    """The :class:`Config` of a command line; bad combinations raise ``UsageError``."""
-    from .._cli_args import UsageError
-
-    kw = {k: getattr(args, k) for k in ("n", "hidden", "steps", "log_every")
-          if getattr(args, k, None) is not None}  # fmt: skip
-    if args.seeds is not None:
-        kw["seeds"] = tuple(range(args.seeds))
-    for k in ("adam_etas", "momentum_etas"):
-        if getattr(args, k) is not None:
-            kw[k] = tuple(float(e) for e in getattr(args, k))
-    kw["dtype"] = args.dtype
-    quick = quick_requested(args)
-    base = Config.quick() if quick else Config()
-    steps, every = kw.get("steps", base.steps), kw.get("log_every", base.log_every)
-    if every > steps // 2:
-        raise UsageError(f"--log-every: expected at most half of --steps ({steps}), got {every}")
-    if kw.get("n", 1) > 60000:
-        raise UsageError(f"--n: expected at most 60000 (the training split), got {kw['n']}")
-    return Config.quick(**kw) if quick else Config(**kw)
-
-
-def main(args) -> int:
-    from .._io import write_json
-    from ..progress import ProgressBar
-
-    config = config_from_args(args)
-    out = Path(args.out)
-    total = len(config.seeds) * (len(config.adam_etas) + len(config.momentum_etas))
-    with ProgressBar(total, "adaptive-eos") as bar:
-        result = run(config, progress=bar)
-    checks, verdicts = outcomes(result)
-    paths = plot(result, out)
-    write_json(out / "adaptive_eos.json", to_json_dict(result, checks, verdicts))
-    info = result.data_info
-    print(f"\nwall {result.wall_s:.1f} s; {info['n']} images, P = {info['num_params']}, "
-          f"{info['dtype']}, {config.steps} steps, sharpness every {config.log_every}, "
-          f"seeds {list(config.seeds)}")  # fmt: skip
-    print(table(result))
-    print(format_outcomes(checks, verdicts))
-    print("\nwrote " + ", ".join(str(p) for p in paths + [out / "adaptive_eos.json"]))
-    return exit_status(checks)
