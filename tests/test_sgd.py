@@ -1,6 +1,5 @@
 """SGD mean-square stability threshold, non-uniformity and SGD simulations (THEORY §6)."""
 
-import argparse
 import itertools
 import json
 
@@ -227,11 +226,11 @@ def test_input_validation(getkey):
 
 def test_reproduce_quick(tmp_path):
     """``minstab reproduce sgd-threshold --quick``: files, checks and verdicts in its JSON."""
-    from minstab.experiments import sgd_threshold as ex
+    from minstab import cli
 
-    args = argparse.Namespace(out=str(tmp_path), quick=True, seed=0, n=None, width=None,
-                              seeds=None, quiet=True)  # fmt: skip
-    assert ex.main(args) == 0
+    assert (
+        cli.main(["reproduce", "sgd-threshold", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    )
     for f in ("sgd_threshold.png", "sgd_threshold.pdf", "sgd_sweep.png", "sgd_sweep.pdf"):
         assert (tmp_path / f).stat().st_size > 0
     r = json.loads((tmp_path / "sgd_threshold.json").read_text())
@@ -260,12 +259,11 @@ def test_reproduce_quick(tmp_path):
 def test_reproduce_fails_when_the_above_factor_is_stable(tmp_path):
     """Simulating at 0.95 eta* instead of 1.1 eta*: linearized SGD is mean-square stable there,
     so the check that its second moment grows above the threshold is false: exit 1."""
-    from minstab.experiments import sgd_threshold as ex
+    from minstab import cli
 
-    args = argparse.Namespace(out=str(tmp_path), quick=True, seed=0, n=None, width=None,
-                              seeds=None, quiet=True, factors=[0.9, 0.95],
-                              sweep_batch_sizes=[8])  # fmt: skip
-    assert ex.main(args) == 1
+    argv = ["reproduce", "sgd-threshold", "--quick", "--quiet", "--out", str(tmp_path),
+            "--factors", "0.9,0.95", "--sweep-batch-sizes", "8"]  # fmt: skip
+    assert cli.main(argv) == 1
     checks = json.loads((tmp_path / "sgd_threshold.json").read_text())["checks"]
     assert checks["linear_sgd_bounded_below_grows_above"]["holds"] is False
 
@@ -340,8 +338,9 @@ def test_reproduce_bad_flags_exit_2(tmp_path, capsys):
     from minstab import cli
 
     (tmp_path / "file").write_text("x")
-    for flags, name in ((["--factors", "1.1", "0.9"], "--factors"),
-                        (["--factors", "0", "1"], "--factors"), (["--n", "1"], "--n"),
+    for flags, name in ((["--factors", "1.1,0.9"], "--factors"),
+                        (["--factors", "0,1"], "--factors"), (["--factors", "0.9"], "--factors"),
+                        (["--n", "1"], "--n"), (["--n", "20", "--width", "5"], "--width"),
                         (["--width", "0"], "--width"), (["--seeds", "0"], "--seeds"),
                         (["--sweep-batch-sizes", "0"], "--sweep-batch-sizes"),
                         (["--sweep-batch-sizes", "9"], "--sweep-batch-sizes"),

@@ -52,44 +52,93 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._cli_args import quick_requested
+from .._cli_args import LIMITS, float_list, int_at_least, positive_float, positive_int
+from .base import option
 from .outcomes import check as claim
-from .outcomes import exit_status, format_outcomes
-from .outcomes import to_json as outcomes_json
 from .outcomes import verdict as make_verdict
 
-__all__ = ["Config", "Result", "run", "plot", "checks", "verdicts", "add_arguments", "main"]
+__all__ = ["Config", "Result", "run", "outcomes", "checks", "verdicts", "table", "plot",
+           "to_json"]  # fmt: skip
+
+
+def _factor_pair(value) -> tuple[float, float]:
+    """``BELOW,ABOVE``: two positive numbers (a comma string or a TOML list)."""
+    import argparse
+
+    pair = float_list(positive_float)(value)
+    if len(pair) != 2:
+        raise argparse.ArgumentTypeError(f"expected two numbers BELOW,ABOVE, got {value!r}")
+    return pair
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Problem size, simulation and sweep budgets (see the module docstring)."""
+    """Problem size, simulation and sweep budgets (see the module docstring).
 
-    n: int = 8
-    width: int = 16
+    ``width`` and ``sweep_batch_sizes`` left ``None`` follow ``n``: width max(2n, 16) and batch
+    sizes 1, 2, n/2, n (16 and 1, 2, 4, 8 at the default n = 8).
+    """
+
+    n: int = option(8, "number of data points", type=int_at_least(2, maximum=LIMITS["n"].maximum))
+    width: int | None = option(None, "network width (>= n - 1; default max(2n, 16))")
     noise: float = 0.3
-    seed: int = 0
-    seeds: int = 2048
+    seed: int = option(0, "data and network seed")
+    seeds: int = option(2048, "SGD runs per configuration")
     growth: float = 4.0
     max_steps: int = 64
     radius: float = 1e-4
-    sweep_batch_sizes: tuple = (1, 2, 4, 8)
+    sweep_batch_sizes: tuple[int, ...] | None = option(
+        None, "batch sizes of the (B, eta) sweep, comma-separated (default 1, 2, n/2, n)",
+        type=float_list(positive_int),
+    )  # fmt: skip
     num_etas: int = 24
     sweep_steps: int = 100_000
     sweep_tol: float = 1e-12
     patience: int = 500
     init_offset: float = 3e-3
-    factors: tuple = (0.9, 1.1)  # simulations at factor * eta*(B): below and above the threshold
-    quick: bool = False
+    # simulations at factor * eta*(B): below and above the threshold
+    factors: tuple[float, float] = option(
+        (0.9, 1.1), "simulate SGD at BELOW x eta* and ABOVE x eta*, as BELOW,ABOVE",
+        type=_factor_pair,
+    )  # fmt: skip
+
+    def __post_init__(self):
+        n = self.n
+        if self.width is None:
+            object.__setattr__(self, "width", max(2 * n, 16))
+        if self.sweep_batch_sizes is None:
+            object.__setattr__(self, "sweep_batch_sizes", tuple(sorted({1, 2, max(n // 2, 1), n})))
+        object.__setattr__(self, "sweep_batch_sizes", tuple(self.sweep_batch_sizes))
+        if self.width < n - 1:
+            raise ValueError(f"width: expected at least n - 1 = {n - 1}, got {self.width}")
+        lo, hi = self.factors
+        if not 0 < lo < hi:
+            raise ValueError(f"factors: expected 0 < BELOW < ABOVE, got {lo} {hi}")
+        bad = [b for b in self.sweep_batch_sizes if b > n]
+        if bad:
+            raise ValueError(f"sweep_batch_sizes: expected batch sizes <= n = {n}, got {bad}")
 
     @classmethod
-    def quick_config(cls, **kw) -> Config:
-        """The reduced size of ``--quick`` (and of the tests)."""
-        base = dict(
-            seeds=512, sweep_batch_sizes=(1, 2, 8), num_etas=10, sweep_steps=20_000, quick=True
-        )
+    def quick(cls, **kw) -> Config:
+        """Reduced size (under a minute): 512 SGD runs, sweep batch sizes 1, 2, n, 10 step sizes."""
+        base = dict(seeds=512, num_etas=10, sweep_steps=20_000)
+        if "n" not in kw:  # a given n brings its own batch sizes (1, 2, n/2, n)
+            base["sweep_batch_sizes"] = (1, 2, 8)
         base.update(kw)
         return cls(**base)
+
+
+NAME = "sgd_threshold"
+CONFIG_TYPES = {"factors": _factor_pair, "sweep_batch_sizes": float_list(positive_int)}
+
+
+def _sweep_batch_sizes(cfg: Config) -> list[int]:
+    return [b for b in cfg.sweep_batch_sizes if 1 <= b <= cfg.n]
+
+
+def progress_total(config: Config) -> int:
+    """Thresholds, horizons, simulations, then one tick per sweep batch size."""
+    return 3 + len(_sweep_batch_sizes(config))
 
 
 class Result(NamedTuple):
@@ -119,8 +168,6 @@ def _network(cfg: Config):
     from ..nets import ShallowParams, init_shallow
 
     n, k = cfg.n, cfg.width
-    if k < n - 1:
-        raise ValueError(f"width must be at least n - 1 = {n - 1}, got {k}")
     x, y = data.toy_1d(n=n, key=jax.random.key(cfg.seed), noise=cfg.noise, dtype=jnp.float64)
     kp = jax.random.key(cfg.seed + 1)
     p = init_shallow(kp, 1, k, dtype=jnp.float64)
@@ -188,7 +235,7 @@ def _simulations(cfg: Config, p, x, y, bs, es, horizon) -> dict:
     return sims
 
 
-def _sgd_sweeps(cfg: Config, p, x, y, es, lam, sweep_bs, bar) -> dict:
+def _sgd_sweeps(cfg: Config, p, x, y, es, lam, sweep_bs, progress) -> dict:
     """SGD runs over eta for each B, from a common initialization near theta*."""
     import jax
     import jax.numpy as jnp
@@ -220,36 +267,37 @@ def _sgd_sweeps(cfg: Config, p, x, y, es, lam, sweep_bs, bar) -> dict:
             etas, res.status(), np.asarray(res.sharpness), final, np.asarray(res.loss),
             es["without"][b - 1], lam,
         )  # fmt: skip
-        bar.update(1, f"sweep B={b}")
+        _tick(progress, f"sweep B={b}")
     return sw
 
 
-def run(cfg: Config, *, progress: bool = True) -> Result:
-    """Thresholds, simulations and the (B, eta) sweep."""
+def _tick(progress, note: str) -> None:
+    if progress is not None:
+        progress.update(1, note)
+
+
+def run(cfg: Config, *, out_dir=None, progress=None) -> Result:
+    """Thresholds, simulations and the (B, eta) sweep (``out_dir`` unused: nothing resumes)."""
     from ..curvature import sharpness
-    from ..progress import ProgressBar
     from ..sgd import non_uniformity, sgd_stability_threshold
 
     t0 = time.perf_counter()
     p, x, y = _network(cfg)
     bs = list(range(1, cfg.n + 1))
-    sweep_bs = [b for b in cfg.sweep_batch_sizes if 1 <= b <= cfg.n]
-    with ProgressBar(3 + len(sweep_bs), "sgd-threshold", enabled=progress) as bar:
-        lam = float(sharpness(p, x, y, method="gram"))
-        es = {
-            m: [float(sgd_stability_threshold(p, x, y, b, replacement=r).eta_star) for b in bs]
-            for m, r in _MODES.items()
-        }
-        s = non_uniformity(p, x, y)
-        s_gram = non_uniformity(p, x, y, method="gram")
-        bar.update(1, "thresholds")
-        horizon = _horizons(cfg, p, x, y, bs, es)
-        bar.update(1, "horizons")
-        sims = _simulations(cfg, p, x, y, bs, es, horizon)
-        bar.update(1, "simulations")
-        sw = _sgd_sweeps(cfg, p, x, y, es, lam, sweep_bs, bar)
-
-    r = Result(
+    lam = float(sharpness(p, x, y, method="gram"))
+    es = {
+        m: [float(sgd_stability_threshold(p, x, y, b, replacement=r).eta_star) for b in bs]
+        for m, r in _MODES.items()
+    }
+    s = non_uniformity(p, x, y)
+    s_gram = non_uniformity(p, x, y, method="gram")
+    _tick(progress, "thresholds")
+    horizon = _horizons(cfg, p, x, y, bs, es)
+    _tick(progress, "horizons")
+    sims = _simulations(cfg, p, x, y, bs, es, horizon)
+    _tick(progress, "simulations")
+    sw = _sgd_sweeps(cfg, p, x, y, es, lam, _sweep_batch_sizes(cfg), progress)
+    return Result(
         batch_sizes=bs,
         eta_star=es["without"],
         eta_star_replacement=es["with"],
@@ -262,9 +310,8 @@ def run(cfg: Config, *, progress: bool = True) -> Result:
         sims=sims,
         sweep=sw,
         config=dataclasses.asdict(cfg),
-        wall_time=0.0,
+        wall_time=time.perf_counter() - t0,
     )
-    return r._replace(wall_time=time.perf_counter() - t0)
 
 
 def _sweep_summary(etas, status, sharp, final, loss, start, lam) -> dict:
@@ -370,6 +417,11 @@ def verdicts(r: Result) -> dict:
     }  # fmt: skip
 
 
+def outcomes(r: Result) -> tuple[dict, dict]:
+    """``(checks, verdicts)`` of the :mod:`~minstab.experiments.base` protocol."""
+    return checks(r), verdicts(r)
+
+
 def table(r: Result) -> str:
     """Summary table: eta*(B) with and without replacement and the simulation verdicts."""
 
@@ -382,6 +434,7 @@ def table(r: Result) -> str:
         f"{'T_r':>3} {'real 0.9':>8} {'real 1.1':>8}"
     )
     lines = [
+        f"wall time {r.wall_time:.1f} s",
         f"sharpness = {r.sharpness:.6g}, 2/sharpness = {r.gd_limit:.6g}, "
         f"non-uniformity s = {r.non_uniformity:.6g}",
         "ratios = mean-square distance to theta* after T steps / initial "
@@ -428,14 +481,17 @@ def table(r: Result) -> str:
 
 def plot(result: Result, out_dir) -> list:
     """Figure 1: eta*(B) with simulated outcomes. Figure 2: the (B, eta) sweep. PNG and PDF."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return _threshold_figure(result, out) + _sweep_figure(result, out)
+
+
+def _threshold_figure(r: Result, out: Path) -> list:
+    """eta*(B) without / with replacement, and the simulated outcomes at 0.9 and 1.1 eta*."""
     import matplotlib.pyplot as plt
-    import matplotlib.ticker
 
     from minstab import plotting
 
-    r = result
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     b = np.array(r.batch_sizes)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for ax, mode, es in (
@@ -459,100 +515,54 @@ def plot(result: Result, out_dir) -> list:
     axes[0].set_ylabel("step size eta")
     axes[0].legend(fontsize=6.5, loc="lower right")
     fig.tight_layout()
-    paths = plotting.save(fig, out, "sgd_threshold")
+    return plotting.save(fig, out, "sgd_threshold")
+
+
+def _sweep_panel(ax, s: dict) -> None:
+    """One batch size of the sweep: final sharpness and 2 / eta*_B(final) against eta."""
+    import matplotlib.ticker
+
+    e = np.array(s["etas"])
+    st = np.array(s["status"])
+    sh, fin = np.array(s["sharpness"]), np.array(s["eta_star_final"])
+    conv, notc, div = st == "converged", st == "not converged", st == "diverged"
+    ax.plot(e, 2 / e, "k-", lw=0.8, label="2 / eta")
+    ax.axvline(s["eta_star_start"], color="tab:blue", ls="--", lw=0.8,
+               label="eta*(B) at the start")  # fmt: skip
+    ax.plot(e[conv], sh[conv], "o", color="tab:blue", ms=4, label="sharpness (converged)")
+    ax.plot(e[conv], 2 / fin[conv], "x", color="tab:orange", ms=5,
+            label="2 / eta*_B(final) (converged)")  # fmt: skip
+    ax.plot(e[notc], sh[notc], "o", mfc="none", color="gray", ms=4,
+            label="sharpness (not converged)")  # fmt: skip
+    if div.any():
+        ax.plot(e[div], np.full(div.sum(), 0.7 * np.nanmin(2 / e)), "v", color="tab:red",
+                ms=4, label="diverged")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ticks = [t for t in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
+             if e.min() <= t <= e.max()]  # fmt: skip
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_xlabel("step size eta")
+
+
+def _sweep_figure(r: Result, out: Path) -> list:
+    """One panel per sweep batch size."""
+    import matplotlib.pyplot as plt
+
+    from minstab import plotting
 
     sw = r.sweep
     fig, axes = plt.subplots(1, len(sw), figsize=(3.3 * len(sw), 3.4), sharey=True, squeeze=False)
     for ax, (bb, s) in zip(axes[0], sw.items(), strict=True):
-        e = np.array(s["etas"])
-        st = np.array(s["status"])
-        sh, fin = np.array(s["sharpness"]), np.array(s["eta_star_final"])
-        conv, notc, div = st == "converged", st == "not converged", st == "diverged"
-        ax.plot(e, 2 / e, "k-", lw=0.8, label="2 / eta")
-        ax.axvline(s["eta_star_start"], color="tab:blue", ls="--", lw=0.8,
-                   label="eta*(B) at the start")  # fmt: skip
-        ax.plot(e[conv], sh[conv], "o", color="tab:blue", ms=4, label="sharpness (converged)")
-        ax.plot(e[conv], 2 / fin[conv], "x", color="tab:orange", ms=5,
-                label="2 / eta*_B(final) (converged)")  # fmt: skip
-        ax.plot(e[notc], sh[notc], "o", mfc="none", color="gray", ms=4,
-                label="sharpness (not converged)")  # fmt: skip
-        if div.any():
-            ax.plot(e[div], np.full(div.sum(), 0.7 * np.nanmin(2 / e)), "v", color="tab:red",
-                    ms=4, label="diverged")  # fmt: skip
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ticks = [t for t in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
-                 if e.min() <= t <= e.max()]  # fmt: skip
-        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-        ax.set_xlabel("step size eta")
+        _sweep_panel(ax, s)
         ax.set_title(f"SGD, B = {bb} (n = {len(r.batch_sizes)})", fontsize=9)
     axes[0][0].set_ylabel("final sharpness and 2 / eta*_B(final)")
     axes[0][0].legend(fontsize=6)
     fig.tight_layout()
-    return paths + plotting.save(fig, out, "sgd_sweep")
+    return plotting.save(fig, out, "sgd_sweep")
 
 
-def add_arguments(parser) -> None:
-    """Command-line options of ``minstab reproduce sgd-threshold``."""
-    from .._cli_args import int_at_least, nonnegative_int, output_dir, positive_float, positive_int
-
-    a = parser.add_argument
-    a("--out", type=output_dir, default="minstab-out/sgd-threshold", help="output directory")
-    a("--quick", action="store_true", help="reduced size (under a minute)")
-    a("--seed", type=nonnegative_int, default=0, help="data and network seed")
-    a("--n", type=int_at_least(2), default=None, help="number of data points")
-    a("--width", type=positive_int, default=None, help="network width (>= n - 1)")
-    a("--seeds", type=positive_int, default=None, help="SGD runs per configuration")
-    a("--quiet", action="store_true", help="no progress bar")
-    a("--factors", type=positive_float, nargs=2, default=None, metavar=("BELOW", "ABOVE"),
-      help="simulate SGD at BELOW * eta* and ABOVE * eta* (default 0.9 1.1)")  # fmt: skip
-    a("--sweep-batch-sizes", type=positive_int, nargs="+", default=None,
-      help="batch sizes of the (B, eta) sweep")  # fmt: skip
-    parser.set_defaults(dtype="float64")
-
-
-def config_from_args(args) -> Config:
-    """The :class:`Config` of a command line; bad values raise :class:`minstab.cli.UsageError`."""
-    from .._cli_args import UsageError
-
-    quick = quick_requested(args)
-    kw = {"seed": args.seed}
-    for name in ("n", "width", "seeds"):
-        if getattr(args, name, None) is not None:
-            kw[name] = getattr(args, name)
-    if "n" in kw:
-        kw.setdefault("width", max(2 * kw["n"], Config.width))
-        kw["sweep_batch_sizes"] = tuple(sorted({1, 2, max(kw["n"] // 2, 1), kw["n"]}))
-    n = kw.get("n", Config.n)
-    if kw.get("width", Config.width) < n - 1:
-        raise UsageError(f"--width: expected at least n - 1 = {n - 1}, got {kw['width']}")
-    if getattr(args, "factors", None) is not None:
-        lo, hi = args.factors
-        if not lo < hi:
-            raise UsageError(f"--factors: expected 0 < BELOW < ABOVE, got {lo} {hi}")
-        kw["factors"] = (lo, hi)
-    if getattr(args, "sweep_batch_sizes", None):
-        bad = [b for b in args.sweep_batch_sizes if b > n]
-        if bad:
-            raise UsageError(f"--sweep-batch-sizes: expected batch sizes <= n = {n}, got {bad}")
-        kw["sweep_batch_sizes"] = tuple(args.sweep_batch_sizes)
-    return Config.quick_config(**kw) if quick else Config(**kw)
-
-
-def main(args) -> int:
-    """Run, print the table and the outcomes, write JSON and figures; exit 1 if a check fails."""
-    from .._io import write_json
-
-    cfg = config_from_args(args)
-    out = Path(args.out)
-    r = run(cfg, progress=not getattr(args, "quiet", False))
-    chk, ver = checks(r), verdicts(r)
-    print(table(r))
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "sgd_threshold.json", {**r._asdict(), **outcomes_json(chk, ver)})
-    paths = plot(r, out)
-    print(format_outcomes(chk, ver))
-    print(f"wrote {out / 'sgd_threshold.json'} and {', '.join(p.name for p in paths)}")
-    print(f"wall time {r.wall_time:.1f} s")
-    return exit_status(chk)
+def to_json(r: Result) -> dict:
+    """Every field of the result (plain lists and floats)."""
+    return r._asdict()
