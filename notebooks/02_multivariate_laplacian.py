@@ -94,7 +94,7 @@ def stored_seeds(directory, first=0):
 # %%
 mdir = DATA / "mnist"
 FULL_M = not QUICK and stored_seeds(mdir) > 0  # a full run is stored: show its seeds
-cfg = mnist.Config(seeds=stored_seeds(mdir)) if FULL_M else mnist.Config.quick_config()
+cfg = mnist.Config(seeds=stored_seeds(mdir)) if FULL_M else mnist.Config.quick()
 cfg = dataclasses.replace(cfg, dataset=DATASET)
 if not FULL_M:
     mdir = Path("out_mnist")  # quick sizes, computed here

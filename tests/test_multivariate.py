@@ -198,11 +198,12 @@ def test_mnist_trend_of_a_seed():
 @pytest.mark.parametrize(
     "flags, word",
     [
-        (["--classes", "0", "12"], "--classes"), (["--classes", "3", "3"], "--classes"),
-        (["--classes", "a", "1"], "--classes"), (["--n-per-class", "0"], "--n-per-class"),
+        (["--classes", "0,12"], "--classes"), (["--classes", "3,3"], "--classes"),
+        (["--classes", "a,1"], "--classes"), (["--classes", "0"], "--classes"),
+        (["--n-per-class", "0"], "--n-per-class"),
         (["--n-per-class", "9000"], "--n-per-class"), (["--dim", "0"], "--dim"),
         (["--dim", "100"], "--dim"), (["--width", "-1"], "--width"),
-        (["--etas", "0.1", "-1"], "--etas"), (["--etas", "nan"], "--etas"),
+        (["--etas", "0.1,-1"], "--etas"), (["--etas", "nan"], "--etas"),
         (["--steps", "0"], "--steps"), (["--steps", "150"], "--steps"),
         (["--seed", "-1"], "--seed"), (["--seeds", "0"], "--seeds"),
         (["--reduce", "svd"], "--reduce"), (["--dtype", "float16"], "--dtype"),

@@ -48,10 +48,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._cli_args import quick_requested
+from .base import option, resume
+from .outcomes import Check, verdict
 from .outcomes import check as make_check
-from .outcomes import exit_status, format_outcomes, verdict
-from .outcomes import to_json as outcomes_json
 
 NORM = "R_g(f)"  # the weighted Radon-domain norm sum |a| g(v, b)
 NORM_TEX = r"$R_g(f)=\sum_i |a_i|\,g(v_i,b_i)$"
@@ -60,30 +59,58 @@ MIN_EDGE_RUNS = 4  # an exact one-sided Kendall p <= 0.05 needs at least 4 runs 
 KINK_STEPS = 2  # GD steps from the final point that may switch an activation: "on a kink"
 
 
+def _class_pair(value) -> tuple[int, int]:
+    """Two class labels 0-9, ``A,B`` (a comma string or a TOML list)."""
+    import argparse
+
+    from .._cli_args import float_list, int_in_range
+
+    pair = float_list(int_in_range(0, 9, "a class label 0-9"))(value)
+    if len(pair) != 2:
+        raise argparse.ArgumentTypeError(f"expected two class labels A,B, got {value!r}")
+    return pair
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Data, network, step sizes, stopping rule and seeds (module docstring)."""
 
-    dataset: str = "fashion-mnist"  # "fashion-mnist", "mnist", "digits" or a directory
-    classes: tuple[int, int] = (0, 1)
-    n_per_class: int = 50
-    dim: int = 20
-    reduce: str = "pca"
-    width: int = 128
-    etas: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
-    steps: int = 40000
+    dataset: str = option(
+        "fashion-mnist", "fashion-mnist (apt-get install dataset-fashion-mnist), mnist "
+        "(MINSTAB_MNIST_DIR), digits (scikit-learn) or a directory of MNIST-format IDX files",
+    )  # fmt: skip
+    classes: tuple[int, int] = option((0, 1), "the two classes A,B", type=_class_pair)
+    n_per_class: int = option(50, "samples per class")
+    dim: int = option(20, "input dimension after PCA/downsampling")
+    reduce: str = option("pca", "how to reduce the images", choices=("pca", "downsample"))
+    width: int = option(128, "hidden neurons")
+    etas: tuple[float, ...] = option((0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
+                                     "step sizes, comma-separated")  # fmt: skip
+    steps: int = option(40000, "GD steps per step size")
     tol: float = 1e-6
     patience: int = 10000  # steps the loss must stay below tol: a minimum, not a pass-through
-    seed: int = 0  # the first seed
-    seeds: int = 4  # seeds seed, seed + 1, ...: each draws its images and initialization
-    dtype: str = "float64"
-    quick: bool = False
+    seed: int = option(0, "the first seed")
+    seeds: int = option(4, "number of seeds: each draws its images and initialization")
+    dtype: str = option("float64", "floating precision", choices=("float64", "float32"))
+
+    def __post_init__(self):
+        object.__setattr__(self, "classes", tuple(self.classes))
+        object.__setattr__(self, "etas", tuple(self.etas))
+        if len(set(self.classes)) != 2 or not all(0 <= c <= 9 for c in self.classes):
+            raise ValueError(f"classes: expected two different classes 0-9, got {self.classes}")
+        for field, limit, why in _size_limits(self):
+            if getattr(self, field) > limit:
+                raise ValueError(f"{field}: expected at most {limit} ({why}), "
+                                 f"got {getattr(self, field)}")  # fmt: skip
+        if self.steps <= self.patience:
+            raise ValueError(f"steps: expected more than the patience window ({self.patience} "
+                             f"steps), got {self.steps}")  # fmt: skip
 
     @classmethod
-    def quick_config(cls, **kw) -> Config:
-        """The ``--quick`` size (seconds per seed)."""
+    def quick(cls, **kw) -> Config:
+        """Small sizes (seconds per seed), 4 seeds."""
         base = dict(n_per_class=15, dim=8, width=32, etas=(0.45, 0.5, 0.6, 0.7), steps=8000,
-                    tol=1e-5, patience=200, quick=True)  # fmt: skip
+                    tol=1e-5, patience=200)  # fmt: skip
         base.update(kw)
         return cls(**base)
 
@@ -96,6 +123,46 @@ class Config:
         resolves delta down to ln(100) / (4 patience).
         """
         return float(np.log(100.0) / (4 * self.patience))
+
+
+def _size_limits(config: Config) -> list[tuple[str, int, str]]:
+    """(field, largest value, why) of the sizes the data allow: images per class, dimension."""
+    rows = []
+    if config.reduce == "pca":
+        rows.append(("dim", 2 * config.n_per_class, "2 x n_per_class principal components"))
+    if config.dataset == "digits":
+        return rows + [("n_per_class", 170, "the digits data set has about 175 images a class"),
+                       ("dim", 64, "the 8x8 digits")]  # fmt: skip
+    return rows + [("n_per_class", 5421, "the smallest MNIST class"),
+                   ("dim", 784, "28 x 28 images")]  # fmt: skip
+
+
+NAME = "mnist"
+
+
+def progress_total(config: Config) -> int:
+    """One tick per seed."""
+    return config.seeds
+
+
+def preflight(config: Config) -> None:
+    """The data set is there (and scikit-learn for ``digits``): ``ValueError("dataset: ...")``."""
+    from .. import images
+
+    name = config.dataset
+    if name == "digits":
+        try:
+            import sklearn  # noqa: F401
+        except ImportError:
+            raise ValueError('dataset: digits needs scikit-learn; install the extra: '
+                             'pip install "minstab[data]"') from None  # fmt: skip
+        return
+    try:
+        d = images.find_dataset(name)
+        for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+            images.find_idx_file(d, stem)
+    except FileNotFoundError as e:
+        raise ValueError(f"dataset: {name}: {str(e).split(': ', 1)[-1]}") from None
 
 
 class SeedResult(NamedTuple):
@@ -281,8 +348,7 @@ def _seed_key(config: Config, seed: int) -> dict:
     from .._io import to_jsonable
 
     d = dataclasses.asdict(config)
-    for k in ("seeds", "quick"):
-        d.pop(k)
+    d.pop("seeds")
     d["seed"] = int(seed)
     return to_jsonable(d)
 
@@ -307,18 +373,9 @@ def _seed_from_json(d: dict) -> SeedResult:
     )  # fmt: skip
 
 
-def _load_seed(path: Path, config: Config, seed: int) -> SeedResult | None:
-    from .._io import read_stored
-
-    d = read_stored(path, _seed_key(config, seed))  # None: missing, torn or foreign
-    return None if d is None else _seed_from_json(d)
-
-
 def run(config: Config, *, out_dir=None, progress=None) -> Result:
     """Every seed of the protocol (module docstring); seeds stored in ``out_dir/seeds`` are reused."""
     import jax
-
-    from .._io import write_json
 
     t0 = time.perf_counter()
     if config.dtype == "float64":
@@ -326,12 +383,10 @@ def run(config: Config, *, out_dir=None, progress=None) -> Result:
     seeds = []
     for seed in range(config.seed, config.seed + config.seeds):
         path = None if out_dir is None else Path(out_dir) / "seeds" / f"seed_{seed}.json"
-        s = None if path is None else _load_seed(path, config, seed)
-        if s is None:
-            s = run_seed(config, seed, progress=progress)
-            if path is not None:
-                write_json(path, {"config": _seed_key(config, seed), **_seed_json(s)})
-        elif progress is not None:
+        s, resumed = resume(path, _seed_key(config, seed),
+                            lambda seed=seed: run_seed(config, seed, progress=progress),
+                            encode=_seed_json, decode=_seed_from_json)  # fmt: skip
+        if resumed and progress is not None:
             progress.update(note=f"seed {seed} (resumed)")
         seeds.append(s)
     return Result(seeds, time.perf_counter() - t0, config)
@@ -373,73 +428,110 @@ def _cat(result: Result, field: str) -> np.ndarray:
     return np.concatenate([np.asarray(getattr(s, field)) for s in result.seeds])
 
 
-def checks(result: Result) -> dict:
-    """Lemma 1, Lemma 2, Lemma 4, the flattest certificate and Theorem 1 on every seed."""
-    slack = result.config.slack
-    etas = _cat(result, "etas")
-    c, smooth, kinked = (_cat(result, f) for f in ("converged", "smooth", "kinked"))
-    total, nc, ns, nk = len(c), int(c.sum()), int(smooth.sum()), int(kinked.sum())
-    lam = _cat(result, "sharpness")
-    s, fl, b, w = (
-        lam[c],
-        _cat(result, "flattest")[c],
-        _cat(result, "bound")[c],
-        _cat(result, "norm")[c],
-    )
-    bud = (1 / etas - 0.5)[c]
-    gap = _cat(result, "flattest_gap")[c]
-    l1 = lam[smooth] * etas[smooth] / 2
+def _worst(a) -> str:
+    return f"{np.max(a):.4f}" if a.size else "-"
+
+
+def _resolution(config: Config) -> str:
+    return (f"(<= 1 + {config.slack:.2g}, the resolution of a {config.patience}-step "
+            "convergence test)")  # fmt: skip
+
+
+def _lemma1_check(result: Result) -> Check:
+    """Lemma 1, sharpness <= 2/eta (with the slack), on converged runs at smooth minima."""
+    etas, smooth = _cat(result, "etas"), _cat(result, "smooth")
+    nc, ns = int(_cat(result, "converged").sum()), int(smooth.sum())
+    l1 = _cat(result, "sharpness")[smooth] * etas[smooth] / 2
+    return make_check(
+        bool(np.all(l1 <= 1 + result.config.slack)),
+        f"max sharpness * eta / 2 = {_worst(l1)} over the converged runs at differentiable "
+        f"minima {_resolution(result.config)}", covered=ns, eligible=ns,
+        why_none=f"every one of the {nc} converged runs is on a kink (its next {KINK_STEPS} "
+        "GD steps switch an activation): Lemma 2 is checked on them instead",
+    )  # fmt: skip
+
+
+def _lemma2_check(result: Result) -> Check:
+    """Lemma 2, lambda_lower <= 2/eta + delta (with the slack), on converged runs on a kink."""
+    kinked = _cat(result, "kinked")
+    nc, nk = int(_cat(result, "converged").sum()), int(kinked.sum())
+    ek = _cat(result, "etas")[kinked]
     lo, dl = _cat(result, "lambda_lower")[kinked], _cat(result, "mode_delta")[kinked]
-    ek = etas[kinked]
     l2 = lo / (2 / ek + dl)  # Lemma 2: lambda_lower <= 2/eta + delta
-    one_mode = lam[kinked] * ek / 2
+    one_mode = _cat(result, "sharpness")[kinked] * ek / 2
     ntog = _cat(result, "num_toggling")[kinked]
     nexh = int(_cat(result, "exhaustive")[kinked].sum())
+    return make_check(
+        bool(np.all(l2 <= 1 + result.config.slack)),
+        f"max lambda_lower / (2/eta + delta) = {_worst(l2)} {_resolution(result.config)} over "
+        f"the converged runs on a kink (max lambda_lower * eta / 2 = {_worst(lo * ek / 2)}; one "
+        f"mode's sharpness * eta / 2 up to {_worst(one_mode)}; {int(ntog.min()) if nk else 0}-"
+        f"{int(ntog.max()) if nk else 0} pairs on the kink, {nexh} of {nk} intervals exact)",
+        covered=nk, eligible=nk,
+        why_none=f"none of the {nc} converged runs is on a kink (no activation switches in "
+        f"{KINK_STEPS} GD steps): Lemma 1 is checked on them instead",
+    )  # fmt: skip
 
-    def worst(a):
-        return f"{np.max(a):.4f}" if a.size else "-"
 
-    res = (
-        f"(<= 1 + {slack:.2g}, the resolution of a {result.config.patience}-step convergence test)"
-    )
+def _converged_checks(result: Result) -> dict:
+    """Lemma 4's order, the flattest certificate and Theorem 1's budget on every converged run."""
+    c = _cat(result, "converged")
+    total, nc = len(c), int(c.sum())
+    s, fl = _cat(result, "sharpness")[c], _cat(result, "flattest")[c]
+    b, w = _cat(result, "bound")[c], _cat(result, "norm")[c]
+    bud = (1 / _cat(result, "etas") - 0.5)[c]
+    gap = _cat(result, "flattest_gap")[c]
+    why = f"no run of {total} converged"
     return {
-        "lemma1_sharpness_le_2_over_eta": make_check(
-            bool(np.all(l1 <= 1 + slack)),
-            f"max sharpness * eta / 2 = {worst(l1)} over the converged runs at differentiable "
-            f"minima {res}", covered=ns, eligible=ns,
-            why_none=f"every one of the {nc} converged runs is on a kink (its next {KINK_STEPS} "
-            "GD steps switch an activation): Lemma 2 is checked on them instead",
-        ),
-        "lemma2_lambda_lower_le_2_over_eta_plus_delta": make_check(
-            bool(np.all(l2 <= 1 + slack)),
-            f"max lambda_lower / (2/eta + delta) = {worst(l2)} {res} over the converged runs on a "
-            f"kink (max lambda_lower * eta / 2 = {worst(lo * ek / 2)}; one mode's sharpness * "
-            f"eta / 2 up to {worst(one_mode)}; {int(ntog.min()) if nk else 0}-"
-            f"{int(ntog.max()) if nk else 0} pairs on the kink, {nexh} of {nk} intervals exact)",
-            covered=nk, eligible=nk,
-            why_none=f"none of the {nc} converged runs is on a kink (no activation switches in "
-            f"{KINK_STEPS} GD steps): Lemma 1 is checked on them instead",
-        ),
         "lemma4_bound_le_flattest_le_sharpness": make_check(
             bool(np.all(b <= fl * (1 + 1e-6)) and np.all(fl <= s * (1 + 1e-6))),
-            f"max bound/flattest {worst(b / fl)}, max flattest/sharpness {worst(fl / s)}",
-            covered=nc, eligible=nc, why_none=f"no run of {total} converged",
+            f"max bound/flattest {_worst(b / fl)}, max flattest/sharpness {_worst(fl / s)}",
+            covered=nc, eligible=nc, why_none=why,
         ),
         "flattest_certified": make_check(
             bool(np.all(np.isfinite(fl)) and np.all(gap <= 1e-6 * fl)),
             "flattest finite with dual gap <= 1e-6 relative on every converged run (max "
-            + (f"{np.max(gap / fl):.2e})" if nc else "-)"), covered=nc, eligible=nc,
-            why_none=f"no run of {total} converged",
+            + (f"{np.max(gap / fl):.2e})" if nc else "-)"), covered=nc, eligible=nc, why_none=why,
         ),
         "theorem1_norm_within_budget": make_check(
             bool(np.all(w <= bud * (1 + 1e-6))),
-            f"max {NORM} / (1/eta - 1/2) = {worst(w / bud)} (<= 1) on every converged run",
-            covered=nc, eligible=nc, why_none=f"no run of {total} converged",
+            f"max {NORM} / (1/eta - 1/2) = {_worst(w / bud)} (<= 1) on every converged run",
+            covered=nc, eligible=nc, why_none=why,
         ),
     }  # fmt: skip
 
 
+def checks(result: Result) -> dict:
+    """Lemma 1, Lemma 2, Lemma 4, the flattest certificate and Theorem 1 on every seed."""
+    return {
+        "lemma1_sharpness_le_2_over_eta": _lemma1_check(result),
+        "lemma2_lambda_lower_le_2_over_eta_plus_delta": _lemma2_check(result),
+        **_converged_checks(result),
+    }
+
+
+def outcomes(result: Result) -> tuple[dict, dict]:
+    """``(checks, verdicts)`` of the :mod:`~minstab.experiments.base` protocol."""
+    return checks(result), verdicts(result)
+
+
 def table(result: Result) -> str:
+    """The run header, one row per (seed, eta) run, and the summary line."""
+    cfg, sm = result.config, summary(result)
+    lines = [f"{cfg.dataset}: x {result.seeds[0].x_shape}, width {cfg.width}, {cfg.seeds} seeds, "
+             f"one shared random initialization per seed, wall {result.wall_s:.1f} s"]  # fmt: skip
+    lines += _rows(result)
+    lines.append(
+        f"{sm['converged']} of {sm['runs']} runs converged, {sm['at_edge']} at the edge, "
+        f"{sm['kinked']} on a kink; bound/sharpness {sm['bound_over_sharpness'][0]:.3f} .. "
+        f"{sm['bound_over_sharpness'][1]:.3f}, bound/flattest {sm['bound_over_flattest'][0]:.3f}"
+        f" .. {sm['bound_over_flattest'][1]:.3f}, {NORM}/(1/eta - 1/2) "
+        f"{sm['norm_over_budget'][0]:.3f} .. {sm['norm_over_budget'][1]:.3f}"
+    )
+    return "\n".join(lines)
+
+
+def _rows(result: Result) -> list[str]:
     head = (f"{'seed':>4} {'eta':>5} {'2/eta':>6} {'sharp':>7} {'lam_lo':>7} {'delta':>6} "
             f"{'flattest':>8} {'bound':>6} {NORM:>7} {'1/eta-.5':>8} {'b/sh':>5} {'b/fl':>5} "
             f"{'loss':>7}  status")  # fmt: skip
@@ -457,7 +549,7 @@ def table(result: Result) -> str:
     lines.append(f"({NORM} = sum over hyperplanes |a| g(v, b), the weighted Radon-domain norm; "
                  "bound = 1 + 2 R_g(f), Lemma 4; lam_lo, delta: Lemma 2's mode interval on runs on a "
                  "kink; flattest: not computed for runs that did not converge)")  # fmt: skip
-    return "\n".join(lines)
+    return lines
 
 
 def summary(result: Result) -> dict:
@@ -543,123 +635,3 @@ def to_json(result: Result) -> dict:
         "summary": summary(result),
         "seeds": [_seed_json(s) for s in result.seeds],
     }
-
-
-def add_arguments(parser) -> None:
-    from .._cli_args import int_in_range, nonnegative_int, output_dir, positive_float, positive_int
-
-    a = parser.add_argument
-    a(
-        "--out",
-        type=output_dir,
-        default="minstab-out/mnist",
-        help="output directory (seeds resume from its seeds/)",
-    )
-    a("--dataset", default="fashion-mnist",
-      help="fashion-mnist (apt-get install dataset-fashion-mnist), mnist (MINSTAB_MNIST_DIR), "
-           "digits (scikit-learn) or a directory of MNIST-format IDX files")  # fmt: skip
-    a("--classes", type=int_in_range(0, 9, "a class label 0-9"), nargs=2, default=None,
-      help="the two classes (default 0 1)")  # fmt: skip
-    a("--n-per-class", type=positive_int, default=None, help="samples per class")
-    a("--dim", type=positive_int, default=None, help="input dimension after PCA/downsampling")
-    a("--reduce", choices=("pca", "downsample"), default=None)
-    a("--width", type=positive_int, default=None, help="hidden neurons")
-    a("--etas", type=positive_float, nargs="+", default=None, help="step sizes")
-    a("--steps", type=positive_int, default=None, help="GD steps per step size")
-    a("--seed", type=nonnegative_int, default=None, help="first seed")
-    a("--seeds", type=positive_int, default=None, help="number of seeds (default 4)")
-    a("--quick", action="store_true", help="small sizes (seconds per seed); also MINSTAB_QUICK=1")
-    a("--dtype", default="float64", choices=("float64", "float32"))
-
-
-def _check_dataset(name: str) -> None:
-    """Raise :class:`minstab.cli.UsageError` naming what is missing, before any computation."""
-    from .. import images
-    from .._cli_args import UsageError
-
-    if name == "digits":
-        try:
-            import sklearn  # noqa: F401
-        except ImportError:
-            raise UsageError(
-                '--dataset digits: needs scikit-learn; install the extra: pip install "minstab[data]"'
-            ) from None
-        return
-    try:
-        d = images.find_dataset(name)
-        for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
-            images.find_idx_file(d, stem)
-    except FileNotFoundError as e:
-        msg = str(e).split(": ", 1)[-1]
-        raise UsageError(f"--dataset {name}: {msg}") from None
-
-
-def config_from_args(args) -> Config:
-    """The :class:`Config` of a command line; bad values raise :class:`minstab.cli.UsageError`."""
-    from .._cli_args import UsageError
-
-    _check_dataset(args.dataset)
-    kw = {"dataset": args.dataset, "dtype": args.dtype}
-    for name in ("n_per_class", "dim", "reduce", "width", "seed", "seeds", "steps"):
-        if getattr(args, name, None) is not None:
-            kw[name] = getattr(args, name)
-    if args.classes is not None:
-        if args.classes[0] == args.classes[1]:
-            raise UsageError(f"--classes: expected two different classes, got {args.classes}")
-        kw["classes"] = tuple(args.classes)
-    if args.etas is not None:
-        kw["etas"] = tuple(args.etas)
-    quick = quick_requested(args)
-    config = Config.quick_config(**kw) if quick else Config(**kw)
-    _check_sizes(config)
-    return config
-
-
-def _check_sizes(config: Config) -> None:
-    """Sizes the data must allow (before any computation): images per class, PCA dimension."""
-    from .._cli_args import UsageError
-
-    n = 2 * config.n_per_class
-    if config.reduce == "pca" and config.dim > n:
-        raise UsageError(f"--dim: expected at most 2 x --n-per-class = {n} principal "
-                         f"components, got {config.dim}")  # fmt: skip
-    if config.dataset == "digits":
-        if config.n_per_class > 170:
-            raise UsageError(f"--n-per-class: the digits data set has about 175 images per class, "
-                             f"expected at most 170, got {config.n_per_class}")  # fmt: skip
-        if config.dim > 64:
-            raise UsageError(f"--dim: expected at most 64 for the 8x8 digits, got {config.dim}")
-    else:
-        if config.n_per_class > 5421:
-            raise UsageError(f"--n-per-class: expected at most 5421 (the smallest MNIST class), "
-                             f"got {config.n_per_class}")  # fmt: skip
-        if config.dim > 784:
-            raise UsageError(f"--dim: expected at most 784 (28 x 28 images), got {config.dim}")
-    if config.steps <= config.patience:
-        raise UsageError(f"--steps: expected more than the patience window ({config.patience} "
-                         f"steps), got {config.steps}")  # fmt: skip
-
-
-def main(args) -> int:
-    from .._io import write_json
-    from ..progress import ProgressBar
-
-    config = config_from_args(args)
-    out = Path(args.out)
-    with ProgressBar(config.seeds, "mnist") as bar:
-        result = run(config, out_dir=out, progress=bar)
-    c, v = checks(result), verdicts(result)
-    paths = plot(result, out)
-    write_json(out / "mnist.json", {**to_json(result), **outcomes_json(c, v)})
-    print(f"\n{config.dataset}: x {result.seeds[0].x_shape}, width {config.width}, {config.seeds} "
-          f"seeds, one shared random initialization per seed, wall {result.wall_s:.1f} s")  # fmt: skip
-    print(table(result))
-    sm = summary(result)
-    print(f"{sm['converged']} of {sm['runs']} runs converged, {sm['at_edge']} at the edge, "
-          f"{sm['kinked']} on a kink; bound/sharpness {sm['bound_over_sharpness'][0]:.3f} .. "
-          f"{sm['bound_over_sharpness'][1]:.3f}, bound/flattest {sm['bound_over_flattest'][0]:.3f}"
-          f" .. {sm['bound_over_flattest'][1]:.3f}, {NORM}/(1/eta - 1/2) "
-          f"{sm['norm_over_budget'][0]:.3f} .. {sm['norm_over_budget'][1]:.3f}")  # fmt: skip
-    print(format_outcomes(c, v))
-    print("\nwrote " + ", ".join(str(p) for p in paths + [out / "mnist.json"]))
-    return exit_status(c)
