@@ -119,7 +119,7 @@ def show(path, figure=True):
         return None
     res = json.loads(path.read_text())
     print(f"stored run: wall {res['wall_s']:.0f} s")
-    print(exp.table(res["runs"]))
+    print(exp.rows_table(res["runs"]))
     print("GD's max eta*lambda_1:", [round(r["gd_mu1_max"], 2) for r in res["runs"]
                                      if r["family"] != "toy"])  # fmt: skip
     checks = {k: Check(**v) for k, v in res["checks"].items()}

@@ -8,6 +8,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from minstab import cli
 from minstab.central_flow import FlowResult
+from minstab.experiments import base
 from minstab.experiments import central_flow as exp
 
 
@@ -49,7 +50,9 @@ def _record(seed, *, err):
 def test_outcomes_measure_what_they_say():
     cfg = exp.Config(seeds=(0, 1, 2, 3))
     recs = [_record(0, err=0.01), _record(1, err=0.02), _record(2, err=0.3), _record(3, err=0.0)]
-    checks, verdicts, rows = exp.outcomes(recs, cfg)
+    result = exp.Result(cfg, recs, 0.0)
+    checks, verdicts = exp.outcomes(result)
+    rows = result.rows
     assert rows[0]["onset_step"] == 280  # first 5-step log with 1 + t/310 >= 1.9 (t >= 279)
     assert rows[0]["pred_err_median"] == pytest.approx(0.01, rel=1e-9)
     assert rows[2]["pred_err_max"] == pytest.approx(0.3, rel=1e-9)
@@ -114,10 +117,34 @@ def test_protocol_options_are_checked():
     with pytest.raises(ValueError, match="keys"):
         exp.Protocol(keys="torch")
     args = cli.build_parser().parse_args(["reproduce", "central-flow", "--protocol", "v1"])
-    assert exp.config_from_args(args).protocol == exp.PROTOCOL_V1
+    assert base.config_from_args(exp, args).protocol == exp.PROTOCOL_V1
+    assert exp.Config(protocol="v1").protocol == exp.PROTOCOL_V1
+    assert str(exp.PROTOCOL_V1) == "v1" and str(exp.Protocol()) == "authors"
+    with pytest.raises(ValueError, match="^protocol: expected one of"):
+        exp.Config(protocol="torch")
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [([], dict(seeds=tuple(range(8)), toy_seeds=(0, 1, 2, 3), fm_seeds=(0, 1), activations=3)),
+     (["--seeds", "3"], dict(seeds=(0, 1, 2), toy_seeds=(0, 1, 2))),
+     (["--fm-seeds", "0"], dict(fm_seeds=())), (["--fm-seeds", "3"], dict(fm_seeds=(0, 1, 2))),
+     (["--parts", "b"], dict(activations=0, toy_seeds=(), fm_seeds=(0, 1))),
+     (["--parts", "ac", "--quick", "--seeds", "2"],
+      dict(seeds=(0, 1), toy_seeds=(0, 1), fm_seeds=(), activations=1))],
+)  # fmt: skip
+def test_flags_set_the_seeds_and_parts_as_before(argv, expected, monkeypatch):
+    """``--seeds N`` runs seeds 0..N-1 of (a) and (c); ``--parts`` leaves parts out."""
+    monkeypatch.delenv("MINSTAB_QUICK", raising=False)
+    args = cli.build_parser().parse_args(["reproduce", "central-flow", *argv])
+    cfg = base.config_from_args(exp, args)
+    for name, value in expected.items():
+        got = getattr(cfg, name)
+        assert (len(got) if isinstance(value, int) else got) == value, name
 
 
 def test_bad_protocol_exits_2(capsys):
-    rc = cli.main(["reproduce", "central-flow", "--protocol", "torch", "--quick"])
-    assert rc == 2
+    with pytest.raises(SystemExit) as e:  # argparse's own error, while it reads the flag
+        cli.main(["reproduce", "central-flow", "--protocol", "torch", "--quick"])
+    assert e.value.code == 2
     assert "--protocol" in capsys.readouterr().err

@@ -166,3 +166,7 @@ def test_resume_reuses_a_record_written_for_the_same_key(tmp_path):
     assert base.resume(path, {"k": 2}, compute, **kw) == ({"value": 3}, False)
     assert base.resume(None, {"k": 2}, compute, **kw) == ({"value": 4}, False)
     assert json.loads(path.read_text()) == {"config": {"k": 2}, "value": 3}
+
+
+def test_help_shows_an_empty_tuple_as_none():
+    assert base._show(()) == "none" and base._show((0.5, 2)) == "0.5,2"

@@ -583,6 +583,18 @@ def table(result: Result) -> str:
     return "\n".join(lines)
 
 
+def to_json(result: Result) -> dict:
+    """Config, data, per-run summaries and traces, and the Adam runs' check measures."""
+    return {
+        "config": dataclasses.asdict(result.config),
+        "wall_s": result.wall_s,
+        "data": result.data_info,
+        "summary": [summarize(t, result.config)._asdict() for t in result.traces],
+        "adam_runs": result.checks_data["adam_runs"],
+        "runs": [t._asdict() for t in result.traces],
+    }
+
+
 def plot(result: Result, out_dir) -> list[Path]:
     """Sharpness / threshold vs step: Adam (preconditioned and plain), frozen, heavy ball."""
     import matplotlib.pyplot as plt
@@ -616,15 +628,3 @@ def plot(result: Result, out_dir) -> list[Path]:
                  f"seed {seed}", fontsize=10)  # fmt: skip
     fig.tight_layout()
     return plotting.save(fig, out_dir, "adaptive_eos")
-
-
-def to_json(result: Result) -> dict:
-    """Config, data, per-run summaries and traces, and the Adam runs' check measures."""
-    return {
-        "config": dataclasses.asdict(result.config),
-        "wall_s": result.wall_s,
-        "data": result.data_info,
-        "summary": [summarize(t, result.config)._asdict() for t in result.traces],
-        "adam_runs": result.checks_data["adam_runs"],
-        "runs": [t._asdict() for t in result.traces],
-    }

@@ -150,7 +150,7 @@ def add_arguments(parser: argparse.ArgumentParser, exp) -> None:
 
 def _show(v) -> str:
     if isinstance(v, tuple):
-        return ",".join(_show(x) for x in v)
+        return ",".join(_show(x) for x in v) or "none"
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 

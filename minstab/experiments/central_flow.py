@@ -83,20 +83,26 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._cli_args import quick_requested
-from .outcomes import check, exit_status, format_outcomes, verdict
+from .._cli_args import choice
+from .base import option, seed_count, seed_tuple
+from .outcomes import check, verdict
 
 __all__ = [
     "Config",
     "Protocol",
     "PROTOCOL_V1",
     "RunRecord",
+    "Result",
     "authors_problem",
     "authors_u0",
     "run",
     "outcomes",
+    "checks",
+    "verdicts",
+    "table",
+    "rows_table",
     "plot",
-    "main",
+    "to_json",
     "smoothed",
     "window",
 ]
@@ -135,6 +141,10 @@ class Protocol:
     eig_iters: int | None = 100
     sf_substeps: int = 4
 
+    def __str__(self) -> str:
+        """Its name in :data:`PROTOCOLS` (``authors``, ``v1``), else the full repr."""
+        return next((k for k, v in PROTOCOLS.items() if v == self), repr(self))
+
     def __post_init__(self):
         choices = dict(keys=("nnx", "split"), init=("lecun_truncated", "normal"),
                        gd_dtype=("float32", "float64"), flow_dtype=("float32", "float64"),
@@ -152,20 +162,30 @@ PROTOCOLS = {"authors": Protocol(), "v1": PROTOCOL_V1}
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
-    protocol: Protocol = Protocol()
+    """Parts (a), (b), (c), their sizes and the issue's thresholds.
+
+    ``seeds`` given as a count ``N`` (``--seeds N``) runs seeds 0..N-1 in (a) *and* (c); given as
+    seeds it sets (a) only. ``fm_seeds`` as a count ``N``: seeds 0..N-1 of (b) (0 skips it).
+    ``protocol``: a :class:`Protocol` or its name in :data:`PROTOCOLS`. ``parts`` leaves out the
+    parts whose letter it lacks (their seeds or activations become empty).
+    """
+
+    seeds: tuple[int, ...] = option((0, 1, 2, 3, 4, 5, 6, 7),
+                                    "number of seeds N of (a) and (c): seeds 0..N-1")  # fmt: skip
+    protocol: Protocol = option(Protocol(), "protocol of (a): 'authors' (the authors' code) or "
+                                "'v1' (the first one)")  # fmt: skip
     activations: tuple[str, ...] = ACTIVATIONS
     n: int = 128
     d: int = 8
     width: int = 16
     eta: float = 0.1
-    steps: int = 1000
+    steps: int = option(1000, "GD steps of (a)")
     k: int = 5
     substeps: int = 4
     sigma: float = 50.0
     every: int = 5
     # (b) Fashion-MNIST tanh MLP
-    fm_seeds: tuple[int, ...] = (0, 1)
+    fm_seeds: tuple[int, ...] = option((0, 1), "number of seeds of (b) (0 skips it)")
     fm_n: int = 256
     fm_hidden: int = 32
     fm_eta: float = 0.2
@@ -183,13 +203,47 @@ class Config:
     max_tol: float = 0.15
     edge_tol: float = 0.02
     toy_tol: float = 0.10
+    parts: str = option("abc", "which parts to run, letters of abc")
+
+    def __post_init__(self):
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        if isinstance(self.protocol, str):
+            if self.protocol not in PROTOCOLS:
+                raise ValueError(f"protocol: expected one of {sorted(PROTOCOLS)}, "
+                                 f"got {self.protocol!r}")  # fmt: skip
+            put("protocol", PROTOCOLS[self.protocol])
+        if isinstance(self.seeds, int) and not isinstance(self.seeds, bool):
+            put("toy_seeds", seed_tuple(self.seeds))  # a count: (a) and (c)
+        for name in ("seeds", "fm_seeds", "toy_seeds"):
+            put(name, seed_tuple(getattr(self, name)))
+        for name in ("activations", "toy_etas"):
+            put(name, tuple(getattr(self, name)))
+        if not self.parts or set(self.parts) - set("abc"):
+            raise ValueError(f"parts: expected letters of 'abc', got {self.parts!r}")
+        for letter, name in (("a", "activations"), ("b", "fm_seeds"), ("c", "toy_seeds")):
+            if letter not in self.parts:
+                put(name, ())
 
     @classmethod
     def quick(cls, **kw) -> Config:
+        """One seed, swish only, 300 steps (CI)."""
         base = dict(seeds=(0,), activations=("swish",), n=64, steps=300, sigma=20.0,
                     fm_seeds=(), toy_seeds=(0,), toy_etas=(0.12,), toy_steps=300)  # fmt: skip
         base.update(kw)
         return cls(**base)
+
+
+NAME = "central_flow"
+CONFIG_TYPES = {"seeds": seed_count(), "fm_seeds": seed_count(0),
+                "protocol": choice(*PROTOCOLS)}  # fmt: skip
+
+
+def progress_total(config: Config) -> int:
+    """One tick per run of (a), (b) and (c)."""
+    return (len(config.activations) * len(config.seeds) + len(config.fm_seeds)
+            + len(config.toy_seeds) * len(config.toy_etas))  # fmt: skip
 
 
 class RunRecord(NamedTuple):
@@ -370,47 +424,72 @@ def measures(rec: RunRecord, config: Config, sigma: float) -> dict:
 
 
 # --------------------------------------------------------------------------- running
-def _three(params, x, y, *, eta, steps, model, loss, k, substeps, every, protocol=None, u0=None):
+class Problem(NamedTuple):
+    """A start point and what it is trained on (``model=None``: the shallow ReLU net)."""
+
+    params: object
+    x: object
+    y: object
+    model: object = None
+    loss: object = None
+    u0: object = None  # the eigensolver's start vectors (None: the functions' default)
+
+    def at(self, dtype: str | None) -> dict:
+        """params, x, y, u0 cast to ``dtype`` (None: as they are)."""
+        if dtype is None:
+            return dict(params=self.params, x=self.x, y=self.y, u0=self.u0)
+        return dict(params=_cast(self.params, dtype), x=self.x.astype(dtype),
+                    y=self.y.astype(dtype), u0=_cast(self.u0, dtype))  # fmt: skip
+
+
+class Schedule(NamedTuple):
+    """Step size, steps, tracked eigenpairs, flow substeps and GD's eigenvalue stride."""
+
+    eta: float
+    steps: int
+    k: int
+    substeps: int
+    every: int
+
+
+def _timed(wall: dict, name: str, fn, **kw):
+    t = time.perf_counter()
+    out = fn(**kw)
+    wall[name] = time.perf_counter() - t
+    return out
+
+
+def _three(problem: Problem, sched: Schedule, protocol: Protocol | None = None):
     """GD, central flow and gradient flow from one point (``protocol``: dtypes and solvers)."""
     import minstab as ms
     from minstab.central_flow import gd_trajectory
 
-    kw = dict(eta=eta, steps=steps, model=model, loss=loss, k=k)
-    gd_kw, flow_kw, sf_substeps = {}, {}, substeps
+    kw = dict(eta=sched.eta, steps=sched.steps, model=problem.model, loss=problem.loss,
+              k=sched.k)  # fmt: skip
+    gd_kw, flow_kw = {"every": sched.every}, {}
     gd_dt = flow_dt = None
+    sf_substeps = sched.substeps
     if protocol is not None:
         gd_dt, flow_dt = protocol.gd_dtype, protocol.flow_dtype
-        every, sf_substeps = protocol.every, protocol.sf_substeps
-        gd_kw["eig_at"] = protocol.gd_eig_at
+        gd_kw.update(every=protocol.every, eig_at=protocol.gd_eig_at)
+        sf_substeps = protocol.sf_substeps
         for name in ("eig_tol", "eig_iters"):
             if getattr(protocol, name) is not None:
                 flow_kw[name] = gd_kw[name] = getattr(protocol, name)
-
-    def at(dtype):
-        if dtype is None:
-            return dict(params=params, x=x, y=y, u0=u0)
-        return dict(params=_cast(params, dtype), x=x.astype(dtype), y=y.astype(dtype),
-                    u0=_cast(u0, dtype))  # fmt: skip
-
     wall = {}
-    t = time.perf_counter()
-    gd = gd_trajectory(**at(gd_dt), every=every, **gd_kw, **kw)
-    wall["gd"] = time.perf_counter() - t
-    t = time.perf_counter()
-    cf = ms.central_flow(**at(flow_dt), substeps=substeps, **flow_kw, **kw)
-    wall["central_flow"] = time.perf_counter() - t
-    t = time.perf_counter()
-    sf = ms.stable_flow(**at(flow_dt), substeps=sf_substeps, **flow_kw, **kw)
-    wall["stable_flow"] = time.perf_counter() - t
+    gd = _timed(wall, "gd", gd_trajectory, **problem.at(gd_dt), **gd_kw, **kw)
+    cf = _timed(wall, "central_flow", ms.central_flow, **problem.at(flow_dt),
+                substeps=sched.substeps, **flow_kw, **kw)  # fmt: skip
+    sf = _timed(wall, "stable_flow", ms.stable_flow, **problem.at(flow_dt),
+                substeps=sf_substeps, **flow_kw, **kw)  # fmt: skip
     return gd, cf, sf, wall
 
 
 def run_authors(config: Config, activation: str, seed: int) -> RunRecord:
     params, x, y, u0 = _draw(config, seed)
-    gd, cf, sf, wall = _three(params, x, y, eta=config.eta, steps=config.steps,
-                              model=_apply(activation), loss=mean_squared, k=config.k,
-                              substeps=config.substeps, every=config.every,
-                              protocol=config.protocol, u0=u0)  # fmt: skip
+    problem = Problem(params, x, y, _apply(activation), mean_squared, u0)
+    sched = Schedule(config.eta, config.steps, config.k, config.substeps, config.every)
+    gd, cf, sf, wall = _three(problem, sched, config.protocol)
     # the authors' predicted loss L + tr X against ours, L + 1/2 sum_i mu_i X_ii
     trace_pred = cf.loss + np.trace(cf.X, axis1=1, axis2=2)
     extra = {"pred_trace_vs_ours_max_rel": float(np.max(np.abs(trace_pred - cf.predicted_loss)
@@ -427,9 +506,8 @@ def run_fmnist(config: Config, seed: int) -> RunRecord:
     x, y = eos.load_data(eos.Config(n=config.fm_n, dtype="float64"))
     sizes = [x.shape[1], config.fm_hidden, config.fm_hidden, 10]
     params = init_mlp(jax.random.key(seed), sizes)
-    gd, cf, sf, wall = _three(params, x, y, eta=config.fm_eta, steps=config.fm_steps,
-                              model=_apply("tanh"), loss=None, k=config.k,
-                              substeps=config.substeps, every=config.every)  # fmt: skip
+    sched = Schedule(config.fm_eta, config.fm_steps, config.k, config.substeps, config.every)
+    gd, cf, sf, wall = _three(Problem(params, x, y, _apply("tanh")), sched)
     return RunRecord("fmnist-tanh", seed, config.fm_eta, gd.loss, gd.eig_time, gd.eigenvalues,
                      cf, sf, {}, wall)  # fmt: skip
 
@@ -441,9 +519,8 @@ def run_toy(config: Config, seed: int, eta: float) -> RunRecord:
 
     x, y = ms.data.toy_1d(n=config.toy_n, key=jax.random.key(seed), dtype="float64")
     params = ms.init_shallow(jax.random.key(seed + 1000), 1, config.toy_width, dtype="float64")
-    gd, cf, sf, wall = _three(params, x, y, eta=eta, steps=config.toy_steps, model=None,
-                              loss=None, k=config.toy_k, substeps=config.substeps,
-                              every=config.every)  # fmt: skip
+    sched = Schedule(eta, config.toy_steps, config.toy_k, config.substeps, config.every)
+    gd, cf, sf, wall = _three(Problem(params, x, y), sched)
     tail = max(1, gd.eigenvalues.shape[0] // 10)
     extra = {
         "gd_sharpness_end": float(np.median(gd.eigenvalues[-tail:, 0])),
@@ -458,157 +535,184 @@ def run_toy(config: Config, seed: int, eta: float) -> RunRecord:
                      wall)  # fmt: skip
 
 
-def run(config: Config, progress=None, log_path=None) -> list[RunRecord]:
+class Result(NamedTuple):
+    """Every run, in the order (a), (c), (b)."""
+
+    config: Config
+    records: list  # RunRecord per run
+    wall_s: float
+
+    @property
+    def rows(self) -> list[dict]:
+        """:func:`measures` of every run (the JSON's ``runs``)."""
+        return [measures(r, self.config, self.config.sigma) for r in self.records]
+
+
+def _jobs(config: Config) -> list:
+    """``(part, activation or eta, seed)`` of every run, in the order they run."""
+    jobs = [("a", a, s) for a in config.activations for s in config.seeds]
+    jobs += [("c", e, s) for s in config.toy_seeds for e in config.toy_etas]
+    return jobs + [("b", None, s) for s in config.fm_seeds]
+
+
+def _log(path, record: RunRecord, config: Config) -> None:
+    """One line of measures per finished run (partial results)."""
+    import json
+
+    from .._io import to_jsonable
+
+    with open(path, "a") as fh:
+        fh.write(json.dumps(to_jsonable(measures(record, config, config.sigma))) + "\n")
+
+
+def run(config: Config, *, out_dir=None, progress=None) -> Result:
+    """Every run of the config; with ``out_dir``, a line per run in ``out_dir/runs.jsonl``."""
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    jobs = [("a", a, s) for a in config.activations for s in config.seeds]
-    jobs += [("c", e, s) for s in config.toy_seeds for e in config.toy_etas]
-    jobs += [("b", None, s) for s in config.fm_seeds]
+    t0 = time.perf_counter()
+    log_path = None
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        log_path = Path(out_dir) / "runs.jsonl"
     out = []
-    for part, arg, seed in jobs:
+    for part, arg, seed in _jobs(config):
         if part == "a":
-            out.append(run_authors(config, arg, seed))
+            r = run_authors(config, arg, seed)
         elif part == "b":
-            out.append(run_fmnist(config, seed))
+            r = run_fmnist(config, seed)
         else:
-            out.append(run_toy(config, seed, arg))
-        r = out[-1]
-        if log_path is not None:  # one line of measures per finished run (partial results)
-            import json
-
-            from .._io import to_jsonable
-
-            row = measures(r, config, config.sigma)
-            with open(log_path, "a") as fh:
-                fh.write(json.dumps(to_jsonable(row)) + "\n")
+            r = run_toy(config, seed, arg)
+        out.append(r)
+        if log_path is not None:
+            _log(log_path, r, config)
         if progress is not None:
             progress.update(1, f"{r.family} seed {r.seed} eta {r.eta:g}")
-    return out
+    return Result(config, out, time.perf_counter() - t0)
 
 
 # --------------------------------------------------------------------------- outcomes
-def outcomes(records: list[RunRecord], config: Config):
-    """(checks, verdicts, per-run measures)."""
-    rows = [measures(r, config, config.sigma) for r in records]
-    checks = {}
-    n = len(records)
-    conv = [bool(np.all(r.cf.sdcp_converged)) for r in records]
-    comp = max(float(np.max(r.cf.sdcp_complementarity)) for r in records)
-    mine = min(float(np.min(r.cf.sdcp_min_eig)) for r in records)
-    checks["sdcp_conditions"] = check(
-        all(conv) and comp <= 1e-8 and mine >= -1e-8,
-        f"{sum(conv)}/{n} runs with every SDCP converged; max |<X,S>|/||A|| = {comp:.1e}, "
-        f"min scaled eigenvalue of X, S = {mine:.1e}",
-        covered=n,
-    )
-    diffs, covered = [], 0
+def _gradient_flow_check(records) -> object:
+    """Before X first becomes non-zero the central flow is gradient flow (same integrator)."""
+    diffs = []
     for r in records:
         active = np.nonzero(np.trace(r.cf.X, axis1=1, axis2=2) > 0)[0]
         stop = int(active[0]) if active.size else r.cf.loss.shape[0]
         if stop > 0:
-            covered += 1
             d = np.abs(r.cf.loss[:stop] - r.sf.loss[:stop]) / np.abs(r.sf.loss[:stop])
             diffs.append(float(np.max(d)))
-    checks["no_unstable_direction_is_gradient_flow"] = check(
+    return check(
         all(d <= 1e-8 for d in diffs),
         f"max relative loss difference before X first becomes non-zero: "
         f"{max(diffs) if diffs else float('nan'):.1e}",
-        covered=covered,
-        eligible=n,
+        covered=len(diffs),
+        eligible=len(records),
         why_none="every run had an unstable direction at t = 0",
     )
+
+
+def checks(result: Result) -> dict:
+    """The SDCP conditions, the gradient-flow start and the eigen-residuals on every run."""
+    records = result.records
+    n = len(records)
+    conv = [bool(np.all(r.cf.sdcp_converged)) for r in records]
+    comp = max(float(np.max(r.cf.sdcp_complementarity)) for r in records)
+    mine = min(float(np.min(r.cf.sdcp_min_eig)) for r in records)
     res = max(float(np.max(r.cf.eig_residual)) for r in records)
-    checks["eigen_residuals"] = check(
-        res <= 1e-2, f"max ||H u - lambda u|| / |lambda_1| = {res:.1e}", covered=n
-    )
-    verdicts = {}
-    fams = sorted({r["family"] for r in rows if r["family"] != "toy"}, key=str)
-    for fam in fams:
-        fr = [r for r in rows if r["family"] == fam]
-        verdicts[f"prediction[{fam}]"] = verdict(
-            [
-                dict(
-                    seed=r["seed"],
-                    shown=None
-                    if r["pred_err_median"] is None
-                    else (
-                        r["pred_err_median"] <= config.median_tol
-                        and r["pred_err_max"] <= config.max_tol
-                    ),
-                    median=r["pred_err_median"],
-                    max=r["pred_err_max"],
-                    onset=r["onset_step"],
-                )
-                for r in fr
-            ],  # fmt: skip
+    return {
+        "sdcp_conditions": check(
+            all(conv) and comp <= 1e-8 and mine >= -1e-8,
+            f"{sum(conv)}/{n} runs with every SDCP converged; max |<X,S>|/||A|| = {comp:.1e}, "
+            f"min scaled eigenvalue of X, S = {mine:.1e}",
+            covered=n,
+        ),
+        "no_unstable_direction_is_gradient_flow": _gradient_flow_check(records),
+        "eigen_residuals": check(
+            res <= 1e-2, f"max ||H u - lambda u|| / |lambda_1| = {res:.1e}", covered=n
+        ),
+    }
+
+
+def _prediction_shown(r: dict, config: Config):
+    if r["pred_err_median"] is None:
+        return None
+    return r["pred_err_median"] <= config.median_tol and r["pred_err_max"] <= config.max_tol
+
+
+def _edge_shown(r: dict, config: Config):
+    return None if r["cf_mu1_max"] < config.onset else r["cf_mu1_max"] <= 2 + config.edge_tol
+
+
+def _leaves_shown(r: dict, config: Config):
+    if r["gf_err_max"] is None:
+        return None
+    return r["sf_mu1_max_window"] > 2 + config.edge_tol and r["gf_err_max"] > config.max_tol
+
+
+def _family_verdicts(fam: str, fr: list[dict], config: Config) -> dict:
+    """The three verdicts of one model of (a) or (b), one row per seed."""
+    c, m = config, min(2, len(fr))
+    return {
+        f"prediction[{fam}]": verdict(
+            [dict(seed=r["seed"], shown=_prediction_shown(r, c), median=r["pred_err_median"],
+                  max=r["pred_err_max"], onset=r["onset_step"]) for r in fr],
             statement="the central flow's predicted loss follows GD's smoothed loss at EoS",
-            threshold=f"median rel. error <= {config.median_tol}, max <= {config.max_tol} over "
-            "[onset + 2 sigma, steps - 2 sigma)",
-            min_seeds=min(2, len(fr)),
-        )
-        verdicts[f"flow_at_edge[{fam}]"] = verdict(
-            [
-                dict(
-                    seed=r["seed"],
-                    shown=None
-                    if r["cf_mu1_max"] < config.onset
-                    else r["cf_mu1_max"] <= 2 + config.edge_tol,
-                    cf_mu1_max=r["cf_mu1_max"],
-                )
-                for r in fr
-            ],  # fmt: skip
+            threshold=f"median rel. error <= {c.median_tol}, max <= {c.max_tol} over "
+            "[onset + 2 sigma, steps - 2 sigma)", min_seeds=m,
+        ),
+        f"flow_at_edge[{fam}]": verdict(
+            [dict(seed=r["seed"], shown=_edge_shown(r, c), cf_mu1_max=r["cf_mu1_max"])
+             for r in fr],
             statement="the central flow's eta lambda_1 stays at or below 2",
-            threshold=f"max eta lambda_1 <= {2 + config.edge_tol} (seeds where it reaches "
-            f"{config.onset})",
-            min_seeds=min(2, len(fr)),
-        )
-        verdicts[f"gradient_flow_leaves[{fam}]"] = verdict(
-            [
-                dict(
-                    seed=r["seed"],
-                    shown=None
-                    if r["gf_err_max"] is None
-                    else (
-                        r["sf_mu1_max_window"] > 2 + config.edge_tol
-                        and r["gf_err_max"] > config.max_tol
-                    ),
-                    sf_mu1_max=r["sf_mu1_max_window"],
-                    gf_err_max=r["gf_err_max"],
-                )
-                for r in fr
-            ],  # fmt: skip
+            threshold=f"max eta lambda_1 <= {2 + c.edge_tol} (seeds where it reaches {c.onset})",
+            min_seeds=m,
+        ),
+        f"gradient_flow_leaves[{fam}]": verdict(
+            [dict(seed=r["seed"], shown=_leaves_shown(r, c), sf_mu1_max=r["sf_mu1_max_window"],
+                  gf_err_max=r["gf_err_max"]) for r in fr],
             statement="gradient flow leaves both bounds (contrast)",
-            threshold=f"max eta lambda_1 > {2 + config.edge_tol} and max loss error > "
-            f"{config.max_tol} in the window",
-            min_seeds=min(2, len(fr)),
-        )
-    toy = [r for r in records if r.family == "toy"]
+            threshold=f"max eta lambda_1 > {2 + c.edge_tol} and max loss error > {c.max_tol} in "
+            "the window", min_seeds=m,
+        ),
+    }  # fmt: skip
+
+
+def _toy_verdict(toy: list[RunRecord], config: Config):
+    """(c): the flow's end point against GD's, per seed over every eta."""
+    per_seed = []
+    for s in sorted({r.seed for r in toy}):
+        rs = [r for r in toy if r.seed == s]
+        errs = [(abs(r.extra["cf_sharpness_end"] / r.extra["gd_sharpness_end"] - 1),
+                 abs(r.extra["cf_curvature_end"] / r.extra["gd_curvature_end"] - 1))
+                for r in rs]  # fmt: skip
+        ok = all(np.isfinite(v).all() for v in errs)
+        per_seed.append(dict(
+            seed=s, shown=None if not ok else all(max(v) <= config.toy_tol for v in errs),
+            sharpness_rel_err=[v[0] for v in errs], curvature_rel_err=[v[1] for v in errs],
+            etas=[r.eta for r in rs]))  # fmt: skip
+    return verdict(
+        per_seed,
+        statement="the central flow's end point has GD's sharpness and int |f''| g",
+        threshold=f"relative difference <= {config.toy_tol} at every eta, both measures",
+        min_seeds=min(2, len(per_seed)),
+    )
+
+
+def verdicts(result: Result) -> dict:
+    """Per model of (a) and (b): prediction, flow at the edge, gradient flow leaves; (c)'s."""
+    rows, c = result.rows, result.config
+    out = {}
+    for fam in sorted({r["family"] for r in rows if r["family"] != "toy"}, key=str):
+        out.update(_family_verdicts(fam, [r for r in rows if r["family"] == fam], c))
+    toy = [r for r in result.records if r.family == "toy"]
     if toy:
-        per_seed = []
-        for s in sorted({r.seed for r in toy}):
-            rs = [r for r in toy if r.seed == s]
-            errs = []
-            for r in rs:
-                e = r.extra
-                errs.append(
-                    (
-                        abs(e["cf_sharpness_end"] / e["gd_sharpness_end"] - 1),
-                        abs(e["cf_curvature_end"] / e["gd_curvature_end"] - 1),
-                    )
-                )
-            ok = all(np.isfinite(v).all() for v in errs)
-            per_seed.append(dict(
-                seed=s, shown=None if not ok else all(max(v) <= config.toy_tol for v in errs),
-                sharpness_rel_err=[v[0] for v in errs], curvature_rel_err=[v[1] for v in errs],
-                etas=[r.eta for r in rs]))  # fmt: skip
-        verdicts["toy_endpoint"] = verdict(
-            per_seed,
-            statement="the central flow's end point has GD's sharpness and int |f''| g",
-            threshold=f"relative difference <= {config.toy_tol} at every eta, both measures",
-            min_seeds=min(2, len(per_seed)),
-        )
-    return checks, verdicts, rows
+        out["toy_endpoint"] = _toy_verdict(toy, c)
+    return out
+
+
+def outcomes(result: Result) -> tuple[dict, dict]:
+    """``(checks, verdicts)`` of the module docstring."""
+    return checks(result), verdicts(result)
 
 
 def config_from_json(d: dict) -> Config:
@@ -728,81 +832,95 @@ def traces(rec: RunRecord, config: Config, stride: int | None = None) -> dict:
     }
 
 
-def plot(records: list[RunRecord], config: Config, out_dir) -> list[Path]:
+def to_json(result: Result) -> dict:
+    """Config, wall time, the measures of every run and its traces."""
+    return {
+        "config": dataclasses.asdict(result.config),
+        "wall_s": result.wall_s,
+        "runs": result.rows,
+        "traces": [traces(r, result.config) for r in result.records],
+    }
+
+
+def _run_panels(ax, bx, r: RunRecord, config: Config, *, labels: bool) -> None:
+    """One run's loss (GD, smoothed, predicted, gradient flow) over its eta lambda_i."""
+    tr = traces(r, config, stride=1)
+    ax.plot(tr["t"], tr["gd_loss"], color="0.75", lw=0.6, label="GD")
+    ax.plot(tr["t"], tr["gd_smoothed"], color="k", lw=1.2,
+            label=f"GD smoothed (σ={config.sigma:g})")  # fmt: skip
+    ax.plot(tr["t"], tr["cf_predicted"], color="C3", lw=1.2, ls="--",
+            label="central flow (predicted)")  # fmt: skip
+    ax.plot(tr["t"], tr["sf_loss"], color="C0", lw=1, label="gradient flow")
+    ax.set_yscale("log")
+    ax.set_title(f"{r.family}, seed {r.seed}, η = {r.eta:g}", fontsize=9)
+    bx.plot(tr["gd_eig_time"], tr["gd_mu"][:, 0], color="0.6", lw=0.7, label="GD ηλ₁")
+    bx.plot(tr["t"], tr["cf_mu"][:, 0], color="C3", lw=1.2, label="central flow ηλ₁")
+    bx.plot(tr["t"], tr["cf_mu"][:, 1:], color="C3", lw=0.5, alpha=0.6)
+    bx.plot(tr["t"], tr["sf_mu"][:, 0], color="C0", lw=1, label="gradient flow ηλ₁")
+    bx.axhline(2, color="k", ls=":", lw=0.8)
+    bx.set_ylim(0, 4)
+    bx.set_xlabel("step")
+    if labels:
+        ax.legend(fontsize=7)
+        bx.legend(fontsize=7)
+        ax.set_ylabel("training loss")
+        bx.set_ylabel("effective eigenvalues ηλᵢ")
+
+
+def _toy_panels(ax, bx, toy: list[RunRecord]) -> None:
+    """(c): median end-point sharpness and int |f''| g of GD and both flows against eta."""
+    etas = sorted({r.eta for r in toy})
+    for key, m, lab in (("gd", "o", "GD"), ("cf", "x", "central flow"),
+                        ("sf", "+", "gradient flow")):  # fmt: skip
+        ax.plot(etas, [np.median([r.extra[f"{key}_sharpness_end"] for r in toy if r.eta == e])
+                       for e in etas], marker=m, label=lab)  # fmt: skip
+        bx.plot(etas, [np.median([r.extra[f"{key}_curvature_end"] for r in toy if r.eta == e])
+                       for e in etas], marker=m, label=lab)  # fmt: skip
+    ax.plot(etas, [2 / e for e in etas], "k:", lw=0.8, label="2/η")
+    ax.set_title("shallow ReLU (toy_1d): end points, median over seeds", fontsize=9)
+    ax.set_ylabel("sharpness")
+    bx.set_ylabel("∫|f''| g")
+    bx.set_xlabel("η")
+    ax.legend(fontsize=7)
+
+
+def plot(result: Result, out_dir) -> list[Path]:
+    """Per model of (a)/(b) its first seed's loss and eta lambda_i; (c)'s end points."""
     import matplotlib.pyplot as plt
 
     from minstab import plotting
 
+    records = result.records
     fams = [f for f in dict.fromkeys(r.family for r in records) if f != "toy"]
     toy = [r for r in records if r.family == "toy"]
-    cols = len(fams) + (1 if toy else 0)
-    fig, axes = plt.subplots(2, max(cols, 1), figsize=(4.2 * max(cols, 1), 6.5), squeeze=False)
+    cols = max(len(fams) + (1 if toy else 0), 1)
+    fig, axes = plt.subplots(2, cols, figsize=(4.2 * cols, 6.5), squeeze=False)
     for c, fam in enumerate(fams):
         r = next(r for r in records if r.family == fam)
-        tr = traces(r, config, stride=1)
-        ax, bx = axes[0, c], axes[1, c]
-        ax.plot(tr["t"], tr["gd_loss"], color="0.75", lw=0.6, label="GD")
-        ax.plot(
-            tr["t"], tr["gd_smoothed"], color="k", lw=1.2, label=f"GD smoothed (σ={config.sigma:g})"
-        )
-        ax.plot(
-            tr["t"],
-            tr["cf_predicted"],
-            color="C3",
-            lw=1.2,
-            ls="--",
-            label="central flow (predicted)",
-        )
-        ax.plot(tr["t"], tr["sf_loss"], color="C0", lw=1, label="gradient flow")
-        ax.set_yscale("log")
-        ax.set_title(f"{fam}, seed {r.seed}, η = {r.eta:g}", fontsize=9)
-        bx.plot(tr["gd_eig_time"], tr["gd_mu"][:, 0], color="0.6", lw=0.7, label="GD ηλ₁")
-        bx.plot(tr["t"], tr["cf_mu"][:, 0], color="C3", lw=1.2, label="central flow ηλ₁")
-        bx.plot(tr["t"], tr["cf_mu"][:, 1:], color="C3", lw=0.5, alpha=0.6)
-        bx.plot(tr["t"], tr["sf_mu"][:, 0], color="C0", lw=1, label="gradient flow ηλ₁")
-        bx.axhline(2, color="k", ls=":", lw=0.8)
-        bx.set_ylim(0, 4)
-        bx.set_xlabel("step")
-        if c == 0:
-            ax.legend(fontsize=7)
-            bx.legend(fontsize=7)
-            ax.set_ylabel("training loss")
-            bx.set_ylabel("effective eigenvalues ηλᵢ")  # fmt: skip
+        _run_panels(axes[0, c], axes[1, c], r, result.config, labels=c == 0)
     if toy:
-        ax, bx = axes[0, -1], axes[1, -1]
-        etas = sorted({r.eta for r in toy})
-        for key, m, lab in (
-            ("gd", "o", "GD"),
-            ("cf", "x", "central flow"),
-            ("sf", "+", "gradient flow"),
-        ):
-            ax.plot(etas, [np.median([r.extra[f"{key}_sharpness_end"] for r in toy if r.eta == e])
-                           for e in etas], marker=m, label=lab)  # fmt: skip
-            bx.plot(etas, [np.median([r.extra[f"{key}_curvature_end"] for r in toy if r.eta == e])
-                           for e in etas], marker=m, label=lab)  # fmt: skip
-        ax.plot(etas, [2 / e for e in etas], "k:", lw=0.8, label="2/η")
-        ax.set_title("shallow ReLU (toy_1d): end points, median over seeds", fontsize=9)
-        ax.set_ylabel("sharpness")
-        bx.set_ylabel("∫|f''| g")
-        bx.set_xlabel("η")
-        ax.legend(fontsize=7)
+        _toy_panels(axes[0, -1], axes[1, -1], toy)
     fig.tight_layout()
     return plotting.save(fig, out_dir, "central_flow")
 
 
-def to_json(records, config, checks, verdicts, rows, wall_s) -> dict:
-    from .outcomes import to_json as outcomes_json
+def table(result: Result) -> str:
+    """The wall time, one row of measures per run, and (c)'s end points."""
+    lines = [f"wall {result.wall_s:.1f} s ({os.cpu_count()} CPUs visible)", rows_table(result.rows)]
+    for r in result.records:
+        if r.family == "toy":
+            e = r.extra
+            lines.append(
+                f"toy seed {r.seed} eta {r.eta:g}: sharpness GD {e['gd_sharpness_end']:.3f} "
+                f"CF {e['cf_sharpness_end']:.3f} GF {e['sf_sharpness_end']:.3f} (2/eta "
+                f"{e['edge']:.3f}); int|f''|g GD {e['gd_curvature_end']:.4f} CF "
+                f"{e['cf_curvature_end']:.4f} GF {e['sf_curvature_end']:.4f}"
+            )
+    return "\n".join(lines)
 
-    return {
-        "config": dataclasses.asdict(config),
-        "wall_s": wall_s,
-        "runs": rows,
-        "traces": [traces(r, config) for r in records],
-        **outcomes_json(checks, verdicts),
-    }
 
-
-def table(rows) -> str:
+def rows_table(rows) -> str:
+    """One line per run's measures (``rows``: :attr:`Result.rows` or the JSON's ``runs``)."""
     lines = [
         "family        seed  eta    onset  pred med  pred max  GF max  CF max ηλ1  GF max ηλ1  CF wall s"
     ]
@@ -815,84 +933,3 @@ def table(rows) -> str:
             f"{r['wall_s']['central_flow']:>9.1f}"
         )
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- command line
-def add_arguments(parser) -> None:
-    from .._cli_args import nonnegative_int, positive_int
-
-    a = parser.add_argument
-    a("--out", default="minstab-out/central-flow", help="output directory")
-    a(
-        "--seeds",
-        type=positive_int,
-        default=None,
-        help="number of seeds of (a) and (c) (default 8, 4)",
-    )
-    a("--steps", type=positive_int, default=None, help="GD steps of (a)")
-    a("--fm-seeds", type=nonnegative_int, default=None, help="seeds of (b) (0 skips it)")
-    a("--parts", default="abc", help="which parts to run, letters of abc (default all)")
-    a("--protocol", default="authors",
-      help="protocol of (a): 'authors' (default, the authors' code) or 'v1' (the first one)")  # fmt: skip
-    a("--quick", action="store_true", help="one seed, swish only, 300 steps (CI)")
-
-
-def config_from_args(args) -> Config:
-    quick = quick_requested(args)
-    kw = {}
-    if args.seeds is not None:
-        kw["seeds"] = tuple(range(args.seeds))
-        kw["toy_seeds"] = tuple(range(args.seeds))
-    if args.steps is not None:
-        kw["steps"] = args.steps
-    if args.fm_seeds is not None:
-        kw["fm_seeds"] = tuple(range(args.fm_seeds))
-    parts = str(args.parts)
-    if not parts or set(parts) - set("abc"):
-        from .._cli_args import UsageError
-
-        raise UsageError(f"--parts: expected letters of 'abc', got {parts!r}")
-    if args.protocol not in PROTOCOLS:
-        from .._cli_args import UsageError
-
-        raise UsageError(f"--protocol: expected one of {sorted(PROTOCOLS)}, got {args.protocol!r}")
-    kw["protocol"] = PROTOCOLS[args.protocol]
-    base = Config.quick() if quick else Config()
-    if "a" not in parts:
-        kw["activations"] = ()
-    if "b" not in parts:
-        kw["fm_seeds"] = ()
-    if "c" not in parts:
-        kw["toy_seeds"] = ()
-    del base
-    return Config.quick(**kw) if quick else Config(**kw)
-
-
-def main(args) -> int:
-    from .._io import write_json
-    from ..progress import ProgressBar
-
-    config = config_from_args(args)
-    out = Path(args.out)
-    total = (len(config.activations) * len(config.seeds) + len(config.fm_seeds)
-             + len(config.toy_seeds) * len(config.toy_etas))  # fmt: skip
-    t = time.perf_counter()
-    with ProgressBar(total, "central-flow") as bar:
-        out.mkdir(parents=True, exist_ok=True)
-        records = run(config, progress=bar, log_path=out / "runs.jsonl")
-    wall = time.perf_counter() - t
-    checks, verdicts, rows = outcomes(records, config)
-    paths = plot(records, config, out)
-    write_json(out / "central_flow.json", to_json(records, config, checks, verdicts, rows, wall))
-    print(f"\nwall {wall:.1f} s ({os.cpu_count()} CPUs visible)")
-    print(table(rows))
-    for r in records:
-        if r.family == "toy":
-            e = r.extra
-            print(f"toy seed {r.seed} eta {r.eta:g}: sharpness GD {e['gd_sharpness_end']:.3f} "
-                  f"CF {e['cf_sharpness_end']:.3f} GF {e['sf_sharpness_end']:.3f} (2/eta "
-                  f"{e['edge']:.3f}); int|f''|g GD {e['gd_curvature_end']:.4f} CF "
-                  f"{e['cf_curvature_end']:.4f} GF {e['sf_curvature_end']:.4f}")  # fmt: skip
-    print(format_outcomes(checks, verdicts))
-    print("\nwrote " + ", ".join(str(p) for p in paths + [out / "central_flow.json"]))
-    return exit_status(checks)
