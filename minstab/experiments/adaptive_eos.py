@@ -87,7 +87,9 @@ class Config:
     hidden: int = option(200, "width of both hidden layers")
     steps: int = option(3000, "steps per run (Adam, heavy ball)")
     log_every: int = option(20, "steps between sharpness logs")
-    seeds: tuple[int, ...] = option((0, 1, 2, 3), "number of seeds N: seeds 0..N-1")
+    seeds: tuple[int, ...] = option(
+        (0, 1, 2, 3), "the seeds, given as their number N (seeds 0..N-1)"
+    )
     dtype: str = option("float32", "floating precision", choices=("float32", "float64"))
     adam_etas: tuple[float, ...] = option((1e-3, 2e-3, 4e-3), "Adam step sizes, comma-separated",
                                           type=eta_list)  # fmt: skip

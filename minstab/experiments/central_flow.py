@@ -171,7 +171,7 @@ class Config:
     """
 
     seeds: tuple[int, ...] = option((0, 1, 2, 3, 4, 5, 6, 7),
-                                    "number of seeds N of (a) and (c): seeds 0..N-1")  # fmt: skip
+                                    "the seeds of (a) and (c), given as their number N (0..N-1)")  # fmt: skip
     protocol: Protocol = option(Protocol(), "protocol of (a): 'authors' (the authors' code) or "
                                 "'v1' (the first one)")  # fmt: skip
     activations: tuple[str, ...] = ACTIVATIONS
@@ -185,7 +185,9 @@ class Config:
     sigma: float = 50.0
     every: int = 5
     # (b) Fashion-MNIST tanh MLP
-    fm_seeds: tuple[int, ...] = option((0, 1), "number of seeds of (b) (0 skips it)")
+    fm_seeds: tuple[int, ...] = option(
+        (0, 1), "the seeds of (b), given as their number N (0 skips it)"
+    )
     fm_n: int = 256
     fm_hidden: int = 32
     fm_eta: float = 0.2

@@ -57,7 +57,9 @@ __all__ = ["Config", "Result", "setup", "run", "momentum_checks", "edge_rows", "
 class Config:
     """Seeds, heavy ball's beta and the main job's sweep settings (commit a1cda7f)."""
 
-    seeds: tuple[int, ...] = option(tuple(range(8)), "number of seeds N: seeds 0..N-1")
+    seeds: tuple[int, ...] = option(
+        tuple(range(8)), "the seeds, given as their number N (seeds 0..N-1)"
+    )
     beta: float = option(0.9, "heavy-ball momentum in [0, 1)", type=momentum_beta)
     # the main job's data and initialization (minstab sweep)
     n: int = 8

@@ -80,7 +80,7 @@ class Config:
     """
 
     n: int = option(8, "number of data points", type=int_at_least(2, maximum=LIMITS["n"].maximum))
-    width: int | None = option(None, "network width (>= n - 1; default max(2n, 16))")
+    width: int | None = option(None, "network width, at least n - 1 (follows n: max(2n, 16))")
     noise: float = 0.3
     seed: int = option(0, "data and network seed")
     seeds: int = option(2048, "SGD runs per configuration")
@@ -88,7 +88,7 @@ class Config:
     max_steps: int = 64
     radius: float = 1e-4
     sweep_batch_sizes: tuple[int, ...] | None = option(
-        None, "batch sizes of the (B, eta) sweep, comma-separated (default 1, 2, n/2, n)",
+        None, "batch sizes of the (B, eta) sweep, comma-separated (follow n: 1, 2, n/2, n)",
         type=float_list(positive_int),
     )  # fmt: skip
     num_etas: int = 24
