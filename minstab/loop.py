@@ -114,6 +114,7 @@ def new_status(dtype, step=0) -> Status:
 
 def _observe(s: Status, loss, t, rule: StopRule) -> Status:
     """Fold the loss of step t into the flags of a run (no change once it has stopped)."""
+    loss = jnp.asarray(loss, s.loss.dtype)  # the loop carry keeps one dtype
     bad = bad_loss(loss, rule.diverge_above)
     if rule.tol is None:
         below, stop = s.below, bad
@@ -189,6 +190,21 @@ def run_blocks(
     The plain schedule of the papers' loops (logs at fixed, possibly geometric, steps). ``log``
     stacks the records along a leading axis (None without ``record``); the records of a frozen
     run repeat its frozen iterate.
+
+    Examples
+    --------
+    GD on L(x) = 2 x^2 (curvature a = 4): x_t = (1 - 4 eta)^t x_0, stable iff eta < 2/a.
+
+    >>> import jax.numpy as jnp
+    >>> from minstab.loop import run_blocks
+    >>> def gd(eta):
+    ...     return lambda x, t: (x - eta * 4 * x, 2 * x * x)  # (next iterate, loss at x)
+    >>> r = run_blocks(gd(0.1), jnp.array(1.0), jnp.array([1, 2]), record=lambda x: x)
+    >>> [round(float(v), 6) for v in r.log]  # 0.6, 0.6^3
+    [0.6, 0.216]
+    >>> r = run_blocks(gd(0.6), jnp.array(1.0), jnp.array([50]))  # |1 - 4 eta| = 1.4
+    >>> bool(r.status.diverged), int(r.status.stop_at)  # frozen where 2 x^2 first tops 1e6
+    (True, 20)
     """
     dtype = jax.eval_shape(step, carry, jnp.zeros((), jnp.int32))[1].dtype
 

@@ -367,10 +367,10 @@ def gd_gap_kernel(k, y, eta, *, steps, tol, tol_kkt):
     dt = k.dtype
 
     # GD on w = X^T alpha from w_0 = 0 (p0 = 0), sigma'(0) = 1, in the skeleton (minstab.loop)
-    step = _neuron_step(k, jnp.zeros(n, dt), y, eta)
-    alpha = block_steps(step, jnp.zeros(n, dt), new_status(dt), steps)[0]
+    zero = jnp.zeros(n, dt)
+    alpha = block_steps(_neuron_step(k, zero, y, eta), zero, new_status(dt), steps)[0]
     z = k @ alpha
-    loss = 0.5 * jnp.mean((jnp.maximum(z, 0) - y) ** 2)
+    loss = _neuron_loss(k, zero, y, alpha)
     a_mn, _, kkt, _, certified, _ = _min_norm_dual(k, y, pg_iters=50, max_iter=16, tol=tol_kkt)
     # ||X^T delta||^2 = delta^T K delta: the gap never needs the d-dimensional vectors
     delta = alpha - a_mn
