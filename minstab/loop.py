@@ -9,7 +9,9 @@ Every iterative method of minstab (``train``, :func:`minstab.deep.deep_gd`, the 
 ``loss_t`` the loss at ``carry`` (the iterate *before* update t). This module runs such a step:
 
 - in **blocks** of a static or traced number of steps (:func:`block_steps`), with a log entry
-  ``record(carry)`` after each block (:func:`run_blocks`);
+  ``record(carry)`` after each block (:func:`run_blocks`), or as many blocks as a step count
+  needs with an early exit once the run (every run of a ``vmap`` batch) stopped
+  (:func:`in_blocks`, the schedule of :func:`minstab.train`);
 - with the **divergence flag**: step t is bad when ``loss_t`` is non-finite or above
   :data:`DIVERGE_ABOVE` (one constant for the whole package);
 - optionally with **convergence**: ``loss_t < tol`` at t and at the ``patience`` evaluated steps
@@ -42,6 +44,7 @@ __all__ = [
     "bad_loss",
     "new_status",
     "block_steps",
+    "in_blocks",
     "run_blocks",
 ]
 
@@ -175,6 +178,27 @@ def block_steps(
     )
     carry = _where(stop_now, at_stop, _where(active, new, carry))
     return carry, s._replace(step=t0 + length)
+
+
+def in_blocks(block: Callable, state, count: int, size: int, running: Callable):
+    """``count`` steps as blocks of ``size`` (and one shorter block for the rest), exiting early.
+
+    ``block(state, m) -> state`` runs ``m`` steps (a wrapper of :func:`block_steps`); the blocks
+    run in a ``while_loop`` that stops once ``running(state)`` is False, under ``vmap`` once it
+    is False for every run. ``count`` and ``size`` are static.
+    """
+    if count == 0:
+        return state
+    q, r = divmod(count, size)
+    if q:
+
+        def body(c):
+            return c[0] + 1, block(c[1], size)
+
+        _, state = jax.lax.while_loop(
+            lambda c: (c[0] < q) & running(c[1]), body, (jnp.zeros((), jnp.int32), state)
+        )
+    return block(state, r) if r else state
 
 
 def run_blocks(

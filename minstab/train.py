@@ -8,7 +8,8 @@ for the same reason (a learning rate baked into an optax optimizer is a constant
 are one static :class:`minstab.config.TrainConfig`; the model and loss one static
 :class:`minstab.engine.Objective` (the shallow ReLU net by default, or any ``model``).
 
-Per run, inside the loop:
+The update step runs in the package's one training skeleton, :mod:`minstab.loop` (blocks,
+divergence flag, freeze, early exit); per run, inside the loop:
 
 - convergence: the full-batch loss has stayed below ``tol`` for ``patience`` further steps; the
   run then stops changing;
@@ -35,7 +36,7 @@ from jax.flatten_util import ravel_pytree
 from ._validate import check_key, check_memory, check_positive
 from .config import LOG_SHARPNESS_METHODS, OPTIMIZERS, TrainConfig, train_config
 from .engine import Objective
-from .loop import Status, StopRule, block_steps, new_status
+from .loop import Status, StopRule, block_steps, in_blocks, new_status
 
 __all__ = [
     "TrainLog",
@@ -228,20 +229,10 @@ _CHECK_EVERY = 64
 
 def _advance(lp: _Loop, state: _State, count: int) -> _State:
     """``count`` steps as blocks; a stopped run (a batch whose runs all stopped) exits early."""
-    if count == 0:
-        return state
-    m = _block_size(lp.cfg, count)
-    q, r = divmod(count, m)
-    if q:
-
-        def body(carry):
-            i, s = carry
-            return i + 1, _block(lp, s, m)
-
-        _, state = jax.lax.while_loop(
-            lambda c: (c[0] < q) & c[1].status.running, body, (jnp.zeros((), jnp.int32), state)
-        )
-    return _block(lp, state, r) if r else state
+    return in_blocks(
+        functools.partial(_block, lp), state, count, _block_size(lp.cfg, count),
+        lambda s: s.status.running,
+    )  # fmt: skip
 
 
 def _record(lp: _Loop, state: _State):

@@ -10,6 +10,7 @@ from minstab.loop import (
     DIVERGE_ABOVE,
     StopRule,
     block_steps,
+    in_blocks,
     new_status,
     run_blocks,
 )
@@ -135,6 +136,24 @@ def test_static_and_traced_block_lengths_agree():
     b = jax.jit(lambda n: block_steps(gd_step(eta), X0, new_status(jnp.float64), n))(30)
     for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("eta", [0.3, 0.6])
+def test_in_blocks_exits_early_and_equals_one_block(eta):
+    """Blocks of 7 over 40 steps (5 and a remainder of 5): the same iterate and flags as one block
+    of 40; a diverged run leaves the loop of full blocks after the one it stopped in (the
+    remainder block, a no-op for it, still counts its steps)."""
+    one = block_steps(gd_step(eta), X0, new_status(jnp.float64), 40)
+
+    def blk(state, m):
+        return block_steps(gd_step(eta), *state, m)
+
+    carry, status = in_blocks(blk, (X0, new_status(jnp.float64)), 40, 7, lambda s: s[1].running)
+    np.testing.assert_array_equal(carry, one[0])
+    assert int(status.stop_at) == int(one[1].stop_at)
+    assert bool(status.diverged) == bool(one[1].diverged) == (eta > 0.5)
+    t_bad = first_bad_step(eta, 40)
+    assert int(status.step) == (40 if t_bad is None else 7 * (t_bad // 7 + 1) + 5)
 
 
 def test_one_divergence_constant():
