@@ -19,6 +19,7 @@ import inspect
 from collections.abc import Callable
 
 from ._validate import check_bool, check_choice, check_int, check_real
+from .loop import DIVERGE_ABOVE
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "LOG_SHARPNESS_METHODS", "train_config"]
 
@@ -77,7 +78,7 @@ class TrainConfig:
     log_every: int = 0
     tol: float = 1e-14
     patience: int = 0
-    diverge_above: float = 1e6
+    diverge_above: float = DIVERGE_ABOVE
     optimizer: str | Callable = "gd"
     momentum: float = 0.9
     batch_size: int | None = None

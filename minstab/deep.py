@@ -32,6 +32,7 @@ from ._validate import (
 )
 from .curvature import hessian, sharpness
 from .eigen import EigResult
+from .loop import block_steps, new_status
 from .nets import float_dtype
 
 __all__ = [
@@ -245,11 +246,12 @@ def bump_network(in_dim: int, *, dtype=None) -> DeepParams:
 
 @jax.jit
 def _gd(params, x, y, eta, steps):
-    def step(i, p):
-        g = jax.grad(_loss)(p, x, y)
-        return jax.tree.map(lambda a, b: a - eta * b, p, g)
+    def step(p, _):  # theta <- theta - eta grad L, and L at theta (the skeleton's divergence test)
+        loss, g = jax.value_and_grad(_loss)(p, x, y)
+        return jax.tree.map(lambda a, b: a - eta * b, p, g), loss
 
-    return jax.lax.fori_loop(0, steps, step, params)
+    carry, status = block_steps(step, params, new_status(x.dtype), steps)
+    return carry, status.diverged
 
 
 def deep_gd(params: DeepParams, x, y, eta, *, steps: int) -> DeepParams:
@@ -257,9 +259,11 @@ def deep_gd(params: DeepParams, x, y, eta, *, steps: int) -> DeepParams:
 
     Used to check linear stability directly (Lemma 1): started near a minimum along the top
     Hessian eigenvector, GD returns when ``eta < 2 / lambda_max`` and leaves when ``eta`` is above.
+    The steps run in the training skeleton (:func:`minstab.loop.block_steps`): a run whose loss
+    becomes non-finite or exceeds :data:`minstab.loop.DIVERGE_ABOVE` is frozen at that iterate.
     """
     x2, y = _validate(params, x, y)
     steps = check_int(steps, "steps", minimum=0)
     check_positive(eta, "eta")
     eta = jnp.asarray(eta, x2.dtype)
-    return _gd(params, x2, y, eta, jnp.asarray(steps))
+    return _gd(params, x2, y, eta, jnp.asarray(steps, jnp.int32))[0]

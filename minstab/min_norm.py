@@ -35,6 +35,7 @@ from ._validate import (
     check_positive,
     check_real,
 )
+from .loop import block_steps, new_status, run_blocks
 from .nets import float_dtype
 from .rank_margins import log_steps
 
@@ -201,30 +202,36 @@ class NeuronGDResult(NamedTuple):
     interpolated: jax.Array
 
 
-def _neuron_gd(k, p0, y, eta, *, chunks, tol):
+def _neuron_step(k, p0, y, eta):
+    """The GD update step on the data-span coefficients, ``step(alpha, t) -> (alpha', L(alpha))``.
+
+    ``w = w_0 + X^T alpha``, ``z = X w = p0 + K alpha`` with ``p0 = X w_0``. grad_w L =
+    (1/n) sum_i (sigma(z_i) - y_i) sigma'(z_i) x_i, so alpha moves by -(eta/n) r_i sigma'(z_i).
+    sigma'(0) = 1 lets GD start from w_0 = 0 (the limit of a vanishing initialization): the
+    first step is then (eta/n) X^T y.
+    """
     n = y.shape[0]
 
-    def loss_of(alpha):
+    def step(alpha, _):
         z = p0 + k @ alpha
         r = jnp.maximum(z, 0) - y
-        return 0.5 * jnp.mean(r * r)
+        return alpha - (eta / n) * jnp.where(z >= 0, r, 0), 0.5 * jnp.mean(r * r)
 
-    def step(i, alpha):
-        z = p0 + k @ alpha
-        # grad_w L = (1/n) sum_i (sigma(z_i) - y_i) sigma'(z_i) x_i, so alpha moves by
-        # -(eta/n) r_i sigma'(z_i). sigma'(0) = 1 lets GD start from w_0 = 0 (the limit of a
-        # vanishing initialization): the first step is (eta/n) X^T y.
-        r = jnp.maximum(z, 0) - y
-        return alpha - (eta / n) * jnp.where(z >= 0, r, 0)
+    return step
 
-    def chunk(alpha, length):
-        alpha = jax.lax.fori_loop(0, length, step, alpha)
-        return alpha, loss_of(alpha)
 
-    alpha, losses = jax.lax.scan(chunk, jnp.zeros(n, k.dtype), chunks)
-    z = p0 + k @ alpha
-    loss = loss_of(alpha)
-    return alpha, loss, z > 0, losses, loss <= tol
+def _neuron_loss(k, p0, y, alpha):
+    r = jnp.maximum(p0 + k @ alpha, 0) - y
+    return 0.5 * jnp.mean(r * r)
+
+
+def _neuron_gd(k, p0, y, eta, *, chunks, tol):
+    # the skeleton (minstab.loop): blocks between log steps, frozen at a non-finite or huge loss
+    step = _neuron_step(k, p0, y, eta)
+    r = run_blocks(step, jnp.zeros(y.shape[0], k.dtype), chunks,
+                 record=functools.partial(_neuron_loss, k, p0, y))  # fmt: skip
+    loss = _neuron_loss(k, p0, y, r.carry)
+    return r.carry, loss, p0 + k @ r.carry > 0, r.log, loss <= tol
 
 
 @functools.partial(jax.jit, static_argnames=("steps_at",))
@@ -260,6 +267,9 @@ def gd_single_neuron(
     w0 : (d,) initial weights (default 0).
     steps, num_logs : GD steps and the number of (geometrically spaced) loss log entries.
     tol : loss level counted as a global minimum (default ``1e-12`` float64, ``1e-6`` float32).
+
+    The steps run in the training skeleton (:mod:`minstab.loop`): a run whose loss becomes
+    non-finite or exceeds :data:`minstab.loop.DIVERGE_ABOVE` is frozen at that iterate.
     """
     x, y = as_labelled_data(x, y, labels="nonneg")
     check_positive(eta, "eta")
@@ -356,13 +366,11 @@ def gd_gap_kernel(k, y, eta, *, steps, tol, tol_kkt):
     n = y.shape[0]
     dt = k.dtype
 
-    def step(i, alpha):  # GD on w = X^T alpha from w_0 = 0, sigma'(0) = 1 (see gd_single_neuron)
-        z = k @ alpha
-        return alpha - (eta / n) * jnp.where(z >= 0, jnp.maximum(z, 0) - y, 0)
-
-    alpha = jax.lax.fori_loop(0, steps, step, jnp.zeros(n, dt))
+    # GD on w = X^T alpha from w_0 = 0 (p0 = 0), sigma'(0) = 1, in the skeleton (minstab.loop)
+    zero = jnp.zeros(n, dt)
+    alpha = block_steps(_neuron_step(k, zero, y, eta), zero, new_status(dt), steps)[0]
     z = k @ alpha
-    loss = 0.5 * jnp.mean((jnp.maximum(z, 0) - y) ** 2)
+    loss = _neuron_loss(k, zero, y, alpha)
     a_mn, _, kkt, _, certified, _ = _min_norm_dual(k, y, pg_iters=50, max_iter=16, tol=tol_kkt)
     # ||X^T delta||^2 = delta^T K delta: the gap never needs the d-dimensional vectors
     delta = alpha - a_mn
@@ -398,7 +406,8 @@ def gd_gap(k, y, eta, *, steps: int = 4000, tol: float | None = None) -> GapResu
     ----------
     k : (n, n) Gram matrix ``X X^T``. y : (n,) labels ``>= 0``.
     eta : step size (> 0).
-    steps : GD steps.
+    steps : GD steps (in the skeleton :mod:`minstab.loop`: a run whose loss becomes non-finite
+        or exceeds :data:`minstab.loop.DIVERGE_ABOVE` is frozen at that iterate).
     tol : loss level counted as a global minimum, also the KKT tolerance of ``w_mn`` (default
         ``1e-12`` and ``1e-8`` in float64, ``1e-6`` and ``1e-4`` in float32).
 

@@ -40,6 +40,7 @@ from ._validate import (
     check_positive,
     check_real,
 )
+from .loop import run_blocks
 from .nets import float_dtype
 
 __all__ = [
@@ -324,7 +325,8 @@ class TwoLayerResult(NamedTuple):
     ----------
     w : final first layer (2m, d).
     loss : final logistic loss.
-    diverged : the loss became non-finite (the run is then frozen).
+    diverged : the loss became non-finite or exceeded :data:`minstab.loop.DIVERGE_ABOVE` (the
+        run is then frozen at that iterate, :mod:`minstab.loop`).
     log : :class:`TwoLayerLog` (entry 0 is the initialization).
     """
 
@@ -378,23 +380,13 @@ def _two_layer_loop(k, p0, g0, y, eta, *, s, chunks):
         # dL/dW = D^T X with D_ir = (1/n) l'(y_i f_i) y_i a_r sigma'(z_ir), l' = -sigmoid(-y f)
         lp = -jax.nn.sigmoid(-y * f) * y / n
         dmat = lp[:, None] * _dact(z, s) * a[None, :]
-        return c - eta * dmat.T
+        return c - eta * dmat.T, jnp.mean(jax.nn.softplus(-y * f))
 
-    def chunk(carry, length):
-        c, diverged = carry
-        c_new = jax.lax.fori_loop(0, length, lambda i, c: step(c, i), c)
-        meas = measures(c_new)
-        bad = ~jnp.isfinite(meas[0]) | ~jnp.all(jnp.isfinite(c_new))
-        diverged = diverged | bad
-        c_keep = jnp.where(diverged, c, c_new)
-        meas = jax.tree.map(lambda u, v: jnp.where(diverged, u, v), measures(c_keep), meas)
-        return (c_keep, diverged), meas
-
+    # the skeleton (minstab.loop): blocks between log steps, frozen at a non-finite or huge loss
     c0 = jnp.zeros((m2, n), p0.dtype)
-    first = measures(c0)
-    (c, diverged), rest = jax.lax.scan(chunk, (c0, jnp.zeros((), bool)), chunks)
-    logs = jax.tree.map(lambda u, v: jnp.concatenate([u[None], v]), first, rest)
-    return c, logs[0][-1], diverged, logs
+    r = run_blocks(step, c0, chunks, record=measures)
+    logs = jax.tree.map(lambda u, v: jnp.concatenate([u[None], v]), measures(c0), r.log)
+    return r.carry, logs[0][-1], r.status.diverged, logs
 
 
 @jax.jit

@@ -47,6 +47,7 @@ from ._validate import (
 )
 from .curvature import hvp, jacobian
 from .eigen import SOLVERS, EigResult, default_tol, dense_eigenpairs, materialize, solve
+from .loop import block_steps, new_status
 from .nets import ShallowParams, check_slope, flatten, forward, unflatten, validate
 
 __all__ = [
@@ -567,64 +568,62 @@ def _summary(s0, st, predicted, diverged):
     return SGDSimulation(jnp.mean(st) / ref, jnp.median(st) / ref, predicted, st / ref, diverged)
 
 
-_DIVERGE_ABOVE = 1e6  # minstab.train.train's default divergence guard on the loss
+class _SimStatic(NamedTuple):
+    """The static options of a simulation program (hashable: one compiled program per value)."""
+
+    init: str
+    k: int
+    d: int
+    negative_slope: float
 
 
-def _sim_one_config(theta, x, y, eta, b, repl, steps, keys, radius, *, horizon, init, k, d,
-                    negative_slope):  # fmt: skip
+def _sim_one_config(theta, x, y, eta, b, repl, steps, keys, radius, opts: _SimStatic):
     """All seeds of one (eta, B, replacement, steps) configuration, linearized and real SGD.
 
-    Both runs of a seed share e_0 and the batches. ``horizon`` is the static scan length; a
-    configuration stops updating after its own ``steps``.
+    Both runs of a seed share e_0 and the batches (drawn from the same key at each step t).
     """
-    n = x.shape[0]
-    dt = x.dtype
-    j = jacobian(unflatten(theta, k, d), x, negative_slope=negative_slope)
+    n, dt = x.shape[0], x.dtype
+    j = jacobian(unflatten(theta, opts.k, opts.d), x, negative_slope=opts.negative_slope)
     p = _noise_p_traced(n, b, repl, dt)
-    fac, m0, r = _initial(j, p, init)
+    fac, m0, r = _initial(j, p, opts.init)
+    uniform = jnp.full(n, 1 / n, dt)
 
     def batch_loss(th, w):
         # the mini-batch loss (1/2B) sum_{i in batch} r_i^2 written as sum_i w_i l_i
-        li = jax.vmap(lambda xi, yi: _sample_loss(th, xi, yi, k, d, negative_slope))(x, y)
+        li = jax.vmap(lambda xi, yi: _sample_loss(th, xi, yi, opts.k, opts.d,
+                                                  opts.negative_slope))(x, y)  # fmt: skip
         return jnp.dot(w, li)
 
     def one(key):
-        z = jax.random.normal(jax.random.fold_in(key, 0), (n,), dt)
-        e0 = fac @ z  # linearized run: E||e_0||^2 = 1
+        e0 = fac @ jax.random.normal(jax.random.fold_in(key, 0), (n,), dt)  # E||e_0||^2 = 1
         batch_key = jax.random.fold_in(key, 1)
-        uniform = jnp.full(n, 1 / n, dt)
 
-        def step(carry, t):
-            e, th, dead = carry
-            w = _batch_weights(jax.random.fold_in(batch_key, t), n, b, repl, dt)
-            on = t < steps
-            e = jnp.where(on, e - eta * j.T @ (w * (j @ e)), e)  # e <- (I - eta H_hat) e
-            # real SGD: theta <- theta - eta grad L_batch, frozen once the full-batch loss
-            # exceeds train's guard (loss evaluated before the update, as train does)
-            loss, g = batch_loss(th, uniform), jax.grad(batch_loss)(th, w)
-            dead = dead | (on & (~jnp.isfinite(loss) | (loss > _DIVERGE_ABOVE)))
-            th = jnp.where(on & ~dead, th - eta * g, th)
-            return (e, th, dead), None
+        def weights(t):
+            return _batch_weights(jax.random.fold_in(batch_key, t), n, b, repl, dt)
 
-        init_carry = (e0, theta + radius * e0, jnp.array(False))
-        (e, th, dead), _ = jax.lax.scan(step, init_carry, jnp.arange(horizon, dtype=jnp.int32))
+        def linear(t, e):  # e <- (I - eta H_hat) e
+            return e - eta * j.T @ (weights(t) * (j @ e))
+
+        def real(th, t):
+            # theta <- theta - eta grad L_batch; the full-batch loss before the update is the
+            # skeleton's divergence test (minstab.loop, train's guard: frozen and flagged)
+            w = weights(t)
+            return th - eta * jax.grad(batch_loss)(th, w), batch_loss(th, uniform)
+
+        e = jax.lax.fori_loop(0, steps, linear, e0)
+        th, status = block_steps(real, theta + radius * e0, new_status(dt), steps)
         er = th - theta
-        return (
-            jnp.sum(e0 * e0),
-            jnp.sum(e * e),
-            radius**2 * jnp.sum(e0 * e0),
-            jnp.sum(er * er),
-            dead,
-        )
+        s0 = jnp.sum(e0 * e0)
+        return s0, jnp.sum(e * e), radius**2 * s0, jnp.sum(er * er), status.diverged
 
     s0, st, r0, rt, dead = jax.vmap(one)(keys)
     pred = _predicted(m0, r, p, eta, steps)
     return _summary(s0, st, pred, jnp.zeros(st.shape, bool)), _summary(r0, rt, pred, dead)
 
 
-@functools.partial(jax.jit, static_argnames=("horizon", "init", "k", "d", "negative_slope"))
-def _simulate_impl(theta, x, y, etas, bs, repls, steps, keys, radius, **static):
-    f = functools.partial(_sim_one_config, **static)
+@functools.partial(jax.jit, static_argnames=("opts",))
+def _simulate_impl(theta, x, y, etas, bs, repls, steps, keys, radius, opts):
+    f = functools.partial(_sim_one_config, opts=opts)
     axes = (None, None, None, 0, 0, 0, 0, None, None)
     return jax.vmap(f, in_axes=axes)(theta, x, y, etas, bs, repls, steps, keys, radius)
 
@@ -656,29 +655,46 @@ def _configs(eta, batch_size, replacement, steps, n):
     return etas, cast(b, np.int32), cast(r, bool), cast(s, np.int32), not sizes
 
 
-_HORIZON_ROUND = 32  # scan lengths are rounded up to a multiple: fewer recompilations
+class SimulationOptions(NamedTuple):
+    """Options of :func:`simulate_kernel` (each of ``steps`` and ``replacement`` a scalar or 1-D).
+
+    Attributes
+    ----------
+    steps : SGD steps per configuration.
+    replacement : batches drawn with replacement, per configuration.
+    init : ``"critical"`` or ``"span"`` (:data:`SIMULATION_INITS`).
+    radius : the real runs start at theta* + radius * e_0.
+    negative_slope : leaky-ReLU slope of the shallow net.
+    """
+
+    steps: object = 20
+    replacement: object = False
+    init: str = "critical"
+    radius: float = 1.0
+    negative_slope: float = 0.0
 
 
-def simulate_kernel(params, x, y, eta, batch_size, keys, *, steps, replacement, init, radius,
-              negative_slope):  # fmt: skip
-    """Linearized and real SGD for every configuration (see simulate_linear_sgd/simulate_sgd)."""
-    check_choice(init, "init", SIMULATION_INITS)
-    negative_slope = check_slope(negative_slope)
+def simulate_kernel(params, x, y, eta, batch_size, keys, options=None, **fields):
+    """Linearized and real SGD for every configuration (see simulate_linear_sgd/simulate_sgd).
+
+    ``options`` is a :class:`SimulationOptions`, or its ``fields`` are given as keywords.
+    """
+    o = SimulationOptions(**fields) if options is None else options._replace(**fields)
+    check_choice(o.init, "init", SIMULATION_INITS)
+    negative_slope = check_slope(o.negative_slope)
     x, y = _inputs(params, x, y)
-    etas, bs, rs, st, scalar = _configs(eta, batch_size, replacement, steps, x.shape[0])
+    etas, bs, rs, st, scalar = _configs(eta, batch_size, o.replacement, o.steps, x.shape[0])
     _check_keys(keys)
     horizon = int(np.max(np.asarray(st)))
     nbytes = 8.0 * horizon * keys.shape[0] * int(etas.shape[0]) * 2
     what = f"{int(etas.shape[0])} configurations x {keys.shape[0]} seeds x {horizon} steps"
     check_memory(nbytes, "steps", what)
-    _check_eta(radius, "radius")
+    _check_eta(o.radius, "radius")
     k, d = params.w1.shape
     dt = x.dtype
     out = _simulate_impl(
-        flatten(params), x, y, etas.astype(dt), bs, rs, st, keys, jnp.asarray(radius, dt),
-        horizon=_HORIZON_ROUND * -(-int(np.max(np.asarray(st))) // _HORIZON_ROUND), init=init,
-        k=int(k), d=int(d),
-        negative_slope=float(negative_slope),
+        flatten(params), x, y, etas.astype(dt), bs, rs, st, keys, jnp.asarray(o.radius, dt),
+        _SimStatic(o.init, int(k), int(d), float(negative_slope)),
     )  # fmt: skip
     return jax.tree_util.tree_map(lambda a: a[0], out) if scalar else out
 
@@ -702,18 +718,16 @@ def simulate_linear_sgd(
     E||e_0||^2 = 1 and covariance the critical mode of C^+ D (``init="critical"``) or
     proportional to Phi Phi^T (``init="span"``). Runs are vmapped over ``keys``; ``eta``,
     ``batch_size``, ``replacement`` and ``steps`` may be 1-D (one configuration each, all in
-    one compiled program; new values do not recompile unless max(steps) crosses a multiple of
-    32). :func:`simulate_sgd` runs in the same program (linearized and real SGD are computed
+    one compiled program; new values do not recompile: the step counts are traced).
+    :func:`simulate_sgd` runs in the same program (linearized and real SGD are computed
     together, from the same e_0 and batches).
 
     The mean over seeds estimates E||e_T||^2, whose exact value is ``predicted``. For B < n the
     per-seed values are heavy-tailed (a typical run can shrink while the mean grows), so the
     sample mean is reliable only over short horizons (tens of steps) or with many seeds.
     """
-    return simulate_kernel(
-        params, x, y, eta, batch_size, keys, steps=steps, replacement=replacement, init=init,
-        radius=1.0, negative_slope=negative_slope,
-    )[0]  # fmt: skip
+    opts = SimulationOptions(steps, replacement, init, 1.0, negative_slope)
+    return simulate_kernel(params, x, y, eta, batch_size, keys, opts)[0]
 
 
 def simulate_sgd(
@@ -739,11 +753,10 @@ def simulate_sgd(
     The loop is local only so that B can be a traced array: ``train`` takes B as a static
     option and would compile once per batch size. A small ``radius`` keeps the runs in the
     linear regime until an instability has grown, so ``ratio`` should follow ``predicted``.
-    Runs whose loss exceeds 1e6 (``train``'s default guard) are frozen and flagged.
+    Runs whose loss is non-finite or exceeds :data:`minstab.loop.DIVERGE_ABOVE` (``train``'s
+    default guard, the training skeleton :mod:`minstab.loop`) are frozen and flagged.
     ``eta``, ``batch_size``, ``replacement`` and ``steps`` may be 1-D, as in
     :func:`simulate_linear_sgd`.
     """
-    return simulate_kernel(
-        params, x, y, eta, batch_size, keys, steps=steps, replacement=replacement, init=init,
-        radius=radius, negative_slope=negative_slope,
-    )[1]  # fmt: skip
+    opts = SimulationOptions(steps, replacement, init, radius, negative_slope)
+    return simulate_kernel(params, x, y, eta, batch_size, keys, opts)[1]

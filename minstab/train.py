@@ -8,7 +8,8 @@ for the same reason (a learning rate baked into an optax optimizer is a constant
 are one static :class:`minstab.config.TrainConfig`; the model and loss one static
 :class:`minstab.engine.Objective` (the shallow ReLU net by default, or any ``model``).
 
-Per run, inside the loop:
+The update step runs in the package's one training skeleton, :mod:`minstab.loop` (blocks,
+divergence flag, freeze, early exit); per run, inside the loop:
 
 - convergence: the full-batch loss has stayed below ``tol`` for ``patience`` further steps; the
   run then stops changing;
@@ -35,6 +36,7 @@ from jax.flatten_util import ravel_pytree
 from ._validate import check_key, check_memory, check_positive
 from .config import LOG_SHARPNESS_METHODS, OPTIMIZERS, TrainConfig, train_config
 from .engine import Objective
+from .loop import Status, StopRule, block_steps, in_blocks, new_status
 
 __all__ = [
     "TrainLog",
@@ -94,11 +96,7 @@ class TrainResult(NamedTuple):
 class _State(NamedTuple):
     params: object
     opt_state: object
-    step: jax.Array  # steps taken (the same for every run of a batch)
-    loss: jax.Array  # loss at the last evaluated iterate (for a stopped run: where it stopped)
-    below: jax.Array  # consecutive evaluated iterates with loss < tol
-    stop_at: jax.Array  # step at which the run converged or diverged (-1 while it runs)
-    diverged: jax.Array
+    status: Status  # steps taken, last loss, below-tol streak, stop step, diverged
     boosted: jax.Array
     vec: jax.Array  # warm-start vector for Lanczos
     key: jax.Array
@@ -115,19 +113,6 @@ class _Loop(NamedTuple):
     eta: jax.Array
     sequential: bool  # one run per program (not vmapped): flat carry, unrolled steps
     start: jax.Array  # fixed dense unit start vector of the trackers (empty without one)
-
-
-class _Events(NamedTuple):
-    """What happened in a block of m steps: the first stop (m if none) and the state there."""
-
-    first: jax.Array
-    bad: jax.Array
-    below: jax.Array
-    loss: jax.Array
-
-
-def _where(mask, new, old):
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(mask, a, b), new, old)
 
 
 def _optimizer(cfg: TrainConfig, eta):
@@ -172,66 +157,30 @@ def _update(lp: _Loop, params, opt_state, g, e):
     return optax.apply_updates(params, upd), new_opt
 
 
-def _events(cfg: TrainConfig, losses, below0) -> _Events:
-    """The first stop among the losses of a block (evaluated before each of its m updates).
-
-    Step j is bad when its loss is non-finite or above ``diverge_above``; it converges when the
-    loss has been below ``tol`` at j and the ``patience`` steps before it (the streak carries
-    ``below0`` over from earlier blocks): a minimum sharper than 2/eta is left within a few
-    hundred steps from rounding errors alone, so it is not mistaken for a stable one (Lemma 1).
-    """
-    m = losses.shape[0]
-    j = jnp.arange(m, dtype=jnp.int32)
-    finite = jnp.isfinite(losses)
-    bad = ~finite | (losses > cfg.diverge_above)
-    small = finite & (losses < cfg.tol)
-    below = j - jax.lax.cummax(jnp.where(small, -1 - below0, j))  # streak length at each j
-    stop = bad | (small & (below > cfg.patience))
-    first = jnp.where(jnp.any(stop), jnp.argmax(stop), m).astype(jnp.int32)
-    at = jnp.minimum(first, m - 1)
-    return _Events(first, bad[at], below[at], losses[at])
+def _rule(cfg: TrainConfig) -> StopRule:
+    """Diverged above ``diverge_above``; converged below ``tol`` for ``patience`` more steps."""
+    return StopRule(cfg.diverge_above, cfg.tol, cfg.patience)
 
 
 def _block(lp: _Loop, state: _State, m: int) -> _State:
-    """Run ``m`` steps; the flags are checked once, at the end, from the m recorded losses.
+    """Run ``m`` steps through the skeleton (:func:`minstab.loop.block_steps`): exact freeze at a stop.
 
-    The steps themselves only update the parameters (a stopped run has step size 0 and is
-    restored afterwards, so a non-finite gradient cannot leak into its frozen parameters). A
-    run that stops inside the block replays its first ``first`` updates from the block's
-    start, which gives exactly the iterate the per-step rule freezes; so ``converged_at``,
+    A stopped run has step size 0 in the block (and is restored by the skeleton), so a
+    non-finite gradient cannot leak into its frozen parameters; ``converged_at``,
     ``diverged_at`` and ``steps_run`` are exact for every block size.
     """
-    active = state.stop_at < 0
+    active = state.status.running
     e = jnp.where(active, _eta(lp, state), 0)
     advance, carry0, unpack = _stepper(lp, state, e)
-    steps = state.step + jnp.arange(m, dtype=jnp.int32)
     # a run alone in its program: two steps per loop iteration halve the loop's overhead
-    carry, losses = jax.lax.scan(advance, carry0, steps, unroll=2 if lp.sequential else 1)
+    carry, status = block_steps(
+        advance, carry0, state.status, m, _rule(lp.cfg), unroll=2 if lp.sequential else 1
+    )
     params, opt_state = unpack(carry)
-    ev = _events(lp.cfg, losses, state.below)
-    stop_now = active & (ev.first < m)
-    replay = jnp.where(stop_now, ev.first, 0)
-
-    def replay_body(c):
-        return c[0] + 1, advance(c[1], state.step + c[0])[0]
-
-    _, c_stop = jax.lax.while_loop(
-        lambda c: c[0] < replay, replay_body, (jnp.zeros((), jnp.int32), carry0)
-    )
-    p_stop, o_stop = unpack(c_stop)
     boosted = state.boosted
-    if lp.cfg.boost_factor != 1.0:  # blocks of one step (see _block_size): exact
-        boosted = boosted | (active & (losses[0] < lp.cfg.boost_below))
-    return state._replace(
-        params=_where(stop_now, p_stop, _where(active, params, state.params)),
-        opt_state=_where(stop_now, o_stop, _where(active, opt_state, state.opt_state)),
-        step=state.step + m,
-        loss=jnp.where(active, ev.loss, state.loss),
-        below=jnp.where(active, ev.below, state.below),
-        stop_at=jnp.where(stop_now, state.step + ev.first, state.stop_at),
-        diverged=state.diverged | (stop_now & ev.bad),
-        boosted=boosted,
-    )
+    if lp.cfg.boost_factor != 1.0:  # blocks of one step (see _block_size): status.loss is loss 0
+        boosted = boosted | (active & (status.loss < lp.cfg.boost_below))
+    return state._replace(params=params, opt_state=opt_state, status=status, boosted=boosted)
 
 
 def _stepper(lp: _Loop, state: _State, e):
@@ -280,26 +229,16 @@ _CHECK_EVERY = 64
 
 def _advance(lp: _Loop, state: _State, count: int) -> _State:
     """``count`` steps as blocks; a stopped run (a batch whose runs all stopped) exits early."""
-    if count == 0:
-        return state
-    m = _block_size(lp.cfg, count)
-    q, r = divmod(count, m)
-    if q:
-
-        def body(carry):
-            i, s = carry
-            return i + 1, _block(lp, s, m)
-
-        _, state = jax.lax.while_loop(
-            lambda c: (c[0] < q) & (c[1].stop_at < 0), body, (jnp.zeros((), jnp.int32), state)
-        )
-    return _block(lp, state, r) if r else state
+    return in_blocks(
+        functools.partial(_block, lp), state, count, _block_size(lp.cfg, count),
+        lambda s: s.status.running,
+    )  # fmt: skip
 
 
 def _record(lp: _Loop, state: _State):
     """The log entry at the current state (and the next Lanczos warm start)."""
     cfg, x, y = lp.cfg, lp.x, lp.y
-    dtype = state.loss.dtype
+    dtype, diverged = state.status.loss.dtype, state.status.diverged
     nan = jnp.array(jnp.nan, dtype)
     loss = lp.obj.value(state.params, x, y)
     method = _log_method(lp)
@@ -313,7 +252,7 @@ def _record(lp: _Loop, state: _State):
         v = v / jnp.linalg.norm(v)
         w = lp.obj.hvp_flat(v, state.params, x, y)
         norm = jnp.linalg.norm(w)
-        s = jnp.where(state.diverged, nan, jnp.vdot(v, w))
+        s = jnp.where(diverged, nan, jnp.vdot(v, w))
         ok = jnp.isfinite(norm) & (norm > 0)
         vec = jnp.where(ok, w / jnp.where(ok, norm, 1), state.vec)
     elif method != "none":
@@ -328,7 +267,7 @@ def _record(lp: _Loop, state: _State):
             state.params, x, y, None if method == "gram" else _warm_start(lp, state, mix=1e-3), method=method,
             num_iters=cfg.lanczos_iters, tol=tol,
         )  # fmt: skip
-        s = jnp.where(state.diverged, nan, value)
+        s = jnp.where(diverged, nan, value)
         if method == "lanczos":  # the eigenvector warm-starts the next log point
             ok = jnp.all(jnp.isfinite(vector)) & jnp.isfinite(value)
             vec = jnp.where(ok, vector, state.vec)
@@ -336,8 +275,8 @@ def _record(lp: _Loop, state: _State):
     if cfg.log_curvature:
         from .bounds import weighted_curvature
 
-        c = jnp.where(state.diverged, nan, weighted_curvature(state.params, x))
-    return state._replace(vec=vec), TrainLog(state.step, loss, s, c, _eta(lp, state))
+        c = jnp.where(diverged, nan, weighted_curvature(state.params, x))
+    return state._replace(vec=vec), TrainLog(state.status.step, loss, s, c, _eta(lp, state))
 
 
 def _preconditioned_sharpness(lp: _Loop, state: _State):
@@ -350,7 +289,7 @@ def _preconditioned_sharpness(lp: _Loop, state: _State):
     from .adaptive import inverse_sqrt_scale, preconditioned_matvec, preconditioner_kernel
     from .eigen import lanczos
 
-    dtype = state.loss.dtype
+    dtype = state.status.loss.dtype
     scale = inverse_sqrt_scale(preconditioner_kernel(state.opt_state))
 
     def matvec(v, params, x, y, scale):
@@ -360,7 +299,7 @@ def _preconditioned_sharpness(lp: _Loop, state: _State):
     r = lanczos(matvec, _warm_start(lp, state, mix=1e-3), state.params, lp.x, lp.y, scale,
                 num_iters=lp.cfg.lanczos_iters, tol=tol)  # fmt: skip
     ok = jnp.all(jnp.isfinite(r.vector)) & jnp.isfinite(r.value)
-    s = jnp.where(state.diverged, jnp.array(jnp.nan, dtype), r.value)
+    s = jnp.where(state.status.diverged, jnp.array(jnp.nan, dtype), r.value)
     return s, jnp.where(ok, r.vector, state.vec)
 
 
@@ -409,7 +348,7 @@ def _logged_loop(lp: _Loop, state: _State):
 
     def cond(carry):
         state, i, _ = carry
-        return (i < num_logs) & (state.stop_at < 0)
+        return (i < num_logs) & state.status.running
 
     def body(carry):
         state, i, log = carry
@@ -433,15 +372,10 @@ def _init_state(lp: _Loop, params, key) -> _State:
     if lp.opt is not None:
         with jax.numpy_dtype_promotion("standard"):
             opt_state = lp.opt.init(params)
-    i32 = functools.partial(jnp.full, (), dtype=jnp.int32)
     return _State(
         params=params,
         opt_state=opt_state,
-        step=i32(0),
-        loss=jnp.full((), jnp.inf, lp.eta.dtype),  # set by the first block (read only if stopped)
-        below=i32(0),
-        stop_at=i32(-1),
-        diverged=jnp.zeros((), bool),
+        status=new_status(lp.eta.dtype),  # its loss is set by the first block
         boosted=jnp.zeros((), bool),
         # Lanczos's warm start (the log of a closed-form Gram needs none)
         vec=lp.start,
@@ -450,20 +384,21 @@ def _init_state(lp: _Loop, params, key) -> _State:
 
 
 def _finish(lp: _Loop, state: _State, log: TrainLog) -> TrainResult:
-    cfg, stopped = lp.cfg, state.stop_at >= 0
-    converged = stopped & ~state.diverged
+    cfg, st = lp.cfg, state.status
+    stopped = ~st.running
+    converged = stopped & ~st.diverged
     # the stored loss is the one at the frozen/final parameters
     final_loss = lp.obj.value(state.params, lp.x, lp.y)
-    final_loss = jnp.where(state.diverged, state.loss, final_loss)
+    final_loss = jnp.where(st.diverged, st.loss, final_loss)
     # with patience, a run still inside its window at the end is not (yet) certified converged
-    conv = converged | (~state.diverged & (final_loss < cfg.tol) & (cfg.patience == 0))
+    conv = converged | (~st.diverged & (final_loss < cfg.tol) & (cfg.patience == 0))
     conv_at = jnp.where(
-        converged, state.stop_at - cfg.patience, jnp.where(conv, state.step - state.below + 1, -1)
+        converged, st.stop_at - cfg.patience, jnp.where(conv, st.step - st.below + 1, -1)
     )
     return TrainResult(
-        state.params, final_loss, conv, state.diverged,
-        jnp.where(state.diverged, state.stop_at, -1).astype(jnp.int32), conv_at.astype(jnp.int32),
-        jnp.where(stopped, state.stop_at, state.step).astype(jnp.int32), log,
+        state.params, final_loss, conv, st.diverged,
+        jnp.where(st.diverged, st.stop_at, -1).astype(jnp.int32), conv_at.astype(jnp.int32),
+        jnp.where(stopped, st.stop_at, st.step).astype(jnp.int32), log,
     )  # fmt: skip
 
 

@@ -220,15 +220,23 @@ def test_min_norm_vmaps(getkey):
         np.testing.assert_allclose(rs.w[i], ib.min_norm_interpolant(xs[i], ys[i]).w, atol=1e-12)
 
 
-def test_neuron_gd_is_gd_on_w(getkey):
+@pytest.mark.parametrize("eta", [0.1, 3.0])
+def test_neuron_gd_is_gd_on_w(getkey, eta):
+    """Coefficient GD is GD on w. eta = 3 (far above n / ||x_i||^2 ~ 0.2) diverges: the run is
+    then frozen at the first iterate whose loss exceeds DIVERGE_ABOVE (minstab.loop)."""
+    from minstab.loop import DIVERGE_ABOVE
+
     data = ib.teacher_data(getkey(), 8, 40)
     w0 = 0.1 * jax.random.normal(getkey(), (40,))
-    eta = 3.0
     res = ib.gd_single_neuron(data.x, data.y, eta, w0=w0, steps=60, num_logs=3)
-    w = w0
+    w, frozen = w0, False
     for _ in range(60):
         z = data.x @ w
-        w = w - eta / 8 * data.x.T @ jnp.where(z >= 0, jnp.maximum(z, 0) - data.y, 0)
+        r = jnp.maximum(z, 0) - data.y
+        frozen = frozen or not float(0.5 * jnp.mean(r * r)) <= DIVERGE_ABOVE
+        if not frozen:
+            w = w - eta / 8 * data.x.T @ jnp.where(z >= 0, r, 0)
+    assert frozen == (eta > 1)
     np.testing.assert_allclose(res.w, w, atol=1e-12)
 
 
