@@ -29,7 +29,7 @@ import numpy as np
 from ._validate import check_common_float_dtype, check_finite
 from .batching import check_mean_loss
 from .config import TrainConfig, describe
-from .curvature import sharpness_kernel
+from .curvature import SharpnessOptions, sharpness_kernel
 from .eigen import solve
 from .nets import ShallowParams, activation_derivative, validate
 from .problem import Problem
@@ -182,10 +182,8 @@ class Objective(Problem):
         :data:`minstab.eigen.SOLVERS` on its HVP.
         """
         if self.closed_form:
-            r = sharpness_kernel(
-                params, x, y, v0, method=method, num_iters=num_iters, tol=tol,
-                negative_slope=self.negative_slope, with_vector=v0 is not None,
-            )  # fmt: skip
+            opts = SharpnessOptions(method, num_iters, tol, with_vector=v0 is not None)
+            r = sharpness_kernel(params, x, y, v0, problem=self, opts=opts)
             return r.value, r.vector, r.residual
         # any eigen-solver of the table on this objective's HVP (train and sweep ask "lanczos")
         r = solve(method, self.hvp_flat, v0, params, x, y, num_iters=num_iters, tol=tol)

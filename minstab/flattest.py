@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from ._validate import check_data_dtype, check_int, check_real, check_tol
-from .curvature import residual_bound_kernel, sharpness_kernel
+from .curvature import SharpnessOptions, residual_bound_kernel, sharpness_kernel
 from .eigen import default_tol
 from .nets import (
     ShallowParams,
@@ -39,6 +39,7 @@ from .nets import (
     rescale,
     validate,
 )
+from .problem import Problem
 
 __all__ = ["FlattestResult", "flattest_implementation"]
 
@@ -151,13 +152,15 @@ def _flattest_impl(params, x, y, *, num_iters, tol, negative_slope, damping, smo
     # otherwise Lanczos on the full Hessian), and of the input
     res_bound = residual_bound_kernel(new, x, y, negative_slope)
     at_min = res_bound <= tol * best_primal
-    kw = dict(num_iters=None, tol=tol, negative_slope=negative_slope)
+    kw = dict(
+        problem=Problem(negative_slope=negative_slope), opts=SharpnessOptions("lanczos", None, tol)
+    )
     # Lanczos, not the dense Hessian, even for small nets: with method="dense" here (P = 49)
     # the main job's sweep hung at 0 % CPU inside its 2-device shard_map (twice, 2026-12-06;
     # jaxlib 0.10.2), while plain vmapped eigh of that size under the same mesh does not
     v0 = jax.random.normal(jax.random.key(0), (new.w1.size + 2 * new.b1.size + 1,), x.dtype)
-    full_new = sharpness_kernel(new, x, y, v0, method="lanczos", **kw).value
-    full_old = sharpness_kernel(params, x, y, v0, method="lanczos", **kw).value
+    full_new = sharpness_kernel(new, x, y, v0, **kw).value
+    full_old = sharpness_kernel(params, x, y, v0, **kw).value
     value = jnp.where(at_min, best_primal, full_new)
     old = jnp.where(residual_bound_kernel(params, x, y, negative_slope) <= tol * best_primal,
                     trace[0, 0], full_old)  # fmt: skip

@@ -40,7 +40,7 @@ from jax.sharding import PartitionSpec as P
 from ._io import atomic_savez, to_jsonable, write_json
 from ._validate import ArgumentTypeError, check_bool, check_choice, check_int
 from .config import TrainConfig, train_config
-from .curvature import residual_bound_kernel, sharpness_kernel
+from .curvature import SharpnessOptions, residual_bound_kernel, sharpness_kernel
 from .engine import Objective
 from .nets import ShallowParams
 from .progress import ProgressBar
@@ -386,10 +386,8 @@ def _diagnostics(obj: Objective, p, x, y, *, flattest: bool | None) -> dict:
         return dict(sharpness=value, sharpness_residual=res, **{f: nan for f in _SHALLOW_ONLY})
     from .bounds import weighted_curvature
 
-    g = sharpness_kernel(
-        p, x, y, None, method="gram", num_iters=None, tol=1e-8,
-        negative_slope=obj.negative_slope, with_vector=False,
-    )  # fmt: skip
+    opts = SharpnessOptions("gram", None, 1e-8, with_vector=False)
+    g = sharpness_kernel(p, x, y, None, problem=obj, opts=opts)
     curv = weighted_curvature(p, x)
     fl = nan
     if flattest:
