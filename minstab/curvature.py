@@ -45,7 +45,7 @@ from ._validate import (
     itemsize,
     num_flat,
 )
-from .batching import pass_progress, resolve_data
+from .batching import pass_progress
 from .eigen import SOLVERS, EigResult, Solver, default_tol, dense_eigenpairs, lanczos, materialize
 from .losses import quadratic_loss, squared_error
 from .nets import (
@@ -65,7 +65,7 @@ from .operators import (
     gram_operator,
     hvp_flat,
 )
-from .problem import Problem
+from .problem import Problem, resolve_call
 
 __all__ = [
     "hessian",
@@ -88,7 +88,10 @@ __all__ = [
 
 
 class _Names(Sequence):
-    """Read-only live view of a table's keys as a sequence (``index``, ``in``, ``tuple + it``)."""
+    """The keys of a table as a read-only sequence that follows the table (``index``, ``in``).
+
+    ``Sequence`` supplies ``index``, ``in``, iteration and ``count`` from the two methods.
+    """
 
     def __init__(self, table: dict):
         self._table = table
@@ -98,12 +101,6 @@ class _Names(Sequence):
 
     def __len__(self) -> int:
         return len(self._table)
-
-    def __radd__(self, other: tuple) -> tuple:
-        return tuple(other) + tuple(self._table)
-
-    def __add__(self, other: tuple) -> tuple:
-        return tuple(self._table) + tuple(other)
 
     def __eq__(self, other) -> bool:
         return tuple(self._table) == (tuple(other) if isinstance(other, Sequence) else other)
@@ -137,21 +134,6 @@ def _hessian(params, x, y, *, negative_slope=0.0):
 _model_hessian = jax.jit(dense_hessian, static_argnames=("model", "loss"))
 
 
-def _problem(params, x, y, *, model, loss, negative_slope):
-    """``(problem, x, y)`` of a public call, validated before tracing.
-
-    The shallow net on the quadratic loss (:attr:`minstab.Problem.closed_form`) gets its
-    own checks (x of shape (n, d) or (n,), y of shape (n,)); any other problem
-    :meth:`minstab.Problem.validate`.
-    """
-    problem = Problem.resolve(model, loss, negative_slope=negative_slope)
-    if problem.closed_form:
-        x, y = validate(params, x, y)
-    else:
-        x, y = problem.validate(params, x, y)
-    return problem, x, y
-
-
 def hessian(
     params,
     x: jax.Array,
@@ -182,7 +164,9 @@ def hessian(
     >>> ms.hessian(p, x, y, model=apply).shape
     (9, 9)
     """
-    problem, x, y = _problem(params, x, y, model=model, loss=loss, negative_slope=negative_slope)
+    problem, x, y = resolve_call(
+        params, x, y, model=model, loss=loss, negative_slope=negative_slope, shallow_checks=True
+    )
     check_dense_memory(params)
     if problem.closed_form:
         return _hessian(params, x, y, negative_slope=problem.negative_slope)
@@ -278,7 +262,10 @@ def gauss_newton_matvec(
 
     With ``model``: J^T (J v) / n (one jvp and its transpose), v in ``ravel_pytree`` order.
     """
-    problem, x, _ = _problem(params, x, None, model=model, loss=None, negative_slope=negative_slope)
+    problem, x, _ = resolve_call(
+        params, x, None, model=model, negative_slope=negative_slope, shallow_checks=True,
+        targets=False,
+    )  # fmt: skip
     if not problem.closed_form:
         _check_flat(theta_v, params, "theta_v")
         return _model_gn_matvec(theta_v, params, x, model=problem.net)
@@ -332,7 +319,10 @@ def jacobian(
     With ``model``: J of shape (N, P), N = model(params, x).size (sample-major rows), by
     reverse mode (N backward passes; for small problems).
     """
-    problem, x, _ = _problem(params, x, None, model=model, loss=None, negative_slope=negative_slope)
+    problem, x, _ = resolve_call(
+        params, x, None, model=model, negative_slope=negative_slope, shallow_checks=True,
+        targets=False,
+    )  # fmt: skip
     if not problem.closed_form:
         return _model_jacobian(params, x, model=problem.net)
     a, s = _features(params, x, problem.negative_slope)
@@ -361,7 +351,10 @@ def gauss_newton_gram(
     With ``model``: K = J J^T / n of shape (N, N), N = model(params, x).size (sample-major),
     column by column from one linearization of the model (N products of a vjp and a jvp).
     """
-    problem, x, _ = _problem(params, x, None, model=model, loss=None, negative_slope=negative_slope)
+    problem, x, _ = resolve_call(
+        params, x, None, model=model, negative_slope=negative_slope, shallow_checks=True,
+        targets=False,
+    )  # fmt: skip
     if not problem.closed_form:
         return _model_gram(params, x, model=problem.net)
     return _gram(params, x, problem.negative_slope)
@@ -695,15 +688,6 @@ def _check_method(problem: Problem, method: str, params) -> str:
     return method
 
 
-def _sharpness_data(problem: Problem, params, x, y):
-    """Validated ``(x, y)`` of a sharpness call (the shallow net's checks on its closed form)."""
-    if problem.closed_form:
-        x, y = validate(params, x, y)
-        check_data_dtype(x, y, params.w1.dtype)
-        return x, y
-    return problem.validate(params, x, y)
-
-
 def sharpness(
     params,
     x: jax.Array,
@@ -783,20 +767,13 @@ def sharpness(
     check_bool(full_output, "full_output")
     check_bool(progress, "progress")
     num_iters, tol = _check_iterative(num_iters, tol)
-    if data_batch_size is not None or y is None:
-        x, y, data_batch_size = resolve_data(x, y, data_batch_size, progress=progress)
-        if y is None:
-            raise ValueError(
-                "y must be an array of targets (or x a sequence of (x_b, y_b) batches)"
-            )
-    problem = Problem.resolve(
-        model, loss, negative_slope=negative_slope, data_batch_size=data_batch_size,
-        progress=progress,
+    problem, x, y = resolve_call(
+        params, x, y, model=model, loss=loss, negative_slope=negative_slope,
+        data_batch_size=data_batch_size, progress=progress, shallow_checks=True,
     )  # fmt: skip
     method = _check_method(problem, method, params)
-    x, y = _sharpness_data(problem, params, x, y)
-    if problem.data_batch_size is not None:
-        problem = problem.replace(data_batch_size=min(problem.data_batch_size, x.shape[0]))
+    if problem.closed_form:
+        check_data_dtype(x, y, params.w1.dtype)
     if v0 is not None:
         _check_flat(v0, params, "v0")
     tol = default_tol(jax.tree_util.tree_leaves(params)[0].dtype) if tol is None else float(tol)

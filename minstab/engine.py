@@ -1,18 +1,18 @@
 """What the training loops need from a model: loss, gradient, Hessian products, sharpness.
 
 Every loop in :mod:`minstab.train` and :mod:`minstab.sweep` talks to an :class:`Objective`,
-which covers two kinds of model with one interface:
+the :class:`minstab.problem.Problem` of a training run, which covers two kinds of model with
+one interface:
 
 - ``model=None, loss=None``: the shallow ReLU net of seed 004 eq. (18) on the quadratic loss
   (eq. 19). The gradient is written in closed form (one forward pass, backprop by hand) and the
   sharpness uses the closed-form Gram / structured HVP of :mod:`minstab.curvature`: the
-  automatic fast path.
+  automatic fast path (the static field :attr:`~minstab.problem.Problem.closed_form`).
 - any pure ``model(params, x) -> predictions`` over any params pytree, with ``loss(pred, y)``
   (default the quadratic loss (1/2n) sum r^2 over every output entry, n = ``x.shape[0]``):
-  ``jax.value_and_grad``, forward-over-reverse Hessian-vector products
-  (:func:`minstab.curvature.hvp`) on the ``ravel_pytree`` flat vector, and Lanczos
-  (:func:`minstab.eigen.lanczos`) for the sharpness. The built-in net with a custom ``loss``
-  takes this path too.
+  the problem's ``jax.value_and_grad``, forward-over-reverse Hessian-vector products on the
+  ``ravel_pytree`` flat vector, and an eigen-solver of :data:`minstab.eigen.SOLVERS` for the
+  sharpness. The built-in net with a custom ``loss`` takes this path too.
 
 An :class:`Objective` is a frozen dataclass (hashable), so it is a static argument of ``jit``:
 one compiled program per (model, loss), and new parameters, data or step sizes never recompile.

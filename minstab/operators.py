@@ -188,7 +188,20 @@ def ggn_operator(params, x, y, *, model: Callable, loss: Callable):
 
 
 def curvature_operator(params, x, y, *, model: Callable, loss: Callable, curvature: str):
-    """:func:`hessian_operator` (``curvature="hessian"``) or :func:`ggn_operator` (``"ggn"``)."""
+    """:func:`hessian_operator` (``curvature="hessian"``) or :func:`ggn_operator` (``"ggn"``).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, minstab as ms
+    >>> from minstab.operators import curvature_operator
+    >>> def apply(p, x):
+    ...     return x @ p["w"]
+    >>> x, y = jnp.array([[1.0, 0.0], [0.0, 2.0]]), jnp.zeros(2)
+    >>> theta, matvec = curvature_operator({"w": jnp.ones(2)}, x, y, model=apply,
+    ...                                    loss=ms.squared_error, curvature="ggn")
+    >>> matvec(jnp.ones(2))  # X^T X v / n for a linear model
+    Array([0.5, 2. ], dtype=float32)
+    """
     op = hessian_operator if curvature == "hessian" else ggn_operator
     return op(params, x, y, model=model, loss=loss)
 

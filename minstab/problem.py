@@ -33,9 +33,10 @@ from .batching import (
     check_data_batch_size,
     check_mean_loss,
     curvature_operator,
+    resolve_data,
 )
 from .losses import softmax_cross_entropy, squared_error
-from .nets import check_slope
+from .nets import check_slope, validate
 from .operators import (
     CURVATURES,
     check_hashable,
@@ -45,7 +46,7 @@ from .operators import (
     shallow_model,
 )
 
-__all__ = ["Problem", "ModelLoss", "model_loss"]
+__all__ = ["Problem", "ModelLoss", "model_loss", "resolve_call"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,6 +203,38 @@ class Problem:
         if precond is None:
             return theta, matvec
         return theta, lambda v: precond * matvec(precond * v)
+
+
+def resolve_call(
+    params, x, y, *, model=None, loss=None, negative_slope=0.0, data_batch_size=None,
+    progress=False, shallow_checks=False, targets=True,
+):  # fmt: skip
+    """``(problem, x, y)`` of a public call on data, validated before tracing.
+
+    ``x`` may be a sequence of ``(x_b, y_b)`` batches with ``y=None``
+    (:func:`minstab.batching.resolve_data`; ``data_batch_size`` then defaults to the first
+    batch's size); the batch size is capped at n. The arrays are checked by
+    :meth:`Problem.validate`, or, with ``shallow_checks`` and a closed-form problem, by the
+    shallow net's own checks (:func:`minstab.nets.validate`: x of shape (n, d) or (n,), y of
+    shape (n,)). ``targets=False``: a call without ``y`` (a Jacobian, a Gram matrix).
+    """
+    if data_batch_size is not None or (targets and y is None):
+        x, y, data_batch_size = resolve_data(x, y, data_batch_size, progress=progress)
+        if y is None:
+            raise ValueError(
+                "y must be an array of targets (or x a sequence of (x_b, y_b) batches)"
+            )
+    problem = Problem.resolve(
+        model, loss, negative_slope=negative_slope, data_batch_size=data_batch_size,
+        progress=progress,
+    )  # fmt: skip
+    if shallow_checks and problem.closed_form:
+        x, y = validate(params, x, y)
+    else:
+        x, y = problem.validate(params, x, y)
+    if problem.data_batch_size is not None and problem.data_batch_size > x.shape[0]:
+        problem = problem.replace(data_batch_size=x.shape[0])
+    return problem, x, y
 
 
 ModelLoss = Problem

@@ -38,10 +38,10 @@ from ._validate import (
     check_tol,
 )
 from .adaptive import check_precond
-from .batching import pass_progress, resolve_data
+from .batching import pass_progress
 from .eigen import default_tol, lanczos, lanczos_tridiagonal
 from .operators import CURVATURES, default_start
-from .problem import Problem
+from .problem import Problem, resolve_call
 
 __all__ = [
     "Eigenpairs",
@@ -311,17 +311,12 @@ _density_jit = jax.jit(density_kernel, static_argnames=_STATIC)
 def setup_problem(params, x, y, model, loss, curvature, data_batch_size=None, progress=False):
     """Validate (before tracing) and resolve: ``(x, y, problem, P, dtype)``.
 
-    ``x`` may be a sequence of ``(x_b, y_b)`` batches with ``y=None``
-    (:func:`minstab.batching.resolve_data`); the batch size is capped at n.
+    :func:`minstab.problem.resolve_call` after checking ``curvature``.
     """
     check_choice(curvature, "curvature", CURVATURES)
-    x, y, data_batch_size = resolve_data(x, y, data_batch_size, progress=progress)
-    if y is None:
-        raise ValueError("y must be an array of targets (or x a sequence of (x_b, y_b) batches)")
-    problem = Problem.resolve(model, loss, data_batch_size=data_batch_size, progress=progress)
-    x, y = problem.validate(params, x, y)
-    if data_batch_size is not None:
-        problem = problem.replace(data_batch_size=min(data_batch_size, x.shape[0]))
+    problem, x, y = resolve_call(
+        params, x, y, model=model, loss=loss, data_batch_size=data_batch_size, progress=progress
+    )
     leaves = jax.tree_util.tree_leaves(params)
     size = sum(int(jnp.size(a)) for a in leaves)
     return x, y, problem, size, leaves[0].dtype
