@@ -14,7 +14,8 @@ batch at a time, so the memory is O(batch) on top of the data, where the unbatch
 :mod:`minstab.operators` linearize over all n samples at once (O(n)); each product re-runs the
 forward pass, so a batched product costs about 1.5-2x a linearized one.
 
-:func:`curvature_operator` is the batched twin of :func:`minstab.operators.curvature_operator`
+:class:`minstab.Problem` with ``data_batch_size`` computes the loss, gradient and products
+this way; :func:`curvature_operator` is the batched twin of :func:`minstab.operators.curvature_operator`
 (H v by forward-over-reverse, or G v = J^T (d^2 l / d pred^2) J v, per batch). The public
 functions take ``data_batch_size=`` (``None``: one pass over all data, as before) and data as
 arrays or as a sequence of ``(x_b, y_b)`` batches (:func:`resolve_data`; e.g.
@@ -51,9 +52,6 @@ from .progress import ProgressBar
 
 __all__ = [
     "batch_mean",
-    "batched_value",
-    "batched_value_and_grad",
-    "batched_hvp_flat",
     "curvature_operator",
     "check_data_batch_size",
     "check_mean_loss",
@@ -336,22 +334,6 @@ def batch_mean(fn: Callable, x, y, *, batch_size: int, progress: bool = False):
     return acc
 
 
-def batched_value(params, x, y, *, model: Callable, loss: Callable, batch_size: int):
-    """L(params) over all samples, batch by batch."""
-    return batch_mean(lambda xb, yb: loss(model(params, xb), yb), x, y, batch_size=batch_size)
-
-
-def batched_value_and_grad(params, x, y, *, model: Callable, loss: Callable, batch_size: int):
-    """(L, grad L) over all samples, batch by batch (the gradient shaped like ``params``)."""
-
-    def value(p, xb, yb):
-        return loss(model(p, xb), yb)
-
-    return batch_mean(
-        lambda xb, yb: jax.value_and_grad(value)(params, xb, yb), x, y, batch_size=batch_size
-    )
-
-
 def _batch_hvp(params, xb, yb, v, *, model, loss):
     theta, unravel = ravel_pytree(params)
     return jax.jvp(jax.grad(lambda t: loss(model(unravel(t), xb), yb)), (theta,), (v,))[1]
@@ -363,14 +345,6 @@ def _batch_ggn(params, xb, yb, v, *, model, loss):
     _, loss_hvp = jax.linearize(jax.grad(lambda p: loss(p, yb)), pred)
     (out,) = jax.linear_transpose(jvp, theta)(loss_hvp(jvp(v)))
     return out
-
-
-def batched_hvp_flat(params, x, y, v, *, model: Callable, loss: Callable, batch_size: int):
-    """H v for a flat v (``ravel_pytree`` order), forward-over-reverse on each batch."""
-    return batch_mean(
-        lambda xb, yb: _batch_hvp(params, xb, yb, v, model=model, loss=loss),
-        x, y, batch_size=batch_size,
-    )  # fmt: skip
 
 
 class DataBatches(NamedTuple):
