@@ -108,11 +108,12 @@ from .nets import num_params as num_params
 from .nets import permute as permute
 from .nets import rescale as rescale
 from .nets import unflatten as unflatten
-from .operators import ModelLoss as ModelLoss
-from .operators import model_loss as model_loss
 from .predict import Prediction as Prediction
 from .predict import check_against_sweep as check_against_sweep
 from .predict import smoothest_interpolant as smoothest_interpolant
+from .problem import ModelLoss as ModelLoss
+from .problem import Problem as Problem
+from .problem import model_loss as model_loss
 from .report import StabilityReport as StabilityReport
 from .report import stability_report as stability_report
 from .sgd import NonUniformity as NonUniformity

@@ -14,14 +14,15 @@ batch at a time, so the memory is O(batch) on top of the data, where the unbatch
 :mod:`minstab.operators` linearize over all n samples at once (O(n)); each product re-runs the
 forward pass, so a batched product costs about 1.5-2x a linearized one.
 
-:func:`curvature_operator` is the batched twin of :func:`minstab.operators.curvature_operator`
+:class:`minstab.Problem` with ``data_batch_size`` computes the loss, gradient and products
+this way; :func:`curvature_operator` is the batched twin of :func:`minstab.operators.curvature_operator`
 (H v by forward-over-reverse, or G v = J^T (d^2 l / d pred^2) J v, per batch). The public
 functions take ``data_batch_size=`` (``None``: one pass over all data, as before) and data as
 arrays or as a sequence of ``(x_b, y_b)`` batches (:func:`resolve_data`; e.g.
 :func:`read_idx_batches` reads an IDX file in pieces).
 
 Progress: with ``progress=True`` (:func:`minstab.block_sharpness`, :func:`minstab.block_trace`,
-:func:`batched_sharpness`; inside the kernels a :class:`DataBatches` static batch size) every
+:func:`minstab.sharpness`; inside the kernels a :class:`DataBatches` static batch size) every
 batch of every product sends one ``jax.debug.callback`` to the host, counted by the open
 :func:`pass_progress` bar (batches done, full passes over the data); off by default, and then
 no callback is compiled in. The keyword is ``data_batch_size`` (not
@@ -51,9 +52,6 @@ from .progress import ProgressBar
 
 __all__ = [
     "batch_mean",
-    "batched_value",
-    "batched_value_and_grad",
-    "batched_hvp_flat",
     "curvature_operator",
     "check_data_batch_size",
     "check_mean_loss",
@@ -336,22 +334,6 @@ def batch_mean(fn: Callable, x, y, *, batch_size: int, progress: bool = False):
     return acc
 
 
-def batched_value(params, x, y, *, model: Callable, loss: Callable, batch_size: int):
-    """L(params) over all samples, batch by batch."""
-    return batch_mean(lambda xb, yb: loss(model(params, xb), yb), x, y, batch_size=batch_size)
-
-
-def batched_value_and_grad(params, x, y, *, model: Callable, loss: Callable, batch_size: int):
-    """(L, grad L) over all samples, batch by batch (the gradient shaped like ``params``)."""
-
-    def value(p, xb, yb):
-        return loss(model(p, xb), yb)
-
-    return batch_mean(
-        lambda xb, yb: jax.value_and_grad(value)(params, xb, yb), x, y, batch_size=batch_size
-    )
-
-
 def _batch_hvp(params, xb, yb, v, *, model, loss):
     theta, unravel = ravel_pytree(params)
     return jax.jvp(jax.grad(lambda t: loss(model(unravel(t), xb), yb)), (theta,), (v,))[1]
@@ -363,14 +345,6 @@ def _batch_ggn(params, xb, yb, v, *, model, loss):
     _, loss_hvp = jax.linearize(jax.grad(lambda p: loss(p, yb)), pred)
     (out,) = jax.linear_transpose(jvp, theta)(loss_hvp(jvp(v)))
     return out
-
-
-def batched_hvp_flat(params, x, y, v, *, model: Callable, loss: Callable, batch_size: int):
-    """H v for a flat v (``ravel_pytree`` order), forward-over-reverse on each batch."""
-    return batch_mean(
-        lambda xb, yb: _batch_hvp(params, xb, yb, v, model=model, loss=loss),
-        x, y, batch_size=batch_size,
-    )  # fmt: skip
 
 
 class DataBatches(NamedTuple):
@@ -421,96 +395,3 @@ def curvature_operator(
         )  # fmt: skip
 
     return theta, matvec
-
-
-# ----------------------------------------------------------------------------- sharpness
-def _sharpness_kernel(params, x, y, v0, *, model, loss, method, num_iters, tol, batch_size):
-    from .curvature import SHARPNESS_METHODS, SharpnessResult
-    from .eigen import lanczos, power_iteration
-    from .operators import default_start
-
-    _, matvec = curvature_operator(
-        params, x, y, model=model, loss=loss, curvature="hessian", batch_size=batch_size
-    )
-    v0 = default_start(params) if v0 is None else v0
-    if method == "power":
-        r = power_iteration(matvec, v0, num_iters=num_iters or 2000, tol=tol)
-    else:
-        r = lanczos(matvec, v0, num_iters=num_iters, tol=tol)
-    code = jnp.array(SHARPNESS_METHODS.index(method), jnp.int32)
-    return SharpnessResult(r.value, r.vector, r.residual, r.num_matvecs, r.converged, code)
-
-
-_sharpness_jit = jax.jit(
-    _sharpness_kernel,
-    static_argnames=("model", "loss", "method", "num_iters", "tol", "batch_size"),
-)
-
-_BATCHED_METHODS = ("auto", "lanczos", "power")
-
-
-def prepare(
-    params, x, y, *, model, loss, data_batch_size, negative_slope: float = 0.0,
-    progress: bool = False,
-):  # fmt: skip
-    """Validate a batched problem before tracing: ``(x, y, model, loss, batch_size)``.
-
-    Resolves a sequence of batches (:func:`resolve_data`), the shallow net for ``model=None``
-    and the quadratic loss for ``loss=None``, runs :func:`minstab.operators.check_model` and
-    :func:`check_mean_loss`. ``progress``: a bar while a sequence of batches is read.
-    """
-    from .losses import softmax_cross_entropy, squared_error
-    from .operators import check_model, resolve_loss, shallow_model
-
-    x, y, batch_size = resolve_data(x, y, data_batch_size, progress=progress)
-    if y is None:
-        raise ValueError("y must be an array of targets (or x a sequence of (x_b, y_b) batches)")
-    if batch_size is None:
-        raise ValueError("data_batch_size must be a positive integer with arrays x, y, got None")
-    if model is None:
-        model = shallow_model(float(negative_slope))
-    elif negative_slope != 0.0:
-        raise ValueError(
-            "negative_slope applies to the shallow net (model=None); a model sets its own "
-            f"activation, got negative_slope={negative_slope}"
-        )
-    x, y = check_model(params, x, y, model=model, loss=loss)
-    loss = resolve_loss(loss)
-    if loss not in (squared_error, softmax_cross_entropy):
-        check_mean_loss(params, x, y, model=model, loss=loss)
-    return x, y, model, loss, min(batch_size, x.shape[0])
-
-
-def batched_sharpness(
-    params, x, y, *, model, loss, method, v0, num_iters, tol, negative_slope, full_output,
-    data_batch_size, progress=False,
-):  # fmt: skip
-    """:func:`minstab.sharpness` over all samples in batches of ``data_batch_size``.
-
-    ``progress=True``: a bar counting the batches of every product (:func:`pass_progress`).
-    """
-    from ._validate import check_bool
-    from .eigen import default_tol
-
-    check_bool(progress, "progress")
-    if method not in _BATCHED_METHODS:
-        raise ValueError(
-            f"method must be one of {', '.join(map(repr, _BATCHED_METHODS))} with "
-            f"data_batch_size ('dense' and 'gram' need all samples at once), got {method!r}"
-        )
-    x, y, model, loss, batch_size = prepare(
-        params, x, y, model=model, loss=loss, data_batch_size=data_batch_size,
-        negative_slope=negative_slope, progress=progress,
-    )  # fmt: skip
-    size = sum(int(jnp.size(a)) for a in jax.tree_util.tree_leaves(params))
-    if v0 is not None and jnp.shape(v0) != (size,):
-        raise ValueError(f"v0 must have shape ({size},) (flat params), got {jnp.shape(v0)}")
-    dtype = jax.tree_util.tree_leaves(params)[0].dtype
-    tol = default_tol(dtype) if tol is None else float(tol)
-    with pass_progress("sharpness", enabled=progress):
-        r = _sharpness_jit(
-            params, x, y, v0, model=model, loss=loss,
-            method="power" if method == "power" else "lanczos", num_iters=num_iters, tol=tol,
-            batch_size=DataBatches(batch_size, progress),
-        )  # fmt: skip
-    return r if full_output else r.value

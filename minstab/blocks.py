@@ -22,9 +22,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_int, check_key
-from .batching import batch_plan, curvature_operator, pass_progress, resolve_data
+from ._validate import check_bool, check_choice, check_int, check_key
+from .batching import pass_progress
 from .eigen import default_tol, lanczos
+from .problem import Problem
+from .spectrum import TRACE_METHODS, TraceEstimate, TraceOptions, setup_problem, trace_kernel
 
 __all__ = ["BlockSharpness", "block_sharpness", "block_trace", "block_labels", "plot_blocks"]
 
@@ -110,12 +112,10 @@ def _block_model(params, idx, model):
     return [leaves[i] for i in idx], model_b
 
 
-def _block_operator(params, x, y, idx, *, model, loss, curvature, batch_size):
-    """``(theta_b, matvec)`` of the diagonal block of the leaves ``idx`` (flat)."""
-    sub, model_b = _block_model(params, idx, model)
-    return curvature_operator(
-        sub, x, y, model=model_b, loss=loss, curvature=curvature, batch_size=batch_size
-    )
+def _block_problem(params, idx, problem: Problem):
+    """``(sub, problem_b)``: the leaves ``idx`` and the problem as a function of them alone."""
+    sub, model_b = _block_model(params, idx, problem.net)
+    return sub, problem.replace(model=model_b, negative_slope=0.0)
 
 
 def _dense_block(matvec, size, dtype):
@@ -124,51 +124,51 @@ def _dense_block(matvec, size, dtype):
     return (h + h.T) / 2
 
 
-def _sharpness_kernel(params, x, y, *, groups, model, loss, curvature, num_iters, tol, batch_size):
+class BlockOptions(NamedTuple):
+    """Static options of the block kernels: the leaf indices of each block and the solver's."""
+
+    groups: tuple
+    curvature: str
+    num_iters: int = 0
+    tol: float = 0.0
+    method: str = ""
+    num_samples: int = 0
+
+
+def _sharpness_kernel(params, x, y, *, problem: Problem, opts: BlockOptions):
     out = []
-    for idx in groups:
-        theta, matvec = _block_operator(
-            params, x, y, idx, model=model, loss=loss, curvature=curvature, batch_size=batch_size
-        )
+    for idx in opts.groups:
+        sub, block = _block_problem(params, idx, problem)
+        theta, matvec = block.operator(sub, x, y, curvature=opts.curvature)
         size, dtype = theta.shape[0], theta.dtype
         if size <= _DENSE_MAX:
             top = jnp.linalg.eigvalsh(_dense_block(matvec, size, dtype))[-1]
             out.append((top, jnp.zeros((), dtype), jnp.ones((), bool)))
         else:
             v0 = jax.random.normal(jax.random.key(0), (size,), dtype)
-            r = lanczos(matvec, v0, num_iters=min(size, num_iters), tol=tol)
+            r = lanczos(matvec, v0, num_iters=min(size, opts.num_iters), tol=opts.tol)
             out.append((r.value, r.residual, r.converged))
     return out
 
 
-def _trace_kernel(
-    params, x, y, key, *, groups, model, loss, curvature, method, num_samples, batch_size
-):
-    from .spectrum import TraceEstimate, trace_kernel
-
+def _trace_kernel(params, x, y, key, *, problem: Problem, opts: BlockOptions):
     out = []
-    for b, idx in enumerate(groups):
-        theta, matvec = _block_operator(
-            params, x, y, idx, model=model, loss=loss, curvature=curvature, batch_size=batch_size
-        )
+    for b, idx in enumerate(opts.groups):
+        sub, block = _block_problem(params, idx, problem)
+        theta, matvec = block.operator(sub, x, y, curvature=opts.curvature)
         size, dtype = theta.shape[0], theta.dtype
-        if size <= num_samples:  # exact: sum of e_i^T H_bb e_i
+        if size <= opts.num_samples:  # exact: sum of e_i^T H_bb e_i
             diag = jnp.diagonal(_dense_block(matvec, size, dtype))
             out.append(TraceEstimate(jnp.sum(diag), jnp.zeros((), dtype), jnp.array(size), diag))
             continue
-        sub, model_b = _block_model(params, idx, model)
-        est = trace_kernel(
-            sub, x, y, jax.random.fold_in(key, b), model=model_b,
-            loss=loss, curvature=curvature, method=method, num_samples=num_samples,
-            batch_size=1, data_batch_size=batch_size,
-        )  # fmt: skip
+        trace_opts = TraceOptions(opts.curvature, opts.method, opts.num_samples, 1)
+        est = trace_kernel(sub, x, y, jax.random.fold_in(key, b), problem=block, opts=trace_opts)
         out.append(est)
     return out
 
 
-_STATIC = ("groups", "model", "loss", "curvature", "batch_size")
-_sharpness_jit = jax.jit(_sharpness_kernel, static_argnames=_STATIC + ("num_iters", "tol"))
-_trace_jit = jax.jit(_trace_kernel, static_argnames=_STATIC + ("method", "num_samples"))
+_sharpness_jit = jax.jit(_sharpness_kernel, static_argnames=("problem", "opts"))
+_trace_jit = jax.jit(_trace_kernel, static_argnames=("problem", "opts"))
 
 
 def _arrange(params, blocks, labels, groups, values):
@@ -229,25 +229,18 @@ def block_sharpness(
     >>> bool(jnp.allclose(top["w"], ref, rtol=1e-5))
     True
     """
-    from ._validate import check_bool
-    from .spectrum import setup_problem
-
     check_bool(full_output, "full_output")
     check_bool(progress, "progress")
     labels = block_labels(params, blocks)
     num_iters = check_int(num_iters, "num_iters", minimum=1)
-    x, y, data_batch_size = resolve_data(x, y, data_batch_size, progress=progress)
-    x, y, model, loss, _, dtype, data_batch_size = setup_problem(
-        params, x, y, model, loss, curvature, data_batch_size
+    x, y, problem, _, dtype = setup_problem(
+        params, x, y, model, loss, curvature, data_batch_size, progress
     )
     tol = default_tol(dtype) if tol is None else float(tol)
     groups = _groups(labels)
-    with pass_progress("block_sharpness", enabled=progress and data_batch_size is not None):
-        out = _sharpness_jit(
-            params, x, y, groups=tuple(tuple(g) for g in groups.values()), model=model,
-            loss=loss, curvature=curvature, num_iters=num_iters, tol=tol,
-            batch_size=batch_plan(data_batch_size, progress),
-        )  # fmt: skip
+    opts = BlockOptions(tuple(tuple(g) for g in groups.values()), curvature, num_iters, tol)
+    with pass_progress("block_sharpness", enabled=problem.progress):
+        out = _sharpness_jit(params, x, y, problem=problem, opts=opts)
     fields = [_arrange(params, blocks, labels, groups, [o[j] for o in out]) for j in range(3)]
     return BlockSharpness(*fields) if full_output else fields[0]
 
@@ -276,24 +269,19 @@ def block_trace(
     or dicts by label; the sum of the block values estimates tr(H). ``progress``: as in
     :func:`block_sharpness`.
     """
-    from ._validate import check_bool, check_choice
-    from .spectrum import TRACE_METHODS, TraceEstimate, setup_problem
-
     labels = block_labels(params, blocks)
     check_choice(method, "method", TRACE_METHODS)
     num_samples = check_int(num_samples, "num_samples", minimum=2 if method == "hutchinson" else 4)
     check_bool(progress, "progress")
-    x, y, data_batch_size = resolve_data(x, y, data_batch_size, progress=progress)
-    x, y, model, loss, _, _, data_batch_size = setup_problem(
-        params, x, y, model, loss, curvature, data_batch_size
+    x, y, problem, _, _ = setup_problem(
+        params, x, y, model, loss, curvature, data_batch_size, progress
     )
     groups = _groups(labels)
-    with pass_progress("block_trace", enabled=progress and data_batch_size is not None):
-        out = _trace_jit(
-            params, x, y, check_key(key), groups=tuple(tuple(g) for g in groups.values()),
-            model=model, loss=loss, curvature=curvature, method=method,
-            num_samples=num_samples, batch_size=batch_plan(data_batch_size, progress),
-        )  # fmt: skip
+    opts = BlockOptions(
+        tuple(tuple(g) for g in groups.values()), curvature, method=method, num_samples=num_samples
+    )
+    with pass_progress("block_trace", enabled=problem.progress):
+        out = _trace_jit(params, x, y, check_key(key), problem=problem, opts=opts)
     return TraceEstimate(
         *[_arrange(params, blocks, labels, groups, [o[j] for o in out]) for j in range(4)]
     )

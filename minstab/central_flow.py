@@ -367,38 +367,30 @@ def gd_trajectory(
     ``Flow.discrete(..., midpoint=True)``; one extra gradient per eigensolve). The loss is
     always L(w_t). Other parameters as in :func:`central_flow`.
     """
-    obj, unravel, w0, x, y, eta, steps, k, _, eig_iters, _ = _check(
-        params, x, y, eta, steps, model, loss, k, 1, eig_iters, eig_tol, 1
+    opts = _Options(True, k, 1, eig_iters, eig_tol, 1, 0.5)
+    spec, unravel, w0, u0, x, y, eta, steps = _setup(
+        params, x, y, model=model, loss=loss, eta=eta, steps=steps, u0=u0, opts=opts
     )
     every = _check_int(every, "every")
     if steps % every:
         raise ValueError(f"steps must be a multiple of every = {every}, got {steps}")
     if eig_at not in ("iterate", "midpoint"):
         raise ValueError(f"eig_at must be 'iterate' or 'midpoint', got {eig_at!r}")
-    spec, u0 = _spec_and_start(True, params, obj, w0, k, 1, eig_iters, eig_tol, 1, 0.5, u0)
     w, ls, lam = _gd_arrays(spec, steps, every, eig_at == "midpoint", w0, u0, x, y,
                             jnp.asarray(eta, w0.dtype))  # fmt: skip
     return GDResult(unravel(w), np.asarray(ls), np.arange(0, steps, every), np.asarray(lam), eta)
 
 
-def _spec_and_start(central, params, obj, w0, k, substeps, eig_iters, eig_tol, sdcp_iters,
-                    max_dt_mu, u0):  # fmt: skip
-    if not (isinstance(max_dt_mu, float | int) and 0 < max_dt_mu <= 1):
-        raise ValueError(f"max_dt_mu must be a number in (0, 1], got {max_dt_mu!r}")
-    if u0 is None:
-        u0 = jax.random.normal(jax.random.key(0), (w0.shape[0], k), w0.dtype)
-    else:
-        u0 = jnp.asarray(u0)
-        if u0.shape != (w0.shape[0], k) or u0.dtype != w0.dtype:
-            raise ValueError(
-                f"u0 must be a ({w0.shape[0]}, {k}) array of dtype {w0.dtype}, got "
-                f"{u0.shape} {u0.dtype}"
-            )
-    leaves, treedef = jax.tree_util.tree_flatten(params)
-    leaves = tuple((tuple(jnp.shape(a)), str(jnp.result_type(a))) for a in leaves)
-    spec = _Spec(obj, treedef, leaves, k, substeps, eig_iters, float(eig_tol), sdcp_iters,
-                 central, float(max_dt_mu))  # fmt: skip
-    return spec, u0
+class _Options(NamedTuple):
+    """The flow's settings as the public functions pass them (checked by :func:`_setup`)."""
+
+    central: bool
+    k: int
+    substeps: int
+    eig_iters: int
+    eig_tol: float
+    sdcp_iters: int
+    max_dt_mu: float
 
 
 def _check_int(v, name, lo=1):
@@ -407,39 +399,69 @@ def _check_int(v, name, lo=1):
     return int(v)
 
 
-def _check(params, x, y, eta, steps, model, loss, k, substeps, eig_iters, eig_tol, sdcp_iters):
+def _check_problem(params, x, y, model, loss, eta):
+    """``(objective, x, y, eta)``: the problem and the step size, checked before tracing."""
     if model is not None and not callable(model):
         raise ValueError(f"model must be a callable apply(params, x), got {model!r}")
     if loss is not None and not callable(loss):
         raise ValueError(f"loss must be a callable loss(pred, y), got {loss!r}")
     obj = Objective(model, loss)
-    x, y, dtype = obj.check(params, x, y)
+    x, y, _ = obj.check(params, x, y)
     try:
         eta_f = float(eta)
     except (TypeError, ValueError):
         raise ValueError(f"eta must be a positive finite number, got {eta!r}") from None
     if not (math.isfinite(eta_f) and eta_f > 0):
         raise ValueError(f"eta must be a positive finite number, got {eta!r}")
+    return obj, x, y, eta_f
+
+
+def _check_options(opts: _Options, size: int) -> _Options:
+    """``opts`` with ints as ints; ``ValueError`` naming the bad one (P = ``size``)."""
+    k = _check_int(opts.k, "k")
+    ints = {name: _check_int(getattr(opts, name), name)
+            for name in ("substeps", "eig_iters", "sdcp_iters")}  # fmt: skip
+    if not (isinstance(opts.eig_tol, float | int) and 0 < opts.eig_tol < 1):
+        raise ValueError(f"eig_tol must be a number in (0, 1), got {opts.eig_tol!r}")
+    if 5 * k >= size:
+        raise ValueError(f"k must satisfy 5 k < P = {size} parameters (LOBPCG), got k = {k}")
+    if not (isinstance(opts.max_dt_mu, float | int) and 0 < opts.max_dt_mu <= 1):
+        raise ValueError(f"max_dt_mu must be a number in (0, 1], got {opts.max_dt_mu!r}")
+    return opts._replace(k=k, eig_tol=float(opts.eig_tol), max_dt_mu=float(opts.max_dt_mu),
+                         **ints)  # fmt: skip
+
+
+def _start(u0, w0, k: int):
+    """The (P, k) start vectors of the first eigensolve: ``u0`` checked, or fixed Gaussian."""
+    if u0 is None:
+        return jax.random.normal(jax.random.key(0), (w0.shape[0], k), w0.dtype)
+    u0 = jnp.asarray(u0)
+    if u0.shape != (w0.shape[0], k) or u0.dtype != w0.dtype:
+        raise ValueError(
+            f"u0 must be a ({w0.shape[0]}, {k}) array of dtype {w0.dtype}, got "
+            f"{u0.shape} {u0.dtype}"
+        )
+    return u0
+
+
+def _setup(params, x, y, *, model, loss, eta, steps, u0, opts: _Options):
+    """Checked inputs of a flow: ``(spec, unravel, w0, u0, x, y, eta, steps)``."""
+    obj, x, y, eta = _check_problem(params, x, y, model, loss, eta)
     steps = _check_int(steps, "steps")
-    k = _check_int(k, "k")
-    substeps = _check_int(substeps, "substeps")
-    eig_iters = _check_int(eig_iters, "eig_iters")
-    sdcp_iters = _check_int(sdcp_iters, "sdcp_iters")
-    if not (isinstance(eig_tol, float | int) and 0 < eig_tol < 1):
-        raise ValueError(f"eig_tol must be a number in (0, 1), got {eig_tol!r}")
     w0, unravel = ravel_pytree(params)
-    if 5 * k >= w0.shape[0]:
-        raise ValueError(f"k must satisfy 5 k < P = {w0.shape[0]} parameters (LOBPCG), got k = {k}")
-    return obj, unravel, w0, x, y, eta_f, steps, k, substeps, eig_iters, sdcp_iters
+    opts = _check_options(opts, w0.shape[0])
+    u0 = _start(u0, w0, opts.k)
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    leaves = tuple((tuple(jnp.shape(a)), str(jnp.result_type(a))) for a in leaves)
+    spec = _Spec(obj, treedef, leaves, opts.k, opts.substeps, opts.eig_iters, opts.eig_tol,
+                 opts.sdcp_iters, opts.central, opts.max_dt_mu)  # fmt: skip
+    return spec, unravel, w0, u0, x, y, eta, steps
 
 
-def _run(central, params, x, y, *, eta, steps, model, loss, k, substeps, eig_iters, eig_tol,
-         sdcp_iters, max_dt_mu, u0):  # fmt: skip
-    obj, unravel, w0, x, y, eta, steps, k, substeps, eig_iters, sdcp_iters = _check(
-        params, x, y, eta, steps, model, loss, k, substeps, eig_iters, eig_tol, sdcp_iters
+def _run(params, x, y, *, model, loss, eta, steps, u0, opts: _Options) -> FlowResult:
+    spec, unravel, w0, u0, x, y, eta, steps = _setup(
+        params, x, y, model=model, loss=loss, eta=eta, steps=steps, u0=u0, opts=opts
     )
-    spec, u0 = _spec_and_start(central, params, obj, w0, k, substeps, eig_iters, eig_tol,
-                               sdcp_iters, max_dt_mu, u0)  # fmt: skip
     w, _, rec, pred = flow_arrays(spec, steps, w0, u0, x, y, jnp.asarray(eta, w0.dtype))
     rec = jax.device_get(rec)
     return FlowResult(
@@ -514,9 +536,8 @@ def central_flow(
     >>> r.loss.shape, r.eigenvalues.shape, r.X.shape
     ((3,), (3, 2), (3, 2, 2))
     """
-    return _run(True, params, x, y, eta=eta, steps=steps, model=model, loss=loss, k=k,
-                substeps=substeps, eig_iters=eig_iters, eig_tol=eig_tol,
-                sdcp_iters=sdcp_iters, max_dt_mu=0.5, u0=u0)  # fmt: skip
+    opts = _Options(True, k, substeps, eig_iters, eig_tol, sdcp_iters, 0.5)
+    return _run(params, x, y, model=model, loss=loss, eta=eta, steps=steps, u0=u0, opts=opts)
 
 
 def stable_flow(
@@ -551,6 +572,5 @@ def stable_flow(
     >>> bool((r.predicted_loss == r.loss).all())
     True
     """
-    return _run(False, params, x, y, eta=eta, steps=steps, model=model, loss=loss, k=k,
-                substeps=substeps, eig_iters=eig_iters, eig_tol=eig_tol, sdcp_iters=1,
-                max_dt_mu=max_dt_mu, u0=u0)  # fmt: skip
+    opts = _Options(False, k, substeps, eig_iters, eig_tol, 1, max_dt_mu)
+    return _run(params, x, y, model=model, loss=loss, eta=eta, steps=steps, u0=u0, opts=opts)

@@ -45,6 +45,7 @@ from ._validate import (
     itemsize,
     num_flat,
 )
+from .batching import pass_progress
 from .eigen import SOLVERS, EigResult, Solver, default_tol, dense_eigenpairs, lanczos, materialize
 from .losses import quadratic_loss, squared_error
 from .nets import (
@@ -58,23 +59,19 @@ from .nets import (
     validate,
 )
 from .operators import (
-    check_model,
     default_start,
     dense_hessian,
     flat_jacobian,
     gram_operator,
-    hessian_operator,
     hvp_flat,
-    resolve_loss,
-    shallow_model,
 )
+from .problem import Problem, resolve_call
 
 __all__ = [
     "hessian",
     "sharpness_kernel",
     "residual_bound_kernel",
-    "model_sharpness_kernel",
-    "model_auto_kernel",
+    "SharpnessOptions",
     "hvp",
     "shallow_hvp",
     "gauss_newton_matvec",
@@ -91,7 +88,10 @@ __all__ = [
 
 
 class _Names(Sequence):
-    """Read-only live view of a table's keys as a sequence (``index``, ``in``, ``tuple + it``)."""
+    """The keys of a table as a read-only sequence that follows the table (``index``, ``in``).
+
+    ``Sequence`` supplies ``index``, ``in``, iteration and ``count`` from the two methods.
+    """
 
     def __init__(self, table: dict):
         self._table = table
@@ -101,12 +101,6 @@ class _Names(Sequence):
 
     def __len__(self) -> int:
         return len(self._table)
-
-    def __radd__(self, other: tuple) -> tuple:
-        return tuple(other) + tuple(self._table)
-
-    def __add__(self, other: tuple) -> tuple:
-        return tuple(self._table) + tuple(other)
 
     def __eq__(self, other) -> bool:
         return tuple(self._table) == (tuple(other) if isinstance(other, Sequence) else other)
@@ -140,21 +134,6 @@ def _hessian(params, x, y, *, negative_slope=0.0):
 _model_hessian = jax.jit(dense_hessian, static_argnames=("model", "loss"))
 
 
-def _resolve_model(model, loss, negative_slope):
-    """The model to use: ``model``, or the shallow net when only ``loss`` is given."""
-    negative_slope = check_slope(negative_slope)
-    check_callable(model, "model", none=True)
-    check_callable(loss, "loss", none=True)
-    if model is None:
-        return shallow_model(float(negative_slope))
-    if negative_slope != 0.0:
-        raise ValueError(
-            "negative_slope applies to the shallow net (model=None); a model sets its own "
-            f"activation, got negative_slope={negative_slope}"
-        )
-    return model
-
-
 def hessian(
     params,
     x: jax.Array,
@@ -185,15 +164,13 @@ def hessian(
     >>> ms.hessian(p, x, y, model=apply).shape
     (9, 9)
     """
-    if model is None and loss is None:
-        negative_slope = check_slope(negative_slope)
-        x, y = validate(params, x, y)
-        check_dense_memory(params)
-        return _hessian(params, x, y, negative_slope=negative_slope)
-    model = _resolve_model(model, loss, negative_slope)
-    x, y = check_model(params, x, y, model=model, loss=loss)
+    problem, x, y = resolve_call(
+        params, x, y, model=model, loss=loss, negative_slope=negative_slope, shallow_checks=True
+    )
     check_dense_memory(params)
-    return _model_hessian(params, x, y, model=model, loss=resolve_loss(loss))
+    if problem.closed_form:
+        return _hessian(params, x, y, negative_slope=problem.negative_slope)
+    return _model_hessian(params, x, y, model=problem.net, loss=problem.loss_fn)
 
 
 def check_dense_memory(params, dtype=None) -> None:
@@ -285,16 +262,16 @@ def gauss_newton_matvec(
 
     With ``model``: J^T (J v) / n (one jvp and its transpose), v in ``ravel_pytree`` order.
     """
-    if model is not None:
-        model = _resolve_model(model, None, negative_slope)
-        x, _ = check_model(params, x, model=model)
+    problem, x, _ = resolve_call(
+        params, x, None, model=model, negative_slope=negative_slope, shallow_checks=True,
+        targets=False,
+    )  # fmt: skip
+    if not problem.closed_form:
         _check_flat(theta_v, params, "theta_v")
-        return _model_gn_matvec(theta_v, params, x, model=model)
-    negative_slope = check_slope(negative_slope)
-    x, _ = validate(params, x)
+        return _model_gn_matvec(theta_v, params, x, model=problem.net)
     k, d = params.w1.shape
     _check_theta(theta_v, k, d)
-    a, s = _features(params, x, negative_slope)
+    a, s = _features(params, x, problem.negative_slope)
     v = unflatten(theta_v, k, d)
     return flatten(_phi(params, x, a, s, _phi_t(params, x, a, s, v))) / x.shape[0]
 
@@ -342,13 +319,13 @@ def jacobian(
     With ``model``: J of shape (N, P), N = model(params, x).size (sample-major rows), by
     reverse mode (N backward passes; for small problems).
     """
-    if model is not None:
-        model = _resolve_model(model, None, negative_slope)
-        x, _ = check_model(params, x, model=model)
-        return _model_jacobian(params, x, model=model)
-    negative_slope = check_slope(negative_slope)
-    x, _ = validate(params, x)
-    a, s = _features(params, x, negative_slope)
+    problem, x, _ = resolve_call(
+        params, x, None, model=model, negative_slope=negative_slope, shallow_checks=True,
+        targets=False,
+    )  # fmt: skip
+    if not problem.closed_form:
+        return _model_jacobian(params, x, model=problem.net)
+    a, s = _features(params, x, problem.negative_slope)
     w1 = (a * params.w2[None, :])[:, :, None] * x[:, None, :]
     n = x.shape[0]
     return jnp.concatenate(
@@ -374,13 +351,13 @@ def gauss_newton_gram(
     With ``model``: K = J J^T / n of shape (N, N), N = model(params, x).size (sample-major),
     column by column from one linearization of the model (N products of a vjp and a jvp).
     """
-    if model is not None:
-        model = _resolve_model(model, None, negative_slope)
-        x, _ = check_model(params, x, model=model)
-        return _model_gram(params, x, model=model)
-    negative_slope = check_slope(negative_slope)
-    x, _ = validate(params, x)
-    return _gram(params, x, negative_slope)
+    problem, x, _ = resolve_call(
+        params, x, None, model=model, negative_slope=negative_slope, shallow_checks=True,
+        targets=False,
+    )  # fmt: skip
+    if not problem.closed_form:
+        return _model_gram(params, x, model=problem.net)
+    return _gram(params, x, problem.negative_slope)
 
 
 def _gram(params, x, negative_slope):
@@ -499,8 +476,8 @@ class SharpnessMethod(NamedTuple):
     ----------
     shallow : ``shallow(params, x, y, v0, *, num_iters, tol, negative_slope, with_vector)
         -> EigResult`` for the shallow net (traceable; ``v0`` may be ``None``).
-    model : ``model(params, x, y, v0, *, model, loss, num_iters, tol) -> EigResult`` for any
-        model (traceable; ``loss`` resolved).
+    model : ``model(params, x, y, v0, *, problem, num_iters, tol) -> EigResult`` for any
+        :class:`minstab.Problem` (traceable; batched when the problem has data batches).
     dense : the method forms a P x P matrix (its memory is checked first).
     quadratic_only : exact only for the quadratic loss (another ``loss`` is refused).
     """
@@ -515,8 +492,8 @@ def hessian_method(solver: Solver) -> SharpnessMethod:
     """A sharpness method running an eigen-solver (:data:`minstab.eigen.SOLVERS`) on H.
 
     The shallow net's operator is the closed-form :func:`shallow_hvp` (dense matrix:
-    ``jax.hessian``); any model's is :func:`minstab.operators.hessian_operator`, linearized once
-    (dense matrix: :func:`minstab.operators.dense_hessian`). ``v0=None``: the default start,
+    ``jax.hessian``); any problem's is :meth:`minstab.Problem.operator`, linearized once or
+    summed over data batches (dense matrix: :func:`minstab.operators.dense_hessian`). ``v0=None``: the default start,
     drawn inside the program (and dropped by XLA when unused).
     """
 
@@ -526,11 +503,13 @@ def hessian_method(solver: Solver) -> SharpnessMethod:
         return _run(solver, _shallow_matvec, v0, params, x, y, negative_slope,
                     num_iters=num_iters, tol=tol, dense=dense)  # fmt: skip
 
-    def model_(params, x, y, v0, *, model, loss, num_iters, tol):
+    def model_(params, x, y, v0, *, problem, num_iters, tol):
         # the operator closes over traced intermediates of this program, not over user data
-        _, matvec = hessian_operator(params, x, y, model=model, loss=loss)
+        _, matvec = problem.operator(params, x, y)
         v0 = default_start(params) if v0 is None else v0
-        dense = functools.partial(dense_hessian, params, x, y, model=model, loss=loss)
+        dense = functools.partial(
+            dense_hessian, params, x, y, model=problem.net, loss=problem.loss_fn
+        )
         return _run(solver, matvec, v0, num_iters=num_iters, tol=tol, dense=dense)
 
     return SharpnessMethod(shallow, model_, dense=solver.dense)
@@ -576,56 +555,75 @@ def _gram_shallow(params, x, y, v0, *, num_iters, tol, negative_slope, with_vect
     return EigResult(eg.value, vec, eg.residual + bound, eg.num_matvecs, ok)
 
 
-def sharpness_kernel(params, x, y, v0, *, method, num_iters, tol, negative_slope, with_vector=True):
-    """Shallow-net sharpness by one method, traceable (no validation; x of shape (n, d)).
+class SharpnessOptions(NamedTuple):
+    """Static options of :func:`sharpness_kernel` (hashable).
 
-    ``method`` names an entry of :data:`SHARPNESS_SOLVERS`. ``v0=None``: the default start.
-    ``with_vector=False``: the ``"gram"`` method skips mapping the Gram eigenvector to the
-    Hessian one (an O(n k d) product) and returns zeros instead.
+    Attributes
+    ----------
+    method : an entry of :data:`SHARPNESS_SOLVERS`, or ``"auto"``.
+    num_iters : iteration cap of the iterative methods (None: the solver's default).
+    tol : relative residual tolerance.
+    with_vector : False: the shallow net's ``"gram"`` method skips mapping the Gram
+        eigenvector to the Hessian one (an O(n k d) product) and returns zeros instead.
     """
-    code = jnp.array(SHARPNESS_METHODS.index(method), jnp.int32)
-    r = SHARPNESS_SOLVERS[method].shallow(
-        params, x, y, v0, num_iters=num_iters, tol=tol, negative_slope=negative_slope,
-        with_vector=with_vector,
-    )  # fmt: skip
+
+    method: str
+    num_iters: int | None
+    tol: float
+    with_vector: bool = True
+
+
+def sharpness_kernel(params, x, y, v0, *, problem: Problem, opts: SharpnessOptions):
+    """Sharpness of ``problem`` by ``opts.method``, traceable (no validation).
+
+    The shallow net on the quadratic loss (:attr:`minstab.Problem.closed_form`; x of shape
+    (n, d)) takes each method's closed form, any other problem its operator. ``v0=None``: the
+    default start, drawn inside the program.
+    """
+    if opts.method == "auto":
+        return _auto(params, x, y, v0, problem=problem, opts=opts)
+    entry = SHARPNESS_SOLVERS[opts.method]
+    if problem.closed_form:
+        r = entry.shallow(
+            params, x, y, v0, num_iters=opts.num_iters, tol=opts.tol,
+            negative_slope=problem.negative_slope, with_vector=opts.with_vector,
+        )  # fmt: skip
+    else:
+        r = entry.model(params, x, y, v0, problem=problem, num_iters=opts.num_iters, tol=opts.tol)
+    code = jnp.array(SHARPNESS_METHODS.index(opts.method), jnp.int32)
     ok = r.converged & all_finite(params, x, y, r.value, r.residual)  # never on a NaN
     return SharpnessResult(r.value, r.vector, r.residual, r.num_matvecs, ok, code)
 
 
-_sharpness_jit = jax.jit(
-    sharpness_kernel, static_argnames=("method", "num_iters", "tol", "negative_slope")
-)
+_sharpness_jit = jax.jit(sharpness_kernel, static_argnames=("problem", "opts"))
 
 
-def _auto(params, x, y, v0, *, num_iters, tol, negative_slope, with_vector=True):
-    """The Gram form if its certified error bound is negligible; else dense (small P) or Lanczos.
+def _auto(params, x, y, v0, *, problem: Problem, opts: SharpnessOptions):
+    """The certified Gram answer if there is one; else dense (small P) or Lanczos.
 
-    ``lax.cond`` runs only the taken branch (outside ``vmap``), so a certified Gram answer
-    costs the Gram method alone; the fallback draws its start vector only when it runs.
+    The Gram form is certified when its error bound is negligible (shallow net: the
+    closed-form bound ``max_i ||c_i||``; any model on the quadratic loss: an interpolating
+    minimum confirmed by one Hessian product). ``lax.cond`` runs only the taken branch
+    (outside ``vmap``), so a certified Gram answer costs the Gram method alone; the fallback
+    draws its start vector only when it runs. Another loss, or data batches: Lanczos alone.
     """
-    k, d = params.w1.shape
-    kw = dict(num_iters=num_iters, tol=tol, negative_slope=negative_slope)
-    gram = sharpness_kernel(params, x, y, None, method="gram", with_vector=with_vector, **kw)
-    other = "dense" if k * (d + 2) + 1 <= _AUTO_DENSE_MAX_PARAMS else "lanczos"
+    if problem.closed_form:
+        k, d = params.w1.shape
+        other = "dense" if k * (d + 2) + 1 <= _AUTO_DENSE_MAX_PARAMS else "lanczos"
+    else:
+        other = "lanczos"
+    fallback = opts._replace(method=other)
+    if problem.loss_fn is not squared_error or problem.data_batch_size is not None:
+        return sharpness_kernel(params, x, y, v0, problem=problem, opts=fallback)
+    gram = sharpness_kernel(params, x, y, None, problem=problem, opts=opts._replace(method="gram"))
     return jax.lax.cond(
-        gram.converged, lambda: gram, lambda: sharpness_kernel(params, x, y, v0, method=other, **kw)
+        gram.converged,
+        lambda: gram,
+        lambda: sharpness_kernel(params, x, y, v0, problem=problem, opts=fallback),
     )
 
 
-_auto_jit = jax.jit(_auto, static_argnames=("num_iters", "tol", "negative_slope"))
-_STATIC = ("method", "num_iters", "tol", "negative_slope")
-
-
-@functools.partial(jax.jit, static_argnames=_STATIC)
-def _value_jit(params, x, y, v0, *, method, num_iters, tol, negative_slope):
-    """The value alone (``full_output=False``): no Hessian eigenvector is formed."""
-    kw = dict(num_iters=num_iters, tol=tol, negative_slope=negative_slope, with_vector=False)
-    if method == "auto":
-        return _auto(params, x, y, v0, **kw).value
-    return sharpness_kernel(params, x, y, v0, method=method, **kw).value
-
-
-def _model_gram_eig(params, x, y, v0, *, model, loss, num_iters, tol) -> EigResult:
+def _model_gram_eig(params, x, y, v0, *, problem, num_iters, tol) -> EigResult:
     """Top eigenpair of K = J J^T / n mapped to the Hessian, with its certificate.
 
     The Gram eigenvector u gives v = J^T u / ||J^T u||, an eigenvector of J^T J / n with the
@@ -634,7 +632,7 @@ def _model_gram_eig(params, x, y, v0, *, model, loss, num_iters, tol) -> EigResu
     H = J^T J / n exactly, eq. 27) and one Hessian product confirms ``||H v - value v|| <=
     tol |value|``; ``residual`` is that Hessian residual.
     """
-    g = gram_operator(params, x, model=model)
+    g = gram_operator(params, x, model=problem.net)
     size, dtype = g.pred.size, g.pred.dtype
     if size <= _GRAM_DENSE_MAX_N:
         eg = dense_eigenpairs(materialize(g.matvec, size, dtype))
@@ -643,7 +641,7 @@ def _model_gram_eig(params, x, y, v0, *, model, loss, num_iters, tol) -> EigResu
         eg = lanczos(g.matvec, u0, num_iters=num_iters, tol=tol)
     v = g.transpose(eg.vector)
     v = v / jnp.linalg.norm(v)
-    hv = hvp_flat(params, x, y, v, model=model, loss=squared_error)
+    hv = hvp_flat(params, x, y, v, model=problem.net, loss=squared_error)
     res = jnp.linalg.norm(hv - eg.value * v)
     tiny = jnp.finfo(dtype).tiny
     scale = jnp.maximum(jnp.abs(eg.value), tiny)
@@ -665,97 +663,29 @@ SHARPNESS_SOLVERS: dict[str, SharpnessMethod] = {
 SHARPNESS_METHODS = _Names(SHARPNESS_SOLVERS)  # ("dense", "lanczos", "gram", "power")
 
 
-def model_sharpness_kernel(params, x, y, v0, *, model, loss, method, num_iters, tol):
-    """Sharpness of any model by one method, traceable (validation: ``check_model``).
-
-    ``method`` names an entry of :data:`SHARPNESS_SOLVERS`; ``loss`` is resolved (a callable);
-    ``method="gram"`` assumes it is the quadratic loss. ``v0=None`` draws the default start
-    inside the program. Iterative methods run on the Hessian operator linearized once
-    (:func:`minstab.operators.hessian_operator`).
-    """
-    code = jnp.array(SHARPNESS_METHODS.index(method), jnp.int32)
-    r = SHARPNESS_SOLVERS[method].model(
-        params, x, y, v0, model=model, loss=loss, num_iters=num_iters, tol=tol
-    )
-    ok = r.converged & all_finite(params, x, y, r.value, r.residual)  # never on a NaN
-    return SharpnessResult(r.value, r.vector, r.residual, r.num_matvecs, ok, code)
+_BATCHED_METHODS = ("auto", "lanczos", "power")
 
 
-def model_auto_kernel(params, x, y, v0, *, model, loss, num_iters, tol):
-    """``"auto"`` for any model: the certified Gram form (quadratic loss), else Lanczos.
-
-    Lanczos on the Hessian is the fallback when the Gram answer is not certified, and the
-    only method for another loss.
-    """
-    kw = dict(model=model, loss=loss, num_iters=num_iters, tol=tol)
-    if loss is not squared_error:
-        return model_sharpness_kernel(params, x, y, v0, method="lanczos", **kw)
-    gram = model_sharpness_kernel(params, x, y, None, method="gram", **kw)
-    return jax.lax.cond(
-        gram.converged,
-        lambda: gram,
-        lambda: model_sharpness_kernel(params, x, y, v0, method="lanczos", **kw),
-    )
-
-
-_MODEL_STATIC = ("model", "loss", "num_iters", "tol")
-_model_sharpness_jit = jax.jit(model_sharpness_kernel, static_argnames=_MODEL_STATIC + ("method",))
-_model_auto_jit = jax.jit(model_auto_kernel, static_argnames=_MODEL_STATIC)
-
-
-def _model_sharpness(params, x, y, *, model, loss, method, v0, num_iters, tol, full_output):
-    x, y = check_model(params, x, y, model=model, loss=loss)
-    loss = resolve_loss(loss)
-    entry = SHARPNESS_SOLVERS.get(method)
-    if entry is not None and entry.quadratic_only and loss is not squared_error:
+def _check_method(problem: Problem, method: str, params) -> str:
+    """The method to run (``"auto"`` with batches is Lanczos); ``ValueError`` if it cannot."""
+    if problem.data_batch_size is not None:
+        if method not in _BATCHED_METHODS:
+            raise ValueError(
+                f"method must be one of {', '.join(map(repr, _BATCHED_METHODS))} with "
+                f"data_batch_size ('dense' and 'gram' need all samples at once), got {method!r}"
+            )
+        return "lanczos" if method == "auto" else method
+    entry = SHARPNESS_SOLVERS.get(method)  # None for "auto" (dense only for small P)
+    if entry is not None and entry.quadratic_only and problem.loss_fn is not squared_error:
         raise ValueError(
             f"method={method!r} is exact only for the quadratic loss at an interpolating minimum; "
             "loss must be None (or minstab.squared_error) for it. For another loss use "
             "'lanczos', or minstab.hessian_eigenvalues(..., curvature='ggn') for its "
             "Gauss-Newton matrix"
         )
-    if v0 is not None:
-        _check_flat(v0, params, "v0")
-    dtype = jax.tree_util.tree_leaves(params)[0].dtype
-    tol = default_tol(dtype) if tol is None else float(tol)
-    _check_dense(method, params)
-    kw = dict(model=model, loss=loss, num_iters=num_iters, tol=tol)
-    if method == "auto":
-        r = _model_auto_jit(params, x, y, v0, **kw)
-    else:
-        r = _model_sharpness_jit(params, x, y, v0, method=method, **kw)
-    return r if full_output else r.value
-
-
-def _check_dense(method: str, params) -> None:
-    entry = SHARPNESS_SOLVERS.get(method)  # None for "auto" (dense only for small P)
     if entry is not None and entry.dense:
         check_dense_memory(params)
-
-
-def _shallow_sharpness(params, x, y, *, method, v0, num_iters, tol, negative_slope, full_output):
-    x, y = validate(params, x, y)
-    check_data_dtype(x, y, params.w1.dtype)
-    k, d = params.w1.shape
-    if v0 is not None and jnp.shape(v0) != (k * (d + 2) + 1,):
-        raise ValueError(
-            f"v0 must have shape ({k * (d + 2) + 1},) (flat params), got {jnp.shape(v0)}"
-        )
-    tol = default_tol(x.dtype) if tol is None else float(tol)
-    _check_dense(method, params)
-    if not full_output and method in ("auto", "gram"):
-        return _value_jit(
-            params, x, y, v0, method=method, num_iters=num_iters, tol=tol,
-            negative_slope=negative_slope,
-        )  # fmt: skip
-    if method == "auto":
-        r = _auto_jit(params, x, y, v0, num_iters=num_iters, tol=tol, negative_slope=negative_slope)
-    else:
-        r = _sharpness_jit(
-            params, x, y, v0, method=method, num_iters=num_iters, tol=tol,
-            negative_slope=negative_slope,
-        )  # fmt: skip
-    return r if full_output else r.value
+    return method
 
 
 def sharpness(
@@ -837,16 +767,17 @@ def sharpness(
     check_bool(full_output, "full_output")
     check_bool(progress, "progress")
     num_iters, tol = _check_iterative(num_iters, tol)
-    kw = dict(method=method, v0=v0, num_iters=num_iters, tol=tol, full_output=full_output)
-    if data_batch_size is not None or y is None:
-        from .batching import batched_sharpness
-
-        return batched_sharpness(
-            params, x, y, model=model, loss=loss, negative_slope=negative_slope,
-            data_batch_size=data_batch_size, progress=progress, **kw,
-        )  # fmt: skip
-    if model is None and loss is None:
-        negative_slope = check_slope(negative_slope)
-        return _shallow_sharpness(params, x, y, negative_slope=negative_slope, **kw)
-    model = _resolve_model(model, loss, negative_slope)
-    return _model_sharpness(params, x, y, model=model, loss=loss, **kw)
+    problem, x, y = resolve_call(
+        params, x, y, model=model, loss=loss, negative_slope=negative_slope,
+        data_batch_size=data_batch_size, progress=progress, shallow_checks=True,
+    )  # fmt: skip
+    method = _check_method(problem, method, params)
+    if problem.closed_form:
+        check_data_dtype(x, y, params.w1.dtype)
+    if v0 is not None:
+        _check_flat(v0, params, "v0")
+    tol = default_tol(jax.tree_util.tree_leaves(params)[0].dtype) if tol is None else float(tol)
+    opts = SharpnessOptions(method, num_iters, tol, with_vector=full_output)
+    with pass_progress("sharpness", enabled=problem.progress):
+        r = _sharpness_jit(params, x, y, v0, problem=problem, opts=opts)
+    return r if full_output else r.value

@@ -270,6 +270,45 @@ def _ritz(alpha, beta, j, *, k, largest, final=False, with_gap=False):
     return values[:k], s, jnp.abs(beta[j] * s[j]), gap
 
 
+def _stopped(pairs, b, j, *, k: int, tol: float, value_tol: float | None):
+    """``(done, invariant)`` after step j: the wanted Ritz pairs met ``tol`` (or ``value_tol``).
+
+    ``b`` is the new beta_j; an invariant Krylov space (tiny beta) makes the Ritz pairs exact.
+    With ``value_tol``: the gap theorem's estimate r^2 / delta, delta ~ the Ritz gap (needs an
+    unwanted Ritz value, j >= k).
+    """
+    theta, _, res, gap = pairs
+    dtype = theta.dtype
+    scale = jnp.maximum(jnp.max(jnp.abs(theta)), jnp.finfo(dtype).tiny)
+    invariant = b <= 10 * float(jnp.finfo(dtype).eps) * scale
+    done = (j + 1 >= k) & (jnp.all(res <= tol * scale) | invariant)
+    if value_tol is not None:
+        estimate = jnp.minimum(res, res * res / gap)
+        done = done | ((j >= k) & jnp.all(estimate <= value_tol * scale))
+    return done, invariant
+
+
+def _lanczos_start(v0, m: int, k: int):
+    """The initial while-loop state of :func:`lanczos`: the basis holds v0 / ||v0||.
+
+    The last step's Ritz pairs ride in the state: for k = 1 they are the final ones, and a
+    second multisection after the loop would compile the solve twice.
+    """
+    dtype = v0.dtype
+    rows = -(-(m + 1) // _BLOCK) * _BLOCK
+    basis = jnp.zeros((rows, v0.shape[0]), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
+    zeros = jnp.zeros(m, dtype)
+    pairs0 = (jnp.zeros(k, dtype), jnp.zeros((m, k), dtype), jnp.zeros(k, dtype),
+              jnp.zeros(k, dtype))  # fmt: skip
+    return jnp.array(0), basis, zeros, zeros, jnp.array(False), pairs0
+
+
+def _ritz_vectors(basis, s, m: int):
+    """Unit Ritz vectors ``s^T Q``: pad s instead of slicing the basis (no m x P copy)."""
+    vectors = jnp.zeros((basis.shape[0], s.shape[1]), basis.dtype).at[:m].set(s).T @ basis
+    return vectors / jnp.linalg.norm(vectors, axis=-1, keepdims=True)
+
+
 def lanczos(
     matvec: Callable,
     v0: jax.Array,
@@ -326,7 +365,6 @@ def lanczos(
     dtype = v0.dtype
     tol = check_tol(tol)
     tol = default_tol(dtype) if tol is None else tol
-    eps = float(jnp.finfo(dtype).eps)
     largest = which == "largest"
     value_tol = check_tol(value_tol, "value_tol")
     with_gap = value_tol is not None
@@ -344,34 +382,16 @@ def lanczos(
         alpha = alpha.at[j].set(a)
         beta = beta.at[j].set(b)
         pairs = ritz(alpha, beta, j)
-        theta, _, res, gap = pairs
-        scale = jnp.maximum(jnp.max(jnp.abs(theta)), jnp.finfo(dtype).tiny)
-        # An invariant Krylov space (tiny beta) makes the Ritz pairs exact.
-        invariant = b <= 10 * eps * scale
-        enough = j + 1 >= k
-        done = enough & (jnp.all(res <= tol * scale) | invariant)
-        if with_gap:  # gap theorem r^2/delta, delta ~ the Ritz gap; needs an unwanted value
-            estimate = jnp.minimum(res, res * res / gap)
-            done = done | ((j >= k) & jnp.all(estimate <= value_tol * scale))
+        done, invariant = _stopped(pairs, b, j, k=k, tol=tol, value_tol=value_tol)
         row = w * jnp.where(invariant | (b <= 0), 0, 1 / jnp.where(b > 0, b, 1))
         basis = jax.lax.dynamic_update_index_in_dim(basis, row, j + 1, 0)
         return j + 1, basis, alpha, beta, done, pairs
 
-    rows = -(-(m + 1) // _BLOCK) * _BLOCK
-    basis = jnp.zeros((rows, dim), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
-    zeros = jnp.zeros(m, dtype)
-    # the last step's Ritz pairs ride in the state: for k = 1 they are the final ones, and a
-    # second multisection after the loop would compile the solve twice
-    pairs0 = (jnp.zeros(k, dtype), jnp.zeros((m, k), dtype), jnp.zeros(k, dtype),
-              jnp.zeros(k, dtype))  # fmt: skip
-    state = (jnp.array(0), basis, zeros, zeros, jnp.array(False), pairs0)
-    j, basis, alpha, beta, done, pairs = jax.lax.while_loop(cond, body, state)
+    j, basis, alpha, beta, done, pairs = jax.lax.while_loop(cond, body, _lanczos_start(v0, m, k))
     if k > 1:  # orthonormal vectors within clusters: one eigh of T (see _ritz)
         pairs = _ritz(alpha, beta, j - 1, k=k, largest=largest, final=True)
     theta, s, res, _ = pairs
-    # Ritz vectors: pad s instead of slicing the basis (a slice would copy m x P entries).
-    vectors = jnp.zeros((basis.shape[0], s.shape[1]), dtype).at[:m].set(s).T @ basis
-    vectors = vectors / jnp.linalg.norm(vectors, axis=-1, keepdims=True)
+    vectors = _ritz_vectors(basis, s, m)
     # a NaN from the operator (or an overflow) never reports convergence
     done = done & all_finite(theta, res, vectors)
     return _squeeze(EigResult(theta, vectors, res, j, done), k)

@@ -1,18 +1,18 @@
 """What the training loops need from a model: loss, gradient, Hessian products, sharpness.
 
 Every loop in :mod:`minstab.train` and :mod:`minstab.sweep` talks to an :class:`Objective`,
-which covers two kinds of model with one interface:
+the :class:`minstab.problem.Problem` of a training run, which covers two kinds of model with
+one interface:
 
 - ``model=None, loss=None``: the shallow ReLU net of seed 004 eq. (18) on the quadratic loss
   (eq. 19). The gradient is written in closed form (one forward pass, backprop by hand) and the
   sharpness uses the closed-form Gram / structured HVP of :mod:`minstab.curvature`: the
-  automatic fast path.
+  automatic fast path (the static field :attr:`~minstab.problem.Problem.closed_form`).
 - any pure ``model(params, x) -> predictions`` over any params pytree, with ``loss(pred, y)``
   (default the quadratic loss (1/2n) sum r^2 over every output entry, n = ``x.shape[0]``):
-  ``jax.value_and_grad``, forward-over-reverse Hessian-vector products
-  (:func:`minstab.curvature.hvp`) on the ``ravel_pytree`` flat vector, and Lanczos
-  (:func:`minstab.eigen.lanczos`) for the sharpness. The built-in net with a custom ``loss``
-  takes this path too.
+  the problem's ``jax.value_and_grad``, forward-over-reverse Hessian-vector products on the
+  ``ravel_pytree`` flat vector, and an eigen-solver of :data:`minstab.eigen.SOLVERS` for the
+  sharpness. The built-in net with a custom ``loss`` takes this path too.
 
 An :class:`Objective` is a frozen dataclass (hashable), so it is a static argument of ``jit``:
 one compiled program per (model, loss), and new parameters, data or step sizes never recompile.
@@ -21,20 +21,18 @@ one compiled program per (model, loss), and new parameters, data or step sizes n
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
 from ._validate import check_common_float_dtype, check_finite
-from .batching import batch_mean, check_mean_loss
+from .batching import check_mean_loss
 from .config import TrainConfig, describe
-from .curvature import hvp, sharpness_kernel
+from .curvature import SharpnessOptions, sharpness_kernel
 from .eigen import solve
-from .nets import ShallowParams, activation_derivative, forward, validate
-from .operators import default_start, resolve_loss
+from .nets import ShallowParams, activation_derivative, validate
+from .problem import Problem
 
 __all__ = ["Objective", "shallow_loss_and_grad"]
 
@@ -82,22 +80,14 @@ def shallow_loss_and_grad(params, x, y, negative_slope):
 
 
 @dataclasses.dataclass(frozen=True)
-class Objective:
-    """A model and a loss, as the training loops see them (static under ``jit``).
+class Objective(Problem):
+    """The :class:`minstab.problem.Problem` of a training loop (static under ``jit``).
 
-    Attributes
-    ----------
-    model : ``apply(params, x) -> predictions``, or None for the shallow ReLU net.
-    loss : ``loss(pred, y) -> scalar``, or None for the quadratic loss (1/2n) sum r^2.
-    negative_slope : leaky-ReLU slope of the shallow net (must be 0 with a user model).
-    data_batch_size : loss, gradient and Hessian products as sums over batches of this many
-        samples (:func:`minstab.batching.batch_mean`); None: all samples at once.
+    The same fields and traceable pieces as :class:`~minstab.problem.Problem`; for the shallow
+    net on the quadratic loss (:attr:`closed_form`) the gradient is the closed form of
+    :func:`shallow_loss_and_grad` and the sharpness the closed-form Gram / structured HVP of
+    :mod:`minstab.curvature`. Adds the checks of a ``train``/``sweep`` configuration.
     """
-
-    model: Callable | None = None
-    loss: Callable | None = None
-    negative_slope: float = 0.0
-    data_batch_size: int | None = None
 
     @classmethod
     def of(cls, model, loss, config: TrainConfig) -> Objective:
@@ -127,20 +117,10 @@ class Objective:
             raise ValueError("log_curvature needs the shallow ReLU net (model=None)")
         return obj
 
-    @property
-    def closed_form(self) -> bool:
-        """The shallow net on the quadratic loss: closed-form gradient, Gram and certificate."""
-        return self.model is None and self.loss is None and self.data_batch_size is None
-
-    @property
-    def shallow(self) -> bool:
-        """Parameters are :class:`minstab.ShallowParams` (``model=None``)."""
-        return self.model is None
-
     def describe(self) -> dict:
         """JSON-ready names of the model and loss (stable across processes)."""
         return {
-            "model": "shallow" if self.model is None else describe(self.model),
+            "model": "shallow" if self.shallow else describe(self.model),
             "loss": "quadratic" if self.loss is None else describe(self.loss),
         }
 
@@ -183,47 +163,13 @@ class Objective:
         if self.data_batch_size is not None and self.loss is not None:
             check_mean_loss(params, x, y, model=self.apply, loss=self.loss)
 
-    # ------------------------------------------------------------------ traceable pieces
-
-    def apply(self, params, x):
-        """Predictions f(x)."""
-        if self.model is None:
-            return forward(params, x, negative_slope=self.negative_slope)
-        return self.model(params, x)
-
-    def value(self, params, x, y):
-        """The loss at ``params`` (a sum over batches with ``data_batch_size``)."""
-        if self.data_batch_size is not None:
-            return self._batched(lambda xb, yb: self._value(params, xb, yb), x, y)
-        return self._value(params, x, y)
-
-    def _value(self, params, x, y):
-        return resolve_loss(self.loss)(self.apply(params, x), y)
-
-    def _batched(self, fn, x, y):
-        return batch_mean(fn, x, y, batch_size=self.data_batch_size)
+    # ------------------------------------------------------------------ closed forms
 
     def value_and_grad(self, params, x, y):
         """Loss and gradient (closed form for the shallow net on the quadratic loss)."""
         if self.closed_form:
             return shallow_loss_and_grad(params, x, y, self.negative_slope)
-        if self.data_batch_size is not None:
-            vg = jax.value_and_grad(self._value)
-            return self._batched(lambda xb, yb: vg(params, xb, yb), x, y)
-        return jax.value_and_grad(self.value)(params, x, y)
-
-    def start_vector(self, params) -> jax.Array:
-        """A fixed, dense start vector in ``ravel_pytree`` order (overlaps every eigenvector)."""
-        return default_start(params)
-
-    def hvp_flat(self, v, params, x, y):
-        """H v of the loss for a flat v (``ravel_pytree`` order), forward-over-reverse."""
-        _, unravel = ravel_pytree(params)
-        if self.data_batch_size is not None:
-            return self._batched(
-                lambda xb, yb: ravel_pytree(hvp(self._value, params, unravel(v), xb, yb))[0], x, y
-            )
-        return ravel_pytree(hvp(self.value, params, unravel(v), x, y))[0]
+        return super().value_and_grad(params, x, y)
 
     def sharpness(self, params, x, y, v0, *, method: str, num_iters, tol):
         """(value, vector, residual) of lambda_max of the loss Hessian, warm-started at ``v0``.
@@ -236,10 +182,8 @@ class Objective:
         :data:`minstab.eigen.SOLVERS` on its HVP.
         """
         if self.closed_form:
-            r = sharpness_kernel(
-                params, x, y, v0, method=method, num_iters=num_iters, tol=tol,
-                negative_slope=self.negative_slope, with_vector=v0 is not None,
-            )  # fmt: skip
+            opts = SharpnessOptions(method, num_iters, tol, with_vector=v0 is not None)
+            r = sharpness_kernel(params, x, y, v0, problem=self, opts=opts)
             return r.value, r.vector, r.residual
         # any eigen-solver of the table on this objective's HVP (train and sweep ask "lanczos")
         r = solve(method, self.hvp_flat, v0, params, x, y, num_iters=num_iters, tol=tol)

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from ._validate import check_data_dtype, check_int, check_real, check_tol
-from .curvature import residual_bound_kernel, sharpness_kernel
+from .curvature import SharpnessOptions, residual_bound_kernel, sharpness_kernel
 from .eigen import default_tol
 from .nets import (
     ShallowParams,
@@ -39,6 +39,7 @@ from .nets import (
     rescale,
     validate,
 )
+from .problem import Problem
 
 __all__ = ["FlattestResult", "flattest_implementation"]
 
@@ -102,7 +103,12 @@ def _quad_forms(u, a, s, gx):
     return m, q
 
 
-def _flattest_impl(params, x, y, *, num_iters, tol, negative_slope, damping, smoothing):
+def _search(params, x, *, num_iters, negative_slope, damping, smoothing):
+    """The primal-dual iterations over the rescalings: ``(best_lb, primal, dual, trace)``.
+
+    ``best_lb`` is log beta of the smallest primal value (lambda_max of the rescaled Gram
+    matrix), ``dual`` the best certificate below it, ``trace`` (num_iters, 2) both per step.
+    """
     n = x.shape[0]
     a, s, gx = _pieces(params, x, negative_slope)
     w2abs = jnp.abs(params.w2)
@@ -144,23 +150,35 @@ def _flattest_impl(params, x, y, *, num_iters, tol, negative_slope, damping, smo
     lb0 = jnp.zeros(params.w1.shape[0], x.dtype)
     init = (lb0, lb0, jnp.asarray(jnp.inf, x.dtype), jnp.asarray(-jnp.inf, x.dtype))
     (_, best_lb, best_primal, best_dual), trace = jax.lax.scan(step, init, jnp.arange(num_iters))
+    return best_lb, best_primal, best_dual, trace
+
+
+def _lanczos_sharpness(params, x, y, *, tol, negative_slope):
+    """lambda_max of the full Hessian by Lanczos on the structured HVP (fixed start)."""
+    # Lanczos, not the dense Hessian, even for small nets: with method="dense" here (P = 49)
+    # the main job's sweep hung at 0 % CPU inside its 2-device shard_map (twice, 2026-12-06;
+    # jaxlib 0.10.2), while plain vmapped eigh of that size under the same mesh does not
+    size = params.w1.size + 2 * params.b1.size + 1
+    v0 = jax.random.normal(jax.random.key(0), (size,), x.dtype)
+    problem, opts = Problem(negative_slope=negative_slope), SharpnessOptions("lanczos", None, tol)
+    return sharpness_kernel(params, x, y, v0, problem=problem, opts=opts).value
+
+
+def _flattest_impl(params, x, y, *, num_iters, tol, negative_slope, damping, smoothing):
+    best_lb, best_primal, best_dual, trace = _search(
+        params, x, num_iters=num_iters, negative_slope=negative_slope, damping=damping,
+        smoothing=smoothing,
+    )  # fmt: skip
     alpha = jnp.exp(0.5 * best_lb)
     new = rescale(params, alpha)
     gap = jnp.maximum(best_primal - best_dual, 0)
     # true sharpness of the rescaled net (Gram form at a minimum, with its exact error bound;
     # otherwise Lanczos on the full Hessian), and of the input
-    res_bound = residual_bound_kernel(new, x, y, negative_slope)
-    at_min = res_bound <= tol * best_primal
-    kw = dict(num_iters=None, tol=tol, negative_slope=negative_slope)
-    # Lanczos, not the dense Hessian, even for small nets: with method="dense" here (P = 49)
-    # the main job's sweep hung at 0 % CPU inside its 2-device shard_map (twice, 2026-12-06;
-    # jaxlib 0.10.2), while plain vmapped eigh of that size under the same mesh does not
-    v0 = jax.random.normal(jax.random.key(0), (new.w1.size + 2 * new.b1.size + 1,), x.dtype)
-    full_new = sharpness_kernel(new, x, y, v0, method="lanczos", **kw).value
-    full_old = sharpness_kernel(params, x, y, v0, method="lanczos", **kw).value
-    value = jnp.where(at_min, best_primal, full_new)
+    at_min = residual_bound_kernel(new, x, y, negative_slope) <= tol * best_primal
+    kw = dict(tol=tol, negative_slope=negative_slope)
+    value = jnp.where(at_min, best_primal, _lanczos_sharpness(new, x, y, **kw))
     old = jnp.where(residual_bound_kernel(params, x, y, negative_slope) <= tol * best_primal,
-                    trace[0, 0], full_old)  # fmt: skip
+                    trace[0, 0], _lanczos_sharpness(params, x, y, **kw))  # fmt: skip
     return FlattestResult(
         new, value, best_dual, gap, alpha, gap <= tol * best_primal, at_min,
         jnp.asarray(num_iters), old, best_primal, trace,

@@ -24,7 +24,6 @@ forward-over-reverse evaluation. Compiled callers pass the data as arguments and
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from typing import NamedTuple
@@ -33,15 +32,14 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from ._validate import check_callable, check_finite
+from ._validate import check_finite
 from .losses import squared_error
 from .nets import forward
 
 __all__ = [
     "CURVATURES",
-    "ModelLoss",
     "GramOperator",
-    "model_loss",
+    "check_hashable",
     "resolve_loss",
     "shallow_model",
     "check_model",
@@ -71,48 +69,8 @@ def shallow_model(negative_slope: float = 0.0) -> Callable:
     return functools.partial(forward, negative_slope=negative_slope)
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelLoss:
-    """The objective ``L(params, x, y) = loss(model(params, x), y)`` as a hashable callable.
-
-    Two instances with the same ``model`` and ``loss`` are equal and hash equal, so one can be
-    built per call and still hit ``jit``'s cache when passed as a static argument (for example
-    to :func:`minstab.hvp`). ``loss=None`` means :func:`minstab.squared_error`.
-    """
-
-    model: Callable
-    loss: Callable | None = None
-
-    def __call__(self, params, x, y):
-        """L(params, x, y)."""
-        return resolve_loss(self.loss)(self.model(params, x), y)
-
-
-def model_loss(model: Callable | None = None, loss: Callable | None = None) -> ModelLoss:
-    """``loss(model(params, x), y)`` as a function of ``(params, x, y)`` (hashable).
-
-    ``model=None`` is the shallow ReLU net (:func:`minstab.forward`), ``loss=None`` the
-    quadratic loss (1/2n) sum_j ||f(x_j) - y_j||^2.
-
-    Examples
-    --------
-    >>> import jax, jax.numpy as jnp, minstab as ms
-    >>> def apply(p, x):
-    ...     return jnp.tanh(x @ p["w"]) @ p["v"]
-    >>> p = {"w": jnp.ones((2, 3)), "v": jnp.ones(3)}
-    >>> x, y = jnp.zeros((4, 2)), jnp.ones(4)
-    >>> float(ms.model_loss(apply)(p, x, y))
-    0.5
-    >>> hv = ms.hvp(ms.model_loss(apply), p, p, x, y)  # H v with v = p, as a pytree
-    >>> sorted(hv)
-    ['v', 'w']
-    """
-    check_callable(model, "model", none=True)
-    check_callable(loss, "loss", none=True)
-    return ModelLoss(shallow_model() if model is None else model, loss)
-
-
-def _check_hashable(fn, name: str) -> None:
+def check_hashable(fn, name: str) -> None:
+    """``ValueError`` naming ``name`` unless ``fn`` is hashable (a static ``jit`` argument)."""
     try:
         hash(fn)
     except TypeError as e:
@@ -168,11 +126,11 @@ def check_model(params, x, y=None, *, model: Callable, loss: Callable | None = N
         raise ValueError(
             f"model must be a callable apply(params, x) -> predictions, got {type(model).__name__}"
         )
-    _check_hashable(model, "model")
+    check_hashable(model, "model")
     if loss is not None:
         if not callable(loss):
             raise ValueError(f"loss must be a callable loss(pred, y), got {type(loss).__name__}")
-        _check_hashable(loss, "loss")
+        check_hashable(loss, "loss")
     dtype = _check_params_tree(params)
     x = _check_data(x, "x", dtype, floating=False)
     if x.ndim == 0 or x.shape[0] == 0:
@@ -230,7 +188,20 @@ def ggn_operator(params, x, y, *, model: Callable, loss: Callable):
 
 
 def curvature_operator(params, x, y, *, model: Callable, loss: Callable, curvature: str):
-    """:func:`hessian_operator` (``curvature="hessian"``) or :func:`ggn_operator` (``"ggn"``)."""
+    """:func:`hessian_operator` (``curvature="hessian"``) or :func:`ggn_operator` (``"ggn"``).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, minstab as ms
+    >>> from minstab.operators import curvature_operator
+    >>> def apply(p, x):
+    ...     return x @ p["w"]
+    >>> x, y = jnp.array([[1.0, 0.0], [0.0, 2.0]]), jnp.zeros(2)
+    >>> theta, matvec = curvature_operator({"w": jnp.ones(2)}, x, y, model=apply,
+    ...                                    loss=ms.squared_error, curvature="ggn")
+    >>> matvec(jnp.ones(2))  # X^T X v / n for a linear model
+    Array([0.5, 2. ], dtype=float32)
+    """
     op = hessian_operator if curvature == "hessian" else ggn_operator
     return op(params, x, y, model=model, loss=loss)
 

@@ -37,16 +37,11 @@ from ._validate import (
     check_memory,
     check_tol,
 )
-from .adaptive import check_precond, preconditioned_matvec
-from .batching import batch_plan, curvature_operator, pass_progress, prepare
+from .adaptive import check_precond
+from .batching import pass_progress
 from .eigen import default_tol, lanczos, lanczos_tridiagonal
-from .operators import (
-    CURVATURES,
-    check_model,
-    default_start,
-    resolve_loss,
-    shallow_model,
-)
+from .operators import CURVATURES, default_start
+from .problem import Problem, resolve_call
 
 __all__ = [
     "Eigenpairs",
@@ -173,52 +168,62 @@ class SpectralDensity(NamedTuple):
 
 
 # ----------------------------------------------------------------------------- kernels
-def _eigenpairs_kernel(
-    params,
-    x,
-    y,
-    v0,
-    precond_scale=None,
-    *,
-    model,
-    loss,
-    curvature,
-    k,
-    which,
-    num_iters,
-    tol,
-    value_tol,
-    data_batch_size=None,
-):
-    _, matvec = curvature_operator(
-        params, x, y, model=model, loss=loss, curvature=curvature, batch_size=data_batch_size
-    )
-    if precond_scale is not None:  # D^{-1/2} A D^{-1/2}: one elementwise product each side
-        matvec = preconditioned_matvec(matvec, precond_scale)
+class EigenOptions(NamedTuple):
+    """Static options of :func:`eigenpairs_kernel` (hashable)."""
+
+    curvature: str
+    k: int
+    which: str
+    num_iters: int
+    tol: float
+    value_tol: float | None = None
+
+
+class TraceOptions(NamedTuple):
+    """Static options of :func:`trace_kernel`: probes per product in ``batch_size``."""
+
+    curvature: str
+    method: str
+    num_samples: int
+    batch_size: int
+
+
+class DensityOptions(NamedTuple):
+    """Static options of :func:`density_kernel`: probes per vmapped batch in ``batch``."""
+
+    curvature: str
+    num_probes: int
+    num_iters: int
+    batch: int
+    reorthogonalize: bool
+
+
+def eigenpairs_kernel(params, x, y, v0, precond_scale, *, problem: Problem, opts: EigenOptions):
+    """Extreme eigenpairs of ``problem``'s curvature (traceable; ``v0=None``: default start)."""
+    _, matvec = problem.operator(params, x, y, curvature=opts.curvature, precond=precond_scale)
     v0 = default_start(params) if v0 is None else v0
-    r = lanczos(matvec, v0, k=k, which=which, num_iters=num_iters, tol=tol, value_tol=value_tol)
-    values = jnp.reshape(r.value, (k,))
-    residuals = jnp.reshape(r.residual, (k,))
+    r = lanczos(matvec, v0, k=opts.k, which=opts.which, num_iters=opts.num_iters, tol=opts.tol,
+                value_tol=opts.value_tol)  # fmt: skip
+    values = jnp.reshape(r.value, (opts.k,))
+    residuals = jnp.reshape(r.residual, (opts.k,))
     scale = jnp.maximum(jnp.max(jnp.abs(values)), jnp.finfo(values.dtype).tiny)
-    converged = (residuals <= tol * scale) | r.converged
-    return Eigenpairs(values, jnp.reshape(r.vector, (k, -1)), residuals, converged, r.num_matvecs)
+    converged = (residuals <= opts.tol * scale) | r.converged
+    return Eigenpairs(values, jnp.reshape(r.vector, (opts.k, -1)), residuals, converged,
+                      r.num_matvecs)  # fmt: skip
 
 
 def _rademacher(key, shape, dtype):
     return jax.random.rademacher(key, shape, dtype)
 
 
-def trace_kernel(
-    params, x, y, key, *, model, loss, curvature, method, num_samples, batch_size,
-    data_batch_size=None,
-):  # fmt: skip
-    theta, matvec = curvature_operator(
-        params, x, y, model=model, loss=loss, curvature=curvature, batch_size=data_batch_size
-    )
+def trace_kernel(params, x, y, key, *, problem: Problem, opts: TraceOptions) -> TraceEstimate:
+    """Stochastic trace of ``problem``'s curvature (traceable): Hutchinson, Hutch++ or XTrace."""
+    theta, matvec = problem.operator(params, x, y, curvature=opts.curvature)
     size, dtype = theta.shape[0], theta.dtype
+    method, num_samples = opts.method, opts.num_samples
 
     def products(rows):  # A applied to each row, in vmapped batches
-        return jax.lax.map(matvec, rows, batch_size=min(batch_size, rows.shape[0]))
+        return jax.lax.map(matvec, rows, batch_size=min(opts.batch_size, rows.shape[0]))
 
     if method == "xtrace":
         return _xtrace(products, key, num_samples // 2, size, dtype)
@@ -279,56 +284,42 @@ def _xtrace(products, key, k, size, dtype) -> TraceEstimate:
     return TraceEstimate(value, stderr.astype(dtype), jnp.array(2 * k), samples)
 
 
-def _density_kernel(
-    params, x, y, key, *, model, loss, curvature, num_probes, num_iters, batch, reorthogonalize,
-    data_batch_size=None,
-):  # fmt: skip
-    theta, matvec = curvature_operator(
-        params, x, y, model=model, loss=loss, curvature=curvature, batch_size=data_batch_size
-    )
+def density_kernel(params, x, y, key, *, problem: Problem, opts: DensityOptions):
+    """Stochastic Lanczos quadrature of ``problem``'s curvature (traceable)."""
+    theta, matvec = problem.operator(params, x, y, curvature=opts.curvature)
+    num_probes, num_iters = opts.num_probes, opts.num_iters
     probes = _rademacher(key, (num_probes, theta.shape[0]), theta.dtype)
 
     def rule(v):  # Gauss quadrature of the spectral measure at v / ||v|| (Golub & Meurant)
-        t = lanczos_tridiagonal(matvec, v, num_iters=num_iters, reorthogonalize=reorthogonalize)
+        t = lanczos_tridiagonal(
+            matvec, v, num_iters=num_iters, reorthogonalize=opts.reorthogonalize
+        )
         return t.nodes_and_weights()
 
-    nodes, weights = jax.lax.map(rule, probes, batch_size=batch)
+    nodes, weights = jax.lax.map(rule, probes, batch_size=opts.batch)
     m = nodes.shape[1]
     return SpectralDensity(nodes, weights, jnp.array(num_probes * m))
 
 
-_STATIC = ("model", "loss", "curvature", "data_batch_size")
-_eigenpairs_jit = jax.jit(
-    _eigenpairs_kernel,
-    static_argnames=_STATIC + ("k", "which", "num_iters", "tol", "value_tol"),
-)
-_trace_jit = jax.jit(
-    trace_kernel, static_argnames=_STATIC + ("method", "num_samples", "batch_size")
-)
-_density_jit = jax.jit(
-    _density_kernel,
-    static_argnames=_STATIC + ("num_probes", "num_iters", "batch", "reorthogonalize"),
-)
+_STATIC = ("problem", "opts")
+_eigenpairs_jit = jax.jit(eigenpairs_kernel, static_argnames=_STATIC)
+_trace_jit = jax.jit(trace_kernel, static_argnames=_STATIC)
+_density_jit = jax.jit(density_kernel, static_argnames=_STATIC)
 
 
 # ----------------------------------------------------------------------------- public API
-def setup_problem(params, x, y, model, loss, curvature, data_batch_size=None):
-    """Validate (before tracing) and resolve: (x, y, model, loss, P, dtype, data_batch_size).
+def setup_problem(params, x, y, model, loss, curvature, data_batch_size=None, progress=False):
+    """Validate (before tracing) and resolve: ``(x, y, problem, P, dtype)``.
 
-    With ``data_batch_size`` (or ``x`` a sequence of batches): :func:`minstab.batching.prepare`.
+    :func:`minstab.problem.resolve_call` after checking ``curvature``.
     """
     check_choice(curvature, "curvature", CURVATURES)
-    if data_batch_size is not None or y is None:
-        x, y, model, loss, data_batch_size = prepare(
-            params, x, y, model=model, loss=loss, data_batch_size=data_batch_size
-        )
-    else:
-        model = shallow_model() if model is None else model
-        x, y = check_model(params, x, y, model=model, loss=loss)
-        loss = resolve_loss(loss)
+    problem, x, y = resolve_call(
+        params, x, y, model=model, loss=loss, data_batch_size=data_batch_size, progress=progress
+    )
     leaves = jax.tree_util.tree_leaves(params)
     size = sum(int(jnp.size(a)) for a in leaves)
-    return x, y, model, loss, size, leaves[0].dtype, data_batch_size
+    return x, y, problem, size, leaves[0].dtype
 
 
 def _check_int(value, name, lo, hi=None):
@@ -404,8 +395,9 @@ def hessian_eigenvalues(
     >>> bool(jnp.allclose(top.values, ref, rtol=1e-4)), top.vectors.shape, bool(top.converged.all())
     (True, (3, 32), True)
     """
-    x, y, model, loss, size, dtype, data_batch_size = setup_problem(
-        params, x, y, model, loss, curvature, data_batch_size
+    check_bool(progress, "progress")
+    x, y, problem, size, dtype = setup_problem(
+        params, x, y, model, loss, curvature, data_batch_size, progress
     )
     check_choice(which, "which", ("largest", "smallest"))
     k = _check_int(k, "k", 1, size)
@@ -418,13 +410,9 @@ def hessian_eigenvalues(
     tol = default_tol(dtype) if tol is None else tol
     value_tol = check_tol(value_tol, "value_tol")
     precond_scale = None if precond is None else check_precond(precond, params)
-    check_bool(progress, "progress")
-    with pass_progress("hessian_eigenvalues", enabled=progress and data_batch_size is not None):
-        return _eigenpairs_jit(
-            params, x, y, v0, precond_scale, model=model, loss=loss, curvature=curvature, k=k,
-            which=which, num_iters=num_iters, tol=tol, value_tol=value_tol,
-            data_batch_size=batch_plan(data_batch_size, progress),
-        )  # fmt: skip
+    opts = EigenOptions(curvature, k, which, num_iters, tol, value_tol)
+    with pass_progress("hessian_eigenvalues", enabled=problem.progress):
+        return _eigenpairs_jit(params, x, y, v0, precond_scale, problem=problem, opts=opts)
 
 
 def hessian_trace(
@@ -500,8 +488,8 @@ def hessian_trace(
             method=method, curvature=curvature, blocks=None if per_block is True else per_block,
             data_batch_size=data_batch_size, progress=progress,
         )  # fmt: skip
-    x, y, model, loss, size, dtype, data_batch_size = setup_problem(
-        params, x, y, model, loss, curvature, data_batch_size
+    x, y, problem, size, dtype = setup_problem(
+        params, x, y, model, loss, curvature, data_batch_size, progress
     )
     check_choice(method, "method", TRACE_METHODS)
     num_samples = _check_int(num_samples, "num_samples", 2 if method == "hutchinson" else 4)
@@ -514,12 +502,9 @@ def hessian_trace(
     if batch_size is None:
         batch_size = 1 if jax.default_backend() == "cpu" else 16
     batch_size = _check_int(batch_size, "batch_size", 1)
-    with pass_progress("hessian_trace", enabled=progress and data_batch_size is not None):
-        return _trace_jit(
-            params, x, y, key, model=model, loss=loss, curvature=curvature,
-            method=method, num_samples=num_samples, batch_size=batch_size,
-            data_batch_size=batch_plan(data_batch_size, progress),
-        )  # fmt: skip
+    opts = TraceOptions(curvature, method, num_samples, batch_size)
+    with pass_progress("hessian_trace", enabled=problem.progress):
+        return _trace_jit(params, x, y, key, problem=problem, opts=opts)
 
 
 def spectral_density(
@@ -580,8 +565,9 @@ def spectral_density(
     True
     """
     key = check_key(key)
-    x, y, model, loss, size, dtype, data_batch_size = setup_problem(
-        params, x, y, model, loss, curvature, data_batch_size
+    check_bool(progress, "progress")
+    x, y, problem, size, dtype = setup_problem(
+        params, x, y, model, loss, curvature, data_batch_size, progress
     )
     num_probes = _check_int(num_probes, "num_probes", 1)
     num_iters = _check_int(num_iters, "num_iters", 1, size)
@@ -594,10 +580,8 @@ def spectral_density(
     batch_size = _check_int(batch_size, "batch_size", 1)
     rows = num_iters + 9 if reorthogonalize else 10
     _check_probe_memory(min(batch_size, num_probes), rows, size, dtype, "batch_size")
-    check_bool(progress, "progress")
-    with pass_progress("spectral_density", enabled=progress and data_batch_size is not None):
-        return _density_jit(
-            params, x, y, key, model=model, loss=loss, curvature=curvature,
-            num_probes=num_probes, num_iters=num_iters, batch=min(batch_size, num_probes),
-            reorthogonalize=reorthogonalize, data_batch_size=batch_plan(data_batch_size, progress),
-        )  # fmt: skip
+    opts = DensityOptions(
+        curvature, num_probes, num_iters, min(batch_size, num_probes), reorthogonalize
+    )
+    with pass_progress("spectral_density", enabled=problem.progress):
+        return _density_jit(params, x, y, key, problem=problem, opts=opts)

@@ -40,20 +40,13 @@ from jax.sharding import PartitionSpec as P
 from ._io import atomic_savez, to_jsonable, write_json
 from ._validate import ArgumentTypeError, check_bool, check_choice, check_int
 from .config import TrainConfig, train_config
-from .curvature import residual_bound_kernel, sharpness_kernel
+from .curvature import SharpnessOptions, residual_bound_kernel, sharpness_kernel
 from .engine import Objective
 from .nets import ShallowParams
 from .progress import ProgressBar
 from .train import TrainLog, check_run_size, train_run
 
-__all__ = ["SweepResult", "ChunkStore", "sweep", "load_sweep", "trace_count"]
-
-_TRACES = {"chunk": 0}
-
-
-def trace_count() -> int:
-    """How many times the per-chunk program has been traced (for compile-once tests)."""
-    return _TRACES["chunk"]
+__all__ = ["SweepResult", "ChunkStore", "sweep", "load_sweep"]
 
 
 class SweepResult(NamedTuple):
@@ -386,10 +379,8 @@ def _diagnostics(obj: Objective, p, x, y, *, flattest: bool | None) -> dict:
         return dict(sharpness=value, sharpness_residual=res, **{f: nan for f in _SHALLOW_ONLY})
     from .bounds import weighted_curvature
 
-    g = sharpness_kernel(
-        p, x, y, None, method="gram", num_iters=None, tol=1e-8,
-        negative_slope=obj.negative_slope, with_vector=False,
-    )  # fmt: skip
+    opts = SharpnessOptions("gram", None, 1e-8, with_vector=False)
+    g = sharpness_kernel(p, x, y, None, problem=obj, opts=opts)
     curv = weighted_curvature(p, x)
     fl = nan
     if flattest:
@@ -423,19 +414,27 @@ def _finish_run(r, x, y, *, objective, flattest):
     return out
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=("config", "objective", "flattest", "shared", "layout", "mesh", "per_run_data"),
-)
-def _chunk(params, x, y, etas, keys, *, config, objective, flattest, shared, layout, mesh,
-           per_run_data=False):  # fmt: skip
-    """One chunk of runs, each device of ``mesh`` taking its share (``shard_map``).
+class _ChunkSpec(NamedTuple):
+    """Static description of one compiled chunk (hashable)."""
+
+    config: TrainConfig
+    objective: Objective
+    flattest: bool | None
+    shared: bool  # one initialization for every run
+    layout: str  # "batched" or "sequential"
+    mesh: Mesh
+    per_run_data: bool = False  # x, y carry a leading runs axis
+
+
+@functools.partial(jax.jit, static_argnames=("spec",))
+def _chunk(params, x, y, etas, keys, *, spec: _ChunkSpec):
+    """One chunk of runs, each device of ``spec.mesh`` taking its share (``shard_map``).
 
     A device runs its runs as one vmapped program (``"batched"``) or one after another
     (``"sequential"``, ``lax.map``). With ``per_run_data`` every run has its own ``x``, ``y``
     (leading runs axis, sharded like the step sizes).
     """
-    _TRACES["chunk"] += 1
+    config, objective, flattest, shared, layout, mesh, per_run_data = spec
     f = functools.partial(_per_run, config=config, objective=objective, flattest=flattest,
                           sequential=layout == "sequential")  # fmt: skip
     train = functools.partial(train_run, config=config, objective=objective, sequential=False)
@@ -513,8 +512,23 @@ def _check_etas(etas, dtype, num_inits) -> np.ndarray:
     return etas
 
 
-def _plan(obj, cfg, params0, x, y, etas, *, shared, seed, chunk_size, flattest, devices,
-          layout, threads, extra_config, per_run_data=False) -> _Plan:  # fmt: skip
+class _PlanOptions(NamedTuple):
+    """The keywords of :func:`sweep` that decide the plan (checked by the caller)."""
+
+    shared: bool
+    seed: int
+    chunk_size: int
+    flattest: bool | None
+    devices: list | None
+    layout: str
+    threads: int | None
+    extra_config: dict | None
+    per_run_data: bool = False
+
+
+def _plan(obj, cfg, params0, x, y, etas, opts: _PlanOptions) -> _Plan:
+    """Chunks, layout, threads, the stored config and the hash of a sweep."""
+    shared, seed, chunk_size, flattest, devices, layout, threads, extra_config, per_run_data = opts
     xall, x = x, (x[0] if per_run_data else x)  # layout and sizes from one run's data
     devices = list(jax.local_devices() if devices is None else devices)
     first = params0 if shared else jax.tree_util.tree_map(lambda a: a[0], params0)
@@ -538,7 +552,7 @@ def _plan(obj, cfg, params0, x, y, etas, *, shared, seed, chunk_size, flattest, 
     config.update(extra_config or {})
     host = [np.asarray(a) for a in jax.tree_util.tree_leaves(params0)]
     # a user model is named by module and qualified name only: its predictions tell two apart
-    fingerprint = [] if obj.model is None else [np.asarray(obj.apply(first, x))]
+    fingerprint = [] if obj.shallow else [np.asarray(obj.apply(first, x))]
     digest = _hash([*host, *fingerprint, np.asarray(xall), np.asarray(y), etas,
                     repr(cfg.to_dict()), obj.describe(), flattest, cs, int(seed), layout])  # fmt: skip
     if per_run_data:
@@ -869,9 +883,8 @@ def _run_part(plan: _Plan, idx, *, params0, x, y, seed, cfg, obj, flattest) -> d
         xs, ys = jax.device_put(x[idx], run_sh), jax.device_put(y[idx], run_sh)
     else:
         xs, ys = jax.device_put(x, rep_sh), jax.device_put(y, rep_sh)
-    out = _chunk(p, xs, ys, etas, keys, config=cfg, objective=obj, flattest=flattest,
-                 shared=plan.shared, layout=plan.layout, mesh=plan.mesh,
-                 per_run_data=plan.per_run_data)  # fmt: skip
+    spec = _ChunkSpec(cfg, obj, flattest, plan.shared, plan.layout, plan.mesh, plan.per_run_data)
+    out = _chunk(p, xs, ys, etas, keys, spec=spec)
     return jax.device_get(out)
 
 
@@ -1006,10 +1019,9 @@ def sweep(
         x, y, dtype = obj.check(first, x, y)
     etas = _check_etas(etas, dtype, num_inits)
     check_run_size(cfg, x.shape[1] if per_run_data else x.shape[0], dtype, runs=etas.size)
-    plan = _plan(obj, cfg, params0, x, y, etas, shared=not batched, seed=seed,
-                 chunk_size=chunk_size, flattest=flattest, devices=devices, layout=layout,
-                 threads=threads, extra_config=extra_config,
-                 per_run_data=bool(per_run_data))  # fmt: skip
+    opts = _PlanOptions(not batched, seed, chunk_size, flattest, devices, layout, threads,
+                        extra_config, bool(per_run_data))  # fmt: skip
+    plan = _plan(obj, cfg, params0, x, y, etas, opts)
     store = ChunkStore(out_dir, plan.digest, {"num_chunks": plan.num_chunks,
                                               "chunk_size": plan.chunk_size,
                                               "config": plan.config})  # fmt: skip

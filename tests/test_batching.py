@@ -15,7 +15,6 @@ import pytest
 import minstab as ms
 from minstab.batching import (
     batch_mean,
-    batched_value_and_grad,
     check_mean_loss,
     read_idx_batches,
     resolve_data,
@@ -41,7 +40,7 @@ def prob(request):
 def test_loss_and_gradient_match_full_batch(prob, b):
     apply, p, x, y = prob
     loss = ms.squared_error
-    v, g = batched_value_and_grad(p, x, y, model=apply, loss=loss, batch_size=b)
+    v, g = ms.Problem(apply, loss, data_batch_size=b).value_and_grad(p, x, y)
     v0, g0 = jax.value_and_grad(lambda q: loss(apply(q, x), y))(p)
     assert rel(v, v0) < 1e-12
     for a, c in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(g0), strict=True):

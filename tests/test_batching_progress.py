@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import minstab as ms
-from minstab.batching import batch_mean, batched_sharpness, pass_progress
+from minstab.batching import batch_mean, pass_progress
 
 from .model_zoo import problem
 
@@ -67,9 +67,9 @@ def test_sharpness_progress_counts_lanczos_products():
     apply, p, x, y = problem("mlp", jax.random.key(3), interpolating=False, n=N)
     kw = dict(model=apply, loss=None, method="lanczos", v0=None, num_iters=None, tol=None,
               negative_slope=0.0, full_output=True, data_batch_size=B)  # fmt: skip
-    off = batched_sharpness(p, x, y, **kw)
+    off = ms.sharpness(p, x, y, **kw)
     with pass_progress("count", stream=io.StringIO()) as bar:  # the call reports to this bar
-        on = batched_sharpness(p, x, y, progress=True, **kw)
+        on = ms.sharpness(p, x, y, progress=True, **kw)
     assert same(on, off) and bool(off.converged)
     assert (bar.batches, bar.passes) == (int(off.num_matvecs) * BATCHES, int(off.num_matvecs))
 

@@ -137,9 +137,7 @@ def test_sharpness_compiles_once(getkey):
     fn = curvature.sharpness_kernel
     counter = chex.assert_max_traces(n=1)(fn)
     orig = curvature._sharpness_jit
-    curvature._sharpness_jit = jax.jit(
-        counter, static_argnames=("method", "num_iters", "tol", "negative_slope")
-    )
+    curvature._sharpness_jit = jax.jit(counter, static_argnames=("problem", "opts"))
     try:
         for i in range(3):
             q, xx, yy = random_problem(jax.random.key(100 + i), n=10, d=2, k=20)

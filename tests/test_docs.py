@@ -38,7 +38,7 @@ def test_readme_quick_start_has_two_commands():
 MODULES = [
     *("nets", "losses", "curvature", "eigen", "data", "train"),
     *("bounds", "flattest", "report", "predict", "sgd", "rank_margins", "min_norm", "_cli_args"),
-    *("compile_time", "spectrum", "operators"),
+    *("compile_time", "spectrum", "operators", "problem"),
     "adaptive",
     *("adapters", "batching", "blocks"),
 ]

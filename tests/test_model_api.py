@@ -120,11 +120,11 @@ def test_float32(getkey, name):
 def test_compiles_once_for_new_data(getkey):
     apply, p, x, y = problem("mlp", getkey(), interpolating=False)
     ms.sharpness(p, x, y, model=apply, method="lanczos")
-    before = curvature._model_sharpness_jit._cache_size()
+    before = curvature._sharpness_jit._cache_size()
     for _ in range(3):
         _, q, xx, yy = problem("mlp", getkey(), interpolating=False)
         ms.sharpness(q, xx, yy, model=apply, method="lanczos")
-    assert curvature._model_sharpness_jit._cache_size() == before
+    assert curvature._sharpness_jit._cache_size() == before
 
 
 def test_jit_and_vmap_over_params(getkey):
