@@ -69,7 +69,7 @@ class Config:
 
     @classmethod
     def quick(cls, **kw) -> Config:
-        """The same sizes (a prediction takes seconds)."""
+        """Same sizes as the default (a prediction takes seconds)."""
         return cls(**kw)
 
 

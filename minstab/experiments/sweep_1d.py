@@ -184,10 +184,10 @@ class Config:
     # seed 004 Fig. 1's protocol instead of Fig. 3's (explicit opt-in)
     from_minimum: bool = option(
         False, "seed 004 Fig. 1's protocol: start every run from a point near a minimum reached "
-        "by small-step GD (default: Fig. 3's shared random initialization, no warm-up)",
+        "by small-step GD (off: Fig. 3's shared random initialization, no warm-up)",
     )  # fmt: skip
     warmup_steps: int | None = option(
-        None, "small-step GD steps of --from-minimum (None: 20000 with it, 0 without)",
+        None, "small-step GD steps of --from-minimum (with it: 20000 unless given)",
         type=bounded_int(0, MAX_STEPS, "warmup_steps"),
     )  # fmt: skip
     warmup_tol: float = 1e-8
