@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._cli_args import LIMITS, existing_dir, existing_file, nonnegative_float
+from .._cli_args import LIMITS, UsageError, existing_dir, existing_file, nonnegative_float
 from . import sweep_1d
 from .base import option
 from .outcomes import check
@@ -83,7 +83,7 @@ def progress_total(config: Config) -> int:
 
 def preflight(config: Config) -> None:
     """Read ``--data`` and ``--sweep`` before anything is computed (``ValueError`` naming them)."""
-    x = _load_file(config.data) if config.data is not None else None
+    x = _file_x(config.data) if config.data is not None else None
     if config.sweep is not None:
         _load_sweep(config, x)
 
@@ -101,8 +101,8 @@ class Result(NamedTuple):
 
 
 # ----------------------------------------------------------------------------- data
-def _load_file(path):
-    """``(x, y)`` of a data file as float64 numpy arrays; ``ValueError("data: ...")`` if bad."""
+def _file_x(path) -> np.ndarray:
+    """The inputs ``x`` of a data file; ``ValueError("data: ...")`` when the file is bad."""
     import minstab as ms
 
     try:
@@ -128,15 +128,14 @@ def _load_sweep(config: Config, x=None):
             got = ", ".join(f"{k} = {cfg[k]}" for k in differ)
             raise ValueError(f"sweep: {d} was run on other toy data ({got}); pass the same "
                              + " ".join(f"--{k}" for k in differ))  # fmt: skip
-    if x is not None:
-        _check_sweep_data(config, s, x)
+    if x is not None and not _same_data(s, x):
+        raise ValueError(f"sweep: the data of {d} differ from the data predicted on")
     return s
 
 
-def _check_sweep_data(config: Config, s, x) -> None:
+def _same_data(s, x) -> bool:
     sx = np.asarray(s.x)
-    if sx.size != x.size or not np.allclose(sx.reshape(x.shape), x):
-        raise ValueError(f"sweep: the data of {config.sweep} differ from the data predicted on")
+    return sx.size == x.size and np.allclose(sx.reshape(x.shape), x)
 
 
 def _load(config: Config):
@@ -185,8 +184,8 @@ def run(config: Config, *, out_dir=None, progress=None) -> Result:
 
     s = _load_sweep(config) if config.sweep is not None else None
     x, y = _load(config)
-    if s is not None:
-        _check_sweep_data(config, s, x)
+    if s is not None and not _same_data(s, x):  # toy data drawn otherwise than the sweep's
+        raise UsageError(f"--sweep: the data of {config.sweep} differ from the data predicted on")
     r = predict_data(x, y, grid=config.grid, refine=config.refine, directions=config.directions)
     pred = r.pop("prediction")
     if progress is not None:
