@@ -110,9 +110,11 @@ from IPython.display import Markdown  # noqa: E402
 
 from minstab.experiments.outcomes import format_outcomes  # noqa: E402
 
-cfg3 = (sweep_1d.Config.quick_config if QUICK else sweep_1d.Config)(out=f"{OUT}/fig3", quiet=True)
-r3 = sweep_1d.run(cfg3)
-summary3, checks3, verdicts3, _ = sweep_1d.write_outputs(r3, f"{OUT}/fig3")
+cfg3 = sweep_1d.Config.quick() if QUICK else sweep_1d.Config()
+r3 = sweep_1d.run(cfg3, out_dir=f"{OUT}/fig3")  # what `minstab sweep --out OUT/fig3` runs
+checks3, verdicts3 = sweep_1d.outcomes(r3)
+summary3 = sweep_1d.summary(r3)  # what it writes to summary.json
+sweep_1d.plot(r3, f"{OUT}/fig3")
 print(sweep_1d.seed_table(summary3["per_seed"]))
 
 # %%

@@ -225,7 +225,7 @@ def test_valid_config_is_read(tmp_path, capsys, monkeypatch):
     cfg.write_text("n = 5\nwidth = 6\nsteps = 300\netas = [0.05, 0.1]\nchunk_size = 2\n")
     seen = {}
 
-    def fake_run(c):
+    def fake_run(c, **kw):
         seen["cfg"] = c
         raise SystemExit(0)
 

@@ -170,3 +170,37 @@ def test_resume_reuses_a_record_written_for_the_same_key(tmp_path):
 
 def test_help_shows_an_empty_tuple_as_none():
     assert base._show(()) == "none" and base._show((0.5, 2)) == "0.5,2"
+
+
+def test_save_writes_files_beside_the_json(tmp_path, capsys, monkeypatch):
+    """``save`` writes files the figures and the JSON do not hold; the driver lists them."""
+    monkeypatch.delenv("MINSTAB_QUICK", raising=False)
+    mod = _toy()
+
+    def save(result, out):
+        path = out / "rows.txt"
+        path.write_text(str(result["sum"]))
+        return [path]
+
+    mod.save = save
+    assert base.main(mod, _parse(mod, ["--out", str(tmp_path), "--quiet"])) == 0
+    assert float((tmp_path / "rows.txt").read_text()) == pytest.approx(30.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.txt", "toy.json"]
+    assert "rows.txt" in capsys.readouterr().out.splitlines()[-1]  # the "wrote ..." line
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_own_progress_gets_whether_to_draw_instead_of_a_bar(quiet, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MINSTAB_QUICK", raising=False)
+    mod = _toy()
+    seen = []
+
+    def run(config, *, out_dir=None, progress=None):
+        seen.append(progress)
+        return {"config": config, "sum": 1.0}
+
+    mod.run, mod.OWN_PROGRESS = run, True
+    argv = ["--out", str(tmp_path)] + (["--quiet"] if quiet else [])
+    assert base.main(mod, _parse(mod, argv)) == 0
+    assert seen == [not quiet]
+    assert "toy" not in capsys.readouterr().err  # the driver drew no bar of its own

@@ -187,3 +187,34 @@ def test_cli_predict_on_a_file(tmp_path, capsys):
     assert out["lemma4_bound"] <= out["sharpness_flattest"] * (1 + 1e-9)
     assert out["sharpness_flattest"] <= out["sharpness_as_built"] * (1 + 1e-9)
     assert (tmp_path / "o" / "smoothest_interpolant.png").stat().st_size > 10_000
+    assert out["checks"]["lemma4_order"]["holds"] is True and out["verdicts"] == {}
+
+
+def test_predict_checks_theorem1_on_a_sweep_and_lemma4_on_the_interpolant():
+    """The checks of ``minstab predict``: a converged twice-differentiable run beyond eta_max
+    fails Theorem 1's check (exit 1); a kinked or unconverged one is not eligible."""
+    from minstab.experiments import predict
+    from minstab.experiments.outcomes import exit_status
+
+    x, y = _toy(6, 0)
+    xs, ys = np.asarray(x)[:, None], np.asarray(y)
+    r = predict.predict_data(xs, ys)
+    pred = r.pop("prediction")
+    e = pred.eta_max
+
+    def outcome(etas, converged, kinked):
+        s = _fake_sweep(np.asarray(x), etas, converged, kinked)
+        c = ms.check_against_sweep(pred, s)
+        res = predict.Result(predict.Config(), xs, ys, pred, r, c, np.asarray(converged))
+        return predict.outcomes(res)
+
+    checks, verdicts = outcome([0.5 * e, 2 * e, 2 * e], [True, False, True], [False, False, True])
+    assert verdicts == {} and checks["lemma4_order"].holds is True
+    assert checks["theorem1_sweep"].holds is True and checks["theorem1_sweep"].covered == 1
+    checks, _ = outcome([0.5 * e, 2 * e], [True, True], [False, False])
+    assert checks["theorem1_sweep"].holds is False and checks["theorem1_sweep"].covered == 2
+    assert exit_status(checks) == 1
+    checks, _ = outcome([2 * e], [False], [False])  # nothing converged: nothing to check
+    assert (
+        checks["theorem1_sweep"].holds is None and "converged" in checks["theorem1_sweep"].why_none
+    )

@@ -18,7 +18,7 @@ import pytest
 
 import minstab as ms
 from minstab import cli
-from minstab.experiments import sweep_1d
+from minstab.experiments import base, sweep_1d
 from minstab.sweep import load_sweep
 
 HERE = Path(__file__).parent
@@ -43,7 +43,7 @@ def test_main_job_writes_table_results_and_figures(quick_run):
     for fig in ("fig3a_interpolants", "fig3b_curvature", "fig3c_sharpness", "fig3d_seeds"):
         assert (out / f"{fig}.png").stat().st_size > 10_000
         assert (out / f"{fig}.pdf").exists()
-    q = sweep_1d.Config.quick_config()
+    q = sweep_1d.Config.quick()
     seeds = q.seed_list()
     for seed in seeds:
         assert load_sweep(out / f"seed_{seed}").num_runs == q.num_etas
@@ -64,7 +64,7 @@ def test_main_job_writes_table_results_and_figures(quick_run):
         )
     text = (out / "stdout.txt").read_text()
     assert "verdicts (the papers' empirical claims" in text and "per seed:" in text
-    m = re.search(r"whole job ([0-9.]+) s, of which compilation ([0-9.]+) s \((\d+) programs",
+    m = re.search(r"wall time ([0-9.]+) s, of which compilation ([0-9.]+) s \((\d+) programs",
                   text)  # fmt: skip
     assert m, text
     assert 0 <= float(m.group(2)) <= float(m.group(1)) and int(m.group(3)) >= 0
@@ -146,15 +146,15 @@ def test_help_and_config(tmp_path, capsys):
     toml = tmp_path / "c.toml"
     toml.write_text('steps = 123\nwidth = 7\netas = [0.1, 0.2]\ndtype = "float32"\nseeds = 3\n')
     args = cli.build_parser().parse_args(["sweep", "--config", str(toml), "--width", "9"])
-    cfg = sweep_1d.config_from_args(args)
+    cfg = base.config_from_args(sweep_1d, args)
     assert cfg.steps == 123 and cfg.width == 9 and cfg.etas == (0.1, 0.2) and cfg.seeds == 3
     assert cfg.dtype == "float32"  # a config value is used unless a flag overrides it
     assert cfg.tolerance() == sweep_1d.TOL["float32"]
     args = cli.build_parser().parse_args(["sweep", "--config", str(toml), "--dtype", "float64"])
-    assert sweep_1d.config_from_args(args).dtype == "float64"
+    assert base.config_from_args(sweep_1d, args).dtype == "float64"
     assert not cfg.from_minimum and cfg.warmup_steps == 0
     args = cli.build_parser().parse_args(["sweep", "--etas", "0.01:0.1:5", "--from-minimum"])
-    cfg = sweep_1d.config_from_args(args)
+    cfg = base.config_from_args(sweep_1d, args)
     np.testing.assert_allclose(cfg.etas, np.geomspace(0.01, 0.1, 5))
     assert cfg.from_minimum and cfg.warmup_steps == 20_000  # seed 004 Fig. 1's protocol
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from minstab import cli
-from minstab.experiments import sweep_1d
+from minstab.experiments import base, sweep_1d
 from minstab.sweep import load_sweep
 
 BETA = 0.9
@@ -185,7 +185,7 @@ def test_toml_optimizer_and_beta(tmp_path):
     f = tmp_path / "c.toml"
     f.write_text('optimizer = "nesterov"\nbeta = 0.5\n')
     args = cli.build_parser().parse_args(["sweep", "--config", str(f)])
-    cfg = sweep_1d.config_from_args(args)
+    cfg = base.config_from_args(sweep_1d, args)
     assert cfg.optimizer == "nesterov" and cfg.beta == 0.5
     args = cli.build_parser().parse_args(["sweep", "--config", str(f), "--beta", "0.25"])
-    assert sweep_1d.config_from_args(args).beta == 0.25
+    assert base.config_from_args(sweep_1d, args).beta == 0.25

@@ -16,9 +16,13 @@ An experiment is a module of its own science that provides (the :class:`Experime
 
 Optional: ``progress_total(config) -> int`` (default: no known end), ``CONFIG_TYPES`` (parse
 functions of fields whose check is not their annotation's), ``NOTE`` (a line printed under the
-outcomes) and ``preflight(config)`` (what a run needs beyond its config, such as a data set or an
-optional package, checked before anything runs: ``ValueError("dataset: ...")`` exits 2 naming the
-flag).
+outcomes), ``JSON_NAME`` (the stem of the JSON file when it is not ``NAME``, e.g. ``sweep``
+writes ``OUT/summary.json``), ``preflight(config)`` (what a run needs beyond its config, such as
+a data set or an optional package, checked before anything runs: ``ValueError("dataset: ...")``
+exits 2 naming the flag), ``save(result, out_dir) -> list[Path]`` (files besides the JSON and
+the figures, e.g. per-run results that other commands read) and ``OWN_PROGRESS = True`` (``run``
+draws its own progress bar, as a library call with one does: it gets ``progress=True``, or
+``False`` under ``--quiet``, instead of the driver's bar).
 
 Helpers shared by experiments: :func:`seed_tuple` and :func:`seed_count` (a ``seeds`` field held
 as a tuple but given as a count on the command line), :func:`resume` (a per-seed record stored
@@ -44,6 +48,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from .._cli_args import (
     UsageError,
+    choice,
     output_dir,
     quick_requested,
     read_toml,
@@ -191,8 +196,11 @@ def config_from_args(exp, args) -> Any:
 def _toml_types(exp) -> dict:
     types = dict(getattr(exp, "CONFIG_TYPES", {}))
     for f in options(exp.Config):
-        if f.metadata["option"]["type"] is not None:
-            types.setdefault(f.name, f.metadata["option"]["type"])
+        meta = f.metadata["option"]
+        if meta["type"] is not None:
+            types.setdefault(f.name, meta["type"])
+        elif meta["choices"] is not None:  # a TOML value obeys the flag's choices
+            types.setdefault(f.name, choice(*meta["choices"]))
     return types
 
 
@@ -277,13 +285,15 @@ def main(exp, args) -> int:
     config = config_from_args(exp, args)
     out = Path(args.out)
     total = exp.progress_total(config) if hasattr(exp, "progress_total") else None
+    draw, own = not getattr(args, "quiet", False), getattr(exp, "OWN_PROGRESS", False)
     with _precision(config):
-        with ProgressBar(total, exp.NAME, enabled=not getattr(args, "quiet", False)) as bar:
-            result = exp.run(config, out_dir=out, progress=bar)
+        with ProgressBar(total, exp.NAME, enabled=draw and not own) as bar:
+            result = exp.run(config, out_dir=out, progress=draw if own else bar)
         checks, verdicts = exp.outcomes(result)
-        paths = list(exp.plot(result, out))
+        paths = [*(exp.save(result, out) if hasattr(exp, "save") else []), *exp.plot(result, out)]
         path = write_json(
-            out / f"{exp.NAME}.json", {**exp.to_json(result), **outcomes_json(checks, verdicts)}
+            out / f"{getattr(exp, 'JSON_NAME', exp.NAME)}.json",
+            {**exp.to_json(result), **outcomes_json(checks, verdicts)},
         )
         print("\n" + exp.table(result))
     print(format_outcomes(checks, verdicts))

@@ -6,98 +6,151 @@ interpolating minimum; with ``W* = min over interpolants of int |f''| g`` no GD 
 optimal interpolant (see :func:`minstab.smoothest_interpolant`) for ``--data FILE`` or, without
 it, for the embedded toy set of ``minstab sweep`` (same ``--n``, ``--noise``, ``--seed``), and
 reports the optimal interpolant's sharpness, as built and in its flattest implementation.
-With ``--sweep DIR`` (a directory written by ``minstab sweep``) it also checks every run of that
-sweep against the prediction.
+With ``--sweep DIR`` (a seed's directory ``seed_<k>`` written by ``minstab sweep``) it also
+checks every run of that sweep against the prediction.
+
+Checks (a false one exits 1): on univariate data, Lemma 4's order on the optimal interpolant
+(1 + 2 int|f''|g <= sharpness of its flattest implementation <= sharpness as built); with
+``--sweep``, Theorem 1 on the sweep (no twice-differentiable converged run with eta > eta_max).
+No verdicts: the command states no empirical claim.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["add_arguments", "main", "predict_data", "summary_rows"]
+from .._cli_args import LIMITS, UsageError, existing_dir, existing_file, nonnegative_float
+from . import sweep_1d
+from .base import option
+from .outcomes import check
+
+__all__ = [
+    "Config",
+    "Result",
+    "NAME",
+    "run",
+    "outcomes",
+    "table",
+    "plot",
+    "to_json",
+    "predict_data",
+    "summary_rows",
+]
+
+_MAIN = sweep_1d.Config()  # the main job's toy data: its n, noise and first seed
+ORDER_RTOL = 1e-6  # slack of Lemma 4's order (the flattest implementation is found numerically)
 
 
-def add_arguments(parser) -> None:
-    from minstab._cli_args import (
-        existing_dir,
-        existing_file,
-        int_at_least,
-        nonnegative_float,
-        nonnegative_int,
-        output_dir,
-        positive_int,
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """What to predict on (a file or the main job's toy data) and the optimizer's sizes."""
+
+    data: Path | None = option(None, "CSV/TSV/TXT (columns x_1..x_d, y) or .npz (x, y)",
+                               type=existing_file, metavar="FILE")  # fmt: skip
+    n: int = option(
+        _MAIN.n, "toy data: points", type=sweep_1d.bounded_int(2, LIMITS["n"].maximum, "n")
     )
+    noise: float = option(_MAIN.noise, "toy data: noise level", type=nonnegative_float)
+    seed: int = option(_MAIN.seed, "toy data: seed")
+    grid: int = option(8, "d = 1: candidate knots per gap")
+    refine: int = option(6, "d = 1: grid doublings at most")
+    directions: int = option(64, "d > 1: dictionary directions")
+    sweep: Path | None = option(None, "results directory of a 'minstab sweep' seed (seed_<k>)",
+                                type=existing_dir, metavar="DIR")  # fmt: skip
 
-    from .sweep_1d import Config
+    def __post_init__(self):
+        for name in ("data", "sweep"):  # a path given as text (Python, TOML)
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
 
-    c = Config()
-    a = parser.add_argument
-    a("--data", type=existing_file, default=None, metavar="FILE",
-      help="CSV/TSV/TXT (columns x_1..x_d, y) or .npz (x, y)")  # fmt: skip
-    a("--n", type=int_at_least(2), default=c.n, help=f"toy data: points (default {c.n})")
-    a("--noise", type=nonnegative_float, default=c.noise, help="toy data: noise level")
-    a("--seed", type=nonnegative_int, default=c.seed, help="toy data: seed")
-    a("--grid", type=positive_int, default=8, help="d = 1: candidate knots per gap")
-    a("--refine", type=nonnegative_int, default=6, help="d = 1: grid doublings at most")
-    a("--directions", type=positive_int, default=64, help="d > 1: dictionary directions")
-    a("--sweep", type=existing_dir, default=None, metavar="DIR",
-      help="results directory of a 'minstab sweep'")  # fmt: skip
-    a("--out", type=output_dir, default="minstab-out/predict", help="output directory")
-    parser.set_defaults(dtype="float64")
+    @classmethod
+    def quick(cls, **kw) -> Config:
+        """Same sizes as the default (a prediction takes seconds)."""
+        return cls(**kw)
 
 
-def _load(args):
-    """The data as float64 numpy arrays; a bad ``--data`` file is a ``UsageError``."""
-    import jax
+NAME = "predict"
 
+
+def progress_total(config: Config) -> int:
+    """One tick: the prediction."""
+    return 1
+
+
+def preflight(config: Config) -> None:
+    """Read ``--data`` and ``--sweep`` before anything is computed (``ValueError`` naming them)."""
+    x = _file_x(config.data) if config.data is not None else None
+    if config.sweep is not None:
+        _load_sweep(config, x)
+
+
+class Result(NamedTuple):
+    """The prediction on the data and, with ``--sweep``, its check against the sweep's runs."""
+
+    config: Config
+    x: np.ndarray  # (n, d)
+    y: np.ndarray  # (n,)
+    prediction: object  # minstab.predict.Prediction
+    numbers: dict  # predict_data(...) without the prediction
+    sweep_check: dict | None  # minstab.check_against_sweep(...), with --sweep
+    sweep_converged: np.ndarray | None  # (R,) which runs of the sweep converged
+
+
+# ----------------------------------------------------------------------------- data
+def _file_x(path) -> np.ndarray:
+    """The inputs ``x`` of a data file; ``ValueError("data: ...")`` when the file is bad."""
     import minstab as ms
-    from minstab._cli_args import UsageError
 
-    if args.data:
-        try:
-            return ms.data.load_xy(args.data)
-        except ValueError as e:  # load_xy names the file and what it expected
-            raise UsageError(f"--data: {e}") from None
-    x, y = ms.data.toy_1d(n=args.n, key=jax.random.key(args.seed), noise=args.noise)
-    return np.asarray(x, np.float64)[:, None], np.asarray(y, np.float64)
+    try:
+        return ms.data.load_xy(path)[0]
+    except ValueError as e:  # load_xy names the file and what it expected
+        raise ValueError(f"data: {e}") from None
 
 
-def _load_sweep(args):
-    """The ``--sweep`` results, read (numpy only) before anything is computed."""
+def _load_sweep(config: Config, x=None):
+    """The ``--sweep`` results (numpy only), checked to be of the data predicted on."""
     import minstab as ms
-    from minstab._cli_args import UsageError
 
-    d = Path(args.sweep)
+    d = config.sweep
     missing = [f for f in ("results.npz", "results.json") if not (d / f).is_file()]
     if missing:
-        raise UsageError(
-            f"--sweep: expected a directory written by 'minstab sweep --out', but {d} has no "
-            f"{' or '.join(missing)}"
-        )
+        raise ValueError(f"sweep: expected a directory written by 'minstab sweep --out', but {d} "
+                         f"has no {' or '.join(missing)}")  # fmt: skip
     s = ms.load_sweep(d)
-    if not args.data:  # the toy set is defined by (n, noise, seed): compare before drawing it
+    if config.data is None:  # the toy set is defined by (n, noise, seed): compare before drawing
         cfg = s.config
-        differ = [k for k in ("n", "noise", "seed") if k in cfg and cfg[k] != getattr(args, k)]
+        differ = [k for k in ("n", "noise", "seed") if k in cfg and cfg[k] != getattr(config, k)]
         if differ:
             got = ", ".join(f"{k} = {cfg[k]}" for k in differ)
-            raise UsageError(
-                f"--sweep: {d} was run on other toy data ({got}); pass the same "
-                + " ".join(f"--{k}" for k in differ)
-            )
+            raise ValueError(f"sweep: {d} was run on other toy data ({got}); pass the same "
+                             + " ".join(f"--{k}" for k in differ))  # fmt: skip
+    if x is not None and not _same_data(s, x):
+        raise ValueError(f"sweep: the data of {d} differ from the data predicted on")
     return s
 
 
-def _check_sweep_data(args, s, x) -> None:
-    from minstab._cli_args import UsageError
-
+def _same_data(s, x) -> bool:
     sx = np.asarray(s.x)
-    if sx.size != x.size or not np.allclose(sx.reshape(x.shape), x):
-        raise UsageError(f"--sweep: the data of {args.sweep} differ from the data predicted on")
+    return sx.size == x.size and np.allclose(sx.reshape(x.shape), x)
 
 
+def _load(config: Config):
+    """The data as float64 numpy arrays: the file, or the main job's toy set."""
+    import jax
+
+    import minstab as ms
+
+    if config.data is not None:
+        return ms.data.load_xy(config.data)
+    x, y = ms.data.toy_1d(n=config.n, key=jax.random.key(config.seed), noise=config.noise)
+    return np.asarray(x, np.float64)[:, None], np.asarray(y, np.float64)
+
+
+# ----------------------------------------------------------------------------- running
 def predict_data(x, y, *, grid=8, refine=6, directions=64) -> dict:
     """W*, eta_max and the optimal interpolant's sharpness (as built and flattest), as a dict."""
     import jax.numpy as jnp
@@ -125,6 +178,53 @@ def predict_data(x, y, *, grid=8, refine=6, directions=64) -> dict:
     }
 
 
+def run(config: Config, *, out_dir=None, progress=None) -> Result:
+    """W* and eta_max of the data; with ``--sweep``, every run of the sweep checked against them."""
+    import minstab as ms
+
+    s = _load_sweep(config) if config.sweep is not None else None
+    x, y = _load(config)
+    if s is not None and not _same_data(s, x):  # toy data drawn otherwise than the sweep's
+        raise UsageError(f"--sweep: the data of {config.sweep} differ from the data predicted on")
+    r = predict_data(x, y, grid=config.grid, refine=config.refine, directions=config.directions)
+    pred = r.pop("prediction")
+    if progress is not None:
+        progress.update(1)
+    if s is None:
+        return Result(config, x, y, pred, r, None, None)
+    return Result(config, x, y, pred, r, ms.check_against_sweep(pred, s), np.asarray(s.converged))
+
+
+# ----------------------------------------------------------------------------- outcomes
+def outcomes(result: Result) -> tuple[dict, dict]:
+    """Lemma 4's order on the optimal interpolant (d = 1) and Theorem 1 on ``--sweep``'s runs."""
+    r, checks = result.numbers, {}
+    if r["d"] == 1:
+        ok = (r["lemma4_bound"] <= r["sharpness_flattest"] * (1 + ORDER_RTOL)
+              and r["sharpness_flattest"] <= r["sharpness_as_built"] * (1 + ORDER_RTOL))  # fmt: skip
+        checks["lemma4_order"] = check(
+            ok, f"1 + 2 int|f''|g = {r['lemma4_bound']:.6g} <= flattest {r['sharpness_flattest']:.6g}"
+            f" <= as built {r['sharpness_as_built']:.6g} on the optimal interpolant",
+            covered=1, eligible=1,
+        )  # fmt: skip
+    if result.sweep_check is not None:
+        checks["theorem1_sweep"] = _sweep_check(result.sweep_check, result.sweep_converged)
+    return checks, {}
+
+
+def _sweep_check(c: dict, converged: np.ndarray):
+    """No twice-differentiable converged run of the sweep beyond eta_max (Theorem 1)."""
+    eligible = converged & np.asarray(c["twice_differentiable"], bool)
+    ne, bad = int(eligible.sum()), int(np.sum(~np.asarray(c["agrees"], bool)))
+    why = ("no converged run of the sweep is twice differentiable (every one has a knot on a "
+           "data point)" if converged.any() else f"no run of the sweep converged (of {converged.size})")  # fmt: skip
+    return check(
+        c["all_agree"], f"{bad} of {ne} twice-differentiable converged runs of the sweep beyond "
+        f"eta_max = {c['eta_max']:.6g}", covered=ne, eligible=ne, why_none=why,
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- reporting
 def summary_rows(r: dict) -> list[tuple[str, str]]:
     """Label/value rows of the printed summary."""
     w = "W* (upper bound: hyperplane dictionary)" if r["is_upper_bound"] else "W* = min int |f''| g"
@@ -143,24 +243,49 @@ def summary_rows(r: dict) -> list[tuple[str, str]]:
     ]
 
 
-def _plot(x, y, pred, out: Path) -> list[Path]:
-    import jax.numpy as jnp
-    import matplotlib
+def table(result: Result) -> str:
+    """The summary rows and, with ``--sweep``, the sweep's largest converged eta."""
+    rows = summary_rows(result.numbers)
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k:<{width}}  {v}" for k, v in rows]
+    c = result.sweep_check
+    if c is not None:
+        lines.append(
+            f"\nsweep {result.config.sweep}: largest converged eta {c['largest_converged_eta']}, "
+            f"eta_max {c['eta_max']:.6g}; every run agrees with the prediction: {c['all_agree']}"
+        )
+    return "\n".join(lines)
 
-    matplotlib.use("Agg")
+
+def to_json(result: Result) -> dict:
+    """``predict.json``: the numbers of :func:`predict_data`, the knots and coefficients of the
+    optimal interpolant and, with ``--sweep``, the sweep check."""
+    out = dict(result.numbers)
+    out["knots"] = np.asarray(result.prediction.knots).tolist()
+    out["coefficients"] = np.asarray(result.prediction.coefficients).tolist()
+    if result.sweep_check is not None:
+        out["sweep_check"] = result.sweep_check
+    return out
+
+
+def plot(result: Result, out_dir) -> list[Path]:
+    """The smoothest interpolant, the data, its knots and the weight g (d = 1 only)."""
+    if result.x.shape[1] != 1:
+        return []
+    import jax.numpy as jnp
     import matplotlib.pyplot as plt
 
     import minstab as ms
+    from minstab import plotting
 
-    xs = x[:, 0]
-    lo, hi = xs.min(), xs.max()
-    pad = 0.15 * (hi - lo)
-    t = np.linspace(lo - pad, hi + pad, 800)
+    x, y, pred = result.x[:, 0], result.y, result.prediction
+    pad = 0.15 * (x.max() - x.min())
+    t = np.linspace(x.min() - pad, x.max() + pad, 800)
     f = np.asarray(ms.forward(pred.params, jnp.asarray(t)))
-    g = np.asarray(ms.weight_1d(jnp.asarray(t), jnp.asarray(xs)))
+    g = np.asarray(ms.weight_1d(jnp.asarray(t), jnp.asarray(x)))
     fig, ax = plt.subplots(figsize=(6.4, 4))
     ax.plot(t, f, "C0", label="smoothest interpolant")
-    ax.plot(xs, y, "ko", ms=4, label="data")
+    ax.plot(x, y, "ko", ms=4, label="data")
     for k, c in zip(pred.knots, pred.coefficients, strict=True):
         ax.axvline(k, color="C3", lw=0.8 + 2 * abs(c) / np.abs(pred.coefficients).max(), alpha=0.4)
     ax.set_xlabel("x")
@@ -171,36 +296,5 @@ def _plot(x, y, pred, out: Path) -> list[Path]:
     ax.set_title(f"W* = {pred.w_star:.4g},  eta_max = {pred.eta_max:.4g}  (red: knots)")
     fig.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    out.mkdir(parents=True, exist_ok=True)
-    from minstab import plotting
-
-    return plotting.save(fig, out, "smoothest_interpolant")
-
-
-def main(args) -> int:
-    import minstab as ms
-
-    s = _load_sweep(args) if args.sweep else None
-    x, y = _load(args)
-    if s is not None:
-        _check_sweep_data(args, s, x)
-    r = predict_data(x, y, grid=args.grid, refine=args.refine, directions=args.directions)
-    pred = r.pop("prediction")
-    width = max(len(k) for k, _ in summary_rows(r))
-    print("\n".join(f"{k:<{width}}  {v}" for k, v in summary_rows(r)))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    r["knots"] = np.asarray(pred.knots).tolist()
-    r["coefficients"] = np.asarray(pred.coefficients).tolist()
-    paths = _plot(x, y, pred, out) if x.shape[1] == 1 else []
-    if s is not None:
-        check = ms.check_against_sweep(pred, s)
-        r["sweep_check"] = check
-        print(
-            f"\nsweep {args.sweep}: largest converged eta {check['largest_converged_eta']}, "
-            f"eta_max {check['eta_max']:.6g}; every run agrees with the prediction: "
-            f"{check['all_agree']}"
-        )
-    (out / "predict.json").write_text(json.dumps(r, indent=1))
-    print("\nwrote " + ", ".join(str(p) for p in [*paths, out / "predict.json"]))
-    return 0
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return plotting.save(fig, out_dir, "smoothest_interpolant")

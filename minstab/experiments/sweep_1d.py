@@ -61,14 +61,25 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._cli_args import quick_requested
-from .outcomes import Check, Verdict, check, exit_status, format_outcomes, to_json, verdict
+from .._cli_args import (
+    LIMITS,
+    choice,
+    eta_list,
+    int_in_range,
+    momentum_beta,
+    nonnegative_float,
+    positive_float,
+)
+from .base import option
+from .outcomes import Check, Verdict, check, verdict
+from .outcomes import to_json as outcomes_json
 
 __all__ = [
     "Config",
     "Result",
     "SeedRun",
     "Curves",
+    "NAME",
     "run",
     "runs_table",
     "seed_stats",
@@ -76,10 +87,13 @@ __all__ = [
     "edge_verdict",
     "smoother_verdict",
     "outcomes",
+    "summary",
+    "table",
     "plot",
+    "save",
+    "to_json",
     "describe",
-    "add_arguments",
-    "main",
+    "check_size",
     "EDGE_MIN_RUNS",
     "EDGE_MAX_DEV",
     "SMOOTHER_MAX_SPEARMAN",
@@ -111,6 +125,42 @@ MAX_BYTES = 4 * 2**30
 NET_STEPS_PER_S = 2e5  # measured order of magnitude on a 2-core CPU, for the time estimate
 
 
+# ----------------------------------------------------------------------------- option types
+
+#: optimizers of ``--optimizer``; "adam" is read, then refused with the reason (exit 2)
+OPTIMIZERS = ("gd", "momentum", "nesterov")
+_REFUSED = {
+    "adam": "adam is not supported by the main job: its threshold (2 + 2 b1)/(eta (1 - b1)) "
+    "bounds the preconditioned sharpness, which Lemma 4 does not bound (see minstab reproduce "
+    "adaptive-eos)"
+}
+DEFAULT_BETA = 0.9  # momentum of --optimizer momentum/nesterov when --beta is not given
+
+
+def optimizer_choice(value) -> str:
+    """``--optimizer``/TOML ``optimizer``: one of :data:`OPTIMIZERS` (adam says why not)."""
+    import argparse
+
+    if isinstance(value, str) and value.strip() in _REFUSED:
+        raise argparse.ArgumentTypeError(_REFUSED[value.strip()])
+    return choice(*OPTIMIZERS)(value)
+
+
+def step_sizes(value) -> tuple[float, ...]:
+    """``--etas`` text (:func:`minstab._cli_args.eta_list`) or a TOML list (not one number)."""
+    import argparse
+
+    if not isinstance(value, (str, list, tuple)):
+        raise argparse.ArgumentTypeError(f"expected a list of positive step sizes, got {value!r}")
+    return eta_list(value)
+
+
+def bounded_int(minimum: int, maximum: int, name: str | None = None):
+    """Integers in ``[minimum, maximum]``; a value above says its cost (``_cli_args.LIMITS``)."""
+    lim = LIMITS.get(name)
+    return int_in_range(minimum, maximum, estimate=lim.estimate if lim else None)
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Options of the main job (every field is a ``--config`` TOML key; the common ones are flags).
@@ -121,48 +171,82 @@ class Config:
     """
 
     # data: minstab.data.toy_1d(n, key(seed), noise), one set per seed
-    n: int = 8
+    n: int = option(8, "training points", type=bounded_int(2, MAX_N, "n"))
     noise: float = 0.3
-    seeds: int = 8
-    seed_offset: int = 8
+    seeds: int = option(8, "number of seeds; each its own data and initialization",
+                        type=bounded_int(1, MAX_RUNS, "seeds"))  # fmt: skip
+    seed_offset: int = option(8, "first seed (the cell was chosen on seeds 0-7)",
+                              type=bounded_int(0, 2**31 - 2))  # fmt: skip
     # one shared random initialization per seed
-    width: int = 16
+    width: int = option(16, "neurons k", type=bounded_int(1, MAX_WIDTH, "width"))
     init_scale: float = 1.0
     output_scale: float = 0.25
     # seed 004 Fig. 1's protocol instead of Fig. 3's (explicit opt-in)
-    from_minimum: bool = False
-    warmup_steps: int = 0
+    from_minimum: bool = option(
+        False, "seed 004 Fig. 1's protocol: start every run from a point near a minimum reached "
+        "by small-step GD (off: Fig. 3's shared random initialization, no warm-up)",
+    )  # fmt: skip
+    warmup_steps: int | None = option(
+        None, "small-step GD steps of --from-minimum (with it: 20000 unless given)",
+        type=bounded_int(0, MAX_STEPS, "warmup_steps"),
+    )  # fmt: skip
     warmup_tol: float = 1e-8
     # step sizes: explicit (absolute, every seed), or num_etas geometric values of
     # eta * lambda_0 / 2 in [eta_rel_lo, eta_rel_hi] (lambda_0: the seed's initial sharpness)
-    etas: tuple | None = None
+    etas: tuple[float, ...] | None = option(
+        None, "absolute step sizes for every seed: comma list '0.01,0.02' or geometric "
+        "'LO:HI:NUM' (None: num_etas values of eta lambda_0/2 from eta_rel_lo to eta_rel_hi "
+        "per seed)", type=step_sizes,
+    )  # fmt: skip
     num_etas: int = 40
     eta_rel_lo: float = 0.35
     eta_rel_hi: float = 2.8
     # optimizer: "gd" (seed 004), or heavy ball / Nesterov with momentum beta (issue 33)
-    optimizer: str = "gd"
-    beta: float = 0.9  # used by "momentum" and "nesterov" only
+    optimizer: str = option(
+        "gd", "gd, momentum (heavy ball, optax sgd(momentum=beta)) or nesterov; the outcomes use "
+        "its stability threshold, e.g. (2 + 2 beta)/eta for heavy ball (adam is refused: its "
+        "threshold bounds the preconditioned sharpness)", type=optimizer_choice,
+    )  # fmt: skip
+    beta: float | None = option(
+        None, f"momentum of --optimizer momentum/nesterov, in [0, 1) (None: {DEFAULT_BETA})",
+        type=momentum_beta,
+    )  # fmt: skip
     # GD
-    steps: int = 100_000
-    tol: float | None = None  # None: TOL[dtype]
+    steps: int = option(100_000, "GD steps per run", type=bounded_int(1, MAX_STEPS, "steps"))
+    tol: float | None = option(
+        None, f"convergence tolerance on the loss (None: {TOL['float64']:g} in float64, "
+        f"{TOL['float32']:g} in float32)", type=positive_float,
+    )  # fmt: skip
     patience: int = 5000
     log_every: int = 1000
-    chunk_size: int = 40
-    dtype: str = "float64"
-    # output
-    out: str = "minstab-out/sweep"
-    quiet: bool = False
-    quick: bool = False
+    chunk_size: int = option(40, "runs per compiled chunk",
+                             type=bounded_int(1, MAX_RUNS, "chunk_size"))  # fmt: skip
+    dtype: str = option("float64", "floating precision (float64 enables jax x64)",
+                        choices=("float64", "float32"))  # fmt: skip
+
+    def __post_init__(self):
+        if self.from_minimum and not self.warmup_steps:  # Fig. 1's warm-up by default
+            object.__setattr__(self, "warmup_steps", 20_000)
+        elif self.warmup_steps is None:
+            object.__setattr__(self, "warmup_steps", 0)
+        if self.warmup_steps and not self.from_minimum:
+            raise ValueError("warmup_steps: only used with from_minimum (seed 004 Fig. 1), got "
+                             f"{self.warmup_steps} warm-up steps without it")  # fmt: skip
+        if self.beta is not None and self.optimizer == "gd":
+            raise ValueError("beta: only used with optimizer momentum or nesterov (the optimizer "
+                             "is gd)")  # fmt: skip
+        if not self.etas and self.eta_rel_lo >= self.eta_rel_hi:
+            raise ValueError(f"eta_rel_lo: expected below eta_rel_hi ({self.eta_rel_hi}), got "
+                             f"{self.eta_rel_lo}")  # fmt: skip
+        if self.dtype not in TOL:
+            raise ValueError(f"dtype: expected one of {', '.join(TOL)}, got {self.dtype!r}")
+        check_size(self)
 
     @classmethod
-    def quick_config(cls, **kw) -> Config:
-        """A reduced job for tests and CI (``--quick`` or MINSTAB_QUICK=1).
-
-        4 seeds x 12 step sizes over the middle of the grid (eta lambda_0/2 in [0.6, 2.5]) and
-        60 000 steps; the verdict criteria are the full job's.
-        """
+    def quick(cls, **kw) -> Config:
+        """4 seeds x 12 step sizes (eta lambda_0/2 in [0.6, 2.5]), 60 000 steps, same criteria."""
         base = dict(seeds=4, num_etas=12, eta_rel_lo=0.6, eta_rel_hi=2.5, steps=60_000,
-                    chunk_size=24, quick=True)  # fmt: skip
+                    chunk_size=24)  # fmt: skip
         base.update(kw)
         return cls(**base)
 
@@ -179,11 +263,15 @@ class Config:
         """The stopping tolerance on the loss: ``tol``, or the precision's default."""
         return float(self.tol) if self.tol is not None else TOL[self.dtype]
 
+    def momentum(self) -> float:
+        """The momentum beta of ``momentum``/``nesterov``: ``beta``, else :data:`DEFAULT_BETA`."""
+        return DEFAULT_BETA if self.beta is None else float(self.beta)
+
     def threshold_factor(self) -> float:
         """eta times the optimizer's stability threshold: 2 for GD, 2 + 2 beta for heavy ball."""
         from minstab.adaptive import stability_threshold
 
-        hyper = {} if self.optimizer == "gd" else {"beta": self.beta}
+        hyper = {} if self.optimizer == "gd" else {"beta": self.momentum()}
         return float(stability_threshold(self.optimizer, 1.0, **hyper))
 
     def step_sizes(self, init_sharpness: float) -> np.ndarray:
@@ -197,6 +285,45 @@ class Config:
     def num_runs(self) -> int:
         """Runs of the whole job (seeds x step sizes)."""
         return self.seeds * (len(self.etas) if self.etas else self.num_etas)
+
+
+def check_size(cfg: Config) -> None:
+    """Refuse a job beyond the size bounds, with the estimate of memory and time (issue 30).
+
+    Raises ``ValueError("seeds: ...")`` (the command line names ``--seeds``, exit 2).
+    """
+    runs = cfg.num_runs()
+    P = 3 * cfg.width + 1
+    logs = cfg.steps // max(min(cfg.log_every, cfg.steps), 1) if cfg.log_every else 0
+    itemsize = 8 if cfg.dtype == "float64" else 4
+    # per run: parameters, the per-run data and the log (5 fields), host side, twice (the
+    # chunk's arrays and the assembled result)
+    nbytes = 2 * runs * itemsize * (P + 2 * cfg.n + 5 * logs)
+    hours = runs * cfg.steps * max(cfg.n * cfg.width / 128, 1) / NET_STEPS_PER_S / 3600
+    what = (f"{runs} runs (seeds x step sizes) x {cfg.steps} steps, width {cfg.width}, "
+            f"n {cfg.n}: about {nbytes / 2**30:.2g} GiB and {hours:.2g} h on a 2-core CPU")  # fmt: skip
+    if runs > MAX_RUNS:
+        raise ValueError(f"seeds: {what}; at most {MAX_RUNS} runs")
+    if nbytes > MAX_BYTES:
+        raise ValueError(f"seeds: {what}; at most {MAX_BYTES / 2**30:g} GiB")
+
+
+#: ``--config`` keys without a flag whose check is not their annotation's (the driver's)
+CONFIG_TYPES = {
+    "noise": nonnegative_float,
+    "init_scale": positive_float,
+    "output_scale": positive_float,
+    "warmup_tol": positive_float,
+    "num_etas": bounded_int(1, MAX_RUNS, "num_etas"),
+    "eta_rel_lo": positive_float,
+    "eta_rel_hi": positive_float,
+    "patience": bounded_int(0, MAX_STEPS),
+    "log_every": bounded_int(0, MAX_STEPS, "log_every"),
+}
+
+NAME = "sweep"  # minstab-out/sweep, the "sweep" progress bar of minstab.sweep
+JSON_NAME = "summary"  # OUT/summary.json: checks, verdicts, per-seed statistics
+OWN_PROGRESS = True  # the library sweep draws its own bar (one tick per chunk)
 
 
 class Curves(NamedTuple):
@@ -222,13 +349,38 @@ class SeedRun(NamedTuple):
     theorem2_budget: np.ndarray  # (R,) 1/eta - 1/2 + Delta on strongly stable kinked runs
 
 
+class Timing(NamedTuple):
+    """Where :func:`run`'s time went (compilation as measured by
+    :class:`minstab.compile_time.CompileClock`)."""
+
+    compile_s: float  # tracing + lowering + XLA compilation (or cache fetches)
+    programs: int  # programs compiled or fetched from the persistent cache
+    cache_saved_s: float  # compile time the persistent cache saved
+    devices: str  # e.g. "2 CPU devices": the devices that shared the runs
+
+
 class Result(NamedTuple):
     """Everything the main job produced."""
 
     seeds: list  # [SeedRun]
-    wall_time: float
-    net_steps_per_s: float
+    wall_time: float  # of run(), compilation included
+    net_steps_per_s: float  # parameter updates computed by this call / training time
     config: Config
+    rows: list  # [dict]: runs_table(result), one row per run (results.json)
+    per_seed: list  # [dict]: per_seed_stats of the rows
+    timing: Timing
+
+
+class _Start(NamedTuple):
+    """One seed's data, starting point and grid (see :func:`_seed_start`)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    params: object  # ShallowParams of numpy arrays
+    grid: np.ndarray  # the seed's step sizes
+    sharpness: float  # lambda_max at the starting point
+    loss: float
+    warmup_steps: int  # small-step GD steps run to reach the start (--from-minimum)
 
 
 # ----------------------------------------------------------------------------- running
@@ -313,55 +465,85 @@ def _theorem2_budgets(s) -> np.ndarray:
     return out
 
 
-def run(cfg: Config, progress: bool | None = None) -> Result:
-    """Every seed's sweep in one compiled program; per seed curves, mode intervals, W*."""
+def _seed_start(cfg: Config, seed: int) -> _Start:
+    """A seed's data and starting point; its grid is relative to the initial sharpness."""
+    x, y, p0, lam_init = _setup(cfg, seed)
+    start, lam0, warm = _start(cfg, x, y, p0, lam_init)
+    loss = float(0.5 * np.mean((_forward(start, x) - y) ** 2))
+    return _Start(x, y, start, cfg.step_sizes(lam_init), lam0, loss, warm)
+
+
+def _train(cfg: Config, starts: list, out_dir, progress: bool):
+    """Every run of every seed in one :func:`minstab.sweep` (per-run data and starts)."""
     import jax
 
     import minstab as ms
     from minstab.sweep import sweep
 
-    t0 = time.perf_counter()
-    seeds = cfg.seed_list()
-    xs, ys, starts, grids, lam0s, losses, warm = [], [], [], [], [], [], 0
-    for seed in seeds:
-        x, y, p0, lam_init = _setup(cfg, seed)
-        start, lam0, w = _start(cfg, x, y, p0, lam_init)
-        warm += w
-        grid = cfg.step_sizes(lam_init)
-        xs.append(np.repeat(x[None], grid.size, 0))
-        ys.append(np.repeat(y[None], grid.size, 0))
-        starts.append(jax.tree_util.tree_map(lambda a, m=grid.size: np.repeat(a[None], m, 0),
-                                             start))  # fmt: skip
-        grids.append(grid)
-        lam0s.append(lam0)
-        losses.append(float(0.5 * np.mean((_forward(start, x) - y) ** 2)))
-    params0 = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *starts)
+    def per_run(a, st):  # one copy per run of the seed's step sizes
+        return np.repeat(a[None], st.grid.size, 0)
+
+    inits = [jax.tree_util.tree_map(lambda a, st=st: per_run(a, st), st.params) for st in starts]
+    params0 = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *inits)
     # the loss is logged, not the sharpness: the outputs use the end-of-run values only, and a
     # logged Gram sharpness is a vmapped (batched) LAPACK eigh, which deadlocked two CPU
     # devices at n = 16 (jaxlib 0.10.2; see minstab.sweep._chunk)
     train_cfg = ms.TrainConfig(
         steps=cfg.steps, log_every=min(cfg.log_every, cfg.steps), tol=cfg.tolerance(),
-        patience=cfg.patience, log_sharpness="none", optimizer=cfg.optimizer, momentum=cfg.beta,
+        patience=cfg.patience, log_sharpness="none", optimizer=cfg.optimizer,
+        momentum=cfg.momentum(),
     )  # fmt: skip
-    res = sweep(
-        params0, np.concatenate(xs), np.concatenate(ys), np.concatenate(grids), config=train_cfg,
-        chunk_size=cfg.chunk_size, out_dir=cfg.out, per_run_data=True,
-        progress=not cfg.quiet if progress is None else progress,
+    warm = sum(st.warmup_steps for st in starts)
+    return sweep(
+        params0, np.concatenate([per_run(st.x, st) for st in starts]),
+        np.concatenate([per_run(st.y, st) for st in starts]),
+        np.concatenate([st.grid for st in starts]), config=train_cfg, chunk_size=cfg.chunk_size,
+        out_dir=out_dir, per_run_data=True, progress=progress,
         extra_config={"experiment": "sweep_1d", **_jsonable(cfg), "warmup_steps_run": warm},
     )  # fmt: skip
-    # net steps = parameter updates applied in the chunks computed by this call (chunks loaded
-    # from an interrupted run cost nothing here)
-    net = float(np.sum(res.steps_run[res.computed])) + warm
-    train_wall = time.perf_counter() - t0
+
+
+def _seed_runs(cfg: Config, res, starts: list) -> list[SeedRun]:
+    """Each seed's runs cut out of the sweep, with mode intervals, curves, W* and budgets."""
+    import minstab as ms
+
     out, first = [], 0
-    for seed, grid, lam0, loss0 in zip(seeds, grids, lam0s, losses, strict=True):
-        s = res.select(np.arange(first, first + grid.size)).with_mode_intervals()
-        s = s._replace(config=dict(s.config, seed=seed, init_sharpness=lam0))
-        first += grid.size
+    for seed, st in zip(cfg.seed_list(), starts, strict=True):
+        s = res.select(np.arange(first, first + st.grid.size)).with_mode_intervals()
+        s = s._replace(config=dict(s.config, seed=seed, init_sharpness=st.sharpness))
+        first += st.grid.size
         pred = ms.smoothest_interpolant(s.x, s.y)  # Theorem 1 before training: W*, eta_max
         t2 = _theorem2_budgets(s) if cfg.optimizer == "gd" else np.full(s.num_runs, np.nan)
-        out.append(SeedRun(seed, s, _curves(s, s.x), loss0, lam0, pred, t2))
-    return Result(out, time.perf_counter() - t0, net / max(train_wall, 1e-9), cfg)
+        out.append(SeedRun(seed, s, _curves(s, s.x), st.loss, st.sharpness, pred, t2))
+    return out
+
+
+def run(config: Config, *, out_dir=None, progress=None) -> Result:
+    """Every seed's sweep in one compiled program; per seed curves, mode intervals, W*.
+
+    ``out_dir``: finished chunks are saved under ``out_dir/chunks`` and reused on a rerun
+    (None: nothing is written); ``progress``: draw the sweep's progress bar (one tick per chunk).
+    """
+    import jax
+
+    from minstab.compile_time import CompileClock
+
+    clock, t0 = CompileClock(), time.perf_counter()
+    starts = [_seed_start(config, seed) for seed in config.seed_list()]
+    res = _train(config, starts, out_dir, bool(progress))
+    # net steps = parameter updates applied in the chunks computed by this call (chunks loaded
+    # from an interrupted run cost nothing here)
+    net = float(np.sum(res.steps_run[res.computed])) + sum(s.warmup_steps for s in starts)
+    speed = net / max(time.perf_counter() - t0, 1e-9)
+    seeds = _seed_runs(config, res, starts)
+    ndev = len(jax.local_devices())
+    timing = Timing(clock.seconds(), clock.programs(), clock.saved(),
+                    f"{ndev} {jax.default_backend().upper()} device{'s' if ndev > 1 else ''}")  # fmt: skip
+    partial = Result(seeds, time.perf_counter() - t0, speed, config, [], [], timing)
+    rows = runs_table(partial)
+    stats = per_seed_stats(rows, {sr.seed: sr.init_sharpness for sr in seeds},
+                           factor=config.threshold_factor())  # fmt: skip
+    return partial._replace(rows=rows, per_seed=stats)
 
 
 def _forward(p, x) -> np.ndarray:
@@ -373,6 +555,7 @@ def _jsonable(cfg: Config) -> dict:
     d = dataclasses.asdict(cfg)
     d["etas"] = list(cfg.etas) if cfg.etas else None
     d["tol"] = cfg.tolerance()
+    d["beta"] = cfg.momentum()  # the momentum optax is given (unused by GD)
     return d
 
 
@@ -659,29 +842,31 @@ def momentum_outcome_checks(sweeps: list, a: dict, *, optimizer: str, beta: floa
     return out
 
 
-def outcomes(rows: list[dict], stats: list[dict], *, optimizer: str = "gd", beta: float = 0.9,
-             sweeps: list | None = None) -> tuple[dict, dict]:  # fmt: skip
-    """``(checks, verdicts)`` of a set of runs (``sweeps``: the seeds' SweepResults, needed by
-    the momentum checks)."""
-    if optimizer == "gd":
-        return theorem_checks(columns(rows)), verdicts(stats)
-    checks = momentum_outcome_checks(sweeps, columns(rows), optimizer=optimizer, beta=beta)
-    return checks, verdicts(stats, optimizer=optimizer)
+def outcomes(result: Result) -> tuple[dict, dict]:
+    """``(checks, verdicts)`` of the main job: the theorems on every run they cover
+    (:func:`theorem_checks`; with momentum :func:`momentum_outcome_checks`), and the
+    verdicts judged per seed (:func:`verdicts`)."""
+    cfg, a = result.config, columns(result.rows)
+    if cfg.optimizer == "gd":
+        return theorem_checks(a), verdicts(result.per_seed)
+    sweeps = [sr.sweep for sr in result.seeds]
+    checks = momentum_outcome_checks(sweeps, a, optimizer=cfg.optimizer, beta=cfg.momentum())
+    return checks, verdicts(result.per_seed, optimizer=cfg.optimizer)
 
 
 # ----------------------------------------------------------------------------- reporting
 
 
-def summary(result: Result, rows: list[dict], stats: list[dict], checks, verd) -> dict:
-    """Everything ``summary.json`` holds: checks, verdicts, per-seed statistics, timing."""
+def to_json(result: Result) -> dict:
+    """``summary.json`` but its checks and verdicts (which the driver adds): the protocol, the
+    counts of run outcomes, per-seed statistics, tightness of Lemma 4's bound, timing."""
     cfg = result.config
-    a = columns(rows)
+    a = columns(result.rows)
     conv = a["converged"]
     status = list(a["status"])
     tight = {"bound_over_flattest": _stats(a["lower_bound"][conv] / a["flattest_sharpness"][conv]),
              "bound_over_sharpness": _stats(a["lower_bound"][conv] / a["sharpness"][conv])}  # fmt: skip
     return {
-        **to_json(checks, verd),
         "protocol": "from_minimum (seed 004 Fig. 1)" if cfg.from_minimum
         else "shared random initialization per seed (seed 004 Fig. 3)",
         "cell": {"width": cfg.width, "output_scale": cfg.output_scale,
@@ -691,17 +876,23 @@ def summary(result: Result, rows: list[dict], stats: list[dict], checks, verd) -
                        f"{cfg.num_etas} geometric values of eta lambda_0/2 in "
                        f"[{cfg.eta_rel_lo}, {cfg.eta_rel_hi}] per seed"),
         "tol": cfg.tolerance(), "dtype": cfg.dtype, "steps": cfg.steps,
-        "optimizer": cfg.optimizer, "beta": None if cfg.optimizer == "gd" else cfg.beta,
+        "optimizer": cfg.optimizer, "beta": None if cfg.optimizer == "gd" else cfg.momentum(),
         "threshold": _threshold_text(cfg), "threshold_times_eta": cfg.threshold_factor(),
-        "num_runs": len(rows), "num_converged": int(conv.sum()),
+        "num_runs": len(result.rows), "num_converged": int(conv.sum()),
         "num_diverged": status.count("diverged"), "num_stalled": status.count("stalled"),
         "num_not_converged": status.count("not converged"),
         "num_twice_differentiable": int(a["twice_differentiable"].sum()),
-        "per_seed": stats,
+        "per_seed": result.per_seed,
         "tightness": tight,
         "wall_time_s": result.wall_time,
         "net_steps_per_s": result.net_steps_per_s,
     }  # fmt: skip
+
+
+def summary(result: Result) -> dict:
+    """``summary.json`` as ``minstab sweep`` writes it: :func:`to_json` with the checks and
+    verdicts of :func:`outcomes` (what :func:`describe` reads)."""
+    return {**to_json(result), **outcomes_json(*outcomes(result))}
 
 
 def _threshold_text(cfg: Config) -> str:
@@ -817,309 +1008,51 @@ def plot(result: Result, out_dir) -> list:
     return paths + plotting.fig3d_seeds(result.seeds, out_dir)
 
 
-def write_outputs(result: Result, out) -> tuple[dict, dict, dict, list]:
-    """results.json (one row per run), seed_<k>/results.*, summary.json, figures."""
+def save(result: Result, out_dir) -> list[Path]:
+    """``results.json`` (the config and one row per run) and every seed's ``seed_<k>/results.*``
+    (:meth:`minstab.SweepResult.save`: ``minstab predict --sweep`` and :func:`minstab.load_sweep`
+    read them)."""
     from minstab._io import write_json
 
-    out = Path(out)
+    out = Path(out_dir)
     for sr in result.seeds:
         sr.sweep.save(out / f"seed_{sr.seed}")
-    cfg = result.config
-    rows = runs_table(result)
-    stats = per_seed_stats(rows, {sr.seed: sr.init_sharpness for sr in result.seeds},
-                           factor=cfg.threshold_factor())  # fmt: skip
-    checks, verd = outcomes(rows, stats, optimizer=cfg.optimizer, beta=cfg.beta,
-                            sweeps=[sr.sweep for sr in result.seeds])  # fmt: skip
-    write_json(out / "results.json", {"config": _jsonable(result.config), "runs": rows})
-    summ = summary(result, rows, stats, checks, verd)
-    write_json(out / "summary.json", summ)
-    paths = plot(result, out)
-    return summ, checks, verd, paths
-
-
-# ----------------------------------------------------------------------------- command line
-
-
-def add_arguments(parser) -> None:
-    """Flags of ``minstab sweep`` (defaults from :class:`Config`; ``--config`` TOML between)."""
-    from minstab._cli_args import (
-        eta_list,
-        momentum_beta,
-        output_dir,
-        positive_float,
-        positive_int,
+    rows = write_json(
+        out / "results.json", {"config": _jsonable(result.config), "runs": result.rows}
     )
-
-    d = Config()
-    a = parser.add_argument
-    a("--out", default=None, type=output_dir, help=f"output directory (default {d.out})")
-    a("--etas", default=None, type=eta_list,
-      help="absolute step sizes for every seed: comma list '0.01,0.02' or geometric "
-           f"'LO:HI:NUM' (default {d.num_etas} values of eta lambda_0/2 from {d.eta_rel_lo} "
-           f"to {d.eta_rel_hi} per seed)")  # fmt: skip
-    a("--steps", type=bounded_int(1, MAX_STEPS, "steps"), default=None,
-      help=f"GD steps per run (default {d.steps})")  # fmt: skip
-    a("--width", type=bounded_int(1, MAX_WIDTH, "width"), default=None,
-      help=f"neurons k (default {d.width})")  # fmt: skip
-    a("--n", type=bounded_int(2, MAX_N, "n"), default=None,
-      help=f"training points (default {d.n})")  # fmt: skip
-    a("--seeds", type=bounded_int(1, MAX_RUNS, "seeds"), default=None,
-      help=f"number of seeds (default {d.seeds}); each its own data and initialization")  # fmt: skip
-    a("--seed-offset", type=bounded_int(0, 2**31 - 2), default=None,
-      help=f"first seed (default {d.seed_offset}: the cell was chosen on seeds 0-7)")  # fmt: skip
-    a("--tol", type=positive_float, default=None,
-      help=f"convergence tolerance on the loss (default {TOL['float64']:g} in float64, "
-           f"{TOL['float32']:g} in float32)")  # fmt: skip
-    a("--from-minimum", action="store_true", default=None,
-      help="seed 004 Fig. 1's protocol: start every run from a point near a minimum reached by "
-           "small-step GD (default: Fig. 3's shared random initialization, no warm-up)")  # fmt: skip
-    a("--warmup-steps", type=positive_int, default=None,
-      help="small-step GD steps of --from-minimum (default 20000)")  # fmt: skip
-    a("--chunk-size", type=positive_int, default=None,
-      help=f"runs per compiled chunk (default {d.chunk_size})")  # fmt: skip
-    a("--optimizer", default=None, type=optimizer_choice,
-      help="gd (default), momentum (heavy ball, optax sgd(momentum=beta)) or nesterov; the "
-           "outcomes use its stability threshold, e.g. (2 + 2 beta)/eta for heavy ball (adam "
-           "is refused: its threshold bounds the preconditioned sharpness)")  # fmt: skip
-    a("--beta", default=None, type=momentum_beta,
-      help=f"momentum of --optimizer momentum/nesterov, in [0, 1) (default {d.beta})")  # fmt: skip
-    a("--dtype", default=None, choices=("float64", "float32"),
-      help="floating precision (default float64, which enables jax x64)")  # fmt: skip
-    a("--config", default=None, metavar="FILE",
-      help="TOML file with any Config field (e.g. steps = 20000); flags override it")  # fmt: skip
-    a("--quick", action="store_true", help="a small, fast job (also MINSTAB_QUICK=1)")
-    a("--quiet", action="store_true", help="no progress bar")
+    return [rows, out / "seed_<k>" / "results.npz"]
 
 
-#: optimizers of ``--optimizer``; "adam" is read, then refused with the reason (exit 2)
-OPTIMIZERS = ("gd", "momentum", "nesterov")
-_REFUSED = {
-    "adam": "adam is not supported by the main job: its threshold (2 + 2 b1)/(eta (1 - b1)) "
-    "bounds the preconditioned sharpness, which Lemma 4 does not bound (see minstab reproduce "
-    "adaptive-eos)"
-}
+def _header(result: Result) -> str:
+    cfg, seeds = result.config, result.config.seed_list()
+    momentum = ("" if cfg.optimizer == "gd" else f"{_NAME[cfg.optimizer]}, beta="
+                f"{cfg.momentum():g}, threshold {_threshold_text(cfg)}; ")  # fmt: skip
+    start = ("near a minimum (--from-minimum, seed 004 Fig. 1)" if cfg.from_minimum
+             else "one shared random initialization per seed (seed 004 Fig. 3)")  # fmt: skip
+    return (f"cell: width={cfg.width}, output scale={cfg.output_scale}, init scale="
+            f"{cfg.init_scale}, n={cfg.n}; seeds {seeds[0]}-{seeds[-1]}; "
+            f"{result.seeds[0].sweep.num_runs} step sizes per seed, {cfg.steps} steps, "
+            f"tol={cfg.tolerance():g}, {cfg.dtype}; {momentum}start: {start}")  # fmt: skip
 
 
-def optimizer_choice(value) -> str:
-    """``--optimizer``/TOML ``optimizer``: one of :data:`OPTIMIZERS` (adam says why not)."""
-    import argparse
-
-    from minstab._cli_args import choice
-
-    if isinstance(value, str) and value.strip() in _REFUSED:
-        raise argparse.ArgumentTypeError(_REFUSED[value.strip()])
-    return choice(*OPTIMIZERS)(value)
+def _timing_text(result: Result) -> str:
+    t = result.timing
+    speed = (f"{result.net_steps_per_s:,.0f} net-steps/s" if result.net_steps_per_s > 0
+             else "every chunk loaded from OUT/chunks")  # fmt: skip
+    return (f"wall time {result.wall_time:.1f} s, of which compilation {t.compile_s:.1f} s "
+            f"({t.programs} programs; the persistent cache saved {t.cache_saved_s:.1f} s); "
+            f"{speed}, runs shared by {t.devices}")  # fmt: skip
 
 
-#: ``--config`` keys whose check is not their annotation's (read by minstab.cli)
-CONFIG_TYPES = {"optimizer": optimizer_choice}
-
-
-def bounded_int(minimum: int, maximum: int, name: str | None = None):
-    """Integers in ``[minimum, maximum]``; a value above says its cost (``_cli_args.LIMITS``)."""
-    from minstab._cli_args import LIMITS, int_in_range
-
-    lim = LIMITS.get(name)
-    return int_in_range(minimum, maximum, estimate=lim.estimate if lim else None)
-
-
-_KINDS = {
-    "n": ("int", 2, MAX_N), "noise": ("float", 0.0, None), "seeds": ("int", 1, MAX_RUNS),
-    "seed_offset": ("int", 0, 2**31 - 2), "width": ("int", 1, MAX_WIDTH),
-    "init_scale": ("pos", None, None), "output_scale": ("pos", None, None),
-    "from_minimum": ("bool",), "warmup_steps": ("int", 0, MAX_STEPS),
-    "warmup_tol": ("pos", None, None), "etas": ("etas",), "num_etas": ("int", 1, MAX_RUNS),
-    "eta_rel_lo": ("pos", None, None), "eta_rel_hi": ("pos", None, None),
-    "steps": ("int", 1, MAX_STEPS), "tol": ("pos", None, None), "patience": ("int", 0, MAX_STEPS),
-    "log_every": ("int", 0, MAX_STEPS), "chunk_size": ("int", 1, MAX_RUNS),
-    "optimizer": ("optimizer",), "beta": ("beta",),
-    "dtype": ("choice", ("float64", "float32")), "out": ("str",), "quiet": ("bool",),
-    "quick": ("bool",),
-}  # fmt: skip
-
-
-def _toml_value(key: str, v):
-    """One TOML value checked against its field (a UsageError naming the key otherwise)."""
-    from minstab._cli_args import UsageError
-
-    kind = _KINDS[key]
-    where = f"--config: {key}"
-    if kind[0] == "bool":
-        if not isinstance(v, bool):
-            raise UsageError(f"{where}: expected true or false, got {v!r}")
-        return v
-    if kind[0] == "str":
-        if not isinstance(v, str) or not v:
-            raise UsageError(f"{where}: expected a non-empty string, got {v!r}")
-        return v
-    if kind[0] == "choice":
-        if v not in kind[1]:
-            raise UsageError(f"{where}: expected one of {', '.join(kind[1])}, got {v!r}")
-        return v
-    if kind[0] in ("optimizer", "beta"):
-        import argparse
-
-        from minstab._cli_args import momentum_beta
-
-        try:
-            return (optimizer_choice if kind[0] == "optimizer" else momentum_beta)(v)
-        except argparse.ArgumentTypeError as e:
-            raise UsageError(f"{where}: {e}") from None
-    if kind[0] == "etas":
-        ok = (
-            isinstance(v, list)
-            and v
-            and all(
-                isinstance(t, int | float)
-                and not isinstance(t, bool)
-                and math.isfinite(t)
-                and t > 0
-                for t in v
-            )
-        )
-        if not ok:
-            raise UsageError(f"{where}: expected a non-empty list of positive, finite step "
-                             f"sizes, got {v!r}")  # fmt: skip
-        if len(v) > MAX_RUNS:
-            raise UsageError(f"{where}: {len(v)} step sizes, at most {MAX_RUNS}")
-        return tuple(float(t) for t in v)
-    if kind[0] == "int":
-        lo, hi = kind[1], kind[2]
-        if not isinstance(v, int) or isinstance(v, bool) or v < lo or (hi is not None and v > hi):
-            raise UsageError(f"{where}: expected an integer from {lo} to {hi}, got {v!r}")
-        return v
-    # floats: "pos" > 0, "float" >= lower bound
-    number = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-    if kind[0] == "pos" and not (number and v > 0):
-        raise UsageError(f"{where}: expected a positive, finite number, got {v!r}")
-    if kind[0] == "float" and not (number and v >= kind[1]):
-        raise UsageError(f"{where}: expected a finite number >= {kind[1]}, got {v!r}")
-    return float(v)
-
-
-def _read_toml(path) -> dict:
-    import tomllib
-
-    from minstab._cli_args import UsageError
-
-    try:
-        with open(path, "rb") as fh:
-            kw = tomllib.load(fh)
-    except IsADirectoryError:
-        raise UsageError(f"--config: {str(path)!r} is a directory, expected a TOML file") from None
-    except OSError as e:
-        raise UsageError(f"--config: cannot read {str(path)!r} ({e.strerror})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"--config: {str(path)!r} is not valid TOML ({e})") from None
-    unknown = sorted(set(kw) - set(_KINDS))
-    if unknown:
-        raise UsageError(f"--config: unknown key {unknown[0]!r}; known: {', '.join(_KINDS)}")
-    return {k: _toml_value(k, v) for k, v in kw.items()}
-
-
-def check_size(cfg: Config) -> None:
-    """Refuse a job beyond the size bounds, with the estimate of memory and time (issue 30)."""
-    from minstab._cli_args import UsageError
-
-    runs = cfg.num_runs()
-    P = 3 * cfg.width + 1
-    logs = cfg.steps // max(min(cfg.log_every, cfg.steps), 1) if cfg.log_every else 0
-    itemsize = 8 if cfg.dtype == "float64" else 4
-    # per run: parameters, the per-run data and the log (5 fields), host side, twice (the
-    # chunk's arrays and the assembled result)
-    nbytes = 2 * runs * itemsize * (P + 2 * cfg.n + 5 * logs)
-    hours = runs * cfg.steps * max(cfg.n * cfg.width / 128, 1) / NET_STEPS_PER_S / 3600
-    what = (f"{runs} runs (seeds x step sizes) x {cfg.steps} steps, width {cfg.width}, "
-            f"n {cfg.n}: about {nbytes / 2**30:.2g} GiB and {hours:.2g} h on a 2-core CPU")  # fmt: skip
-    if runs > MAX_RUNS:
-        raise UsageError(f"--seeds/--etas: {what}; at most {MAX_RUNS} runs")
-    if nbytes > MAX_BYTES:
-        raise UsageError(f"--seeds/--etas/--steps: {what}; at most {MAX_BYTES / 2**30:g} GiB")
-
-
-def config_from_args(args) -> Config:
-    """Merge defaults, MINSTAB_QUICK/--quick, the TOML file and explicit flags (in that order)."""
-    from minstab._cli_args import UsageError
-
-    kw = _read_toml(args.config) if getattr(args, "config", None) else {}
-    flags = {
-        "out": args.out, "steps": args.steps, "width": args.width, "n": args.n,
-        "seeds": args.seeds, "seed_offset": args.seed_offset, "tol": args.tol,
-        "warmup_steps": args.warmup_steps, "chunk_size": args.chunk_size, "dtype": args.dtype,
-        "etas": args.etas, "from_minimum": args.from_minimum, "optimizer": args.optimizer,
-        "beta": args.beta,
-    }  # fmt: skip
-    kw.update({k: (str(v) if k == "out" else v) for k, v in flags.items() if v is not None})
-    if kw.get("from_minimum") and not kw.get("warmup_steps"):
-        kw["warmup_steps"] = 20_000
-    if args.quiet:
-        kw["quiet"] = True
-    quick = kw.pop("quick", False) or quick_requested(args)
-    cfg = Config.quick_config(**kw) if quick else Config(**kw)
-    if "beta" in kw and cfg.optimizer == "gd":
-        flag = "--beta" if args.beta is not None else "--config: beta"
-        raise UsageError(f"{flag}: only used with --optimizer momentum or nesterov (the "
-                         "optimizer is gd)")  # fmt: skip
-    if cfg.warmup_steps and not cfg.from_minimum:
-        raise UsageError("--warmup-steps: only used with --from-minimum (seed 004 Fig. 1)")
-    if not cfg.etas and cfg.eta_rel_lo >= cfg.eta_rel_hi:
-        raise UsageError(f"--config: eta_rel_lo ({cfg.eta_rel_lo}) must be below eta_rel_hi "
-                         f"({cfg.eta_rel_hi})")  # fmt: skip
-    check_size(cfg)
-    return cfg
-
-
-def main(args) -> int:
-    """Run the job, print per-seed statistics, checks and verdicts; write results and figures."""
-    import jax
-
-    cfg = config_from_args(args)
-    # the precision is the config's (a TOML dtype holds unless --dtype overrides it); the
-    # command line switched x64 on for the default before the file was read
-    x64 = bool(jax.config.jax_enable_x64)
-    jax.config.update("jax_enable_x64", cfg.dtype == "float64")
-    try:
-        return _main(cfg)
-    finally:
-        jax.config.update("jax_enable_x64", x64)
-
-
-def _main(cfg: Config) -> int:
-    import jax
-
-    from minstab.compile_time import CompileClock
-
-    clock, t0 = CompileClock(), time.perf_counter()
-    res = run(cfg)
-    seeds = cfg.seed_list()
-    print(
-        f"\ncell: width={cfg.width}, output scale={cfg.output_scale}, init scale="
-        f"{cfg.init_scale}, n={cfg.n}; seeds {seeds[0]}-{seeds[-1]}; "
-        f"{res.seeds[0].sweep.num_runs} step sizes per seed, {cfg.steps} steps, "
-        f"tol={cfg.tolerance():g}, {cfg.dtype}; "
-        + ("" if cfg.optimizer == "gd" else f"{_NAME[cfg.optimizer]}, beta={cfg.beta:g}, "
-           f"threshold {_threshold_text(cfg)}; ")
-        + "start: "
-        + ("near a minimum (--from-minimum, seed 004 Fig. 1)" if cfg.from_minimum
-           else "one shared random initialization per seed (seed 004 Fig. 3)")
-    )  # fmt: skip
-    print(f"\nfirst seed ({seeds[0]}), every run:")
-    print(run_table(res.seeds[0], cfg.threshold_factor()))
-    summ, checks, verd, paths = write_outputs(res, cfg.out)
-    print("\nper seed:")
-    print(seed_table(summ["per_seed"]))
-    print("\n" + describe(summ))
-    print(format_outcomes(checks, verd))
-    speed = (f"{res.net_steps_per_s:,.0f} net-steps/s" if res.net_steps_per_s > 0
-             else f"every chunk loaded from {Path(cfg.out) / 'chunks'}")  # fmt: skip
-    ndev = len(jax.local_devices())
-    print(f"wall time {res.wall_time:.1f} s (compilation included), {speed}, runs shared by "
-          f"{ndev} {jax.default_backend().upper()} device{'s' if ndev > 1 else ''}")  # fmt: skip
-    print(
-        f"whole job {time.perf_counter() - t0:.1f} s, of which compilation {clock.seconds():.1f} s "
-        f"({clock.programs()} programs; the persistent cache saved {clock.saved():.1f} s)"
-    )
-    out = Path(cfg.out)
-    print(f"wrote {out / 'results.json'}, {out / 'summary.json'}, seed_<k>/results.npz, "
-          + ", ".join(p.name for p in paths if p.suffix == ".png"))  # fmt: skip
-    return exit_status(checks)
+def table(result: Result) -> str:
+    """The cell, the first seed's runs, one line per seed, what the outputs show, timing."""
+    first = result.seeds[0]
+    return "\n".join([
+        _header(result),
+        f"\nfirst seed ({first.seed}), every run:",
+        run_table(first, result.config.threshold_factor()),
+        "\nper seed:",
+        seed_table(result.per_seed),
+        "\n" + describe(summary(result)),
+        _timing_text(result),
+    ])  # fmt: skip
