@@ -122,3 +122,68 @@ def test_main_writes_json_prints_and_exits_by_the_checks(fail, status, tmp_path,
     import jax
 
     assert mod.calls[0][1] is False and jax.config.jax_enable_x64
+
+
+# ----------------------------------------------------------------------------- optional hooks
+@dataclasses.dataclass(frozen=True)
+class _Aliased:
+    boost: float = base.option(3.0, "boost factor", flag="--factor")
+
+    def __post_init__(self):
+        if self.boost <= 1:
+            raise ValueError(f"boost: expected a number > 1, got {self.boost}")
+
+    @classmethod
+    def quick(cls, **kw):
+        """Same."""
+        return cls(**kw)
+
+
+def test_a_flag_older_than_its_field_keeps_its_name(tmp_path):
+    mod = types.SimpleNamespace(NAME="alias", Config=_Aliased)
+    assert base.config_from_args(mod, _parse(mod, ["--factor", "2"])).boost == 2.0
+    with pytest.raises(SystemExit):  # the field's own name is not a flag
+        _parse(mod, ["--boost", "2"])
+    with pytest.raises(UsageError, match=r"^--factor: expected a number > 1, got 0.5"):
+        base.config_from_args(mod, _parse(mod, ["--factor", "0.5"]))
+    (tmp_path / "c.toml").write_text("boost = 0.5\n")  # the TOML key is the field
+    with pytest.raises(UsageError, match=r"^--config: boost: expected a number > 1"):
+        base.config_from_args(mod, _parse(mod, ["--config", str(tmp_path / "c.toml")]))
+
+
+def test_a_toml_value_obeys_the_choices_of_its_flag(tmp_path):
+    (tmp_path / "c.toml").write_text('dtype = "float16"\n')
+    mod = _toy()
+    with pytest.raises(UsageError, match=r"dtype: expected one of 'float32', 'float64'"):
+        base.config_from_args(mod, _parse(mod, ["--config", str(tmp_path / "c.toml")]))
+
+
+def test_json_name_names_the_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MINSTAB_QUICK", raising=False)
+    mod = _toy()
+    mod.JSON_NAME = "summary"
+    assert base.main(mod, _parse(mod, ["--out", str(tmp_path), "--quiet"])) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+    assert "summary.json" in capsys.readouterr().out
+
+
+def test_resumed_computes_once_and_recomputes_a_foreign_record(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": 0.5 * len(calls)}
+
+    key = base.stored_key(Config(), 3)
+    assert key["seed"] == 3 and key["etas"] == [0.1, 0.2] and "seeds" not in key
+    io = dict(dump=dict, load=lambda d: {"value": d["value"]})
+    path = tmp_path / "seeds" / "seed_3.json"
+    assert base.resumed(path, key, compute, **io) == ({"value": 0.5}, False)
+    assert base.resumed(path, key, compute, **io) == ({"value": 0.5}, True)
+    assert len(calls) == 1 and json.loads(path.read_text())["config"] == key
+    other = base.stored_key(Config(steps=7), 3)  # another protocol's record: computed again
+    assert base.resumed(path, other, compute, **io) == ({"value": 1.0}, False)
+    path.write_text("{torn")
+    assert base.resumed(path, other, compute, **io)[1] is False
+    assert base.resumed(None, key, compute, **io) == ({"value": 2.0}, False)
+    assert len(calls) == 4

@@ -15,8 +15,12 @@ An experiment is a module of its own science that provides (the :class:`Experime
 - ``table(result) -> str``, ``plot(result, out_dir) -> list[Path]``, ``to_json(result) -> dict``.
 
 Optional: ``progress_total(config) -> int`` (default: no known end), ``CONFIG_TYPES`` (parse
-functions of fields whose check is not their annotation's) and ``NOTE`` (a line printed under the
-outcomes).
+functions of fields whose check is not their annotation's), ``NOTE`` (a line printed under the
+outcomes) and ``JSON_NAME`` (the stem of the JSON file when it is not ``NAME``, e.g. ``fig3``
+writes ``OUT/phase_diagram.json``).
+
+Experiments that store one record per seed (or run) and resume from them use :func:`stored_key`
+and :func:`resumed`.
 
 The driver (:func:`add_arguments`, :func:`config_from_args`, :func:`main`) does the rest for
 every command alike: ``--out``, ``--config FILE`` (any ``Config`` field), ``--quick``, ``--quiet``,
@@ -38,6 +42,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from .._cli_args import (
     UsageError,
+    choice,
     output_dir,
     quick_requested,
     read_toml,
@@ -54,6 +59,8 @@ __all__ = [
     "main",
     "option",
     "options",
+    "resumed",
+    "stored_key",
 ]
 
 
@@ -75,13 +82,16 @@ class Experiment(Protocol):
     def to_json(self, result) -> dict: ...
 
 
-def option(default, help: str, *, type=None, choices=None, metavar: str | None = None):  # noqa: A002
+def option(default, help: str, *, type=None, choices=None, metavar: str | None = None,  # noqa: A002
+           flag: str | None = None):  # fmt: skip
     """A ``Config`` field that is also a command-line flag.
 
     ``type`` parses the flag's text and the TOML value (default: by the field's annotation and
-    name, :func:`minstab._cli_args.type_of_field`); ``choices`` restricts a string field.
+    name, :func:`minstab._cli_args.type_of_field`); ``choices`` restricts a string field (the
+    flag and the TOML key alike). ``flag`` names the flag when it is not the field's name
+    (``--factor`` for ``boost_factor``: a flag older than its field); the TOML key is the field.
     """
-    meta = {"help": help, "type": type, "choices": choices, "metavar": metavar}
+    meta = {"help": help, "type": type, "choices": choices, "metavar": metavar, "flag": flag}
     if isinstance(default, (list, dict, set)):
         raise TypeError("option: a mutable default; use a tuple")
     return dataclasses.field(default=default, metadata={"option": meta})
@@ -95,6 +105,11 @@ def options(config_cls) -> list[dataclasses.Field]:
 def flag_name(field: str) -> str:
     """``seed_offset`` -> ``--seed-offset``."""
     return "--" + field.replace("_", "-")
+
+
+def _flag(f: dataclasses.Field) -> str:
+    """The flag of an option field: its ``flag=``, else :func:`flag_name` of its name."""
+    return f.metadata["option"].get("flag") or flag_name(f.name)
 
 
 def _parse_type(exp, f: dataclasses.Field):
@@ -129,7 +144,7 @@ def add_arguments(parser: argparse.ArgumentParser, exp) -> None:
             kw.update(type=_parse_type(exp, f), metavar=meta["metavar"])
             if meta["choices"] is not None:
                 kw["choices"] = meta["choices"]
-        parser.add_argument(flag_name(f.name), **kw)
+        parser.add_argument(_flag(f), dest=f.name, **kw)
     name = exp.NAME
     parser.add_argument("--out", type=output_dir, default=Path("minstab-out") / name,
                         help=f"output directory, runs resume from it (default minstab-out/{name})")  # fmt: skip
@@ -158,7 +173,9 @@ def _usage_error(exp, e: Exception, *, from_file: set) -> UsageError:
     if m is None or m.group(1) not in {f.name for f in dataclasses.fields(exp.Config)}:
         return UsageError(f"flags: {text}")
     field, rest = m.groups()
-    return UsageError((f"--config: {field}" if field in from_file else flag_name(field)) + rest)
+    flags = {f.name: _flag(f) for f in options(exp.Config)}
+    flag = flags.get(field, flag_name(field))
+    return UsageError((f"--config: {field}" if field in from_file else flag) + rest)
 
 
 def config_from_args(exp, args) -> Any:
@@ -179,8 +196,11 @@ def config_from_args(exp, args) -> Any:
 def _toml_types(exp) -> dict:
     types = dict(getattr(exp, "CONFIG_TYPES", {}))
     for f in options(exp.Config):
-        if f.metadata["option"]["type"] is not None:
-            types.setdefault(f.name, f.metadata["option"]["type"])
+        meta = f.metadata["option"]
+        if meta["type"] is not None:
+            types.setdefault(f.name, meta["type"])
+        elif meta["choices"] is not None:  # a TOML value obeys the flag's choices
+            types.setdefault(f.name, choice(*meta["choices"]))
     return types
 
 
@@ -217,7 +237,8 @@ def main(exp, args) -> int:
         checks, verdicts = exp.outcomes(result)
         paths = list(exp.plot(result, out))
         path = write_json(
-            out / f"{exp.NAME}.json", {**exp.to_json(result), **outcomes_json(checks, verdicts)}
+            out / f"{getattr(exp, 'JSON_NAME', exp.NAME)}.json",
+            {**exp.to_json(result), **outcomes_json(checks, verdicts)},
         )
         print("\n" + exp.table(result))
     print(format_outcomes(checks, verdicts))
@@ -225,3 +246,38 @@ def main(exp, args) -> int:
         print(f"  ({exp.NOTE})")
     print("\nwrote " + ", ".join(str(p) for p in [*paths, path]))
     return exit_status(checks)
+
+
+# --------------------------------------------------------------------------- stored records
+def stored_key(config, unit: int, *, drop=("seeds",), name: str = "seed") -> dict:
+    """The fields a stored record of one seed (or run) must match to be reused, JSON-ready.
+
+    Every field of ``config`` but ``drop`` (sizes that do not change the record), with
+    ``name`` set to ``unit``.
+    """
+    from .._io import to_jsonable
+
+    d = dataclasses.asdict(config)
+    for k in drop:
+        d.pop(k, None)
+    d[name] = int(unit)
+    return to_jsonable(d)
+
+
+def resumed(path, key: dict, compute, *, dump, load) -> tuple[Any, bool]:
+    """One record: read from ``path`` when stored there under ``key``, else computed and stored.
+
+    ``compute()`` makes the record, ``dump(record) -> dict`` and ``load(dict) -> record`` convert
+    it; the file is ``{"config": key, **dump(record)}`` (:func:`minstab._io.read_stored`: a
+    missing, torn or foreign file is computed again). ``path=None`` computes without storing.
+    Returns ``(record, loaded)``.
+    """
+    from .._io import read_stored, write_json
+
+    d = None if path is None else read_stored(path, key)
+    if d is not None:
+        return load(d), True
+    record = compute()
+    if path is not None:
+        write_json(path, {"config": key, **dump(record)})
+    return record, False
