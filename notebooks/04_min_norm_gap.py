@@ -50,7 +50,7 @@ from minstab.experiments.outcomes import format_outcomes  # noqa: E402
 QUICK = os.environ.get("MINSTAB_QUICK") == "1"
 # quick: a smaller run than `minstab reproduce min-norm --quick` (the tests run both)
 cfg = (
-    min_norm.Config.quick_config(ratios=(16, 128, 1024), seeds=12, boot=200, cases=("isotropic",))
+    min_norm.Config.quick(ratios=(16, 128, 1024), seeds=12, boot=200, cases=("isotropic",))
     if QUICK
     else min_norm.Config()
 )
