@@ -158,13 +158,16 @@ def test_a_toml_value_obeys_the_choices_of_its_flag(tmp_path):
         base.config_from_args(mod, _parse(mod, ["--config", str(tmp_path / "c.toml")]))
 
 
-def test_json_name_names_the_file(tmp_path, capsys, monkeypatch):
+def test_json_name_names_the_file_and_the_driver_adds_the_config(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("MINSTAB_QUICK", raising=False)
     mod = _toy()
     mod.JSON_NAME = "summary"
+    mod.to_json = lambda r: {"sum": r["sum"]}  # the driver writes the config
     assert base.main(mod, _parse(mod, ["--out", str(tmp_path), "--quiet"])) == 0
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
     assert "summary.json" in capsys.readouterr().out
+    out = json.loads((tmp_path / "summary.json").read_text())
+    assert list(out)[:2] == ["config", "sum"] and out["config"]["etas"] == [0.1, 0.2]
 
 
 def test_resumed_computes_once_and_recomputes_a_foreign_record(tmp_path):

@@ -12,7 +12,8 @@ An experiment is a module of its own science that provides (the :class:`Experime
 - ``run(config, *, out_dir=None, progress=None) -> Result`` (``out_dir``: where runs resume from;
   ``progress.update(n)`` once per finished unit of ``progress_total(config)``);
 - ``outcomes(result) -> (checks, verdicts)`` (:mod:`minstab.experiments.outcomes`);
-- ``table(result) -> str``, ``plot(result, out_dir) -> list[Path]``, ``to_json(result) -> dict``.
+- ``table(result) -> str``, ``plot(result, out_dir) -> list[Path]``, ``to_json(result) -> dict``
+  (the results; the driver adds the config, the checks and the verdicts).
 
 Optional: ``progress_total(config) -> int`` (default: no known end), ``CONFIG_TYPES`` (parse
 functions of fields whose check is not their annotation's), ``NOTE`` (a line printed under the
@@ -25,8 +26,9 @@ and :func:`resumed`.
 The driver (:func:`add_arguments`, :func:`config_from_args`, :func:`main`) does the rest for
 every command alike: ``--out``, ``--config FILE`` (any ``Config`` field), ``--quick``, ``--quiet``,
 the flags of the options, the order defaults < quick < TOML < flags, the precision of a
-``dtype`` field, the progress bar, ``OUT/NAME.json`` with ``checks`` and ``verdicts``, the
-figures, the printed table and outcomes, and the exit status (1 exactly when a check fails).
+``dtype`` field, the progress bar, ``OUT/NAME.json`` with the ``config`` (first; ``to_json``
+need not repeat it), ``checks`` and ``verdicts``, the figures, the printed table and outcomes,
+and the exit status (1 exactly when a check fails).
 A new experiment is one module plus one line in :data:`minstab.experiments.REGISTRY`.
 """
 
@@ -238,7 +240,7 @@ def main(exp, args) -> int:
         paths = list(exp.plot(result, out))
         path = write_json(
             out / f"{getattr(exp, 'JSON_NAME', exp.NAME)}.json",
-            {**exp.to_json(result), **outcomes_json(checks, verdicts)},
+            {"config": config, **exp.to_json(result), **outcomes_json(checks, verdicts)},
         )
         print("\n" + exp.table(result))
     print(format_outcomes(checks, verdicts))

@@ -51,6 +51,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import plotting
 from .._cli_args import float_list, positive_float, positive_int
 from .base import option, resumed, stored_key
 from .outcomes import check as make_check
@@ -398,12 +399,22 @@ def table(result: Result) -> str:
     return "\n".join(lines)
 
 
+def to_json(result: Result) -> dict:
+    """Per-seed budgets and the convergence in dictionary size (the driver adds the config,
+    checks and verdicts)."""
+    return {
+        "accuracies": result.accuracies,
+        "dictionaries": result.dictionaries,
+        "seeds": [_seed_to_json(s) for s in result.seeds],
+        "dictionary_convergence": dictionary_convergence(result),
+        "wall_s": result.wall_s,
+    }
+
+
 def plot(result: Result, out_dir) -> list[Path]:
     """Minimal budgets and their increments against 1/eps, both targets, every dictionary."""
     import matplotlib.pyplot as plt
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.9))
     cfg = result.config
     labels = {"l1-bump": r"$\sigma(1-\|x\|_1)$", "control": f"control: {cfg.control}"}
@@ -430,18 +441,4 @@ def plot(result: Result, out_dir) -> list[Path]:
                  "draws), dictionaries " + ", ".join(f"{m}x{m}" for m in result.dictionaries),
                  fontsize=9)  # fmt: skip
     fig.tight_layout()
-    from minstab import plotting
-
-    return plotting.save(fig, out, "depth_separation")
-
-
-def to_json(result: Result) -> dict:
-    """``depth_separation.json``: config, per-seed budgets, the convergence in dictionary size."""
-    return {
-        "config": dataclasses.asdict(result.config),
-        "accuracies": result.accuracies,
-        "dictionaries": result.dictionaries,
-        "seeds": [_seed_to_json(s) for s in result.seeds],
-        "dictionary_convergence": dictionary_convergence(result),
-        "wall_s": result.wall_s,
-    }
+    return plotting.save(fig, out_dir, "depth_separation")

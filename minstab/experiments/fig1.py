@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import plotting
 from .._cli_args import positive_float
 from .base import option
 from .outcomes import check as make_check
@@ -306,12 +307,25 @@ def table(result: Result) -> str:
     return "\n".join(lines)
 
 
+def to_json(result: Result) -> dict:
+    """One row per (seed, run), the first seed's traces (the driver adds config, checks, verdicts)."""
+    first = result.seeds[0]
+    traces = {
+        k: {"loss_trace": r.loss_trace.tolist(), "steps": r.steps.tolist(),
+            "eta_trace": r.eta_trace.tolist()}
+        for k, r in first.runs.items()
+    }  # fmt: skip
+    return {
+        "wall_s": result.wall_s,
+        "runs": rows(result),
+        "first_seed_traces": traces,
+    }
+
+
 def plot(result: Result, out_dir) -> list[Path]:
     """The figure of the first seed."""
     import matplotlib.pyplot as plt
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     c = result.config
     result = result.seeds[0]
     colors = {"A": "k", "B": "tab:green"}
@@ -348,22 +362,4 @@ def plot(result: Result, out_dir) -> list[Path]:
     ax.set_title("(c) Second derivative and the weight g")
     ax.legend(frameon=False, fontsize=7, loc="upper left")
     fig.tight_layout()
-    from minstab import plotting
-
-    return plotting.save(fig, out, "fig1")
-
-
-def to_json(result: Result) -> dict:
-    """``fig1.json``: config, one row per (seed, run), the first seed's traces."""
-    first = result.seeds[0]
-    traces = {
-        k: {"loss_trace": r.loss_trace.tolist(), "steps": r.steps.tolist(),
-            "eta_trace": r.eta_trace.tolist()}
-        for k, r in first.runs.items()
-    }  # fmt: skip
-    return {
-        "config": dataclasses.asdict(result.config),
-        "wall_s": result.wall_s,
-        "runs": rows(result),
-        "first_seed_traces": traces,
-    }
+    return plotting.save(fig, out_dir, "fig1")

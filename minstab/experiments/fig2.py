@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import plotting
 from .base import option
 from .outcomes import check as make_check
 from .outcomes import verdict as make_verdict
@@ -213,12 +214,23 @@ def table(result: Result) -> str:
     return "\n".join(lines)
 
 
+def to_json(result: Result) -> dict:
+    """Sup-distances and the first seed's curves (the driver adds config, checks, verdicts)."""
+    return {
+        "sup_distance_empirical_vs_population": {
+            law: {str(n): v for n, v in d.items()} for law, d in result.sup_distance.items()
+        },
+        "sup_distance_per_seed": {law: d.tolist() for law, d in result.distances.items()},
+        "t": result.t.tolist(),
+        "empirical": {k: v.tolist() for k, v in result.empirical.items()},
+        "population": {k: v.tolist() for k, v in result.population.items()},
+    }
+
+
 def plot(result: Result, out_dir) -> list[Path]:
     """The three laws' empirical and population weights (seed 004 Fig. 2)."""
     import matplotlib.pyplot as plt
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True)
     titles = {"uniform": "(a) Uniform", "gaussian": "(b) Gaussian", "laplace": "(c) Laplace"}
     for ax, law in zip(axes, DISTRIBUTIONS, strict=True):
@@ -232,20 +244,4 @@ def plot(result: Result, out_dir) -> list[Path]:
     axes[0].set_ylabel("g(x)")
     axes[0].legend(frameon=False)
     fig.tight_layout()
-    from minstab import plotting
-
-    return plotting.save(fig, out, "fig2_weights")
-
-
-def to_json(result: Result) -> dict:
-    """``fig2.json`` (the driver adds the checks and verdicts)."""
-    return {
-        "config": dataclasses.asdict(result.config),
-        "sup_distance_empirical_vs_population": {
-            law: {str(n): v for n, v in d.items()} for law, d in result.sup_distance.items()
-        },
-        "sup_distance_per_seed": {law: d.tolist() for law, d in result.distances.items()},
-        "t": result.t.tolist(),
-        "empirical": {k: v.tolist() for k, v in result.empirical.items()},
-        "population": {k: v.tolist() for k, v in result.population.items()},
-    }
+    return plotting.save(fig, out_dir, "fig2_weights")

@@ -71,6 +71,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import plotting
 from .._cli_args import choice, float_between, float_list
 from .base import option
 from .outcomes import check as make_check
@@ -416,12 +417,23 @@ def table(result: Result) -> str:
     return "\n".join(lines)
 
 
+def to_json(result: Result) -> dict:
+    """Fits, per-cell rows and the headline counts (the driver adds config, checks, verdicts)."""
+    return {
+        "wall_s": result.wall_s,
+        "fits": [
+            dict(case=c, eta_rel=e, variable=v, consistency=consistency(f), **f._asdict())
+            for (c, e, v), f in result.fits.items()
+        ],  # fmt: skip
+        "rows": result.rows,
+        "headline": headline(result),
+    }
+
+
 def plot(result: Result, out_dir) -> list[Path]:
     """Median gap vs sqrt(n / tr Sigma) per step size, with the fitted exponents."""
     import matplotlib.pyplot as plt
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     etas = result.config.eta_rels
     fig, axes = plt.subplots(1, len(etas), figsize=(4.8 * len(etas), 4.0), squeeze=False)
     colors = {"isotropic": "C0", "anisotropic": "C3", "teacher": "C2"}
@@ -450,20 +462,4 @@ def plot(result: Result, out_dir) -> list[Path]:
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    from minstab import plotting
-
-    return plotting.save(fig, out, "min_norm_gap")
-
-
-def to_json(result: Result) -> dict:
-    """``min_norm.json``: config, fits, per-cell rows and the headline counts."""
-    return {
-        "config": dataclasses.asdict(result.config),
-        "wall_s": result.wall_s,
-        "fits": [
-            dict(case=c, eta_rel=e, variable=v, consistency=consistency(f), **f._asdict())
-            for (c, e, v), f in result.fits.items()
-        ],  # fmt: skip
-        "rows": result.rows,
-        "headline": headline(result),
-    }
+    return plotting.save(fig, out_dir, "min_norm_gap")

@@ -53,6 +53,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import plotting
 from .._cli_args import float_between
 from .base import option
 from .outcomes import check as make_check
@@ -359,12 +360,38 @@ def table(result: Result) -> str:
     return "\n".join(lines)
 
 
+def to_json(result: Result) -> dict:
+    """Data, summary rows and every run's logs (the driver adds config, checks, verdicts)."""
+    return {
+        "wall_s": result.wall_s,
+        "data": result.data_info,
+        "summary": summary(result),
+        "runs": [
+            dict(
+                data=r.data,
+                activation=r.activation,
+                negative_slope=r.slope,
+                etas=r.etas.tolist(),
+                step=r.step.tolist(),
+                loss=r.loss.tolist(),
+                stable_rank=r.stable_rank.tolist(),
+                stable_rank_pos=r.stable_rank_pos.tolist(),
+                stable_rank_neg=r.stable_rank_neg.tolist(),
+                spread=r.spread.tolist(),
+                ratio=r.ratio.tolist(),
+                frobenius=r.frobenius.tolist(),
+                margins_final=r.margins[:, :, -1].tolist(),
+                reference_error=r.reference_error.tolist(),
+            )
+            for r in result.runs
+        ],  # fmt: skip
+    }
+
+
 def plot(result: Result, out_dir) -> list[Path]:
     """Stable ranks and normalized margins vs step at the largest step size, per data set."""
     import matplotlib.pyplot as plt
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     names = list(dict.fromkeys(r.data for r in result.runs))
     fig, axes = plt.subplots(2, len(names), figsize=(5.4 * len(names), 7.0), squeeze=False)
     for col, name in enumerate(names):
@@ -397,35 +424,4 @@ def plot(result: Result, out_dir) -> list[Path]:
         ax.legend(fontsize=7)
         bx.legend(fontsize=7)
     fig.tight_layout()
-    from minstab import plotting
-
-    return plotting.save(fig, out, "stable_rank")
-
-
-def to_json(result: Result) -> dict:
-    """``stable_rank.json``: config, data, summary rows and every run's logs."""
-    return {
-        "config": dataclasses.asdict(result.config),
-        "wall_s": result.wall_s,
-        "data": result.data_info,
-        "summary": summary(result),
-        "runs": [
-            dict(
-                data=r.data,
-                activation=r.activation,
-                negative_slope=r.slope,
-                etas=r.etas.tolist(),
-                step=r.step.tolist(),
-                loss=r.loss.tolist(),
-                stable_rank=r.stable_rank.tolist(),
-                stable_rank_pos=r.stable_rank_pos.tolist(),
-                stable_rank_neg=r.stable_rank_neg.tolist(),
-                spread=r.spread.tolist(),
-                ratio=r.ratio.tolist(),
-                frobenius=r.frobenius.tolist(),
-                margins_final=r.margins[:, :, -1].tolist(),
-                reference_error=r.reference_error.tolist(),
-            )
-            for r in result.runs
-        ],  # fmt: skip
-    }
+    return plotting.save(fig, out_dir, "stable_rank")
