@@ -85,8 +85,6 @@ checks, verdicts = min_norm.checks(res.rows), min_norm.verdicts(res)
 counts = min_norm.headline(res)
 print(min_norm.table(res))
 print(format_outcomes(checks, verdicts))
-print(min_norm.headline_text(counts))
-print(f"wall time {res.wall_s:.1f} s")
 
 # %% [markdown]
 # ## Figure
