@@ -142,6 +142,9 @@ class _Aliased:
 def test_a_flag_older_than_its_field_keeps_its_name(tmp_path):
     mod = types.SimpleNamespace(NAME="alias", Config=_Aliased)
     assert base.config_from_args(mod, _parse(mod, ["--factor", "2"])).boost == 2.0
+    p = cli._Parser(prog="alias")
+    base.add_arguments(p, mod)
+    assert "--factor FACTOR" in p.format_help()
     with pytest.raises(SystemExit):  # the field's own name is not a flag
         _parse(mod, ["--boost", "2"])
     with pytest.raises(UsageError, match=r"^--factor: expected a number > 1, got 0.5"):

@@ -93,6 +93,8 @@ def option(default, help: str, *, type=None, choices=None, metavar: str | None =
     flag and the TOML key alike). ``flag`` names the flag when it is not the field's name
     (``--factor`` for ``boost_factor``: a flag older than its field); the TOML key is the field.
     """
+    if flag is not None and metavar is None:  # --factor FACTOR, not BOOST_FACTOR
+        metavar = flag.lstrip("-").replace("-", "_").upper()
     meta = {"help": help, "type": type, "choices": choices, "metavar": metavar, "flag": flag}
     if isinstance(default, (list, dict, set)):
         raise TypeError("option: a mutable default; use a tuple")
