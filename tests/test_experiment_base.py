@@ -173,7 +173,7 @@ def test_json_name_names_the_file_and_the_driver_adds_the_config(tmp_path, capsy
     assert list(out)[:2] == ["config", "sum"] and out["config"]["etas"] == [0.1, 0.2]
 
 
-def test_resumed_computes_once_and_recomputes_a_foreign_record(tmp_path):
+def test_resume_computes_once_and_recomputes_a_foreign_record(tmp_path):
     calls = []
 
     def compute():
@@ -182,14 +182,14 @@ def test_resumed_computes_once_and_recomputes_a_foreign_record(tmp_path):
 
     key = base.stored_key(Config(), 3)
     assert key["seed"] == 3 and key["etas"] == [0.1, 0.2] and "seeds" not in key
-    io = dict(dump=dict, load=lambda d: {"value": d["value"]})
+    io = dict(encode=dict, decode=lambda d: {"value": d["value"]})
     path = tmp_path / "seeds" / "seed_3.json"
-    assert base.resumed(path, key, compute, **io) == ({"value": 0.5}, False)
-    assert base.resumed(path, key, compute, **io) == ({"value": 0.5}, True)
+    assert base.resume(path, key, compute, **io) == ({"value": 0.5}, False)
+    assert base.resume(path, key, compute, **io) == ({"value": 0.5}, True)
     assert len(calls) == 1 and json.loads(path.read_text())["config"] == key
     other = base.stored_key(Config(steps=7), 3)  # another protocol's record: computed again
-    assert base.resumed(path, other, compute, **io) == ({"value": 1.0}, False)
+    assert base.resume(path, other, compute, **io) == ({"value": 1.0}, False)
     path.write_text("{torn")
-    assert base.resumed(path, other, compute, **io)[1] is False
-    assert base.resumed(None, key, compute, **io) == ({"value": 2.0}, False)
+    assert base.resume(path, other, compute, **io)[1] is False
+    assert base.resume(None, key, compute, **io) == ({"value": 2.0}, False)
     assert len(calls) == 4

@@ -21,7 +21,7 @@ outcomes) and ``JSON_NAME`` (the stem of the JSON file when it is not ``NAME``, 
 writes ``OUT/phase_diagram.json``).
 
 Experiments that store one record per seed (or run) and resume from them use :func:`stored_key`
-and :func:`resumed`.
+and :func:`resume`.
 
 The driver (:func:`add_arguments`, :func:`config_from_args`, :func:`main`) does the rest for
 every command alike: ``--out``, ``--config FILE`` (any ``Config`` field), ``--quick``, ``--quiet``,
@@ -61,7 +61,7 @@ __all__ = [
     "main",
     "option",
     "options",
-    "resumed",
+    "resume",
     "stored_key",
 ]
 
@@ -268,20 +268,19 @@ def stored_key(config, unit: int, *, drop=("seeds",), name: str = "seed") -> dic
     return to_jsonable(d)
 
 
-def resumed(path, key: dict, compute, *, dump, load) -> tuple[Any, bool]:
-    """One record: read from ``path`` when stored there under ``key``, else computed and stored.
+def resume(path, key: dict, compute, *, encode, decode) -> tuple[Any, bool]:
+    """``(record, resumed)``: ``decode`` of the JSON at ``path`` if it was written for ``key``.
 
-    ``compute()`` makes the record, ``dump(record) -> dict`` and ``load(dict) -> record`` convert
-    it; the file is ``{"config": key, **dump(record)}`` (:func:`minstab._io.read_stored`: a
-    missing, torn or foreign file is computed again). ``path=None`` computes without storing.
-    Returns ``(record, loaded)``.
+    Otherwise ``compute()``, written to ``path`` as ``{"config": key, **encode(record)}``
+    (``path=None``: always computed, nothing written). A missing, torn or foreign file is
+    computed again (:func:`minstab._io.read_stored`).
     """
     from .._io import read_stored, write_json
 
-    d = None if path is None else read_stored(path, key)
-    if d is not None:
-        return load(d), True
+    stored = None if path is None else read_stored(path, key)
+    if stored is not None:
+        return decode(stored), True
     record = compute()
     if path is not None:
-        write_json(path, {"config": key, **dump(record)})
+        write_json(path, {"config": key, **encode(record)})
     return record, False

@@ -53,7 +53,7 @@ import numpy as np
 
 from .. import plotting
 from .._cli_args import float_list, positive_float, positive_int
-from .base import option, resumed, stored_key
+from .base import option, resume, stored_key
 from .outcomes import check as make_check
 from .outcomes import verdict
 
@@ -246,9 +246,9 @@ def run(config: Config, *, out_dir=None, progress=None) -> Result:
     seeds = []
     for seed in range(config.seed, config.seed + config.seeds):
         path = None if out_dir is None else Path(out_dir) / "seeds" / f"seed_{seed}.json"
-        s, loaded = resumed(path, stored_key(config, seed),
+        s, loaded = resume(path, stored_key(config, seed),
                             lambda seed=seed: run_seed(config, seed, progress=progress),
-                            dump=_seed_to_json, load=_seed_from_json)  # fmt: skip
+                            encode=_seed_to_json, decode=_seed_from_json)  # fmt: skip
         if loaded and progress is not None:
             progress.update(len(ROLES) * len(config.dictionaries), note=f"seed {seed} (resumed)")
         seeds.append(s)
