@@ -1,8 +1,8 @@
 """Command line: ``minstab sweep | reproduce NAME | predict | info``.
 
-Argument parsing, progress and files only; every number comes from the library. Each command
-is a module (``minstab.experiments.*``) with ``add_arguments(parser)`` and ``main(args)``, so
-new experiments never touch this file.
+Argument parsing only; every number comes from the library. Each command is an experiment
+module (``minstab.experiments.*``) run by the one driver of :mod:`minstab.experiments.base`
+(its flags from the module's ``Config``), so new experiments never touch this file.
 """
 
 from __future__ import annotations
@@ -157,12 +157,6 @@ def _add_command(sub, name: str, mod_name: str, help_: str) -> None:
 
     mod = importlib.import_module(mod_name)
     p = sub.add_parser(name, help=help_, description=mod.__doc__)
-    if not hasattr(
-        mod, "NAME"
-    ):  # TRANSITION: a module not yet on the driver (removed when all are)
-        mod.add_arguments(p)
-        p.set_defaults(func=mod.main, _module=mod_name)
-        return
     base.add_arguments(p, mod)
     p.set_defaults(func=functools.partial(base.main, mod), _module=mod_name)
 

@@ -172,7 +172,7 @@ if FULL_D:
     dcfg = depth_separation.Config(dictionaries=tuple(stored["dictionaries"]),
                                    seeds=stored_seeds(ddir))  # fmt: skip
 else:
-    dcfg, ddir = depth_separation.Config.quick_config(), Path("out_depth")  # computed here
+    dcfg, ddir = depth_separation.Config.quick(), Path("out_depth")  # computed here
 dres = depth_separation.run(dcfg, out_dir=ddir)
 dchecks, dverdicts = depth_separation.checks(dres), depth_separation.verdicts(dres)
 print(f"{'stored full run' if FULL_D else 'quick sizes'}: seeds {[s.seed for s in dres.seeds]}, "

@@ -58,9 +58,7 @@ print("quick:", QUICK, "|", cfg)
 
 # %%
 res = stable_rank.run(cfg)
-print({k: v for k, v in res.data_info.items()})
 print(stable_rank.table(res))
-print(f"wall time {res.wall_s:.1f} s")
 
 # %% [markdown]
 # ## How we read "stable rank $\to 1$" (an interpretation of the abstract)

@@ -50,7 +50,7 @@ from minstab.experiments.outcomes import format_outcomes  # noqa: E402
 QUICK = os.environ.get("MINSTAB_QUICK") == "1"
 # quick: a smaller run than `minstab reproduce min-norm --quick` (the tests run both)
 cfg = (
-    min_norm.Config.quick_config(ratios=(16, 128, 1024), seeds=12, boot=200, cases=("isotropic",))
+    min_norm.Config.quick(ratios=(16, 128, 1024), seeds=12, boot=200, cases=("isotropic",))
     if QUICK
     else min_norm.Config()
 )
@@ -85,8 +85,6 @@ checks, verdicts = min_norm.checks(res.rows), min_norm.verdicts(res)
 counts = min_norm.headline(res)
 print(min_norm.table(res))
 print(format_outcomes(checks, verdicts))
-print(min_norm.headline_text(counts))
-print(f"wall time {res.wall_s:.1f} s")
 
 # %% [markdown]
 # ## Figure

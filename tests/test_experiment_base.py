@@ -150,7 +150,56 @@ def test_seeds_as_a_count_or_a_list():
             parse(bad)
 
 
-def test_resume_reuses_a_record_written_for_the_same_key(tmp_path):
+# ----------------------------------------------------------------------------- optional hooks
+@dataclasses.dataclass(frozen=True)
+class _Aliased:
+    boost: float = base.option(3.0, "boost factor", flag="--factor")
+
+    def __post_init__(self):
+        if self.boost <= 1:
+            raise ValueError(f"boost: expected a number > 1, got {self.boost}")
+
+    @classmethod
+    def quick(cls, **kw):
+        """Same."""
+        return cls(**kw)
+
+
+def test_a_flag_older_than_its_field_keeps_its_name(tmp_path):
+    mod = types.SimpleNamespace(NAME="alias", Config=_Aliased)
+    assert base.config_from_args(mod, _parse(mod, ["--factor", "2"])).boost == 2.0
+    p = cli._Parser(prog="alias")
+    base.add_arguments(p, mod)
+    assert "--factor FACTOR" in p.format_help()
+    with pytest.raises(SystemExit):  # the field's own name is not a flag
+        _parse(mod, ["--boost", "2"])
+    with pytest.raises(UsageError, match=r"^--factor: expected a number > 1, got 0.5"):
+        base.config_from_args(mod, _parse(mod, ["--factor", "0.5"]))
+    (tmp_path / "c.toml").write_text("boost = 0.5\n")  # the TOML key is the field
+    with pytest.raises(UsageError, match=r"^--config: boost: expected a number > 1"):
+        base.config_from_args(mod, _parse(mod, ["--config", str(tmp_path / "c.toml")]))
+
+
+def test_a_toml_value_obeys_the_choices_of_its_flag(tmp_path):
+    (tmp_path / "c.toml").write_text('dtype = "float16"\n')
+    mod = _toy()
+    with pytest.raises(UsageError, match=r"dtype: expected one of 'float32', 'float64'"):
+        base.config_from_args(mod, _parse(mod, ["--config", str(tmp_path / "c.toml")]))
+
+
+def test_json_name_names_the_file_and_the_driver_adds_the_config(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MINSTAB_QUICK", raising=False)
+    mod = _toy()
+    mod.JSON_NAME = "summary"
+    mod.to_json = lambda r: {"sum": r["sum"]}  # the driver writes the config
+    assert base.main(mod, _parse(mod, ["--out", str(tmp_path), "--quiet"])) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+    assert "summary.json" in capsys.readouterr().out
+    out = json.loads((tmp_path / "summary.json").read_text())
+    assert list(out)[:2] == ["config", "sum"] and out["config"]["etas"] == [0.1, 0.2]
+
+
+def test_resume_computes_once_and_recomputes_a_foreign_record(tmp_path):
     calls = []
 
     def compute():
@@ -204,3 +253,44 @@ def test_own_progress_gets_whether_to_draw_instead_of_a_bar(quiet, tmp_path, cap
     assert base.main(mod, _parse(mod, argv)) == 0
     assert seen == [not quiet]
     assert "toy" not in capsys.readouterr().err  # the driver drew no bar of its own
+
+
+def test_stored_key_and_resume_reuse_a_record_of_the_same_protocol(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": 0.5 * len(calls)}
+
+    key = base.stored_key(Config(), 3)
+    assert key["seed"] == 3 and key["etas"] == [0.1, 0.2] and "seeds" not in key
+    io = dict(encode=dict, decode=lambda d: {"value": d["value"]})
+    path = tmp_path / "seeds" / "seed_3.json"
+    assert base.resume(path, key, compute, **io) == ({"value": 0.5}, False)
+    assert base.resume(path, key, compute, **io) == ({"value": 0.5}, True)
+    assert len(calls) == 1 and json.loads(path.read_text())["config"] == key
+    other = base.stored_key(Config(steps=7), 3)  # another protocol's record: computed again
+    assert base.resume(path, other, compute, **io) == ({"value": 1.0}, False)
+    path.write_text("{torn")
+    assert base.resume(path, other, compute, **io)[1] is False
+    assert base.resume(None, key, compute, **io) == ({"value": 2.0}, False)
+    assert len(calls) == 4
+
+
+def _commands():
+    from minstab import experiments
+
+    return {**{k: v[0] for k, v in experiments.available().items()},
+            **{k: v[0] for k, v in cli.COMMANDS.items()}}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(_commands()))
+def test_every_command_is_an_experiment_on_the_driver(name):
+    import importlib
+
+    mod = importlib.import_module(_commands()[name])
+    assert isinstance(mod, base.Experiment), name
+    assert not hasattr(mod, "main") and not hasattr(mod, "add_arguments")  # the driver's job
+    assert isinstance(mod.Config.quick(), mod.Config) and base.options(mod.Config)
+    p = cli._Parser(prog=name)
+    base.add_arguments(p, mod)  # every option builds a flag

@@ -26,7 +26,7 @@ def test_writes_heatmaps_cells_and_sentence(quick):
     assert rc == 0, data["checks"]
     for ext in ("png", "pdf"):
         assert (out / f"fig3_phase_diagram.{ext}").stat().st_size > 5_000
-    q = fig3.Config.quick_config()
+    q = fig3.Config.quick()
     assert len(data["cells"]) == len(q.cells()) == 1
     c = data["cells"][0]
     assert (c["width"], c["output_scale"], c["n"]) == q.cells()[0]
@@ -58,15 +58,15 @@ def test_fractions_and_checks_from_the_cell_rows(quick):
 def test_resumes_from_finished_cells(quick, monkeypatch):
     """A second run loads the cell; a cell written with another protocol is recomputed."""
     _, out, data, _ = quick
-    q = fig3.Config.quick_config(out=str(out), quiet=True)
+    q = fig3.Config.quick()
 
-    def no_training(cfg):
-        raise AssertionError(f"cell {cfg.out} recomputed")
+    def no_training(cfg, out_dir=None):
+        raise AssertionError(f"cell {out_dir} recomputed")
 
     monkeypatch.setattr(fig3, "run_cell", no_training)
-    res = fig3.run(q)
+    res = fig3.run(q, out_dir=out)
     assert res.cells[0]["both_fraction"] == data["cells"][0]["both_fraction"]
     path = out / "cells" / fig3.cell_name(*q.cells()[0]) / "cell.json"
     assert fig3._load_cell(path, q.cell_config(*q.cells()[0])) is not None
-    other = fig3.Config.quick_config(out=str(out), steps=50_000)
+    other = fig3.Config.quick(steps=50_000)
     assert fig3._load_cell(path, other.cell_config(*other.cells()[0])) is None

@@ -345,7 +345,7 @@ def _dseed(bump, control, *, seed=0, err=None, lam=1.2, lam_l=None, ratios=(1e-6
 
 
 def _dresult(*seeds):
-    cfg = depth_separation.Config.quick_config(seeds=len(seeds))
+    cfg = depth_separation.Config.quick(seeds=len(seeds))
     return depth_separation.Result(ACC, np.array([32, 64]), list(seeds), 0.0, cfg)
 
 
@@ -403,11 +403,11 @@ def test_depth_check_deep_net_exact_can_fail():
     "flags, word",
     [
         (["--dim", "1"], "--dim"), (["--n", "0"], "--n"), (["--n", "x"], "--n"),
-        (["--accuracies", "0.1", "0.2", "0.05"], "--accuracies"),
-        (["--accuracies", "0.1", "-1", "0.01"], "--accuracies"),
-        (["--accuracies", "0.1", "0.05"], "--accuracies"),
-        (["--dictionaries", "64", "32"], "--dictionaries"),
-        (["--dictionaries", "32"], "--dictionaries"), (["--dictionaries", "0", "8"], "--dictionaries"),
+        (["--accuracies", "0.1,0.2,0.05"], "--accuracies"),
+        (["--accuracies", "0.1,-1,0.01"], "--accuracies"),
+        (["--accuracies", "0.1,0.05"], "--accuracies"),
+        (["--dictionaries", "64,32"], "--dictionaries"),
+        (["--dictionaries", "32"], "--dictionaries"), (["--dictionaries", "0,8"], "--dictionaries"),
         (["--seed", "-1"], "--seed"), (["--seeds", "0"], "--seeds"),
         (["--control", "sine"], "--control"),
     ],
@@ -431,4 +431,4 @@ def test_depth_out_is_an_existing_file_exits_2(tmp_path):
 
 def test_depth_separation_needs_two_dimensions():
     with pytest.raises(ValueError, match="dim"):
-        depth_separation.run(depth_separation.Config.quick_config(dim=1))
+        depth_separation.run(depth_separation.Config.quick(dim=1))

@@ -1,6 +1,7 @@
-"""One module per paper experiment, each with ``Config``, ``run(config)``, ``plot(result, out)``.
+"""One module per paper experiment, each meeting the protocol of :mod:`.base`.
 
-Every module also provides ``add_arguments(parser)`` and ``main(args)`` for the command line;
+A module holds its own science (``Config``, ``run``, ``outcomes``, ``table``, ``plot``,
+``to_json``); the driver of :mod:`.base` builds its command line and writes its results.
 ``minstab reproduce NAME`` dispatches through :data:`REGISTRY` and lists only the experiments
 whose module is present.
 """

@@ -12,7 +12,8 @@ An experiment is a module of its own science that provides (the :class:`Experime
 - ``run(config, *, out_dir=None, progress=None) -> Result`` (``out_dir``: where runs resume from;
   ``progress.update(n)`` once per finished unit of ``progress_total(config)``);
 - ``outcomes(result) -> (checks, verdicts)`` (:mod:`minstab.experiments.outcomes`);
-- ``table(result) -> str``, ``plot(result, out_dir) -> list[Path]``, ``to_json(result) -> dict``.
+- ``table(result) -> str``, ``plot(result, out_dir) -> list[Path]``, ``to_json(result) -> dict``
+  (the results; the driver adds the config, the checks and the verdicts).
 
 Optional: ``progress_total(config) -> int`` (default: no known end), ``CONFIG_TYPES`` (parse
 functions of fields whose check is not their annotation's), ``NOTE`` (a line printed under the
@@ -25,14 +26,15 @@ draws its own progress bar, as a library call with one does: it gets ``progress=
 ``False`` under ``--quiet``, instead of the driver's bar).
 
 Helpers shared by experiments: :func:`seed_tuple` and :func:`seed_count` (a ``seeds`` field held
-as a tuple but given as a count on the command line), :func:`resume` (a per-seed record stored
-under the output directory, reused when its config matches).
+as a tuple but given as a count on the command line), :func:`resume` and :func:`stored_key` (a
+per-seed record stored under the output directory, reused when its config matches).
 
 The driver (:func:`add_arguments`, :func:`config_from_args`, :func:`main`) does the rest for
 every command alike: ``--out``, ``--config FILE`` (any ``Config`` field), ``--quick``, ``--quiet``,
 the flags of the options, the order defaults < quick < TOML < flags, the precision of a
-``dtype`` field, the progress bar, ``OUT/NAME.json`` with ``checks`` and ``verdicts``, the
-figures, the printed table and outcomes, and the exit status (1 exactly when a check fails).
+``dtype`` field, the progress bar, ``OUT/NAME.json`` with the ``config`` (first; ``to_json``
+need not repeat it), ``checks`` and ``verdicts``, the figures, the printed table and outcomes,
+and the exit status (1 exactly when a check fails).
 A new experiment is one module plus one line in :data:`minstab.experiments.REGISTRY`.
 """
 
@@ -68,6 +70,7 @@ __all__ = [
     "resume",
     "seed_count",
     "seed_tuple",
+    "stored_key",
 ]
 
 
@@ -89,13 +92,18 @@ class Experiment(Protocol):
     def to_json(self, result) -> dict: ...
 
 
-def option(default, help: str, *, type=None, choices=None, metavar: str | None = None):  # noqa: A002
+def option(default, help: str, *, type=None, choices=None, metavar: str | None = None,  # noqa: A002
+           flag: str | None = None):  # fmt: skip
     """A ``Config`` field that is also a command-line flag.
 
     ``type`` parses the flag's text and the TOML value (default: by the field's annotation and
-    name, :func:`minstab._cli_args.type_of_field`); ``choices`` restricts a string field.
+    name, :func:`minstab._cli_args.type_of_field`); ``choices`` restricts a string field (the
+    flag and the TOML key alike). ``flag`` names the flag when it is not the field's name
+    (``--factor`` for ``boost_factor``: a flag older than its field); the TOML key is the field.
     """
-    meta = {"help": help, "type": type, "choices": choices, "metavar": metavar}
+    if flag is not None and metavar is None:  # --factor FACTOR, not BOOST_FACTOR
+        metavar = flag.lstrip("-").replace("-", "_").upper()
+    meta = {"help": help, "type": type, "choices": choices, "metavar": metavar, "flag": flag}
     if isinstance(default, (list, dict, set)):
         raise TypeError("option: a mutable default; use a tuple")
     return dataclasses.field(default=default, metadata={"option": meta})
@@ -109,6 +117,11 @@ def options(config_cls) -> list[dataclasses.Field]:
 def flag_name(field: str) -> str:
     """``seed_offset`` -> ``--seed-offset``."""
     return "--" + field.replace("_", "-")
+
+
+def _flag(f: dataclasses.Field) -> str:
+    """The flag of an option field: its ``flag=``, else :func:`flag_name` of its name."""
+    return f.metadata["option"].get("flag") or flag_name(f.name)
 
 
 def _parse_type(exp, f: dataclasses.Field):
@@ -143,7 +156,7 @@ def add_arguments(parser: argparse.ArgumentParser, exp) -> None:
             kw.update(type=_parse_type(exp, f), metavar=meta["metavar"])
             if meta["choices"] is not None:
                 kw["choices"] = meta["choices"]
-        parser.add_argument(flag_name(f.name), **kw)
+        parser.add_argument(_flag(f), dest=f.name, **kw)
     name = exp.NAME
     parser.add_argument("--out", type=output_dir, default=Path("minstab-out") / name,
                         help=f"output directory, runs resume from it (default minstab-out/{name})")  # fmt: skip
@@ -172,7 +185,9 @@ def _usage_error(exp, e: Exception, *, from_file: set) -> UsageError:
     if m is None or m.group(1) not in {f.name for f in dataclasses.fields(exp.Config)}:
         return UsageError(f"flags: {text}")
     field, rest = m.groups()
-    return UsageError((f"--config: {field}" if field in from_file else flag_name(field)) + rest)
+    flags = {f.name: _flag(f) for f in options(exp.Config)}
+    flag = flags.get(field, flag_name(field))
+    return UsageError((f"--config: {field}" if field in from_file else flag) + rest)
 
 
 def config_from_args(exp, args) -> Any:
@@ -240,7 +255,22 @@ def seed_count(minimum: int = 1):
     return parse
 
 
-def resume(path, key: dict, compute, *, encode, decode):
+def stored_key(config, unit: int, *, drop=("seeds",), name: str = "seed") -> dict:
+    """The fields a stored record of one seed (or run) must match to be reused, JSON-ready.
+
+    Every field of ``config`` but ``drop`` (sizes that do not change the record), with
+    ``name`` set to ``unit``.
+    """
+    from .._io import to_jsonable
+
+    d = dataclasses.asdict(config)
+    for k in drop:
+        d.pop(k, None)
+    d[name] = int(unit)
+    return to_jsonable(d)
+
+
+def resume(path, key: dict, compute, *, encode, decode) -> tuple[Any, bool]:
     """``(record, resumed)``: ``decode`` of the JSON at ``path`` if it was written for ``key``.
 
     Otherwise ``compute()``, written to ``path`` as ``{"config": key, **encode(record)}``
@@ -293,7 +323,7 @@ def main(exp, args) -> int:
         paths = [*(exp.save(result, out) if hasattr(exp, "save") else []), *exp.plot(result, out)]
         path = write_json(
             out / f"{getattr(exp, 'JSON_NAME', exp.NAME)}.json",
-            {**exp.to_json(result), **outcomes_json(checks, verdicts)},
+            {"config": config, **exp.to_json(result), **outcomes_json(checks, verdicts)},
         )
         print("\n" + exp.table(result))
     print(format_outcomes(checks, verdicts))

@@ -51,11 +51,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._cli_args import quick_requested
-from .._io import to_jsonable
+from .. import plotting
+from .._cli_args import float_list, positive_float, positive_int
+from .base import option, resume, stored_key
 from .outcomes import check as make_check
-from .outcomes import exit_status, format_outcomes, verdict
-from .outcomes import to_json as outcomes_json
+from .outcomes import verdict
 
 TARGETS = ("l1-bump", "gaussian")
 STEP_FACTORS = (0.9, 1.1)  # eta = factor * 2 / lambda for the deep net's GD check
@@ -68,25 +68,53 @@ LP_TOL = 1e-7
 class Config:
     """Sample, accuracies, dictionaries, seeds and the deep-net check (module docstring)."""
 
-    dim: int = 2
-    n: int = 300  # training points, uniform on [-1.5, 1.5]^d
-    accuracies: tuple[float, ...] = (0.1, 0.05, 0.025, 0.0125, 0.00625)
-    dictionaries: tuple[int, ...] = (32, 64, 128, 256)  # m: m directions x m offsets
-    control: str = "gaussian"
+    dim: int = option(2, "input dimension d >= 2")
+    n: int = option(300, "training points, uniform on [-1.5, 1.5]^d")
+    accuracies: tuple[float, ...] = option(
+        (0.1, 0.05, 0.025, 0.0125, 0.00625),
+        "decreasing accuracies eps, comma-separated (at least 3)", type=float_list(positive_float))  # fmt: skip
+    dictionaries: tuple[int, ...] = option(
+        (32, 64, 128, 256), "dictionary sizes m (m directions x m offsets), comma-separated, "
+        "increasing, at least 2", type=float_list(positive_int))  # fmt: skip
+    control: str = option("gaussian", "the control target (l1-bump: a negative control, the "
+                          "separation must not show)", choices=TARGETS)  # fmt: skip
     gaussian_scale: float = 0.5
     gd_steps: int = 60
     gd_offset: float = 1e-6  # |theta_0 - theta*| for the deep net's GD check
-    seed: int = 0  # the first seed
-    seeds: int = 4  # seeds seed, seed + 1, ...: each draws its own n points
-    quick: bool = False
+    seed: int = option(0, "first seed (draw of the points)")
+    seeds: int = option(4, "number of seeds: seed, seed + 1, ..., each draws its own n points")
+
+    def __post_init__(self):
+        if self.dim < 2:
+            raise ValueError(
+                f"dim: expected an integer >= 2 (the depth separation), got {self.dim}"
+            )
+        if self.n < 2:
+            raise ValueError(f"n: expected an integer >= 2, got {self.n}")
+        acc = self.accuracies
+        if len(acc) < 3 or any(np.diff(acc) >= 0):
+            raise ValueError(
+                f"accuracies: expected at least 3 positive, decreasing values, got {list(acc)}"
+            )
+        d = self.dictionaries
+        if len(d) < 2 or any(np.diff(d) <= 0):
+            raise ValueError(f"dictionaries: expected at least 2 increasing sizes, got {list(d)}")
 
     @classmethod
-    def quick_config(cls, **kw) -> Config:
-        """The ``--quick`` size (seconds)."""
-        base = dict(n=150, accuracies=(0.1, 0.05, 0.025, 0.0125), dictionaries=(32, 64),
-                    quick=True)  # fmt: skip
+    def quick(cls, **kw) -> Config:
+        """n = 150, four accuracies, dictionaries 32 and 64 (seconds)."""
+        base = dict(n=150, accuracies=(0.1, 0.05, 0.025, 0.0125), dictionaries=(32, 64))
         base.update(kw)
         return cls(**base)
+
+
+NAME = "depth-separation"
+JSON_NAME = "depth_separation"
+
+
+def progress_total(config: Config) -> int:
+    """One tick per (seed, target, dictionary)."""
+    return config.seeds * len(ROLES) * len(config.dictionaries)
 
 
 class SeedResult(NamedTuple):
@@ -188,15 +216,6 @@ def run_seed(config: Config, seed: int, *, progress=None) -> SeedResult:
     return SeedResult(seed, budget, error, lam, lam_l, derr, ratios)
 
 
-def _seed_key(config: Config, seed: int) -> dict:
-    """The fields a stored seed must match to be reused."""
-    d = dataclasses.asdict(config)
-    for k in ("seeds", "quick"):
-        d.pop(k)
-    d["seed"] = int(seed)
-    return to_jsonable(d)
-
-
 def _seed_to_json(s: SeedResult) -> dict:
     return {
         "seed": s.seed,
@@ -218,33 +237,20 @@ def _seed_from_json(d: dict) -> SeedResult:
                       float(d["deep_sharpness_lanczos"]), float(d["deep_max_error"]), ratio)  # fmt: skip
 
 
-def _load_seed(path: Path, config: Config, seed: int) -> SeedResult | None:
-    from .._io import read_stored
-
-    d = read_stored(path, _seed_key(config, seed))  # None: missing, torn or foreign
-    return None if d is None else _seed_from_json(d)
-
-
 def run(config: Config, *, out_dir=None, progress=None) -> Result:
     """Every seed of the protocol (module docstring); seeds stored in ``out_dir/seeds`` are reused."""
     import jax
 
-    from .._io import write_json
-
-    if config.dim < 2:
-        raise ValueError(f"dim must be at least 2 for the depth separation, got {config.dim}")
     jax.config.update("jax_enable_x64", True)
     t0 = time.perf_counter()
     seeds = []
     for seed in range(config.seed, config.seed + config.seeds):
         path = None if out_dir is None else Path(out_dir) / "seeds" / f"seed_{seed}.json"
-        s = None if path is None else _load_seed(path, config, seed)
-        if s is None:
-            s = run_seed(config, seed, progress=progress)
-            if path is not None:
-                write_json(path, {"config": _seed_key(config, seed), **_seed_to_json(s)})
-        elif progress is not None:
-            progress.update(2 * len(config.dictionaries), note=f"seed {seed} (resumed)")
+        s, loaded = resume(path, stored_key(config, seed),
+                            lambda seed=seed: run_seed(config, seed, progress=progress),
+                            encode=_seed_to_json, decode=_seed_from_json)  # fmt: skip
+        if loaded and progress is not None:
+            progress.update(len(ROLES) * len(config.dictionaries), note=f"seed {seed} (resumed)")
         seeds.append(s)
     return Result(np.asarray(config.accuracies, float), np.asarray(config.dictionaries),
                   seeds, time.perf_counter() - t0, config)  # fmt: skip
@@ -307,6 +313,11 @@ def verdicts(result: Result) -> dict:
     }
 
 
+def outcomes(result: Result) -> tuple[dict, dict]:
+    """``(checks, verdicts)`` of the :mod:`~minstab.experiments.base` protocol."""
+    return checks(result), verdicts(result)
+
+
 def checks(result: Result) -> dict:
     """Checks that hold on every seed if the code and the theorems are right (module docstring)."""
     acc = result.accuracies
@@ -353,11 +364,13 @@ def checks(result: Result) -> dict:
 
 # --------------------------------------------------------------------------- reporting
 def table(result: Result) -> str:
-    """B per seed, dictionary and accuracy; increments; the convergence in dictionary size."""
+    """Wall time; B per seed, dictionary and accuracy; increments; the convergence in
+    dictionary size; the deep net of the first seed."""
     acc = result.accuracies
-    lines = [f"{'seed':>4} {'dict':>7} {'target':>8} " + " ".join(f"{'B@' + f'{e:g}':>10}" for e in acc)
+    lines = [f"wall {result.wall_s:.1f} s"]
+    lines += [f"{'seed':>4} {'dict':>7} {'target':>8} " + " ".join(f"{'B@' + f'{e:g}':>10}" for e in acc)
              + "   increments of B per halving of eps"]  # fmt: skip
-    lines.append("-" * len(lines[0]))
+    lines.append("-" * len(lines[1]))
     for s in result.seeds:
         for i, m in enumerate(result.dictionaries):
             for k in ROLES:
@@ -386,11 +399,22 @@ def table(result: Result) -> str:
     return "\n".join(lines)
 
 
+def to_json(result: Result) -> dict:
+    """Per-seed budgets and the convergence in dictionary size (the driver adds the config,
+    checks and verdicts)."""
+    return {
+        "accuracies": result.accuracies,
+        "dictionaries": result.dictionaries,
+        "seeds": [_seed_to_json(s) for s in result.seeds],
+        "dictionary_convergence": dictionary_convergence(result),
+        "wall_s": result.wall_s,
+    }
+
+
 def plot(result: Result, out_dir) -> list[Path]:
+    """Minimal budgets and their increments against 1/eps, both targets, every dictionary."""
     import matplotlib.pyplot as plt
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.9))
     cfg = result.config
     labels = {"l1-bump": r"$\sigma(1-\|x\|_1)$", "control": f"control: {cfg.control}"}
@@ -417,92 +441,4 @@ def plot(result: Result, out_dir) -> list[Path]:
                  "draws), dictionaries " + ", ".join(f"{m}x{m}" for m in result.dictionaries),
                  fontsize=9)  # fmt: skip
     fig.tight_layout()
-    from minstab import plotting
-
-    return plotting.save(fig, out, "depth_separation")
-
-
-def to_json(result: Result) -> dict:
-    return {
-        "config": dataclasses.asdict(result.config),
-        "accuracies": result.accuracies,
-        "dictionaries": result.dictionaries,
-        "seeds": [_seed_to_json(s) for s in result.seeds],
-        "dictionary_convergence": dictionary_convergence(result),
-        "wall_s": result.wall_s,
-    }
-
-
-# --------------------------------------------------------------------------- command line
-def add_arguments(parser) -> None:
-    from .._cli_args import int_at_least, nonnegative_int, output_dir, positive_int
-
-    a = parser.add_argument
-    a(
-        "--out",
-        type=output_dir,
-        default="minstab-out/depth-separation",
-        help="output directory (seeds resume from its seeds/)",
-    )
-    a("--dim", type=int_at_least(2), default=None, help="input dimension d >= 2")
-    a("--n", type=int_at_least(2), default=None, help="training points")
-    a("--accuracies", type=_accuracy, nargs="+", default=None,
-      help="decreasing accuracies eps (at least 3)")  # fmt: skip
-    a("--dictionaries", type=positive_int, nargs="+", default=None,
-      help="dictionary sizes m (m directions x m offsets), increasing, at least 2")  # fmt: skip
-    a("--control", default=None, choices=TARGETS,
-      help="the control target (l1-bump: a negative control, the separation must not show)")  # fmt: skip
-    a("--seed", type=nonnegative_int, default=None, help="first seed (draw of the points)")
-    a("--seeds", type=positive_int, default=None, help="number of seeds (default 4)")
-    a("--quick", action="store_true", help="small sizes (seconds); also MINSTAB_QUICK=1")
-    parser.set_defaults(dtype="float64")
-
-
-def _accuracy(text) -> float:
-    from .._cli_args import positive_float
-
-    return positive_float(text)
-
-
-def config_from_args(args) -> Config:
-    """The :class:`Config` of a command line; bad values raise :class:`minstab.cli.UsageError`."""
-    from .._cli_args import UsageError
-
-    kw = {}
-    for flag, name in (("dim", "dim"), ("n", "n"), ("seed", "seed"), ("control", "control"),
-                       ("seeds", "seeds")):  # fmt: skip
-        if getattr(args, flag, None) is not None:
-            kw[name] = getattr(args, flag)
-    if args.accuracies is not None:
-        acc = tuple(args.accuracies)
-        if len(acc) < 3 or any(np.diff(acc) >= 0):
-            raise UsageError(
-                f"--accuracies: expected at least 3 positive, decreasing values, got {list(acc)}"
-            )
-        kw["accuracies"] = acc
-    if args.dictionaries is not None:
-        d = tuple(args.dictionaries)
-        if len(d) < 2 or any(np.diff(d) <= 0):
-            raise UsageError(f"--dictionaries: expected at least 2 increasing sizes, got {list(d)}")
-        kw["dictionaries"] = d
-    quick = quick_requested(args)
-    return Config.quick_config(**kw) if quick else Config(**kw)
-
-
-def main(args) -> int:
-    from .._io import write_json
-    from ..progress import ProgressBar
-
-    config = config_from_args(args)
-    steps = config.seeds * 2 * len(config.dictionaries)
-    out = Path(args.out)
-    with ProgressBar(steps, "depth-separation") as bar:
-        result = run(config, out_dir=out, progress=bar)
-    c, v = checks(result), verdicts(result)
-    paths = plot(result, out)
-    write_json(out / "depth_separation.json", {**to_json(result), **outcomes_json(c, v)})
-    print(f"\nwall {result.wall_s:.1f} s")
-    print(table(result))
-    print(format_outcomes(c, v))
-    print("\nwrote " + ", ".join(str(p) for p in paths + [out / "depth_separation.json"]))
-    return exit_status(c)
+    return plotting.save(fig, out_dir, "depth_separation")

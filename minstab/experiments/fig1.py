@@ -34,10 +34,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._cli_args import quick_requested
+from .. import plotting
+from .._cli_args import positive_float
+from .base import option
 from .outcomes import check as make_check
-from .outcomes import exit_status, format_outcomes
-from .outcomes import to_json as outcomes_json
 from .outcomes import verdict as make_verdict
 
 SPIKE = 100.0  # verdict: B's loss after the switch rises to at least this x boost_below
@@ -48,22 +48,36 @@ RTOL = 1e-6  # checks: relative slack of the inequalities (rounding)
 class Config:
     n: int = 8
     noise: float = 0.3
-    width: int = 100
+    width: int = option(100, "neurons k")
     output_scale: float = 0.3
     knot_range: tuple[float, float] = (-1.6, 1.6)
-    eta: float = 0.02
-    boost_factor: float = 3.0
+    eta: float = option(0.02, "step size of run A", type=positive_float)
+    boost_factor: float = option(3.0, "run B multiplies eta by this near the minimum",
+                                 type=positive_float, flag="--factor")  # fmt: skip
     boost_below: float = 1e-7
-    steps: int = 200_000
+    steps: int = option(200_000, "GD steps per run")
     tol: float = 1e-12
     log_every: int = 250
-    seed: int = 0
-    seeds: int = 8
+    seed: int = option(0, "first seed")
+    seeds: int = option(8, "seeds: each its own data and initialization")
+
+    def __post_init__(self):
+        if self.steps < self.log_every:
+            raise ValueError(f"steps: expected an integer >= {self.log_every} (the loss is "
+                             f"logged every {self.log_every} steps), got {self.steps}")  # fmt: skip
 
     @classmethod
     def quick(cls, **kw) -> Config:
-        """The ``--quick`` size: 4 seeds (every run is already short)."""
+        """4 seeds instead of 8 (every run is already short)."""
         return cls(**{"seeds": 4, **kw})
+
+
+NAME = "fig1"
+
+
+def progress_total(config: Config) -> int:
+    """One tick per seed (runs A and B)."""
+    return config.seeds
 
 
 class Run(NamedTuple):
@@ -164,7 +178,7 @@ def run_seed(config: Config, seed: int) -> SeedResult:
     return SeedResult(np.asarray(x), np.asarray(y), grid, f, f2, g, runs, config, int(seed))
 
 
-def run(config: Config, *, progress=None) -> Result:
+def run(config: Config, *, out_dir=None, progress=None) -> Result:
     """Runs A and B for seeds ``seed, ..., seed + seeds - 1``."""
     import time
 
@@ -273,12 +287,45 @@ def check(result: Result) -> dict:
     return result.seeds[0].checks()
 
 
+def outcomes(result: Result) -> tuple[dict, dict]:
+    """``(checks, verdicts)`` of the :mod:`~minstab.experiments.base` protocol, over every seed."""
+    return checks(rows(result)), verdicts(result)
+
+
+def table(result: Result) -> str:
+    """One line per (seed, run), then the wall time."""
+    head = ("seed", "run", "final eta", "2/eta", "sharpness", "int|f''|g", "knots@x", "loss",
+            "conv. at")  # fmt: skip
+    lines = ["{:>4} {:>3} {:>9} {:>8} {:>10} {:>9} {:>7} {:>9} {:>8}".format(*head)]
+    for r in rows(result):
+        lines.append(
+            f"{r['seed']:4d} {r['run']:>3} {r['eta_final']:9.4g} {r['two_over_eta']:8.4g} "
+            f"{r['sharpness']:10.4g} {r['weighted_curvature']:9.4g} {r['num_toggling']:7d} "
+            f"{r['loss']:9.2e} {r['converged_at']:8d}"
+        )
+    lines.append(f"wall {result.wall_s:.1f} s")
+    return "\n".join(lines)
+
+
+def to_json(result: Result) -> dict:
+    """One row per (seed, run), the first seed's traces (the driver adds config, checks, verdicts)."""
+    first = result.seeds[0]
+    traces = {
+        k: {"loss_trace": r.loss_trace.tolist(), "steps": r.steps.tolist(),
+            "eta_trace": r.eta_trace.tolist()}
+        for k, r in first.runs.items()
+    }  # fmt: skip
+    return {
+        "wall_s": result.wall_s,
+        "runs": rows(result),
+        "first_seed_traces": traces,
+    }
+
+
 def plot(result: Result, out_dir) -> list[Path]:
     """The figure of the first seed."""
     import matplotlib.pyplot as plt
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     c = result.config
     result = result.seeds[0]
     colors = {"A": "k", "B": "tab:green"}
@@ -315,76 +362,4 @@ def plot(result: Result, out_dir) -> list[Path]:
     ax.set_title("(c) Second derivative and the weight g")
     ax.legend(frameon=False, fontsize=7, loc="upper left")
     fig.tight_layout()
-    from minstab import plotting
-
-    return plotting.save(fig, out, "fig1")
-
-
-def to_json(result: Result) -> dict:
-    first = result.seeds[0]
-    traces = {
-        k: {"loss_trace": r.loss_trace.tolist(), "steps": r.steps.tolist(),
-            "eta_trace": r.eta_trace.tolist()}
-        for k, r in first.runs.items()
-    }  # fmt: skip
-    return {
-        "config": dataclasses.asdict(result.config),
-        "wall_s": result.wall_s,
-        "runs": rows(result),
-        "first_seed_traces": traces,
-    }
-
-
-def add_arguments(parser) -> None:
-    from .._cli_args import int_at_least, nonnegative_int, output_dir, positive_float, positive_int
-
-    a = parser.add_argument
-    a("--out", type=output_dir, default="minstab-out/fig1", help="output directory")
-    a("--eta", type=positive_float, default=Config.eta, help="step size of run A")
-    a("--factor", type=positive_float, default=Config.boost_factor,
-      help="run B multiplies eta by this near the minimum")  # fmt: skip
-    a("--width", type=positive_int, default=Config.width, help="neurons k")
-    a("--steps", type=int_at_least(Config.log_every, f"an integer >= {Config.log_every} (the "
-      f"loss is logged every {Config.log_every} steps)"), default=Config.steps,
-      help="GD steps per run")  # fmt: skip
-    a("--seed", type=nonnegative_int, default=Config.seed, help="first seed")
-    a("--seeds", type=positive_int, default=None, help="seeds (default 8, --quick 4)")
-    a("--quick", action="store_true", help="4 seeds instead of 8")
-    parser.set_defaults(dtype="float64")
-
-
-def config_from_args(args) -> Config:
-    """The :class:`Config` of a command line (the flags' types have checked every value)."""
-
-    kw = dict(eta=args.eta, boost_factor=args.factor, width=args.width, steps=args.steps,
-              seed=args.seed)  # fmt: skip
-    if getattr(args, "seeds", None) is not None:
-        kw["seeds"] = args.seeds
-    quick = quick_requested(args)
-    return Config.quick(**kw) if quick else Config(**kw)
-
-
-def main(args) -> int:
-    from minstab._io import write_json
-
-    from ..progress import ProgressBar
-
-    config = config_from_args(args)
-    out = Path(args.out)
-    with ProgressBar(config.seeds, "fig1") as bar:
-        result = run(config, progress=bar)
-    rr = rows(result)
-    chk, ver = checks(rr), verdicts(result)
-    paths = plot(result, out)
-    write_json(out / "fig1.json", {**to_json(result), **outcomes_json(chk, ver)})
-    head = ("seed", "run", "final eta", "2/eta", "sharpness", "int|f''|g", "knots@x", "loss",
-            "conv. at")  # fmt: skip
-    print("\n{:>4} {:>3} {:>9} {:>8} {:>10} {:>9} {:>7} {:>9} {:>8}".format(*head))
-    for r in rr:
-        print(f"{r['seed']:4d} {r['run']:>3} {r['eta_final']:9.4g} {r['two_over_eta']:8.4g} "
-              f"{r['sharpness']:10.4g} {r['weighted_curvature']:9.4g} {r['num_toggling']:7d} "
-              f"{r['loss']:9.2e} {r['converged_at']:8d}")  # fmt: skip
-    print(format_outcomes(chk, ver))
-    print(f"wall {result.wall_s:.1f} s")
-    print("\nwrote " + ", ".join(str(p) for p in paths + [out / "fig1.json"]))
-    return exit_status(chk)
+    return plotting.save(fig, out_dir, "fig1")

@@ -34,10 +34,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._cli_args import quick_requested
+from .. import plotting
+from .base import option
 from .outcomes import check as make_check
-from .outcomes import exit_status, format_outcomes
-from .outcomes import to_json as outcomes_json
 from .outcomes import verdict as make_verdict
 
 DISTRIBUTIONS = ("uniform", "gaussian", "laplace")
@@ -45,16 +44,33 @@ DISTRIBUTIONS = ("uniform", "gaussian", "laplace")
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    n: int = 20  # samples per law, as in the paper
-    seed: int = 0
+    n: int = option(20, "samples per distribution (paper: 20)")
+    seed: int = option(0, "first seed")
     grid: int = 801  # evaluation points on [-3, 3]
     sizes: tuple[int, ...] = (20, 200, 2000, 20000)  # for the convergence table
-    standardize: bool = True  # samples normalized to mean 0, std 1 (the paper's protocol)
-    seeds: int = 8  # seeds of the convergence measurement
+    standardize: bool = option(
+        True,
+        "samples normalized to mean 0, std 1, the paper's protocol (--no-standardize keeps the "
+        "raw samples: the convergence check must fail)",
+    )
+    seeds: int = option(8, "seeds of the convergence measurement")
+
+    def __post_init__(self):
+        if self.n < 2:
+            raise ValueError(f"n: expected an integer >= 2, got {self.n}")
 
     @classmethod
     def quick(cls, **kw) -> Config:
+        """Smaller grid, sizes up to 2000 (seconds)."""
         return cls(**{**dict(grid=201, sizes=(20, 200, 2000)), **kw})
+
+
+NAME = "fig2"
+
+
+def progress_total(config: Config) -> int:
+    """One tick per seed."""
+    return config.seeds
 
 
 class Result(NamedTuple):
@@ -103,7 +119,8 @@ def uniform_closed_form(t: np.ndarray) -> np.ndarray:
     return np.where(np.abs(t) <= a, np.minimum(g_lo, g_hi), 0.0)
 
 
-def run(config: Config, *, progress=None) -> Result:
+def run(config: Config, *, out_dir=None, progress=None) -> Result:
+    """The population curves, the first seed's empirical ones and every seed's sup-distances."""
     import jax.numpy as jnp
 
     from ..bounds import population_weight_1d, weight_1d
@@ -182,11 +199,38 @@ def verdicts(result: Result) -> dict:
         f"d(n={c.sizes[lo]}) = {allowed:.3f} d(n={c.sizes[lo]})")}  # fmt: skip
 
 
+def outcomes(result: Result) -> tuple[dict, dict]:
+    """``(checks, verdicts)`` of the :mod:`~minstab.experiments.base` protocol."""
+    return checks(result), verdicts(result)
+
+
+def table(result: Result) -> str:
+    """The seed-mean sup-distance between the empirical and the population g, per n and law."""
+    lines = ["sup_t |g_n(t) - g(t)| (empirical vs population), mean over seeds:",
+             f"{'n':>8} " + " ".join(f"{law:>10}" for law in DISTRIBUTIONS)]  # fmt: skip
+    for j, n in enumerate(result.config.sizes):
+        lines.append(f"{n:>8} " + " ".join(
+            f"{np.mean(result.distances[law][:, j]):10.4f}" for law in DISTRIBUTIONS))  # fmt: skip
+    return "\n".join(lines)
+
+
+def to_json(result: Result) -> dict:
+    """Sup-distances and the first seed's curves (the driver adds config, checks, verdicts)."""
+    return {
+        "sup_distance_empirical_vs_population": {
+            law: {str(n): v for n, v in d.items()} for law, d in result.sup_distance.items()
+        },
+        "sup_distance_per_seed": {law: d.tolist() for law, d in result.distances.items()},
+        "t": result.t.tolist(),
+        "empirical": {k: v.tolist() for k, v in result.empirical.items()},
+        "population": {k: v.tolist() for k, v in result.population.items()},
+    }
+
+
 def plot(result: Result, out_dir) -> list[Path]:
+    """The three laws' empirical and population weights (seed 004 Fig. 2)."""
     import matplotlib.pyplot as plt
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True)
     titles = {"uniform": "(a) Uniform", "gaussian": "(b) Gaussian", "laplace": "(c) Laplace"}
     for ax, law in zip(axes, DISTRIBUTIONS, strict=True):
@@ -200,59 +244,4 @@ def plot(result: Result, out_dir) -> list[Path]:
     axes[0].set_ylabel("g(x)")
     axes[0].legend(frameon=False)
     fig.tight_layout()
-    from minstab import plotting
-
-    return plotting.save(fig, out, "fig2_weights")
-
-
-def to_json(result: Result) -> dict:
-    return {
-        "config": dataclasses.asdict(result.config),
-        "sup_distance_empirical_vs_population": {
-            law: {str(n): v for n, v in d.items()} for law, d in result.sup_distance.items()
-        },
-        "sup_distance_per_seed": {law: d.tolist() for law, d in result.distances.items()},
-        "t": result.t.tolist(),
-        "empirical": {k: v.tolist() for k, v in result.empirical.items()},
-        "population": {k: v.tolist() for k, v in result.population.items()},
-    }
-
-
-def add_arguments(parser) -> None:
-    from .._cli_args import int_at_least, nonnegative_int, output_dir, positive_int
-
-    a = parser.add_argument
-    a("--out", type=output_dir, default="minstab-out/fig2", help="output directory")
-    a("--n", type=int_at_least(2), default=20, help="samples per distribution (paper: 20)")
-    a("--seed", type=nonnegative_int, default=0, help="first seed")
-    a("--seeds", type=positive_int, default=None, help="seeds of the convergence measurement")
-    a("--quick", action="store_true", help="smaller grid (seconds)")
-    a("--no-standardize", dest="standardize", action="store_false",
-      help="keep the raw samples (not the paper's protocol: the convergence check must fail)")  # fmt: skip
-    parser.set_defaults(dtype="float64")
-
-
-def main(args) -> int:
-    from .._io import write_json
-    from ..progress import ProgressBar
-
-    quick = quick_requested(args)
-    base = Config.quick() if quick else Config()
-    kw = dict(n=args.n, seed=args.seed, standardize=getattr(args, "standardize", True))
-    if getattr(args, "seeds", None) is not None:
-        kw["seeds"] = args.seeds
-    config = dataclasses.replace(base, **kw)
-    out = Path(args.out)
-    with ProgressBar(config.seeds, "fig2") as bar:
-        result = run(config, progress=bar)
-    chk, ver = checks(result), verdicts(result)
-    paths = plot(result, out)
-    write_json(out / "fig2.json", {**to_json(result), **outcomes_json(chk, ver)})
-    print("\nsup_t |g_n(t) - g(t)| (empirical vs population), mean over seeds:")
-    print(f"{'n':>8} " + " ".join(f"{law:>10}" for law in DISTRIBUTIONS))
-    for j, n in enumerate(config.sizes):
-        print(f"{n:>8} " + " ".join(
-            f"{np.mean(result.distances[law][:, j]):10.4f}" for law in DISTRIBUTIONS))  # fmt: skip
-    print(format_outcomes(chk, ver))
-    print("\nwrote " + ", ".join(str(p) for p in paths + [out / "fig2.json"]))
-    return exit_status(chk)
+    return plotting.save(fig, out_dir, "fig2_weights")

@@ -18,7 +18,8 @@ The cell the main job runs is chosen from this diagram by a fixed rule: the high
 of seeds showing both (ties: smaller width, then smaller n, then smaller output scale).
 
 Each finished cell is written to ``OUT/cells/<cell>/cell.json`` (and its chunks under
-``OUT/cells/<cell>/chunks``); rerunning resumes from them.
+``OUT/cells/<cell>/chunks``); rerunning resumes from them. The diagram goes to
+``OUT/phase_diagram.json`` and the heatmaps to ``OUT/fig3_phase_diagram.png``/``.pdf``.
 """
 
 from __future__ import annotations
@@ -29,36 +30,41 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from .._cli_args import quick_requested
+from .. import plotting
+from .._cli_args import int_in_range
 from . import sweep_1d
-from .outcomes import exit_status, format_checks, format_verdicts, to_json
+from .base import option
+from .outcomes import to_json as outcomes_json
 
-__all__ = ["Config", "Result", "run", "choose_cell", "cell_table", "sentence", "main"]
+__all__ = ["Config", "Result", "run", "choose_cell", "cell_table", "sentence", "outcomes",
+           "table", "plot", "to_json"]  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     """The phase diagram: cells x seeds, each cell the main job's protocol."""
 
-    widths: tuple = (16, 64, 256)
-    output_scales: tuple = (0.25, 1.0, 4.0)
+    widths: tuple[int, ...] = (16, 64, 256)
+    output_scales: tuple[float, ...] = (0.25, 1.0, 4.0)
     init_scale: float = 1.0
-    ns: tuple = (8, 16)
-    seeds: int = 8
+    ns: tuple[int, ...] = (8, 16)
+    seeds: int = option(8, "seeds per cell, 0..N-1", type=int_in_range(1, 64))
     seed_offset: int = 0
     num_etas: int = 40
     eta_rel_lo: float = 0.35
     eta_rel_hi: float = 2.8
     steps: int = 100_000
-    out: str = "minstab-out/fig3"
-    quiet: bool = False
-    quick: bool = False
+
+    def __post_init__(self):
+        if self.eta_rel_lo >= self.eta_rel_hi:
+            raise ValueError(f"eta_rel_lo: expected below eta_rel_hi ({self.eta_rel_hi}), got "
+                             f"{self.eta_rel_lo}")  # fmt: skip
 
     @classmethod
-    def quick_config(cls, **kw) -> Config:
+    def quick(cls, **kw) -> Config:
         """One cell (width 16, output scale 4, n 8), 4 seeds x 12 step sizes, 60 000 steps."""
         base = dict(widths=(16,), output_scales=(4.0,), ns=(8,), seeds=4, num_etas=12,
-                    eta_rel_lo=0.6, eta_rel_hi=2.5, steps=60_000, quick=True)  # fmt: skip
+                    eta_rel_lo=0.6, eta_rel_hi=2.5, steps=60_000)  # fmt: skip
         base.update(kw)
         return cls(**base)
 
@@ -67,14 +73,22 @@ class Config:
         return [(w, s, n) for w in self.widths for s in self.output_scales for n in self.ns]
 
     def cell_config(self, width, output_scale, n) -> sweep_1d.Config:
-        """The main job's config of one cell (its chunks and results under the cell's folder)."""
+        """The main job's config of one cell."""
         return sweep_1d.Config(
             width=int(width), output_scale=float(output_scale), init_scale=self.init_scale,
             n=int(n), seeds=self.seeds, seed_offset=self.seed_offset, num_etas=self.num_etas,
             eta_rel_lo=self.eta_rel_lo, eta_rel_hi=self.eta_rel_hi, steps=self.steps,
-            chunk_size=40, out=str(Path(self.out) / "cells" / cell_name(width, output_scale, n)),
-            quiet=True,
+            chunk_size=40,
         )  # fmt: skip
+
+
+NAME = "fig3"
+JSON_NAME = "phase_diagram"
+
+
+def progress_total(config: Config) -> int:
+    """One tick per cell."""
+    return len(config.cells())
 
 
 def cell_name(width, output_scale, n) -> str:
@@ -92,15 +106,19 @@ class Result(NamedTuple):
 
 def _protocol(cfg: sweep_1d.Config) -> dict:
     d = dataclasses.asdict(cfg)
-    d.pop("quiet")
     d["tol"] = cfg.tolerance()
     return d
 
 
-def run_cell(cfg: sweep_1d.Config) -> dict:
+def _sweep(cfg: sweep_1d.Config, out_dir):
+    """The main job's sweep of one cell, its chunks under ``out_dir`` (None: not stored)."""
+    return sweep_1d.run(cfg, out_dir=out_dir, progress=False)
+
+
+def run_cell(cfg: sweep_1d.Config, out_dir=None) -> dict:
     """One cell: the main job's sweep over its seeds, reduced to rows and per-seed statistics."""
     t0 = time.perf_counter()
-    res = sweep_1d.run(cfg, progress=False)
+    res = _sweep(cfg, out_dir)
     rows = sweep_1d.runs_table(res)
     stats = sweep_1d.per_seed_stats(rows, {sr.seed: sr.init_sharpness for sr in res.seeds})
     return _cell_summary(cfg, rows, stats, time.perf_counter() - t0)
@@ -134,25 +152,33 @@ def _load_cell(path: Path, cfg: sweep_1d.Config) -> dict | None:
     return cell if cell.get("protocol") == want else None
 
 
-def run(config: Config, progress=None) -> Result:
-    """Every cell, each written as it finishes and loaded when already there."""
-    from minstab._io import write_json
+def _cell(cfg: sweep_1d.Config, cell_dir) -> tuple[dict, str]:
+    """One cell, loaded from ``cell_dir/cell.json`` or run (and written there); and how."""
+    from .._io import to_jsonable, write_json
 
+    path = None if cell_dir is None else Path(cell_dir) / "cell.json"
+    cell = None if path is None else _load_cell(path, cfg)
+    if cell is not None:
+        return cell, "loaded"
+    cell = run_cell(cfg, cell_dir)
+    if path is not None:
+        write_json(path, cell)
+    # the same numbers whether run or loaded
+    return json.loads(json.dumps(to_jsonable(cell))), f"{cell['wall_time_s']:.0f} s"
+
+
+def run(config: Config, *, out_dir=None, progress=None) -> Result:
+    """Every cell, each written to ``out_dir/cells/<cell>`` as it finishes and loaded from there
+    when already run with the same protocol (``out_dir=None``: nothing is stored)."""
     t0 = time.perf_counter()
     cells = []
     for w, s, n in config.cells():
-        cfg = config.cell_config(w, s, n)
-        path = Path(cfg.out) / "cell.json"
-        cell = _load_cell(path, cfg)
-        note = "loaded"
-        if cell is None:
-            cell = run_cell(cfg)
-            write_json(path, cell)
-            cell = json.loads(path.read_text())  # the same numbers whether run or loaded
-            note = f"{cell['wall_time_s']:.0f} s"
+        name = cell_name(w, s, n)
+        cell_dir = None if out_dir is None else Path(out_dir) / "cells" / name
+        cell, note = _cell(config.cell_config(w, s, n), cell_dir)
         cells.append(cell)
         if progress is not None:
-            progress.update(1, f"{cell_name(w, s, n)} {note}")
+            progress.update(1, f"{name} {note}")
     return Result(cells, config, time.perf_counter() - t0)
 
 
@@ -184,16 +210,17 @@ def cell_table(cells: list) -> str:
     """One line per cell: fractions of seeds showing edge, smoother, both; converged runs."""
     head = (f"{'width':>5} {'out scale':>9} {'n':>3} {'conv':>9} {'judged':>6} {'edge':>5} "
             f"{'smoother':>8} {'both':>5}  verdicts (edge / smoother)")  # fmt: skip
-    lines = [head, "-" * len(head)]
-    for c in cells:
-        v = {k: x if isinstance(x, str) else x["verdict"] for k, x in c["verdicts"].items()}
-        lines.append(
-            f"{c['width']:>5} {c['output_scale']:>9g} {c['n']:>3} "
-            f"{c['converged']:>4}/{c['runs']:<4} {c['judged']:>3}/{c['seeds']:<2} "
-            f"{c['edge_fraction']:5.2f} {c['smoother_fraction']:8.2f} {c['both_fraction']:5.2f}  "
-            f"{v['edge']} / {v['smoother']}"
-        )
-    return "\n".join(lines)
+    return "\n".join([head, "-" * len(head), *map(_cell_row, cells)])
+
+
+def _cell_row(c: dict) -> str:
+    v = {k: x if isinstance(x, str) else x["verdict"] for k, x in c["verdicts"].items()}
+    return (
+        f"{c['width']:>5} {c['output_scale']:>9g} {c['n']:>3} "
+        f"{c['converged']:>4}/{c['runs']:<4} {c['judged']:>3}/{c['seeds']:<2} "
+        f"{c['edge_fraction']:5.2f} {c['smoother_fraction']:8.2f} {c['both_fraction']:5.2f}  "
+        f"{v['edge']} / {v['smoother']}"
+    )
 
 
 def sentence(cells: list) -> str:
@@ -226,31 +253,40 @@ def sentence(cells: list) -> str:
     )
 
 
-def to_json_dict(result: Result, chk: dict) -> dict:
-    """``phase_diagram.json``: the checks, per cell fractions, verdicts and per-seed numbers."""
+def outcomes(result: Result) -> tuple[dict, dict]:
+    """``(checks, verdicts)``: the theorem checks over every run of every cell, and every cell's
+    verdicts as ``KIND[CELL]`` (``edge[w16_s4_n8]``, ``smoother[w16_s4_n8]``)."""
+    flat = {f"{kind}[{name}]": v for name, per in verdicts(result.cells).items()
+            for kind, v in per.items()}  # fmt: skip
+    return checks(result.cells), flat
+
+
+def table(result: Result) -> str:
+    """The cell table, the sentence, the chosen cell and the wall time."""
+    ch = choose_cell(result.cells)
+    return "\n".join([
+        cell_table(result.cells), "", sentence(result.cells),
+        f"chosen cell {cell_name(ch['width'], ch['output_scale'], ch['n'])}; wall time "
+        f"{result.wall_time:.1f} s; every cell's rows in cells/<cell>/cell.json",
+    ])  # fmt: skip
+
+
+def to_json(result: Result) -> dict:
+    """``phase_diagram.json`` but the config, checks and verdicts (the driver adds them): per
+    cell its fractions, verdicts and per-seed numbers (the rows stay in its cell.json), the
+    chosen cell, the rule and the sentence."""
     verd = verdicts(result.cells)
     cells = []
     for c in result.cells:
         name = cell_name(c["width"], c["output_scale"], c["n"])
         cells.append({**{k: v for k, v in c.items() if k != "rows"},
-                      **to_json({}, verd[name])})  # fmt: skip
+                      **outcomes_json({}, verd[name])})  # fmt: skip
     ch = choose_cell(result.cells)
+    keys = ("width", "output_scale", "init_scale", "n", "both_fraction", "edge_fraction",
+            "smoother_fraction")  # fmt: skip
     return {
-        "config": dataclasses.asdict(result.config),
-        **to_json(chk, {}),
         "cells": cells,
-        "chosen_cell": {
-            k: ch[k]
-            for k in (
-                "width",
-                "output_scale",
-                "init_scale",
-                "n",
-                "both_fraction",
-                "edge_fraction",
-                "smoother_fraction",
-            )
-        },  # fmt: skip
+        "chosen_cell": {k: ch[k] for k in keys},
         "rule": "highest fraction of seeds showing both; ties: smaller width, then smaller n, "
         "then smaller output scale",
         "sentence": sentence(result.cells),
@@ -258,56 +294,6 @@ def to_json_dict(result: Result, chk: dict) -> dict:
     }
 
 
-def plot(result: Result, out) -> list:
+def plot(result: Result, out_dir) -> list[Path]:
     """Heatmaps of the fractions of seeds showing edge, smoother, both (PNG + PDF)."""
-    from minstab import plotting
-
-    return plotting.phase_diagram(result.cells, out)
-
-
-def add_arguments(parser) -> None:
-    """Flags of ``minstab reproduce fig3``."""
-    from minstab._cli_args import output_dir
-
-    from .sweep_1d import bounded_int
-
-    parser.add_argument("--out", type=output_dir, default=None,
-                        help=f"output directory (default {Config.out})")  # fmt: skip
-    parser.add_argument("--seeds", type=bounded_int(1, 64), default=None,
-                        help="seeds per cell, 0..N-1 (default 8; --quick 4)")  # fmt: skip
-    parser.add_argument("--quick", action="store_true",
-                        help="one cell, 4 seeds x 12 step sizes (CI; also MINSTAB_QUICK=1)")  # fmt: skip
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(dtype="float64")
-
-
-def main(args) -> int:
-    """Run the phase diagram, print the table, checks and sentence; write JSON and heatmaps."""
-    from minstab._io import write_json
-
-    from ..progress import ProgressBar
-
-    quick = quick_requested(args)
-    kw = {"quiet": bool(args.quiet)}
-    if args.out is not None:
-        kw["out"] = str(args.out)
-    if args.seeds:
-        kw["seeds"] = args.seeds
-    cfg = Config.quick_config(**kw) if quick else Config(**kw)
-    with ProgressBar(len(cfg.cells()), "fig3 cells", enabled=not cfg.quiet) as bar:
-        result = run(cfg, progress=bar)
-    out = Path(cfg.out)
-    chk = checks(result.cells)
-    data = to_json_dict(result, chk)
-    write_json(out / "phase_diagram.json", data)
-    paths = plot(result, out)
-    print("\n" + cell_table(result.cells))
-    print("\n" + data["sentence"])
-    print(format_checks(chk))
-    ch = data["chosen_cell"]
-    name = cell_name(ch["width"], ch["output_scale"], ch["n"])
-    print(f"chosen cell {name}:")
-    print(format_verdicts(verdicts(result.cells)[name]))
-    print(f"wall time {result.wall_time:.1f} s; wrote {out / 'phase_diagram.json'}, "
-          + ", ".join(p.name for p in paths if p.suffix == ".png") + " and cells/<cell>/")  # fmt: skip
-    return exit_status(chk)
+    return plotting.phase_diagram(result.cells, out_dir)

@@ -71,10 +71,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._cli_args import quick_requested
+from .. import plotting
+from .._cli_args import choice, float_between, float_list
+from .base import option
 from .outcomes import check as make_check
-from .outcomes import exit_status, format_outcomes
-from .outcomes import to_json as outcomes_json
 from .outcomes import verdict as make_verdict
 
 CASES = ("isotropic", "anisotropic", "teacher")
@@ -84,29 +84,56 @@ KKT_TOL = 1e-8  # check: the QP solution's KKT residual
 GROUPS = 4  # disjoint seed groups per cell: the "seeds" of each verdict
 
 
+def _unique(parse):
+    """``parse`` of a list, with repeated items counted once (one cell per step size or case)."""
+
+    def unique(value) -> tuple:
+        return tuple(dict.fromkeys(parse(value)))
+
+    unique.__name__ = parse.__name__
+    return unique
+
+
+_ETA_RELS = _unique(float_list(float_between(0, 2, "step sizes in (0, 2) (2 overshoots every "
+                                                  "point)")))  # fmt: skip
+_CASES = _unique(float_list(choice(*CASES)))
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Grid, step sizes and cases (module docstring); the first case and step are the headline."""
 
     ns: tuple[int, ...] = (16, 32)
     ratios: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024)  # d / n
-    seeds: int = 32
-    eta_rels: tuple[float, ...] = (1.25, 1.0, 0.5)
-    cases: tuple[str, ...] = CASES
-    steps: int = 4000
+    seeds: int = option(32, f"runs per (n, d) cell, at least {2 * GROUPS} ({GROUPS} seed groups "
+                        "of at least 2 runs)")  # fmt: skip
+    eta_rels: tuple[float, ...] = option(
+        (1.25, 1.0, 0.5), "step sizes in units of n / mean ||x||^2, comma-separated, each in "
+        "(0, 2)", type=_ETA_RELS)  # fmt: skip
+    cases: tuple[str, ...] = option(CASES, "data cases, comma-separated: " + ", ".join(CASES),
+                                    type=_CASES)  # fmt: skip
+    steps: int = option(4000, "GD steps")
     decay: float = 0.5  # anisotropic spectrum k^-decay
-    seed: int = 0
+    seed: int = option(0, "seed of the data")
     boot: int = 2000
     groups: int = GROUPS
-    quick: bool = False
+
+    def __post_init__(self):
+        if self.seeds < 2 * self.groups:
+            raise ValueError(f"seeds: expected an integer >= {2 * self.groups} ({self.groups} "
+                             f"seed groups of at least 2 runs), got {self.seeds}")  # fmt: skip
 
     @classmethod
-    def quick_config(cls, **kw) -> Config:
-        """The ``--quick`` size: one n, four ratios over the same 1.8 decades, two cases."""
+    def quick(cls, **kw) -> Config:
+        """One n, four ratios over the same 1.8 decades, two cases (seconds)."""
         base = dict(ns=(16,), ratios=(16, 64, 256, 1024), seeds=24, eta_rels=(1.25, 0.5),
-                    cases=("isotropic", "anisotropic"), boot=1000, quick=True)  # fmt: skip
+                    cases=("isotropic", "anisotropic"), boot=1000)  # fmt: skip
         base.update(kw)
         return cls(**base)
+
+
+NAME = "min-norm"
+JSON_NAME = "min_norm"
 
 
 class Fit(NamedTuple):
@@ -248,7 +275,7 @@ def _fits(rows, config):
     return fits
 
 
-def run(config: Config, *, progress=None) -> Result:
+def run(config: Config, *, out_dir=None, progress=None) -> Result:
     """Every (case, n, d) cell: data, GD from 0 for each step size, the QP, the gaps; then fits."""
     import jax
 
@@ -266,7 +293,13 @@ def run(config: Config, *, progress=None) -> Result:
 
 
 def num_cells(config: Config) -> int:
+    """(case, n, d) cells of the grid."""
     return len(config.cases) * len(config.ns) * len(config.ratios)
+
+
+def progress_total(config: Config) -> int:
+    """One tick per (case, n, d) cell."""
+    return num_cells(config)
 
 
 def _runs(result: Result, case: str, eta_rel: float) -> list:
@@ -352,10 +385,16 @@ def checks(rows: list) -> dict:
     }  # fmt: skip
 
 
+def outcomes(result: Result) -> tuple[dict, dict]:
+    """``(checks, verdicts)`` of the :mod:`~minstab.experiments.base` protocol."""
+    return checks(result.rows), verdicts(result)
+
+
 def table(result: Result) -> str:
+    """Wall time; per cell the gap quantiles; the fits; the headline counts."""
     head = (f"{'case':>11} {'eta_rel':>7} {'n':>3} {'d':>6} {'sqrt(n/trS)':>11} {'median gap':>10} "
             f"{'q25':>9} {'q75':>9} {'exact':>5} {'released':>8} {'reached':>7} {'max stab':>8}")  # fmt: skip
-    lines = [head, "-" * len(head)]
+    lines = [f"wall {result.wall_s:.1f} s", head, "-" * len(head)]
     for r in result.rows:
         g = np.asarray(r["gaps"])
         q25, med, q75 = np.quantile(g, [0.25, 0.5, 0.75])
@@ -374,14 +413,27 @@ def table(result: Result) -> str:
                      f"[{f.lo:6.3f}, {f.hi:6.3f}]  {describe(f)}  ({f.runs} runs, {f.cells} cells)")  # fmt: skip
     lines.append(f"('exact': fraction of runs with gap < {EXACT:g}, GD on w_mn up to rounding; "
                  "'released': mean number of zero-label points switched off after a push)")  # fmt: skip
+    lines.append(headline_text(headline(result)))
     return "\n".join(lines)
 
 
+def to_json(result: Result) -> dict:
+    """Fits, per-cell rows and the headline counts (the driver adds config, checks, verdicts)."""
+    return {
+        "wall_s": result.wall_s,
+        "fits": [
+            dict(case=c, eta_rel=e, variable=v, consistency=consistency(f), **f._asdict())
+            for (c, e, v), f in result.fits.items()
+        ],  # fmt: skip
+        "rows": result.rows,
+        "headline": headline(result),
+    }
+
+
 def plot(result: Result, out_dir) -> list[Path]:
+    """Median gap vs sqrt(n / tr Sigma) per step size, with the fitted exponents."""
     import matplotlib.pyplot as plt
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     etas = result.config.eta_rels
     fig, axes = plt.subplots(1, len(etas), figsize=(4.8 * len(etas), 4.0), squeeze=False)
     colors = {"isotropic": "C0", "anisotropic": "C3", "teacher": "C2"}
@@ -410,74 +462,4 @@ def plot(result: Result, out_dir) -> list[Path]:
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    from minstab import plotting
-
-    return plotting.save(fig, out, "min_norm_gap")
-
-
-def to_json(result: Result) -> dict:
-    return {
-        "config": dataclasses.asdict(result.config),
-        "wall_s": result.wall_s,
-        "fits": [
-            dict(case=c, eta_rel=e, variable=v, consistency=consistency(f), **f._asdict())
-            for (c, e, v), f in result.fits.items()
-        ],  # fmt: skip
-        "rows": result.rows,
-    }
-
-
-def add_arguments(parser) -> None:
-    from .._cli_args import float_between, int_at_least, nonnegative_int, output_dir, positive_int
-
-    a = parser.add_argument
-    a("--out", type=output_dir, default="minstab-out/min-norm", help="output directory")
-    a("--seeds", type=int_at_least(2 * GROUPS, f"an integer >= {2 * GROUPS} ({GROUPS} seed "
-      "groups of at least 2 runs)"), default=None, help="runs per (n, d) cell")  # fmt: skip
-    a("--steps", type=positive_int, default=None, help="GD steps")
-    a(
-        "--eta-rels",
-        type=float_between(0, 2, "step sizes in (0, 2) (2 overshoots every point)"),
-        nargs="+",
-        default=None,
-        help="step sizes in units of n / mean ||x||^2, each in (0, 2)",
-    )
-    a("--cases", nargs="+", default=None, choices=CASES, help="data cases")
-    a("--seed", type=nonnegative_int, default=None)
-    a("--quick", action="store_true", help="small grid (seconds); also MINSTAB_QUICK=1")
-    parser.set_defaults(dtype="float64")
-
-
-def config_from_args(args) -> Config:
-    """The :class:`Config` of a command line (the flags' types have checked every value)."""
-    kw = {}
-    for name in ("seeds", "steps", "seed"):
-        if getattr(args, name, None) is not None:
-            kw[name] = getattr(args, name)
-    if getattr(args, "eta_rels", None):
-        kw["eta_rels"] = tuple(dict.fromkeys(args.eta_rels))  # one cell per step size
-    if getattr(args, "cases", None):
-        kw["cases"] = tuple(dict.fromkeys(args.cases))
-    quick = quick_requested(args)
-    return Config.quick_config(**kw) if quick else Config(**kw)
-
-
-def main(args) -> int:
-    from .._io import write_json
-    from ..progress import ProgressBar
-
-    config = config_from_args(args)
-    out = Path(args.out)
-    with ProgressBar(num_cells(config), "min-norm") as bar:
-        result = run(config, progress=bar)
-    chk, ver = checks(result.rows), verdicts(result)
-    counts = headline(result)
-    paths = plot(result, out)
-    write_json(out / "min_norm.json", {**to_json(result), "headline": counts,
-                                      **outcomes_json(chk, ver)})  # fmt: skip
-    print(f"\nwall {result.wall_s:.1f} s")
-    print(table(result))
-    print(format_outcomes(chk, ver))
-    print(headline_text(counts))
-    print("\nwrote " + ", ".join(str(p) for p in paths + [out / "min_norm.json"]))
-    return exit_status(chk)
+    return plotting.save(fig, out_dir, "min_norm_gap")

@@ -53,10 +53,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._cli_args import quick_requested
+from .. import plotting
+from .._cli_args import float_between
+from .base import option
 from .outcomes import check as make_check
-from .outcomes import exit_status, format_outcomes
-from .outcomes import to_json as outcomes_json
 from .outcomes import verdict as make_verdict
 
 ACTIVATIONS = (("ReLU", 0.0), ("leaky ReLU", 0.1))
@@ -71,23 +71,35 @@ REFERENCE_RTOL = 1e-6  # check: logged values vs NumPy on the final W
 class Config:
     n: int = 20
     d: int = 20000
-    width: int = 50  # m neurons per sign (2m rows)
+    width: int = option(50, "m (2m rows in W)")
     eta_per_width: tuple[float, ...] = (0.5, 2.0)  # eta = c * m (f has output weights 1/m)
-    steps: int = 50000
-    seeds: int = 8
+    steps: int = option(50000, "GD steps")
+    seeds: int = option(8, "initializations")
     init_scale: float = 1e-2
-    leaky_slope: float = 0.1
-    dataset: str = "fashion-mnist"  # or "digits"; falls back to digits when missing
+    leaky_slope: float = option(0.1, "negative slope of the leaky ReLU, in (0, 1)",
+                                type=float_between(0, 1))  # fmt: skip
+    dataset: str = option("fashion-mnist", "fashion-mnist (digits if missing) or digits",
+                          choices=("fashion-mnist", "digits"))  # fmt: skip
     classes: tuple[int, int] = (0, 1)
     n_per_class: int = 25
     num_logs: int = 40
-    seed: int = 0
+    seed: int = option(0, "seed of the data; the initializations use seed + 1")
 
     @classmethod
     def quick(cls, **kw) -> Config:
+        """Small sizes, 4 seeds (seconds)."""
         base = dict(n=10, d=2000, width=10, steps=3000, seeds=4, n_per_class=8, num_logs=15)
         base.update(kw)
         return cls(**base)
+
+
+NAME = "stable-rank"
+JSON_NAME = "stable_rank"
+
+
+def progress_total(config: Config) -> int:
+    """One tick per (data set, activation): four sweeps."""
+    return 2 * len(ACTIVATIONS)
 
 
 class Run(NamedTuple):
@@ -130,7 +142,8 @@ def load_images(config: Config):
     return name, images.load_digits_subset(**kw)
 
 
-def run(config: Config, *, progress=None) -> Result:
+def run(config: Config, *, out_dir=None, progress=None) -> Result:
+    """Every seed and step size on both data sets, ReLU and leaky ReLU (module docstring)."""
     import jax
     import jax.numpy as jnp
 
@@ -277,6 +290,11 @@ def verdicts(result: Result) -> dict:
     return out
 
 
+def outcomes(result: Result) -> tuple[dict, dict]:
+    """``(checks, verdicts)`` of the :mod:`~minstab.experiments.base` protocol."""
+    return checks(result), verdicts(result)
+
+
 def checks(result: Result) -> dict:
     """Logged values against NumPy on the final W, every run (module docstring)."""
     errs = np.concatenate([np.ravel(r.reference_error) for r in result.runs])
@@ -320,10 +338,16 @@ def whole_layer_limit(gamma: float) -> float:
 
 
 def table(result: Result) -> str:
-    """Seed means (block: also the largest), max/min margin over the support vectors (largest)."""
+    """Wall time and data, then seed means (block: also the largest) and max/min margin over the
+    support vectors (largest) per (data, activation, eta)."""
     head = (f"{'data':>13} {'activation':>10} {'eta':>6} {'srank0':>7} {'srank':>6} "
             f"{'block':>6} {'blk max':>7} {'SV min':>6} {'marg max/min':>12} {'loss max':>8}")  # fmt: skip
-    lines = [head, "-" * len(head)]
+    lines = [
+        f"wall {result.wall_s:.1f} s; data: " + ", ".join(
+            f"{k} {v['shape']} C={v['C']:.3g}" for k, v in result.data_info.items()),
+        "stable rank of the whole W and of the sign blocks (max of W_+, W_-); seed means",
+        head, "-" * len(head),
+    ]  # fmt: skip
     for s in summary(result):
         lines.append(
             f"{s['data']:>13} {s['activation']:>10} {s['eta']:6.3g} {s['srank_init']:7.2f} "
@@ -336,11 +360,38 @@ def table(result: Result) -> str:
     return "\n".join(lines)
 
 
+def to_json(result: Result) -> dict:
+    """Data, summary rows and every run's logs (the driver adds config, checks, verdicts)."""
+    return {
+        "wall_s": result.wall_s,
+        "data": result.data_info,
+        "summary": summary(result),
+        "runs": [
+            dict(
+                data=r.data,
+                activation=r.activation,
+                negative_slope=r.slope,
+                etas=r.etas.tolist(),
+                step=r.step.tolist(),
+                loss=r.loss.tolist(),
+                stable_rank=r.stable_rank.tolist(),
+                stable_rank_pos=r.stable_rank_pos.tolist(),
+                stable_rank_neg=r.stable_rank_neg.tolist(),
+                spread=r.spread.tolist(),
+                ratio=r.ratio.tolist(),
+                frobenius=r.frobenius.tolist(),
+                margins_final=r.margins[:, :, -1].tolist(),
+                reference_error=r.reference_error.tolist(),
+            )
+            for r in result.runs
+        ],  # fmt: skip
+    }
+
+
 def plot(result: Result, out_dir) -> list[Path]:
+    """Stable ranks and normalized margins vs step at the largest step size, per data set."""
     import matplotlib.pyplot as plt
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     names = list(dict.fromkeys(r.data for r in result.runs))
     fig, axes = plt.subplots(2, len(names), figsize=(5.4 * len(names), 7.0), squeeze=False)
     for col, name in enumerate(names):
@@ -373,81 +424,4 @@ def plot(result: Result, out_dir) -> list[Path]:
         ax.legend(fontsize=7)
         bx.legend(fontsize=7)
     fig.tight_layout()
-    from minstab import plotting
-
-    return plotting.save(fig, out, "stable_rank")
-
-
-def to_json(result: Result) -> dict:
-    return {
-        "config": dataclasses.asdict(result.config),
-        "wall_s": result.wall_s,
-        "data": result.data_info,
-        "summary": summary(result),
-        "runs": [
-            dict(
-                data=r.data,
-                activation=r.activation,
-                negative_slope=r.slope,
-                etas=r.etas.tolist(),
-                step=r.step.tolist(),
-                loss=r.loss.tolist(),
-                stable_rank=r.stable_rank.tolist(),
-                stable_rank_pos=r.stable_rank_pos.tolist(),
-                stable_rank_neg=r.stable_rank_neg.tolist(),
-                spread=r.spread.tolist(),
-                ratio=r.ratio.tolist(),
-                frobenius=r.frobenius.tolist(),
-                margins_final=r.margins[:, :, -1].tolist(),
-                reference_error=r.reference_error.tolist(),
-            )
-            for r in result.runs
-        ],  # fmt: skip
-    }
-
-
-def add_arguments(parser) -> None:
-    from .._cli_args import float_between, nonnegative_int, output_dir, positive_int
-
-    a = parser.add_argument
-    a("--out", type=output_dir, default="minstab-out/stable-rank", help="output directory")
-    a("--dataset", default=None, choices=("fashion-mnist", "digits"),
-      help="fashion-mnist (default; digits if missing) or digits")  # fmt: skip
-    a("--steps", type=positive_int, default=None, help="GD steps")
-    a("--seeds", type=positive_int, default=None, help="initializations")
-    a("--width", type=positive_int, default=None, help="m (2m rows in W)")
-    a("--leaky-slope", type=float_between(0, 1), default=None,
-      help="negative slope of the leaky ReLU")  # fmt: skip
-    a("--seed", type=nonnegative_int, default=None)
-    a("--quick", action="store_true", help="small sizes (seconds); also MINSTAB_QUICK=1")
-    parser.set_defaults(dtype="float64")
-
-
-def config_from_args(args) -> Config:
-    """The :class:`Config` of a command line (the flags' types have checked every value)."""
-    kw = {}
-    for name in ("dataset", "steps", "seeds", "width", "leaky_slope", "seed"):
-        if getattr(args, name, None) is not None:
-            kw[name] = getattr(args, name)
-    quick = quick_requested(args)
-    return Config.quick(**kw) if quick else Config(**kw)
-
-
-def main(args) -> int:
-    from .._io import write_json
-    from ..progress import ProgressBar
-
-    config = config_from_args(args)
-    out = Path(args.out)
-    with ProgressBar(4, "stable-rank") as bar:
-        result = run(config, progress=bar)
-    chk, ver = checks(result), verdicts(result)
-    paths = plot(result, out)
-    write_json(out / "stable_rank.json", {**to_json(result), **outcomes_json(chk, ver)})
-    print(f"\nwall {result.wall_s:.1f} s; data: " + ", ".join(
-        f"{k} {v['shape']} C={v['C']:.3g}" for k, v in result.data_info.items()))  # fmt: skip
-    print("stable rank of the whole W and of the sign blocks (max of W_+, W_-); seed means")
-    print(table(result))
-    print(format_outcomes(chk, ver))
-    print("\nwrote " + ", ".join(str(p) for p in paths + [out / "stable_rank.json"]))
-    return exit_status(chk)
+    return plotting.save(fig, out_dir, "stable_rank")
