@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import re
 import typing
 from pathlib import Path
@@ -68,6 +69,7 @@ __all__ = [
     "option",
     "options",
     "resume",
+    "resume_seeds",
     "seed_count",
     "seed_tuple",
     "stored_key",
@@ -286,6 +288,23 @@ def resume(path, key: dict, compute, *, encode, decode) -> tuple[Any, bool]:
     if path is not None:
         write_json(path, {"config": key, **encode(record)})
     return record, False
+
+
+def resume_seeds(seeds, out_dir, compute, *, key, encode, decode, resumed=None) -> list:
+    """:func:`resume` for every seed: the record of seed ``s`` in ``out_dir/seeds/seed_s.json``.
+
+    ``compute(s)`` makes one, ``key(s)`` is its stored key; ``resumed(s)`` is called for each
+    record read back (e.g. to advance the progress bar by the units it skipped).
+    """
+    records = []
+    for s in seeds:
+        path = None if out_dir is None else Path(out_dir) / "seeds" / f"seed_{s}.json"
+        record, loaded = resume(path, key(s), functools.partial(compute, s), encode=encode,
+                                decode=decode)  # fmt: skip
+        if loaded and resumed is not None:
+            resumed(s)
+        records.append(record)
+    return records
 
 
 @contextlib.contextmanager

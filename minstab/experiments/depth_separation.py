@@ -53,7 +53,7 @@ import numpy as np
 
 from .. import plotting
 from .._cli_args import float_list, positive_float, positive_int
-from .base import option, resume, stored_key
+from .base import option, resume_seeds, stored_key
 from .outcomes import check as make_check
 from .outcomes import verdict
 
@@ -243,15 +243,17 @@ def run(config: Config, *, out_dir=None, progress=None) -> Result:
 
     jax.config.update("jax_enable_x64", True)
     t0 = time.perf_counter()
-    seeds = []
-    for seed in range(config.seed, config.seed + config.seeds):
-        path = None if out_dir is None else Path(out_dir) / "seeds" / f"seed_{seed}.json"
-        s, loaded = resume(path, stored_key(config, seed),
-                            lambda seed=seed: run_seed(config, seed, progress=progress),
-                            encode=_seed_to_json, decode=_seed_from_json)  # fmt: skip
-        if loaded and progress is not None:
+
+    def resumed(seed):
+        if progress is not None:
             progress.update(len(ROLES) * len(config.dictionaries), note=f"seed {seed} (resumed)")
-        seeds.append(s)
+
+    seeds = resume_seeds(
+        range(config.seed, config.seed + config.seeds), out_dir,
+        lambda seed: run_seed(config, seed, progress=progress),
+        key=lambda seed: stored_key(config, seed), encode=_seed_to_json,
+        decode=_seed_from_json, resumed=resumed,
+    )  # fmt: skip
     return Result(np.asarray(config.accuracies, float), np.asarray(config.dictionaries),
                   seeds, time.perf_counter() - t0, config)  # fmt: skip
 

@@ -48,7 +48,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .base import option, resume
+from .base import option, resume_seeds, stored_key
 from .outcomes import Check, verdict
 from .outcomes import check as make_check
 
@@ -343,16 +343,6 @@ def run_seed(config: Config, seed: int, *, progress=None) -> SeedResult:
     )  # fmt: skip
 
 
-def _seed_key(config: Config, seed: int) -> dict:
-    """The fields a stored seed must match to be reused."""
-    from .._io import to_jsonable
-
-    d = dataclasses.asdict(config)
-    d.pop("seeds")
-    d["seed"] = int(seed)
-    return to_jsonable(d)
-
-
 _ARRAYS = {"etas": float, "sharpness": float, "flattest_sharpness": float,
            "flattest_dual_gap": float, "lower_bound": float, "weighted_radon_norm": float,
            "converged": bool, "on_a_kink": bool, "lambda_lower": float, "lambda_upper": float,
@@ -380,15 +370,17 @@ def run(config: Config, *, out_dir=None, progress=None) -> Result:
     t0 = time.perf_counter()
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    seeds = []
-    for seed in range(config.seed, config.seed + config.seeds):
-        path = None if out_dir is None else Path(out_dir) / "seeds" / f"seed_{seed}.json"
-        s, resumed = resume(path, _seed_key(config, seed),
-                            lambda seed=seed: run_seed(config, seed, progress=progress),
-                            encode=_seed_json, decode=_seed_from_json)  # fmt: skip
-        if resumed and progress is not None:
+
+    def resumed(seed):
+        if progress is not None:
             progress.update(note=f"seed {seed} (resumed)")
-        seeds.append(s)
+
+    seeds = resume_seeds(
+        range(config.seed, config.seed + config.seeds), out_dir,
+        lambda seed: run_seed(config, seed, progress=progress),
+        key=lambda seed: stored_key(config, seed), encode=_seed_json, decode=_seed_from_json,
+        resumed=resumed,
+    )  # fmt: skip
     return Result(seeds, time.perf_counter() - t0, config)
 
 
