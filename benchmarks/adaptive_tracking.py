@@ -137,13 +137,13 @@ def tracker_products(params, x, y, steps, *, every=EVERY) -> dict:
     tolerance 1e-2 sqrt(eps) relative. Also plain GD at eta 0.2 and at ``GD_EDGE_ETA`` with the
     plain tracker.
     """
-    from minstab.adaptive import inverse_sqrt_scale
-    from minstab.eigen import lanczos
-    from minstab.operators import default_start
+    from minstab.engine.eigen import lanczos
+    from minstab.engine.operators import default_start
+    from minstab.engine.optimizers import inverse_sqrt_scale
 
     loss = minstab.model_loss(eos.mlp)
     _, unravel = ravel_pytree(params)
-    tol = float(np.finfo(x.dtype).eps) ** 0.5 * 1e-2  # minstab.train's tracker tolerance
+    tol = float(np.finfo(x.dtype).eps) ** 0.5 * 1e-2  # minstab.engine.train's tracker tolerance
 
     def hvp(v, p, x, y):
         return ravel_pytree(minstab.hvp(loss, p, unravel(v), x, y))[0]
@@ -240,13 +240,13 @@ def block_start_products(params, x, y, steps, *, blocks=(1, 2, 4, 6), every=EVER
     ||A u - (u^T A u) u|| / u^T A u for the previous top eigenvector u on the new operator
     (one extra product each, not counted): how far the operator moved between log points.
     """
-    from minstab.adaptive import inverse_sqrt_scale
-    from minstab.eigen import lanczos
-    from minstab.operators import default_start
+    from minstab.engine.eigen import lanczos
+    from minstab.engine.operators import default_start
+    from minstab.engine.optimizers import inverse_sqrt_scale
 
     loss = minstab.model_loss(eos.mlp)
     _, unravel = ravel_pytree(params)
-    tol = float(np.finfo(x.dtype).eps) ** 0.5 * 1e-2  # minstab.train's tracker tolerance
+    tol = float(np.finfo(x.dtype).eps) ** 0.5 * 1e-2  # minstab.engine.train's tracker tolerance
 
     def pre_hvp(v, p, s):
         return s * ravel_pytree(minstab.hvp(loss, p, unravel(s * v), x, y))[0]

@@ -5,7 +5,7 @@ swish, n = 128, loss mean((f - y)^2), eta = 0.1, k = 5, 4 substeps, float64. Row
 compiled program timed after an untimed warm-up call (median of ``repeats``):
 
 * ``gd``: ``steps`` plain GD steps (one ``lax.scan``; loss and gradient only);
-* ``gd + top-k every 5``: :func:`minstab.central_flow.gd_trajectory` (what the experiment runs);
+* ``gd + top-k every 5``: :func:`minstab.engine.central_flow.gd_trajectory` (what the experiment runs);
 * ``stable flow``: :func:`minstab.stable_flow` (gradient flow with the same eigen-tracking);
 * ``central flow``: :func:`minstab.central_flow`.
 
@@ -35,7 +35,7 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 import minstab as ms  # noqa: E402
-from minstab.central_flow import gd_trajectory  # noqa: E402
+from minstab.engine.central_flow import gd_trajectory  # noqa: E402
 from minstab.experiments import central_flow as exp  # noqa: E402
 
 

@@ -180,7 +180,7 @@ def hvp_cpu_seconds(params, x_np, labels, *, batch, repeats=2):
     from torch import nn
 
     import minstab as ms
-    from minstab.batching import curvature_operator
+    from minstab.engine.batching import curvature_operator
 
     x = jnp.asarray(x_np)
     y = jax.nn.one_hot(jnp.asarray(labels), 10, dtype=jnp.float32)

@@ -78,12 +78,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for XLA and torch each (default: their own defaults)")  # fmt: skip
     ap.add_argument("--cpu-devices", type=int, default=None,
-                    help="CPU devices for minstab.sweep's runs (default: one per core, as the "
+                    help="CPU devices for minstab.engine.sweep's runs (default: one per core, as the "
                          "minstab command line; 1: JAX's single default device)")  # fmt: skip
     args = ap.parse_args(argv)
     if args.cpu_devices is not None and args.cpu_devices < 1:
         ap.error(f"--cpu-devices: expected a positive integer, got {args.cpu_devices}")
-    from minstab.devices import use_cpu_cores
+    from minstab.engine.devices import use_cpu_cores
 
     use_cpu_cores(args.cpu_devices)  # before JAX starts; peers use the first device, as written
     tasks = None

@@ -23,9 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import minstab
-from minstab.curvature import gauss_newton_gram
-from minstab.losses import quadratic_loss, residuals
-from minstab.nets import ShallowParams, flatten
+from minstab.shallow.curvature import gauss_newton_gram
+from minstab.shallow.losses import quadratic_loss, residuals
+from minstab.shallow.nets import ShallowParams, flatten
 
 from .peers import jax_peers, torch_peers
 
@@ -33,7 +33,7 @@ TARGET = 1e-6
 CACHE = Path(__file__).resolve().parent / ".cache"
 DENSE_MAX_P = 4000
 
-# (name, n, d, k, gd_steps); d = 1 uses minstab.data.toy_1d, d = 784 Fashion-MNIST (or Gaussian).
+# (name, n, d, k, gd_steps); d = 1 uses minstab.data.toy.toy_1d, d = 784 Fashion-MNIST (or Gaussian).
 QUICK_CASES = [("uni-n20-k100", 20, 1, 100, 20000), ("img-n200-k64", 200, 784, 64, 300)]
 FULL_CASES = [
     ("uni-n20-k100", 20, 1, 100, 20000),
@@ -52,7 +52,7 @@ def image_data(n: int, key):
     Falls back to unit-norm Gaussian inputs with random signs when the dataset is missing.
     """
     try:
-        from minstab.images import find_dataset, load_mnist
+        from minstab.data.images import find_dataset, load_mnist
 
         imgs, labels = load_mnist(find_dataset("fashion-mnist"), "train")
         x = np.asarray(imgs[:n], np.float64).reshape(n, -1)
@@ -118,7 +118,7 @@ def trained_net(name, n, d, k, gd_steps):
             return p, jnp.asarray(z["x"]), jnp.asarray(z["y"]), info
     key = jax.random.key(zlib.crc32(name.encode()))
     if d == 1:
-        x, y = minstab.data.toy_1d(n=n, key=jax.random.key(0), dtype=jnp.float64)
+        x, y = minstab.data.toy.toy_1d(n=n, key=jax.random.key(0), dtype=jnp.float64)
         source = "toy_1d"
     else:
         x, y, source = image_data(n, jax.random.key(0))

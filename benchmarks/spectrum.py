@@ -125,7 +125,7 @@ def init(kind, key, hidden=512):
 
 def data(kind, n):
     """n Fashion-MNIST training images (standardized), one-hot targets (n, 10)."""
-    from minstab.images import find_dataset, load_mnist
+    from minstab.data.images import find_dataset, load_mnist
 
     imgs, labels = load_mnist(find_dataset("fashion-mnist"), "train")
     x = np.asarray(imgs[:n], np.float64) / 255.0

@@ -1,5 +1,5 @@
 # ruff: noqa: B023 - the lambdas are called at once, inside the loop that binds them
-"""Step-size sweep benchmark: minstab.sweep vs eager PyTorch, a JAX loop, per-eta scans, vmap(scan).
+"""Step-size sweep benchmark: minstab.engine.sweep vs eager PyTorch, a JAX loop, per-eta scans, vmap(scan).
 
 Every implementation trains the same shallow ReLU net with full-batch GD on the quadratic loss
 for the same step sizes. Throughput is reported in net-steps per second (runs x GD steps / s).
@@ -68,7 +68,7 @@ def flops_per_step(n, d, k) -> float:
 def setup(n, d, k, runs):
     """float32 data, initial net and step sizes in (0.01, 1.9) / lambda_max(initial Hessian)."""
     if d == 1:
-        x, y = minstab.data.toy_1d(n=n, key=jax.random.key(0), dtype=jnp.float32)
+        x, y = minstab.data.toy.toy_1d(n=n, key=jax.random.key(0), dtype=jnp.float32)
         x = x[:, None]
     else:
         x, y, _ = image_data(n, jax.random.key(0))
@@ -82,7 +82,7 @@ def setup(n, d, k, runs):
 
 
 def _minstab_sweep(p, x, y, etas, steps, **kw):
-    sweep = importlib.import_module("minstab.sweep").sweep  # the function, not the module
+    sweep = importlib.import_module("minstab.engine.sweep").sweep  # the function, not the module
     kw = {"diagnostics": False, **kw}
     r = sweep(p, x, y, etas, steps=steps, tol=1e-37, flattest=False, progress=False,
               log_sharpness="none", chunk_size=len(etas), **kw)  # fmt: skip
@@ -90,13 +90,13 @@ def _minstab_sweep(p, x, y, etas, steps, **kw):
 
 
 def check_float64(p, x, y, etas, steps, rtol=1e-10):
-    """Max relative difference between minstab.sweep (auto layout) and per-run train, float64."""
-    from minstab.train import train
+    """Max relative difference between minstab.engine.sweep (auto layout) and per-run train, float64."""
+    from minstab.engine.train import train
 
     to64 = lambda a: jnp.asarray(a, jnp.float64)  # noqa: E731
     p, x, y = minstab.ShallowParams(*map(to64, p)), to64(x), to64(y)
     e = np.asarray(etas, np.float64)
-    sweep = importlib.import_module("minstab.sweep").sweep
+    sweep = importlib.import_module("minstab.engine.sweep").sweep
     r = sweep(p, x, y, e, steps=steps, tol=1e-300, flattest=False, progress=False,
               log_sharpness="none", chunk_size=len(e), diagnostics=False)  # fmt: skip
     worst = 0.0
@@ -110,7 +110,9 @@ def check_float64(p, x, y, etas, steps, rtol=1e-10):
                 float(np.max(np.abs(a[ok] - b[ok]) / np.maximum(np.abs(b[ok]), 1e-300), initial=0)),
             )
     if worst > rtol:
-        raise AssertionError(f"minstab.sweep differs from per-run train by {worst:.3g} (> {rtol})")
+        raise AssertionError(
+            f"minstab.engine.sweep differs from per-run train by {worst:.3g} (> {rtol})"
+        )
     return worst, r.config["layout"]
 
 
@@ -125,12 +127,12 @@ def run(*, quick: bool, progress=print):
         worst, layout = check_float64(p, x, y, etas[:: max(1, runs // 8)], 50)
         progress(f"  {name}: float64 sweep ({layout}) = per-run train to {worst:.2g} (<= 1e-10)")
         impls = {
-            "minstab.sweep": (lambda e, s: _minstab_sweep(p, x, y, e, s), (runs, steps)),
-            "minstab.sweep layout=batched": (
+            "minstab.engine.sweep": (lambda e, s: _minstab_sweep(p, x, y, e, s), (runs, steps)),
+            "minstab.engine.sweep layout=batched": (
                 lambda e, s: _minstab_sweep(p, x, y, e, s, layout="batched"), (runs, steps)),
-            "minstab.sweep layout=sequential": (
+            "minstab.engine.sweep layout=sequential": (
                 lambda e, s: _minstab_sweep(p, x, y, e, s, layout="sequential"), (runs, steps)),
-            "minstab.sweep + diagnostics": (
+            "minstab.engine.sweep + diagnostics": (
                 lambda e, s: _minstab_sweep(p, x, y, e, s, diagnostics=True), (runs, steps)),
             "jit(vmap(scan)) jax.grad": (
                 lambda e, s: jax_peers.vmap_scan_sweep(p, x, y, e, steps=s), (runs, steps)),
@@ -154,8 +156,8 @@ def run(*, quick: bool, progress=print):
             row = dict(
                 case=name,
                 method=mname,
-                layout=layout if mname == "minstab.sweep" else None,
-                float64_max_rel_diff=worst if mname == "minstab.sweep" else None,
+                layout=layout if mname == "minstab.engine.sweep" else None,
+                float64_max_rel_diff=worst if mname == "minstab.engine.sweep" else None,
                 n=n,
                 d=d,
                 k=k,
@@ -172,7 +174,7 @@ def run(*, quick: bool, progress=print):
                 f"  {name} {mname:32s} {rate:12.4g} net-steps/s  "
                 f"{row['fraction_of_peak'] * 100:6.2f}% of peak  ({r_} x {s_} in {med:.3g}s)"
             )
-        ours = next(r for r in rows if r["case"] == name and r["method"] == "minstab.sweep")
+        ours = next(r for r in rows if r["case"] == name and r["method"] == "minstab.engine.sweep")
         for r in rows:
             if r["case"] == name:
                 r["minstab_speedup"] = ours["net_steps_per_second"] / r["net_steps_per_second"]
@@ -212,7 +214,7 @@ def check_agreement(losses, rtol=2e-2):
 
 
 def scaling(*, quick: bool, progress=print):
-    """Time of minstab.sweep vs number of step sizes and vs width (univariate, n = 20)."""
+    """Time of minstab.engine.sweep vs number of step sizes and vs width (univariate, n = 20)."""
     rows = []
     steps = 500 if quick else 2000
     rs = (1, 16, 64) if quick else (1, 4, 16, 64, 256, 1024)
@@ -220,13 +222,13 @@ def scaling(*, quick: bool, progress=print):
     for r_ in rs:
         e = etas[:r_]
         _, med, _ = timed(lambda: _minstab_sweep(p, x, y, e, steps), max_repeats=3, budget=4.0)
-        rows.append(dict(case="scaling-runs", method="minstab.sweep", runs=r_, k=100, steps=steps,
+        rows.append(dict(case="scaling-runs", method="minstab.engine.sweep", runs=r_, k=100, steps=steps,
                          median_seconds=med, net_steps_per_second=r_ * steps / med))  # fmt: skip
         progress(f"  scaling runs={r_:5d}: {med:.4g}s")
     for k in (100, 1000) if quick else (100, 300, 1000, 3000, 10000):
         p, x, y, etas = setup(20, 1, k, 16)
         _, med, _ = timed(lambda: _minstab_sweep(p, x, y, etas, steps), max_repeats=3, budget=4.0)
-        rows.append(dict(case="scaling-width", method="minstab.sweep", runs=16, k=k, steps=steps,
+        rows.append(dict(case="scaling-width", method="minstab.engine.sweep", runs=16, k=k, steps=steps,
                          median_seconds=med, net_steps_per_second=16 * steps / med))  # fmt: skip
         progress(f"  scaling width={k:6d}: {med:.4g}s")
     return rows
@@ -236,11 +238,11 @@ JAX_PEERS = ("jit(vmap(scan)) jax.grad", "per-eta jit scan", "jax loop (jit step
 
 
 def summary(rows) -> list[dict]:
-    """Per case: minstab.sweep over the best JAX alternative and over eager torch (one run)."""
+    """Per case: minstab.engine.sweep over the best JAX alternative and over eager torch (one run)."""
     out = []
     for case in dict.fromkeys(r["case"] for r in rows):
         rate = {r["method"]: r for r in rows if r["case"] == case}
-        ours = rate["minstab.sweep"]
+        ours = rate["minstab.engine.sweep"]
         best = max(JAX_PEERS, key=lambda m: rate[m]["net_steps_per_second"])
         out.append(dict(
             case=case, layout=ours["layout"], rate=ours["net_steps_per_second"],
@@ -257,7 +259,7 @@ def markdown(rows, scal, peak) -> str:
     lines = [f"float32 matmul peak measured in this run: {peak:.1f} GFLOP/s; load average at the "
              f"end of the sweep benchmark {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 "
              f"min, on {os.cpu_count()} CPUs: above ~{os.cpu_count()} the machine was busy)", "",
-             "| case | minstab.sweep layout | net-steps/s | × best JAX alternative | "
+             "| case | minstab.engine.sweep layout | net-steps/s | × best JAX alternative | "
              "× eager torch | % of peak | float64 = per-run train to |",
              "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for e in summary(rows):

@@ -69,7 +69,7 @@ def _setup_devices(count: int | None) -> None:
     ``minstab info`` prints; a count asked for by ``MINSTAB_CPU_DEVICES`` that JAX no longer
     can give is a :class:`UsageError`.
     """
-    from .devices import use_cpu_cores
+    from .engine.devices import use_cpu_cores
 
     try:
         use_cpu_cores(count)

@@ -61,9 +61,9 @@ from IPython.display import Image, Markdown, display
 jax.config.update("jax_enable_x64", True)
 
 import minstab as ms  # noqa: E402
+from minstab.data.images import FASHION_MNIST_DIR  # noqa: E402
 from minstab.experiments import depth_separation, mnist  # noqa: E402
 from minstab.experiments.outcomes import format_outcomes  # noqa: E402
-from minstab.images import FASHION_MNIST_DIR  # noqa: E402
 
 QUICK = os.environ.get("MINSTAB_QUICK") == "1"
 DATASET = "fashion-mnist" if FASHION_MNIST_DIR.is_dir() else "digits"
@@ -228,7 +228,7 @@ lines.append(
 display(Markdown("\n\n".join(lines)))
 
 # %%
-from minstab.deep import bump, bump_network, deep_forward  # noqa: E402
+from minstab.shallow.deep import bump, bump_network, deep_forward  # noqa: E402
 
 grid = np.linspace(-1.5, 1.5, 121)
 xx, yy = np.meshgrid(grid, grid)

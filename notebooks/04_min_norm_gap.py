@@ -42,10 +42,10 @@ from IPython.display import Image, display
 
 jax.config.update("jax_enable_x64", True)
 
-import minstab.implicit_bias as ib  # noqa: E402
-from minstab import min_norm as mn  # noqa: E402
+import minstab.papers.implicit_bias as ib  # noqa: E402
 from minstab.experiments import min_norm  # noqa: E402
 from minstab.experiments.outcomes import format_outcomes  # noqa: E402
+from minstab.papers import min_norm as mn  # noqa: E402
 
 QUICK = os.environ.get("MINSTAB_QUICK") == "1"
 # quick: a smaller run than `minstab reproduce min-norm --quick` (the tests run both)

@@ -125,7 +125,7 @@ print("final sharpness / (2/eta):", np.round(ratio, 3))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from minstab.images import downsample, find_dataset, load_mnist  # noqa: E402
+from minstab.data.images import downsample, find_dataset, load_mnist  # noqa: E402
 
 images, labels = load_mnist(find_dataset("fashion-mnist"), "train")
 n_img = 64 if QUICK else 256

@@ -87,7 +87,7 @@ print(
 # midpoints $(w_t + w_{t+1})/2$ as in their code.
 
 # %%
-from minstab.central_flow import gd_trajectory  # noqa: E402
+from minstab.engine.central_flow import gd_trajectory  # noqa: E402
 
 gd_steps = cfg.steps if QUICK else 1000
 for dtype in ("float32", "float64"):

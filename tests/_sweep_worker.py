@@ -26,7 +26,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import minstab as ms  # noqa: E402
-from minstab.sweep import sweep  # noqa: E402
+from minstab.engine.sweep import sweep  # noqa: E402
 
 
 def problem():

@@ -144,7 +144,7 @@ def test_optax_recurrence_changes_stability_at_threshold(make, kind, hyper):
 
 
 def test_optimizer_spec_reads_factories():
-    spec = ms.adaptive.optimizer_spec
+    spec = ms.engine.optimizers.optimizer_spec
     assert spec(optax.sgd) == ("gd", {})
     assert spec(functools.partial(optax.sgd, momentum=0.8)) == ("momentum", {"beta": 0.8})
     assert spec(functools.partial(optax.sgd, momentum=0.8, nesterov=True)) == (
@@ -402,7 +402,7 @@ def test_sweep_reports_the_optimizers_threshold():
     np.testing.assert_allclose(ad.threshold, 38 / etas)
     np.testing.assert_allclose(ad.edge_ratio, ad.log.sharpness[:, -1] * etas / 38)
     # what a sweep stores: eta x threshold, None where no threshold is derived
-    from minstab.sweep import _threshold_config
+    from minstab.engine.sweep import _threshold_config
 
     assert _threshold_config(ms.TrainConfig(steps=1)) == {
         "threshold_factor": 2.0, "threshold_on": "sharpness"}  # fmt: skip

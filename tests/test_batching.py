@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import minstab as ms
-from minstab.batching import (
+from minstab.engine.batching import (
     batch_mean,
     check_mean_loss,
     read_idx_batches,
@@ -135,7 +135,7 @@ def test_train_and_sweep_batched_equal_unbatched():
 def test_memory_is_o_batch():
     """The compiled batched product's scratch memory does not grow with n (XLA's own count)."""
     apply, p, _, _ = problem("mlp", jax.random.key(0), interpolating=False, n=4)
-    from minstab.batching import curvature_operator
+    from minstab.engine.batching import curvature_operator
 
     def temp(n, b):
         x = jnp.ones((n, 3))

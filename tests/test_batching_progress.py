@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import minstab as ms
-from minstab.batching import batch_mean, pass_progress
+from minstab.engine.batching import batch_mean, pass_progress
 
 from .model_zoo import problem
 

@@ -16,8 +16,8 @@ pytest.importorskip("matfree", reason="bench extra not installed (matfree)")
 from benchmarks import sharpness as S  # noqa: E402
 from benchmarks import sweeps as W  # noqa: E402
 from benchmarks.peers import jax_peers, torch_peers  # noqa: E402
-from minstab.losses import quadratic_loss  # noqa: E402
-from minstab.nets import ShallowParams  # noqa: E402
+from minstab.shallow.losses import quadratic_loss  # noqa: E402
+from minstab.shallow.nets import ShallowParams  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_sweep_peers_agree():
     steps = 50
     ref = jax_peers.vmap_scan_sweep(p, x, y, etas, steps=steps)
     outs = {
-        "minstab.sweep": W._minstab_sweep(p, x, y, etas, steps),
+        "minstab.engine.sweep": W._minstab_sweep(p, x, y, etas, steps),
         "scan": jax_peers.scan_sweep(p, x, y, etas, steps=steps),
         "loop": jax_peers.jax_loop_sweep(p, x, y, etas, steps=steps),
         "torch": torch_peers.torch_sweep(p, x, y, etas, steps=steps),

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import minstab as ms
-from minstab.blocks import block_labels
+from minstab.engine.blocks import block_labels
 
 from .model_zoo import problem, reference_ggn, reference_hessian
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minstab as ms
-from minstab.bounds import (
+from minstab.shallow.bounds import (
     merged_knots,
     population_weight_1d,
     sharpness_lower_bound,

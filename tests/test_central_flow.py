@@ -8,7 +8,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import minstab as ms
-from minstab.central_flow import gd_trajectory, third_derivative_products
+from minstab.engine.central_flow import gd_trajectory, third_derivative_products
 
 
 def _apply(params, x):

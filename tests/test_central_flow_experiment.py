@@ -7,7 +7,7 @@ import pytest
 from scipy.ndimage import gaussian_filter1d
 
 from minstab import cli
-from minstab.central_flow import FlowResult
+from minstab.engine.central_flow import FlowResult
 from minstab.experiments import base
 from minstab.experiments import central_flow as exp
 

@@ -99,13 +99,13 @@ def _assert_clean_usage_error(proc, names):
 @pytest.mark.parametrize(("argv", "names"), BAD, ids=[" ".join(a) for a, _ in BAD])
 def test_bad_command_line(argv, names, files, capsys, monkeypatch):
     """In process (fast): exit 2, one line, and neither the toy data nor W* is computed."""
-    import minstab.data
+    import minstab.data.toy
     from minstab.experiments import predict
 
     def computed(*a, **k):
         raise AssertionError("computed before rejecting the command line")
 
-    monkeypatch.setattr(minstab.data, "toy_1d", computed)
+    monkeypatch.setattr(minstab.data.toy, "toy_1d", computed)
     monkeypatch.setattr(predict, "predict_data", computed)
     try:
         rc = cli.main(_argv(argv, files))

@@ -130,7 +130,7 @@ def _argv(argv, files):
 @pytest.fixture
 def nothing_computed(monkeypatch):
     """Every experiment's ``run`` (and predict's W*) fails the test when called."""
-    import minstab.data
+    import minstab.data.toy
     from minstab.experiments import predict, sweep_1d
 
     def computed(*a, **k):
@@ -142,7 +142,7 @@ def nothing_computed(monkeypatch):
             monkeypatch.setattr(mod, "run", computed)
     monkeypatch.setattr(sweep_1d, "run", computed)
     monkeypatch.setattr(predict, "predict_data", computed)
-    monkeypatch.setattr(minstab.data, "toy_1d", computed)
+    monkeypatch.setattr(minstab.data.toy, "toy_1d", computed)
 
 
 def _main(argv, capsys):

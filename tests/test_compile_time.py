@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 
 from minstab.cli import compilation_cache_dir
-from minstab.compile_time import CompileClock
+from minstab.engine.compile_time import CompileClock
 
 
 def test_clock_counts_a_new_program_and_not_a_cached_call():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from minstab.complementarity import operator_matrix, sdcp, smat, svec
+from minstab.engine.complementarity import operator_matrix, sdcp, smat, svec
 
 TOL = 1e-8
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import minstab as ms
-from minstab import curvature
+from minstab.shallow import curvature
 from tests.helpers import interpolating_net
 
 
@@ -178,7 +178,7 @@ def test_sharpness_bad_input(getkey):
 def test_gram_in_row_blocks_matches_the_jacobian(getkey, n):
     # n >= 768: the Gram matrix is assembled from its lower triangle of 2, 3 or 4 row blocks of
     # uneven size; against J J^T / n from jax.jacfwd, and exactly symmetric
-    from minstab.curvature import _gram_blocks
+    from minstab.shallow.curvature import _gram_blocks
 
     assert _gram_blocks(n) == {801: 2, 1001: 3, 2101: 4}[n]
     p = ms.init_shallow(getkey(), 2, 3)

@@ -1,11 +1,11 @@
-"""Two-hidden-layer ReLU nets (minstab.deep) against independent references."""
+"""Two-hidden-layer ReLU nets (minstab.shallow.deep) against independent references."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from minstab.deep import (
+from minstab.shallow.deep import (
     DeepParams,
     bump,
     bump_network,

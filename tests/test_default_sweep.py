@@ -17,8 +17,8 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from minstab import cli
+from minstab.engine.sweep import load_sweep
 from minstab.experiments import sweep_1d
-from minstab.sweep import load_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,7 +97,7 @@ def test_sharpness_and_mode_interval_against_dense_hessians(default):
     """At two converged runs of the seed with the most: jax.hessian's top eigenvalue is one
     mode's, so it lies in the interval, and the interval ends equal the extreme modes of
     jax.hessian of each mode's loss."""
-    from minstab.modes import mode_hessians
+    from minstab.shallow.modes import mode_hessians
 
     _, out, runs, summary = default
     seed = max(summary["per_seed"], key=lambda p: p["converged"])["seed"]

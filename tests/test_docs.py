@@ -36,11 +36,28 @@ def test_readme_quick_start_has_two_commands():
 # every module with docstring examples; each must run at least one (a module listed here whose
 # examples were deleted, or not collected, fails instead of passing vacuously)
 MODULES = [
-    *("nets", "losses", "curvature", "eigen", "data", "train"),
-    *("bounds", "flattest", "report", "predict", "sgd", "rank_margins", "min_norm", "_cli_args"),
-    *("compile_time", "spectrum", "operators", "problem"),
-    "adaptive",
-    *("adapters", "batching", "blocks"),
+    *(
+        "shallow.nets",
+        "engine.losses",
+        "shallow.losses",
+        "shallow.curvature",
+        "engine.eigen",
+        "data.toy",
+        "engine.train",
+    ),
+    *(
+        "shallow.bounds",
+        "shallow.flattest",
+        "shallow.report",
+        "shallow.predict",
+        "shallow.sgd",
+        "papers.rank_margins",
+        "papers.min_norm",
+        "_cli_args",
+    ),
+    *("engine.compile_time", "engine.spectrum", "engine.operators", "engine.problem"),
+    "engine.optimizers",
+    *("engine.adapters", "engine.batching", "engine.blocks"),
 ]
 
 _DOCTEST_ALL = """
@@ -80,4 +97,4 @@ def test_docstring_examples(module, doctest_results):
 def test_every_docstring_example_in_the_package_passes(doctest_results):
     results, log = doctest_results
     assert not {m: r for m, r in results.items() if r[1]}, log
-    assert "bounds" in results and "experiments.outcomes" in results  # the walk found them
+    assert "shallow.bounds" in results and "experiments.outcomes" in results  # the walk found them

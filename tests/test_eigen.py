@@ -218,7 +218,7 @@ def _tridiagonals():
 @pytest.mark.parametrize("name", ["random", "wilkinson", "split", "scaled", "one"])
 def test_tridiagonal_values_match_dense_eigvalsh(name):
     # the multisection solver inside Lanczos against LAPACK on the dense matrix
-    from minstab.eigen import _tridiagonal_values
+    from minstab.engine.eigen import _tridiagonal_values
 
     diag, off = next((d, o) for n, d, o in _tridiagonals() if n == name)
     dense = np.diag(diag) + np.diag(off, 1) + np.diag(off, -1)

@@ -11,15 +11,15 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import minstab as ms
-from minstab.sweep import load_sweep, sweep
-from minstab.train import train
+from minstab.engine.sweep import load_sweep, sweep
+from minstab.engine.train import train
 
 ETAS = [0.02, 0.05, 0.1, 0.2]
 
 
 def compiled_chunks() -> int:
     """Programs in the jit cache of the per-chunk kernel (a retrace adds one)."""
-    return importlib.import_module("minstab.sweep")._chunk._cache_size()
+    return importlib.import_module("minstab.engine.sweep")._chunk._cache_size()
 
 
 # ----------------------------------------------------------------------------- two user models
@@ -119,8 +119,8 @@ def test_a_convolution_runs_one_loop_per_run_on_cpu(swept):
     """``layout="auto"``: a model that convolves runs sequentially on CPU (vmapped per-run
     kernels become one grouped convolution, slow on XLA:CPU), found in nested jaxprs too;
     forcing the batched program gives the same runs."""
-    from minstab.engine import Objective
-    from minstab.sweep import _choose_layout
+    from minstab.engine.objective import Objective
+    from minstab.engine.sweep import _choose_layout
 
     model, p, x, y, r = swept
     expected = "sequential" if model is cnn else "batched"

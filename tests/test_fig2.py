@@ -62,7 +62,7 @@ def test_fig2_checks_hold_and_each_can_fail():
 
 
 def test_closed_form_and_direct_weight_are_independent_references():
-    from minstab.bounds import population_weight_1d, weight_1d
+    from minstab.shallow.bounds import population_weight_1d, weight_1d
 
     t = np.linspace(-2, 2, 41)
     np.testing.assert_allclose(population_weight_1d(t, "uniform"), fig2.uniform_closed_form(t),

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import minstab as ms
-from minstab.flattest import flattest_implementation
-from minstab.train import train
+from minstab.engine.train import train
+from minstab.shallow.flattest import flattest_implementation
 from tests.helpers import interpolating_net
 
 

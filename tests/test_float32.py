@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import minstab as ms
-from minstab.sweep import load_sweep
+from minstab.engine.sweep import load_sweep
 from tests.conftest import tol
 from tests.helpers import default_xla_env
 from tests.test_sweep import _gauss_newton_top
@@ -96,7 +96,7 @@ def test_train_float32_follows_float64(f32):
 
 def test_sweep_float32_columns_match_float64_evaluation(f32):
     """Each column, evaluated in float64 at the float32 final parameters of its run."""
-    from minstab.bounds import sharpness_lower_bound, weighted_curvature
+    from minstab.shallow.bounds import sharpness_lower_bound, weighted_curvature
 
     _, z, s = f32
     x = jnp.asarray(z["x"], jnp.float64)

@@ -1,4 +1,4 @@
-"""IDX reader and image subsets (minstab.images): synthetic IDX files, corrupted files, real data."""
+"""IDX reader and image subsets (minstab.data.images): synthetic IDX files, corrupted files, real data."""
 
 import gzip
 import struct
@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from minstab.images import (
+from minstab.data.images import (
     FASHION_MNIST_DIR,
     downsample,
     load_digits_subset,

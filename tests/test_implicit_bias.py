@@ -1,4 +1,4 @@
-"""Seed 001 (stable rank, margins) and seed 002 (minimum-norm gap): minstab.implicit_bias."""
+"""Seed 001 (stable rank, margins) and seed 002 (minimum-norm gap): minstab.papers.implicit_bias."""
 
 import itertools
 import json
@@ -10,8 +10,8 @@ import pytest
 import scipy.optimize as so
 
 from minstab import cli
-from minstab import implicit_bias as ib
-from minstab import rank_margins as rm
+from minstab.papers import implicit_bias as ib
+from minstab.papers import rank_margins as rm
 
 # ------------------------------------------------------------------------------ stable rank
 
@@ -223,8 +223,8 @@ def test_min_norm_vmaps(getkey):
 @pytest.mark.parametrize("eta", [0.1, 3.0])
 def test_neuron_gd_is_gd_on_w(getkey, eta):
     """Coefficient GD is GD on w. eta = 3 (far above n / ||x_i||^2 ~ 0.2) diverges: the run is
-    then frozen at the first iterate whose loss exceeds DIVERGE_ABOVE (minstab.loop)."""
-    from minstab.loop import DIVERGE_ABOVE
+    then frozen at the first iterate whose loss exceeds DIVERGE_ABOVE (minstab.engine.loop)."""
+    from minstab.engine.loop import DIVERGE_ABOVE
 
     data = ib.teacher_data(getkey(), 8, 40)
     w0 = 0.1 * jax.random.normal(getkey(), (40,))
@@ -368,7 +368,7 @@ def test_whole_layer_limit_is_the_stable_rank_of_two_blocks(getkey):
 
 def test_gd_gap_matches_explicit_gd_and_qp(getkey):
     # Gram-space gap against GD on w and the QP on x (independent code paths)
-    from minstab import min_norm as mn
+    from minstab.papers import min_norm as mn
 
     data = ib.teacher_data(getkey(), 10, 300)
     eta = 1.25 * 10 / float(jnp.mean(jnp.sum(data.x**2, axis=1)))
@@ -385,7 +385,7 @@ def test_gap_is_zero_without_released_points():
     # limit satisfies (5)'s KKT conditions, so it is w_mn; a gap above rounding would mean the
     # argument (or the QP or the GD) is wrong.
     import minstab.experiments.min_norm as ex
-    from minstab import min_norm as mn
+    from minstab.papers import min_norm as mn
 
     k, y, _, _ = ex.cell_data(np.random.default_rng(0), 12, 12 * 64, 24)
     rs = jax.vmap(lambda k, y: mn.gd_gap(k, y, 0.5 * 12 / jnp.mean(jnp.diag(k))))(

@@ -1,12 +1,12 @@
-"""The training skeleton (minstab.loop) against closed forms and plain Python loops."""
+"""The training skeleton (minstab.engine.loop) against closed forms and plain Python loops."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from minstab.config import TrainConfig
-from minstab.loop import (
+from minstab.engine.config import TrainConfig
+from minstab.engine.loop import (
     DIVERGE_ABOVE,
     StopRule,
     block_steps,

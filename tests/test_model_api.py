@@ -11,7 +11,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import minstab as ms
-from minstab import curvature
+from minstab.shallow import curvature
 from tests.helpers import interpolating_net
 from tests.model_zoo import problem, reference_hessian
 

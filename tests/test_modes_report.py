@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import minstab as ms
-from minstab.modes import mode_hessians, toggling_pairs
-from minstab.report import stability_report
+from minstab.shallow.modes import mode_hessians, toggling_pairs
+from minstab.shallow.report import stability_report
 from tests.helpers import interpolating_net
 
 X = jnp.array([-1.0, 0.0, 1.0])
@@ -113,7 +113,7 @@ def test_mode_interval_equals_dense_mode_hessians(seed, offset):
     """Gram-based interval == jax.hessian of every mode's loss (exhaustive and searched)."""
     import jax
 
-    from minstab.modes import mode_hessians, mode_interval
+    from minstab.shallow.modes import mode_hessians, mode_interval
 
     p, x, y = _parked(jax.random.key(seed), offset=offset)
     ref = mode_hessians(p, x, y, atol=1e-6)
@@ -133,7 +133,7 @@ def test_mode_interval_at_a_twice_differentiable_point_is_the_sharpness():
     import jax
 
     import minstab as ms
-    from minstab.modes import mode_interval
+    from minstab.shallow.modes import mode_interval
 
     p, x, y = _parked(jax.random.key(7), pairs=())
     m = mode_interval(p, x)

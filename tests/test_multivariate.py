@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from minstab import cli
-from minstab.bounds import weight, weighted_curvature
+from minstab.data.images import FASHION_MNIST_DIR
 from minstab.experiments import depth_separation, mnist
-from minstab.images import FASHION_MNIST_DIR
-from minstab.predict import minimal_budget
+from minstab.shallow.bounds import weight, weighted_curvature
+from minstab.shallow.predict import minimal_budget
 
 
 def _dataset():

@@ -10,7 +10,7 @@ import pytest
 
 import minstab as ms
 from minstab import cli
-from minstab.predict import _candidates_1d
+from minstab.shallow.predict import _candidates_1d
 
 from .helpers import interpolating_net
 

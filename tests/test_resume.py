@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import minstab as ms
-from minstab.sweep import _ARRAY_FIELDS, ChunkStore, checksum, load_sweep, sweep
+from minstab.engine.sweep import _ARRAY_FIELDS, ChunkStore, checksum, load_sweep, sweep
 from tests.helpers import computed_chunks, xla_env
 from tests.test_sweep import ETAS, _assert_same, _problem
 

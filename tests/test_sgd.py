@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import minstab as ms
-from minstab import sgd
-from minstab.sgd import (
+from minstab.shallow import sgd
+from minstab.shallow.sgd import (
     mean_square_trajectory,
     non_uniformity,
     sgd_stability_threshold,
@@ -136,7 +136,7 @@ def _horizons(p, x, y, etas, bs, repl, growth=4.0):
 
 def test_linear_and_real_sgd_bounded_below_grow_above(getkey, net):
     """0.9 eta* and 1.1 eta* for every B, with and without replacement, 512 seeds each."""
-    from minstab.train import train
+    from minstab.engine.train import train
 
     p, x, y = net
     n = x.shape[0]
@@ -164,7 +164,7 @@ def test_linear_and_real_sgd_bounded_below_grow_above(getkey, net):
     np.testing.assert_allclose(np.asarray(real.final), np.asarray(lin.final), rtol=1e-2)
     assert not np.any(np.asarray(real.diverged))
 
-    # seed 0 of (1.1 eta*, B = 3) is exactly minstab.train.train's SGD run, in both modes
+    # seed 0 of (1.1 eta*, B = 3) is exactly minstab.engine.train.train's SGD run, in both modes
     for rp in (False, True):
         _check_against_train(p, x, y, cf.index((rp, 1.1, 3)), etas, steps, keys, real, rp, train)
 

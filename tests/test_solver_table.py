@@ -11,7 +11,8 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import minstab as ms
-from minstab import curvature, eigen
+from minstab.engine import eigen
+from minstab.shallow import curvature
 
 
 def _toy_run(matvec, v0, *args, k, num_iters, tol, dense):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import minstab as ms
-from minstab import spectrum
+from minstab.engine import spectrum
 from tests.helpers import interpolating_net
 from tests.model_zoo import problem, reference_ggn, reference_hessian
 

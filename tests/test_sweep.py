@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import minstab as ms
-from minstab.sweep import SweepResult, load_sweep, sweep
-from minstab.train import train
+from minstab.engine.sweep import SweepResult, load_sweep, sweep
+from minstab.engine.train import train
 from tests.helpers import computed_chunks, xla_env
 
 HERE = Path(__file__).parent
@@ -25,7 +25,7 @@ ETAS = [0.01, 0.02, 0.03, 0.05, 0.08, 2.0]  # the last one diverges
 
 def compiled_chunks() -> int:
     """Programs in the jit cache of the per-chunk kernel (a retrace adds one)."""
-    return importlib.import_module("minstab.sweep")._chunk._cache_size()
+    return importlib.import_module("minstab.engine.sweep")._chunk._cache_size()
 
 
 def _problem():
@@ -50,7 +50,7 @@ def test_chunks_are_even_and_pad_less_than_a_run_per_device():
     count, with less than one padded run per device and chunk. A sweep of 8 step sizes with the
     default ``chunk_size=32`` used to compile a program of 32 runs, 24 of them padding.
     """
-    from minstab.sweep import _chunking
+    from minstab.engine.sweep import _chunking
 
     for runs in range(1, 70):
         for cap in range(1, 40):
@@ -109,7 +109,7 @@ def _gauss_newton_top(q, x):
 
 
 # Host threads (``threads=2``) are opt-in and not run here: two concurrent XLA:CPU executions
-# deadlocked under load in a full-suite run (see minstab.sweep._choose_threads).
+# deadlocked under load in a full-suite run (see minstab.engine.sweep._choose_threads).
 @pytest.mark.parametrize("layout", ["sequential", "batched"])
 def test_every_layout_gives_the_same_runs(base, layout):
     """One vmapped program or one loop per run: the same results, and the diverging run (last)
@@ -123,7 +123,7 @@ def test_every_layout_gives_the_same_runs(base, layout):
 
 
 def test_per_run_quantities_match_references(base):
-    from minstab.bounds import sharpness_lower_bound, weighted_curvature
+    from minstab.shallow.bounds import sharpness_lower_bound, weighted_curvature
 
     p, x, y, r = base
     for i in np.flatnonzero(~r.diverged):

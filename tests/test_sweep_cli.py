@@ -18,8 +18,8 @@ import pytest
 
 import minstab as ms
 from minstab import cli
+from minstab.engine.sweep import load_sweep
 from minstab.experiments import base, sweep_1d
-from minstab.sweep import load_sweep
 
 HERE = Path(__file__).parent
 
@@ -122,7 +122,7 @@ def test_other_seeds_and_offset(tmp_path):
 
 def test_mode_intervals_match_dense_mode_hessians(quick_run):
     """lambda_lower/upper of two converged runs against jax.hessian of every mode's loss."""
-    from minstab.modes import mode_hessians
+    from minstab.shallow.modes import mode_hessians
 
     runs = json.loads((quick_run / "results.json").read_text())["runs"]
     conv = [(r["seed"], i % 12) for i, r in enumerate(runs) if r["status"] == "converged"]

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import minstab as ms
-from minstab.sweep import load_sweep
+from minstab.engine.sweep import load_sweep
 from tests.test_float32 import RTOL, _run
 from tests.test_sweep import _gauss_newton_top
 

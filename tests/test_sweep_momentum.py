@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from minstab import cli
+from minstab.engine.sweep import load_sweep
 from minstab.experiments import base, sweep_1d
-from minstab.sweep import load_sweep
 
 BETA = 0.9
 # seed 11 of the main job's cell: these three heavy-ball runs converge (two at the edge, one

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import minstab as ms
+from minstab.engine.sweep import sweep
 from minstab.experiments import fig3, sweep_1d
-from minstab.sweep import sweep
 
 ETAS = np.geomspace(0.05, 0.4, 40)
 

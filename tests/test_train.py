@@ -10,7 +10,7 @@ import optax
 import pytest
 
 import minstab as ms
-from minstab.train import train
+from minstab.engine.train import train
 
 
 def _problem(n=6, k=12, seed=0):
@@ -156,7 +156,7 @@ def test_momentum_matches_optax_loop_and_vmaps():
     p, x, y = _problem()
     steps = 20
     etas = jnp.array([0.01, 0.03])
-    from minstab.train import TrainConfig, train_run
+    from minstab.engine.train import TrainConfig, train_run
 
     cfg = TrainConfig(steps=steps, optimizer="momentum", momentum=0.9, tol=1e-300)
     x2 = x[:, None]  # the kernel takes (n, d) inputs (train() validates and reshapes)

@@ -539,7 +539,7 @@ def test_eta_list_never_crashes(text):
                        st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=4),
                        min_size=1))  # fmt: skip
 def test_checksum_sees_every_change(arrays):
-    from minstab.sweep import checksum
+    from minstab.engine.sweep import checksum
 
     arrays = {k: np.asarray(a) for k, a in arrays.items()}
     ref = checksum(arrays)

@@ -9,8 +9,8 @@ import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
-from minstab.losses import quadratic_loss
-from minstab.nets import flatten, unflatten
+from minstab.shallow.losses import quadratic_loss
+from minstab.shallow.nets import flatten, unflatten
 
 
 def _flat_loss(theta, x, y, k, d):

@@ -14,7 +14,7 @@ training images; one initialization per seed, shared by every run of that seed):
 * **Adam** (optax ``adam``, b1 = 0.9, b2 = 0.999, eps = 1e-8) at each of ``adam_etas``, for
   ``steps`` steps; every ``log_every`` steps the loss, the plain sharpness (Lanczos on H) and the
   preconditioned sharpness at the current D (Lanczos on D^{-1/2} H D^{-1/2},
-  :func:`minstab.adaptive.preconditioner_kernel`), both warm-started from their previous
+  :func:`minstab.engine.optimizers.preconditioner_kernel`), both warm-started from their previous
   eigenvector. Threshold 38/eta.
 * **Frozen preconditioner**: at step ``steps // 2`` of each Adam run, D and the parameters are
   frozen and training continues for ``steps // 2`` steps with preconditioned GD
@@ -184,15 +184,15 @@ class _AdamOptions(NamedTuple):
 
 def _recorder(x, y, start, iters, tol):
     """``(params, adam_state, vp, vq) -> (loss, plain, preconditioned)``, warm-started Lanczos."""
-    from ..adaptive import inverse_sqrt_scale, preconditioned_matvec, preconditioner_kernel
-    from ..eigen import lanczos
-    from ..losses import squared_error
-    from ..operators import hessian_operator
+    from ..engine.eigen import lanczos
+    from ..engine.losses import squared_error
+    from ..engine.operators import hessian_operator
+    from ..engine.optimizers import inverse_sqrt_scale, preconditioned_matvec, preconditioner_kernel
     from .eos import mlp
 
     def record(p, st, vp, vq):
         _, mv = hessian_operator(p, x, y, model=mlp, loss=squared_error)
-        # warm starts with 1e-3 of a fixed dense vector mixed in (minstab.train._warm_start)
+        # warm starts with 1e-3 of a fixed dense vector mixed in (minstab.engine.train._warm_start)
         r1 = lanczos(mv, vp + 1e-3 * start, num_iters=iters, tol=tol)
         scale = inverse_sqrt_scale(preconditioner_kernel(st))
         r2 = lanczos(preconditioned_matvec(mv, scale), vq + 1e-3 * start, num_iters=iters, tol=tol)
@@ -207,7 +207,7 @@ def _step_error(opt, grad_fn, params, state, eta, b1):
     import jax.numpy as jnp
     from jax.flatten_util import ravel_pytree
 
-    from ..adaptive import preconditioner_kernel
+    from ..engine.optimizers import preconditioner_kernel
 
     with jax.numpy_dtype_promotion("standard"):
         u, s_next = opt.update(grad_fn(params), state, params)
@@ -225,14 +225,14 @@ def _adam_kernel(params, x, y, eta, opts: _AdamOptions):
     import jax.numpy as jnp
     import optax
 
-    from ..adaptive import preconditioner_kernel
-    from ..losses import squared_error
-    from ..operators import default_start
+    from ..engine.losses import squared_error
+    from ..engine.operators import default_start
+    from ..engine.optimizers import preconditioner_kernel
     from .eos import mlp
 
     opt = optax.inject_hyperparams(optax.adam)(learning_rate=eta, b1=opts.b1, b2=opts.b2,
                                                eps=opts.eps)  # fmt: skip
-    tol = float(np.finfo(eta.dtype).eps) ** 0.5 * 1e-2  # the stop of minstab.train's tracker
+    tol = float(np.finfo(eta.dtype).eps) ** 0.5 * 1e-2  # the stop of minstab.engine.train's tracker
     start = default_start(params)
     start = start / jnp.linalg.norm(start)
     grad_fn = jax.grad(lambda p: squared_error(mlp(p, x), y))

@@ -10,7 +10,7 @@ flow (:func:`minstab.stable_flow`) from the same initialization:
     activations (the issue's "two other small models"). How it is drawn, in which dtype GD
     runs and where GD's eigenvalues are taken is the :class:`Protocol` (history below);
 (b) the tanh MLP of ``reproduce eos`` on a Fashion-MNIST subset (784-h-h-10, quadratic loss);
-(c) the shallow ReLU net of the main job (:func:`minstab.data.toy_1d`,
+(c) the shallow ReLU net of the main job (:func:`minstab.data.toy.toy_1d`,
     :func:`minstab.init_shallow`) at three step sizes: the flow's end point against GD's
     (sharpness, int |f''| g by :func:`minstab.weighted_curvature`).
 
@@ -122,7 +122,7 @@ class Protocol:
     init : "lecun_truncated" (``jax.nn.initializers.lecun_normal``, flax ``nnx.Linear``'s
         default) or "normal" (N(0, 1/fan_in)); biases are zero either way.
     gd_dtype, flow_dtype : dtype of GD's run and of both flows' runs (the drawn arrays are cast).
-    gd_eig_at : "midpoint" or "iterate" (:func:`minstab.central_flow.gd_trajectory`).
+    gd_eig_at : "midpoint" or "iterate" (:func:`minstab.engine.central_flow.gd_trajectory`).
     every : GD's eigenvalues every ``every`` steps.
     eig_tol, eig_iters : LOBPCG's relative tolerance and iteration cap for GD and both flows
         (None: each function's default, 1e-3 / 30 for the flows and 1e-5 / 30 for GD).
@@ -464,7 +464,7 @@ def _timed(wall: dict, name: str, fn, **kw):
 def _three(problem: Problem, sched: Schedule, protocol: Protocol | None = None):
     """GD, central flow and gradient flow from one point (``protocol``: dtypes and solvers)."""
     import minstab as ms
-    from minstab.central_flow import gd_trajectory
+    from minstab.engine.central_flow import gd_trajectory
 
     kw = dict(eta=sched.eta, steps=sched.steps, model=problem.model, loss=problem.loss,
               k=sched.k)  # fmt: skip
@@ -732,7 +732,7 @@ def gd_dtype_ablation(stored: dict, *, dtype: str = "float64", progress=None) ->
     predicted loss every few steps (``traces``), so both GDs, the stored one and this one, are
     measured on those steps of their windows; the onset is each GD's own. One row per run.
     """
-    from minstab.central_flow import gd_trajectory
+    from minstab.engine.central_flow import gd_trajectory
 
     config = config_from_json(stored["config"])
     proto = config.protocol

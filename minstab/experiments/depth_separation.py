@@ -17,11 +17,11 @@ evenly spaced in the data's range, and the LP has one optimal value):
    decreasing list, and each dictionary of m x m hyperplanes (m directions times m offsets,
    m in ``dictionaries``: 32, 64, 128, 256; ``--quick``: 32, 64), B(eps) = the smallest sum |c| g
    of a shallow ReLU network with max_i |f(x_i) - y_i| <= eps, an LP
-   (:func:`minstab.predict.minimal_budget`). eta_max(eps) = 1 / (B(eps) + 1/2) is then the
+   (:func:`minstab.shallow.predict.minimal_budget`). eta_max(eps) = 1 / (B(eps) + 1/2) is then the
    largest step at which GD can have a stable solution that accurate. A bounded budget means
    increments B(eps/2) - B(eps) that shrink to 0 (the control), an unbounded one
    (log-divergent for a kink on a segment) increments that do not.
-2. The deep net: :func:`minstab.deep.bump_network` fits the bump exactly (max error); its
+2. The deep net: :func:`minstab.shallow.deep.bump_network` fits the bump exactly (max error); its
    sharpness lambda (dense Hessian, and Lanczos); and linear stability checked by GD itself:
    started at theta* + delta v (v the top Hessian eigenvector), GD with eta = 0.9 * 2/lambda
    returns (the distance shrinks) and with eta = 1.1 * 2/lambda leaves (it grows).
@@ -165,7 +165,7 @@ def sample(config: Config, seed: int) -> np.ndarray:
 def _deep_check(x, config):
     import jax.numpy as jnp
 
-    from ..deep import (
+    from ..shallow.deep import (
         bump,
         bump_network,
         deep_flatten,
@@ -195,7 +195,7 @@ def _deep_check(x, config):
 
 def run_seed(config: Config, seed: int, *, progress=None) -> SeedResult:
     """Minimal budgets of both targets at every dictionary and accuracy, then the deep net."""
-    from ..predict import minimal_budget
+    from ..shallow.predict import minimal_budget
 
     x = sample(config, seed)
     names = dict(zip(ROLES, ("l1-bump", config.control), strict=True))

@@ -119,7 +119,7 @@ class Result(NamedTuple):
 # --------------------------------------------------------------------------- data and model
 def load_data(config: Config):
     """(x (n, 784), y (n, 10) one-hot) of the first ``n`` Fashion-MNIST training images."""
-    from ..images import find_dataset, load_mnist
+    from ..data.images import find_dataset, load_mnist
 
     images, labels = load_mnist(find_dataset("fashion-mnist"), "train")
     if config.n > images.shape[0]:

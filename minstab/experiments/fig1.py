@@ -143,11 +143,12 @@ def run_seed(config: Config, seed: int) -> SeedResult:
     import jax
     import jax.numpy as jnp
 
-    from .. import data, nets
-    from ..bounds import theorem2_delta, weight_1d, weighted_curvature
-    from ..curvature import sharpness
-    from ..modes import mode_interval
-    from ..train import train
+    from ..data import toy as data
+    from ..engine.train import train
+    from ..shallow import nets as nets
+    from ..shallow.bounds import theorem2_delta, weight_1d, weighted_curvature
+    from ..shallow.curvature import sharpness
+    from ..shallow.modes import mode_interval
 
     x, y = data.toy_1d(n=config.n, key=jax.random.key(seed), noise=config.noise)
     p0 = nets.init_shallow(

@@ -123,7 +123,7 @@ def run(config: Config, *, out_dir=None, progress=None) -> Result:
     """The population curves, the first seed's empirical ones and every seed's sup-distances."""
     import jax.numpy as jnp
 
-    from ..bounds import population_weight_1d, weight_1d
+    from ..shallow.bounds import population_weight_1d, weight_1d
 
     t = np.linspace(-3, 3, config.grid)
     samples, emp, pop, dist = {}, {}, {}, {}

@@ -2,7 +2,7 @@
 
 Model (THEORY §5): one ReLU neuron x -> max(w.x, 0), square loss, full-batch GD. Its global
 minima form a convex set and the minimum-norm one, w_mn, is the QP (5) of
-:mod:`minstab.min_norm`, solved exactly; the seed claims ||w_GD - w_mn|| / ||w_mn|| =
+:mod:`minstab.papers.min_norm`, solved exactly; the seed claims ||w_GD - w_mn|| / ||w_mn|| =
 Theta(sqrt(n/d)) for high-dimensional random data (Theta(sqrt(n / tr Sigma)) for covariance
 Sigma). A multi-neuron model has no computable minimum-norm global minimum (a non-convex problem),
 so the single neuron is the reading that can be checked against an exact reference.
@@ -20,7 +20,7 @@ Design, and why.
 * Step sizes eta = eta_rel * n / mean ||x_i||^2, in the stable regime: every run reports
   eta * lambda_max(H) / 2 at the minimum it reached (H the loss Hessian on the active points),
   which must stay below 1 (Lemma 1). eta_rel = 1 is the step that cancels each point's own
-  residual in one step; it separates two regimes (``minstab.min_norm.gd_gap``): below it the
+  residual in one step; it separates two regimes (``minstab.papers.min_norm.gd_gap``): below it the
   activation of a zero-label point that GD pushes down decays monotonically, GD lands exactly on
   the KKT point of (5) unless a rare fluctuation flips an activation, and the gap is zero up to
   rounding in many runs; above it each pushed-down zero-label point overshoots once, is switched
@@ -186,7 +186,7 @@ def _solver(steps: int):
     import jax
     import jax.numpy as jnp
 
-    from ..min_norm import gd_gap_kernel
+    from ..papers.min_norm import gd_gap_kernel
 
     def one(k, y, eta_rel):
         n = y.shape[0]

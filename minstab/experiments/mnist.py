@@ -5,7 +5,7 @@ targets +-1, quadratic loss. Per seed (the seed draws the images of each class a
 initialization), every run starts from one shared random initialization (the paper's protocol:
 all initialized at the same point; no warm start, which would pin every small step size to the
 warm-start minimum) and GD runs with each step size eta in one vmapped sweep
-(:func:`minstab.sweep.sweep`). ``seeds`` seeds (4 by default, in ``--quick`` too) are run one
+(:func:`minstab.engine.sweep.sweep`). ``seeds`` seeds (4 by default, in ``--quick`` too) are run one
 after the other. For every converged run:
 
 * the sharpness lambda_max reached at GD's final parameters;
@@ -13,7 +13,7 @@ after the other. For every converged run:
   neuron) pair. Then the loss is not twice differentiable at the minimum GD approaches, the
   printed sharpness is one mode's (seed 004 Lemmas 2-3), and the mode interval
   [lambda_lower, lambda_upper] with Lemma 2's delta is computed
-  (:func:`minstab.modes.mode_interval`), counting as "on the kink" every pair at least as close
+  (:func:`minstab.shallow.modes.mode_interval`), counting as "on the kink" every pair at least as close
   to its kink (relative |z|) as the farthest pair that switched;
 * the flattest implementation of the same function (:func:`minstab.flattest_implementation`,
   with its dual certificate);
@@ -147,7 +147,7 @@ def progress_total(config: Config) -> int:
 
 def preflight(config: Config) -> None:
     """The data set is there (and scikit-learn for ``digits``): ``ValueError("dataset: ...")``."""
-    from .. import images
+    from ..data import images as images
 
     name = config.dataset
     if name == "digits":
@@ -225,8 +225,8 @@ class Result(NamedTuple):
 
 
 def load_data(config: Config, seed: int | None = None):
-    """The :class:`minstab.images.ImageSubset` a config describes (``seed``: the config's)."""
-    from .. import images
+    """The :class:`minstab.data.images.ImageSubset` a config describes (``seed``: the config's)."""
+    from ..data import images as images
 
     kw = dict(classes=config.classes, n_per_class=config.n_per_class, dim=config.dim,
               reduce=config.reduce, seed=config.seed if seed is None else seed)  # fmt: skip
@@ -239,14 +239,14 @@ def load_data(config: Config, seed: int | None = None):
 def _params_at(params, i):
     import jax.numpy as jnp
 
-    from ..nets import ShallowParams
+    from ..shallow.nets import ShallowParams
 
     return ShallowParams(*(jnp.asarray(a[i]) for a in params))
 
 
 def _flattest_all(params, x, y, converged):
     """Flattest implementation of every converged run (eager, one compiled program)."""
-    from ..flattest import flattest_implementation
+    from ..shallow.flattest import flattest_implementation
 
     fl = np.full(converged.shape, np.nan)
     gap = np.full(converged.shape, np.nan)
@@ -257,8 +257,8 @@ def _flattest_all(params, x, y, converged):
 
 
 def relative_preactivations(params, x) -> np.ndarray:
-    """(n, k) |z_ji| / (1 + |b1_i| + ||w1_i|| ||x_j||), the scale of :func:`minstab.modes.toggling_pairs`."""
-    from ..nets import preactivations
+    """(n, k) |z_ji| / (1 + |b1_i| + ||w1_i|| ||x_j||), the scale of :func:`minstab.shallow.modes.toggling_pairs`."""
+    from ..shallow.nets import preactivations
 
     z = np.abs(np.asarray(preactivations(params, x)))
     w = np.linalg.norm(np.asarray(params.w1), axis=1)
@@ -271,8 +271,8 @@ def _switching_pairs(x, y, steps: int):
     import jax
     import jax.numpy as jnp
 
-    from ..losses import quadratic_loss
-    from ..nets import preactivations
+    from ..shallow.losses import quadratic_loss
+    from ..shallow.nets import preactivations
 
     @jax.jit
     def switches(p, eta):
@@ -292,7 +292,7 @@ def _kinks(params, x, y, etas, converged, steps: int = KINK_STEPS):
     """Per converged run: on a kink?, and its mode interval (Lemma 2's quantities) if it is."""
     import jax.numpy as jnp
 
-    from ..modes import mode_interval
+    from ..shallow.modes import mode_interval
 
     r = len(converged)
     crossing = np.zeros(r, bool)
@@ -318,8 +318,8 @@ def run_seed(config: Config, seed: int, *, progress=None) -> SeedResult:
     import jax
     import jax.numpy as jnp
 
-    from ..nets import init_shallow
-    from ..sweep import sweep
+    from ..engine.sweep import sweep
+    from ..shallow.nets import init_shallow
 
     dt = jnp.dtype(config.dtype)
     data = load_data(config, seed)

@@ -94,7 +94,7 @@ class Result(NamedTuple):
     config: Config
     x: np.ndarray  # (n, d)
     y: np.ndarray  # (n,)
-    prediction: object  # minstab.predict.Prediction
+    prediction: object  # minstab.shallow.predict.Prediction
     numbers: dict  # predict_data(...) without the prediction
     sweep_check: dict | None  # minstab.check_against_sweep(...), with --sweep
     sweep_converged: np.ndarray | None  # (R,) which runs of the sweep converged

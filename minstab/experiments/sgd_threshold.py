@@ -1,6 +1,6 @@
 """Exact SGD mean-square stability threshold eta*(B) against batch size B (THEORY §6).
 
-Protocol. Data: ``minstab.data.toy_1d`` (``--n`` points). Network: width ``--width`` with a random
+Protocol. Data: ``minstab.data.toy.toy_1d`` (``--n`` points). Network: width ``--width`` with a random
 first layer that has a knot between every pair of neighbouring points (so the minimum is
 differentiable and the tangent features have full rank) and its output layer trained to
 interpolation (the minimum-norm least-squares solution, i.e. the limit of GD on the output layer
@@ -16,7 +16,7 @@ from zero). At this interpolating minimum theta*:
    ("grows"). The horizon T(B) is the first step at which the exact linearized mean square at
    1.1 eta* reaches ``--growth`` (short horizons keep the heavy-tailed sample mean reliable).
 3. SGD runs in a sweep: from a common initialization (theta* moved by ``init_offset`` ||theta*||
-   along a random tangent direction), one run per (B, eta) with :func:`minstab.sweep.sweep`
+   along a random tangent direction), one run per (B, eta) with :func:`minstab.engine.sweep.sweep`
    (vmapped over eta, one compiled program per B, batches without replacement). Per run: status,
    final sharpness and eta*_B at the final point. Runs with eta below eta*(B; theta*) return to
    theta*; above it they leave for flatter minima (or diverge), earlier for smaller B. Mean-square
@@ -164,8 +164,8 @@ def _network(cfg: Config):
     import jax
     import jax.numpy as jnp
 
-    from .. import data
-    from ..nets import ShallowParams, init_shallow
+    from ..data import toy as data
+    from ..shallow.nets import ShallowParams, init_shallow
 
     n, k = cfg.n, cfg.width
     x, y = data.toy_1d(n=n, key=jax.random.key(cfg.seed), noise=cfg.noise, dtype=jnp.float64)
@@ -191,7 +191,7 @@ _MODES = {"without": False, "with": True}  # sampling without / with replacement
 
 def _horizons(cfg: Config, p, x, y, bs, es) -> dict:
     """Steps until the mean-square trajectory above eta* has grown by ``cfg.growth``."""
-    from ..sgd import mean_square_trajectory
+    from ..shallow.sgd import mean_square_trajectory
 
     return {
         m: [
@@ -213,7 +213,7 @@ def _simulations(cfg: Config, p, x, y, bs, es, horizon) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from ..sgd import simulate_kernel
+    from ..shallow.sgd import simulate_kernel
 
     cf = [(m, f, b) for m in _MODES for f in ("below", "above") for b in bs]
     fac = {"below": cfg.factors[0], "above": cfg.factors[1]}
@@ -240,10 +240,10 @@ def _sgd_sweeps(cfg: Config, p, x, y, es, lam, sweep_bs, progress) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from ..curvature import jacobian
-    from ..nets import flatten, unflatten
-    from ..sgd import batch_noise_p, threshold_kernel
-    from ..sweep import sweep
+    from ..engine.sweep import sweep
+    from ..shallow.curvature import jacobian
+    from ..shallow.nets import flatten, unflatten
+    from ..shallow.sgd import batch_noise_p, threshold_kernel
 
     theta = flatten(p)
     j = jacobian(p, x)
@@ -278,8 +278,8 @@ def _tick(progress, note: str) -> None:
 
 def run(cfg: Config, *, out_dir=None, progress=None) -> Result:
     """Thresholds, simulations and the (B, eta) sweep (``out_dir`` unused: nothing resumes)."""
-    from ..curvature import sharpness
-    from ..sgd import non_uniformity, sgd_stability_threshold
+    from ..shallow.curvature import sharpness
+    from ..shallow.sgd import non_uniformity, sgd_stability_threshold
 
     t0 = time.perf_counter()
     p, x, y = _network(cfg)

@@ -2,7 +2,7 @@
 
 The model of Kou, Chen and Gu (2023): W in R^{2m x d}, fixed output weights +1/m (first m rows)
 and -1/m (last m rows), logistic loss, small Gaussian initialization, GD
-(:func:`minstab.implicit_bias.sweep_two_layer`: every seed and step size in one compiled
+(:func:`minstab.papers.implicit_bias.sweep_two_layer`: every seed and step size in one compiled
 program, stable rank, loss and margins logged inside the scan). Two data sets: nearly-orthogonal
 Gaussian data (d >> n, the constant C of the paper's condition is reported) and a two-class
 image subset (Fashion-MNIST if installed, else scikit-learn's digits).
@@ -128,7 +128,7 @@ class Result(NamedTuple):
 
 def load_images(config: Config):
     """Two-class image subset, labels +-1 (Fashion-MNIST if installed, else digits)."""
-    from .. import images
+    from ..data import images as images
 
     kw = dict(classes=config.classes, n_per_class=config.n_per_class, reduce="none",
               scale="unit-norm", seed=config.seed)  # fmt: skip
@@ -147,7 +147,7 @@ def run(config: Config, *, out_dir=None, progress=None) -> Result:
     import jax
     import jax.numpy as jnp
 
-    from .. import implicit_bias as ib
+    from ..papers import implicit_bias as ib
 
     jax.config.update("jax_enable_x64", True)
     t0 = time.perf_counter()

@@ -2,7 +2,7 @@
 
 Protocol (seed 004 §5: "We train a single-hidden-layer ReLU network using GD with varying step
 sizes, all initialized at the same point"): for every seed ``s`` of ``seed_offset ..
-seed_offset + seeds - 1`` draw ``n`` points of :func:`minstab.data.toy_1d` (key ``s``) and ONE
+seed_offset + seeds - 1`` draw ``n`` points of :func:`minstab.data.toy.toy_1d` (key ``s``) and ONE
 random network (key ``s + 1``: knots uniform over the data, first layer ``init_scale`` N(0, 1),
 output layer ``output_scale`` N(0, 1/width)); run full-batch GD from that point with every step
 size of the seed's grid until the loss has stayed below ``tol`` for ``patience`` steps
@@ -170,7 +170,7 @@ class Config:
     runs it on seeds 8-15 (``seed_offset = 8``).
     """
 
-    # data: minstab.data.toy_1d(n, key(seed), noise), one set per seed
+    # data: minstab.data.toy.toy_1d(n, key(seed), noise), one set per seed
     n: int = option(8, "training points", type=bounded_int(2, MAX_N, "n"))
     noise: float = 0.3
     seeds: int = option(8, "number of seeds; each its own data and initialization",
@@ -269,7 +269,7 @@ class Config:
 
     def threshold_factor(self) -> float:
         """eta times the optimizer's stability threshold: 2 for GD, 2 + 2 beta for heavy ball."""
-        from minstab.adaptive import stability_threshold
+        from minstab.engine.optimizers import stability_threshold
 
         hyper = {} if self.optimizer == "gd" else {"beta": self.momentum()}
         return float(stability_threshold(self.optimizer, 1.0, **hyper))
@@ -321,7 +321,7 @@ CONFIG_TYPES = {
     "log_every": bounded_int(0, MAX_STEPS, "log_every"),
 }
 
-NAME = "sweep"  # minstab-out/sweep, the "sweep" progress bar of minstab.sweep
+NAME = "sweep"  # minstab-out/sweep, the "sweep" progress bar of minstab.engine.sweep
 JSON_NAME = "summary"  # OUT/summary.json: checks, verdicts, per-seed statistics
 OWN_PROGRESS = True  # the library sweep draws its own bar (one tick per chunk)
 
@@ -341,17 +341,17 @@ class SeedRun(NamedTuple):
     """One seed's sweep (what :func:`minstab.plotting.fig3` draws)."""
 
     seed: int
-    sweep: object  # minstab.sweep.SweepResult of this seed, with lambda_lower / upper filled
+    sweep: object  # minstab.engine.sweep.SweepResult of this seed, with lambda_lower / upper filled
     curves: Curves
     init_loss: float
     init_sharpness: float  # lambda_max of the Hessian at the seed's starting point
-    prediction: object  # minstab.predict.Prediction: W*, eta_max before training (Thm 1)
+    prediction: object  # minstab.shallow.predict.Prediction: W*, eta_max before training (Thm 1)
     theorem2_budget: np.ndarray  # (R,) 1/eta - 1/2 + Delta on strongly stable kinked runs
 
 
 class Timing(NamedTuple):
     """Where :func:`run`'s time went (compilation as measured by
-    :class:`minstab.compile_time.CompileClock`)."""
+    :class:`minstab.engine.compile_time.CompileClock`)."""
 
     compile_s: float  # tracing + lowering + XLA compilation (or cache fetches)
     programs: int  # programs compiled or fetched from the persistent cache
@@ -418,7 +418,7 @@ def _start(cfg: Config, x, y, p0, lam0: float):
     import jax.numpy as jnp
 
     import minstab as ms
-    from minstab.train import train
+    from minstab.engine.train import train
 
     if not cfg.from_minimum:
         return p0, lam0, 0
@@ -434,7 +434,7 @@ def _curves(res, x) -> Curves:
     import jax
     import jax.numpy as jnp
 
-    from minstab.bounds import merged_knots, weight_1d
+    from minstab.shallow.bounds import merged_knots, weight_1d
 
     xs = np.asarray(x)
     span = xs.max() - xs.min()
@@ -454,7 +454,7 @@ def _curves(res, x) -> Curves:
 
 def _theorem2_budgets(s) -> np.ndarray:
     """1/eta - 1/2 + Delta (Theorem 2) on the strongly stable kinked converged runs, else NaN."""
-    from minstab.bounds import theorem2_delta
+    from minstab.shallow.bounds import theorem2_delta
 
     e = np.asarray(s.etas)
     lo, up = np.asarray(s.lambda_lower), np.asarray(s.lambda_upper)
@@ -478,7 +478,7 @@ def _train(cfg: Config, starts: list, out_dir, progress: bool):
     import jax
 
     import minstab as ms
-    from minstab.sweep import sweep
+    from minstab.engine.sweep import sweep
 
     def per_run(a, st):  # one copy per run of the seed's step sizes
         return np.repeat(a[None], st.grid.size, 0)
@@ -487,7 +487,7 @@ def _train(cfg: Config, starts: list, out_dir, progress: bool):
     params0 = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *inits)
     # the loss is logged, not the sharpness: the outputs use the end-of-run values only, and a
     # logged Gram sharpness is a vmapped (batched) LAPACK eigh, which deadlocked two CPU
-    # devices at n = 16 (jaxlib 0.10.2; see minstab.sweep._chunk)
+    # devices at n = 16 (jaxlib 0.10.2; see minstab.engine.sweep._chunk)
     train_cfg = ms.TrainConfig(
         steps=cfg.steps, log_every=min(cfg.log_every, cfg.steps), tol=cfg.tolerance(),
         patience=cfg.patience, log_sharpness="none", optimizer=cfg.optimizer,
@@ -526,7 +526,7 @@ def run(config: Config, *, out_dir=None, progress=None) -> Result:
     """
     import jax
 
-    from minstab.compile_time import CompileClock
+    from minstab.engine.compile_time import CompileClock
 
     clock, t0 = CompileClock(), time.perf_counter()
     starts = [_seed_start(config, seed) for seed in config.seed_list()]

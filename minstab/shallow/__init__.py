@@ -1,0 +1,5 @@
+"""The shallow-network theory of the minima-stability papers (seeds 000, 004).
+
+ReLU nets, their closed-form curvature, weight functions and bounds, modes at kinks, the
+flattest implementation, predictions, deep nets of the depth separation, SGD thresholds.
+"""
