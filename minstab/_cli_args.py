@@ -692,8 +692,10 @@ def toml_values(cls, table: dict, *, types: dict | None = None, flag: str = "--c
             raise UsageError(f"{where}: {key}: expected a non-empty list, got []")
         custom = (types or {}).get(key)
         tp = unwrap_optional(hints.get(key))
-        if custom is None and tp in (int, float) and not isinstance(value, (int, float)):
-            # a TOML string "10" is not the number 10 (argparse types accept strings)
+        wrong = isinstance(value, str) or (custom is None and not isinstance(value, (int, float)))
+        if tp in (int, float) and wrong:
+            # a TOML string "10" is not the number 10 (argparse types, custom ones too, accept
+            # strings: they also parse the command line)
             raise UsageError(f"{where}: {key}: expected a number, got {value!r}")
         if custom is None and tp is bool and not isinstance(value, bool):
             raise UsageError(f"{where}: {key}: expected true or false, got {value!r}")

@@ -167,14 +167,16 @@ def check_arguments(args) -> None:
     Sizes within :data:`minstab._cli_args.LIMITS` (with the cost of larger ones in the
     message), numbers by name (:data:`~minstab._cli_args.VALUE_CHECKS`), ``--out`` a writable
     directory, and a ``--config`` TOML file against the module's ``Config`` (unknown keys,
-    types, ranges, empty lists; a module may add ``CONFIG_TYPES``). Raises :class:`UsageError`.
+    types, ranges, empty lists, each key parsed as the driver parses it:
+    :func:`minstab.experiments.base.toml_types`). Raises :class:`UsageError`.
     """
     check_sizes(args)
     name = getattr(args, "_module", None)
     mod = importlib.import_module(name) if name else None
-    config_cls = getattr(mod, "Config", None)
-    if config_cls is not None:
-        check_config_file(args, config_cls, types=getattr(mod, "CONFIG_TYPES", None))
+    if mod is not None:
+        from .experiments.base import toml_types
+
+        check_config_file(args, mod.Config, types=toml_types(mod))
 
 
 def _version() -> str:

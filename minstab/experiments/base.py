@@ -73,6 +73,7 @@ __all__ = [
     "seed_count",
     "seed_tuple",
     "stored_key",
+    "toml_types",
 ]
 
 
@@ -197,7 +198,7 @@ def config_from_args(exp, args) -> Any:
     path = getattr(args, "config", None)
     table = {}
     if path is not None:
-        table = toml_values(exp.Config, read_toml(path), types=_toml_types(exp), path=path)
+        table = toml_values(exp.Config, read_toml(path), types=toml_types(exp), path=path)
     given = {f.name: getattr(args, f.name) for f in options(exp.Config)
              if getattr(args, f.name, None) is not None}  # fmt: skip
     factory = exp.Config.quick if quick_requested(args) else exp.Config
@@ -210,7 +211,8 @@ def config_from_args(exp, args) -> Any:
         raise _usage_error(exp, e, from_file=set(table) - set(given)) from None
 
 
-def _toml_types(exp) -> dict:
+def toml_types(exp) -> dict:
+    """Parse functions of the TOML keys whose check is not their annotation's (options, choices)."""
     types = dict(getattr(exp, "CONFIG_TYPES", {}))
     for f in options(exp.Config):
         meta = f.metadata["option"]
