@@ -4,6 +4,8 @@ A method registered as one table entry must reach the public ``sharpness`` with 
 change; references are eigvalsh of Hessians written out here with ``jax.hessian``.
 """
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import minstab as ms
-from minstab.engine import eigen
+from minstab.engine import eigen, spectrum
 from minstab.shallow import curvature
 
 
@@ -100,3 +102,23 @@ def test_method_choices_come_from_the_table(monkeypatch):
     assert "toy" in ms.SHARPNESS_METHODS and ms.SHARPNESS_METHODS.index("toy") == 4
     with pytest.raises(ValueError, match="'power', 'toy'; got 'qr'"):
         ms.sharpness(p, x, y, method="qr")
+
+
+def _exact_trace(products, key, num_samples, size, dtype):
+    """Toy estimator: the exact trace from the products with the identity's rows."""
+    diag = jnp.diagonal(products(jnp.eye(size, dtype=dtype)))
+    return spectrum.TraceEstimate(jnp.sum(diag), jnp.zeros((), dtype), jnp.array(size), diag)
+
+
+def test_a_registered_trace_estimator_reaches_public_hessian_trace(monkeypatch):
+    x, y = ms.data.toy_1d(n=6, key=jax.random.key(0))
+    p = ms.init_shallow(jax.random.key(1), in_dim=1, width=5)
+    with pytest.raises(
+        ValueError, match=re.escape("one of 'hutch++', 'hutchinson', 'xtrace'; got 'exact'")
+    ):
+        ms.hessian_trace(p, x, y, key=jax.random.key(2), num_samples=4, method="exact")
+    monkeypatch.setitem(spectrum.TRACE_ESTIMATORS, "exact", spectrum.TraceMethod(_exact_trace, 1))
+    r = ms.hessian_trace(p, x, y, key=jax.random.key(2), num_samples=1, method="exact")
+    ref = np.trace(np.asarray(_shallow_loss_reference(p, x[:, None], y)))
+    np.testing.assert_allclose(float(r.value), ref, rtol=1e-10)
+    assert float(r.stderr) == 0.0

@@ -26,7 +26,14 @@ from .._validate import check_bool, check_choice, check_int, check_key
 from .batching import pass_progress
 from .eigen import default_tol, lanczos
 from .problem import Problem
-from .spectrum import TRACE_METHODS, TraceEstimate, TraceOptions, setup_problem, trace_kernel
+from .spectrum import (
+    TRACE_ESTIMATORS,
+    TRACE_METHODS,
+    TraceEstimate,
+    TraceOptions,
+    setup_problem,
+    trace_kernel,
+)
 
 __all__ = ["BlockSharpness", "block_sharpness", "block_trace", "block_labels", "plot_blocks"]
 
@@ -270,8 +277,9 @@ def block_trace(
     :func:`block_sharpness`.
     """
     labels = block_labels(params, blocks)
-    check_choice(method, "method", TRACE_METHODS)
-    num_samples = check_int(num_samples, "num_samples", minimum=2 if method == "hutchinson" else 4)
+    check_choice(method, "method", tuple(TRACE_ESTIMATORS))
+    num_samples = check_int(num_samples, "num_samples",
+                            minimum=TRACE_ESTIMATORS[method].min_samples)  # fmt: skip
     check_bool(progress, "progress")
     x, y, problem, _, _ = setup_problem(
         params, x, y, model, loss, curvature, data_batch_size, progress

@@ -50,10 +50,9 @@ __all__ = [
     "hessian_eigenvalues",
     "hessian_trace",
     "spectral_density",
+    "TRACE_ESTIMATORS",
     "TRACE_METHODS",
 ]
-
-TRACE_METHODS = ("hutch++", "hutchinson", "xtrace")
 
 
 class Eigenpairs(NamedTuple):
@@ -225,23 +224,32 @@ def trace_kernel(params, x, y, key, *, problem: Problem, opts: TraceOptions) -> 
     def products(rows):  # A applied to each row, in vmapped batches
         return jax.lax.map(matvec, rows, batch_size=min(opts.batch_size, rows.shape[0]))
 
-    if method == "xtrace":
-        return _xtrace(products, key, num_samples // 2, size, dtype)
-    if method == "hutchinson":
-        z = _rademacher(key, (num_samples, size), dtype)
-        samples = jnp.sum(z * products(z), axis=1)
-        exact = jnp.zeros((), dtype)
-    else:
-        # Hutch++ (Meyer et al. 2021, Alg. 1): tr(A) = tr(Q^T A Q) + tr((I-QQ^T) A (I-QQ^T)),
-        # Q an orthonormal basis of A S; the first term is exact, the second (small when the
-        # spectrum is dominated by a few eigenvalues) is Hutchinson's on the deflated matrix.
-        s = num_samples // 3
-        ks, kg = jax.random.split(key)
-        q = jnp.linalg.qr(products(_rademacher(ks, (s, size), dtype)).T)[0]  # (P, s)
-        exact = jnp.sum(q.T * products(q.T))
-        g = _rademacher(kg, (num_samples - 2 * s, size), dtype)
-        g = g - (g @ q) @ q.T
-        samples = jnp.sum(g * products(g), axis=1)
+    return TRACE_ESTIMATORS[method].estimate(products, key, num_samples, size, dtype)
+
+
+def _hutchinson(products, key, num_samples, size, dtype) -> TraceEstimate:
+    """Hutchinson: the mean of z^T A z over Rademacher probes z."""
+    z = _rademacher(key, (num_samples, size), dtype)
+    return _estimate(jnp.zeros((), dtype), jnp.sum(z * products(z), axis=1), num_samples)
+
+
+def _hutchpp(products, key, num_samples, size, dtype) -> TraceEstimate:
+    """Hutch++ (Meyer et al. 2021, Alg. 1): tr(A) = tr(Q^T A Q) + tr((I-QQ^T) A (I-QQ^T)).
+
+    Q is an orthonormal basis of A S; the first term is exact, the second (small when the
+    spectrum is dominated by a few eigenvalues) is Hutchinson's on the deflated matrix.
+    """
+    s = num_samples // 3
+    ks, kg = jax.random.split(key)
+    q = jnp.linalg.qr(products(_rademacher(ks, (s, size), dtype)).T)[0]  # (P, s)
+    exact = jnp.sum(q.T * products(q.T))
+    g = _rademacher(kg, (num_samples - 2 * s, size), dtype)
+    g = g - (g @ q) @ q.T
+    return _estimate(exact, jnp.sum(g * products(g), axis=1), num_samples)
+
+
+def _estimate(exact, samples, num_samples: int) -> TraceEstimate:
+    """The estimate exact + mean(samples) of ``num_samples`` products in all."""
     return TraceEstimate(exact + jnp.mean(samples), _stderr(samples), jnp.array(num_samples),
                          samples)  # fmt: skip
 
@@ -282,6 +290,27 @@ def _xtrace(products, key, k, size, dtype) -> TraceEstimate:
     value = jnp.where(deficient, exact, jnp.mean(samples))
     stderr = jnp.where(deficient, 0, _stderr(samples))
     return TraceEstimate(value, stderr.astype(dtype), jnp.array(2 * k), samples)
+
+
+def _xtrace_estimate(products, key, num_samples, size, dtype) -> TraceEstimate:
+    """XTrace on ``num_samples // 2`` probes (each probe costs two products)."""
+    return _xtrace(products, key, num_samples // 2, size, dtype)
+
+
+class TraceMethod(NamedTuple):
+    """One stochastic trace estimator: ``estimate(products, key, num_samples, size, dtype)``."""
+
+    estimate: Callable
+    min_samples: int  # the fewest products that give a standard error
+
+
+#: the trace estimators by name: adding one is one entry (``method=`` is checked against it)
+TRACE_ESTIMATORS = {
+    "hutch++": TraceMethod(_hutchpp, 4),
+    "hutchinson": TraceMethod(_hutchinson, 2),
+    "xtrace": TraceMethod(_xtrace_estimate, 4),
+}
+TRACE_METHODS = tuple(TRACE_ESTIMATORS)
 
 
 def density_kernel(params, x, y, key, *, problem: Problem, opts: DensityOptions):
@@ -491,8 +520,8 @@ def hessian_trace(
     x, y, problem, size, dtype = setup_problem(
         params, x, y, model, loss, curvature, data_batch_size, progress
     )
-    check_choice(method, "method", TRACE_METHODS)
-    num_samples = _check_int(num_samples, "num_samples", 2 if method == "hutchinson" else 4)
+    check_choice(method, "method", tuple(TRACE_ESTIMATORS))
+    num_samples = _check_int(num_samples, "num_samples", TRACE_ESTIMATORS[method].min_samples)
     _check_probe_memory(num_samples, 2, size, dtype, "num_samples")
     if method == "xtrace" and num_samples // 2 >= size:
         raise ValueError(
