@@ -357,8 +357,10 @@ def test_training_loops_check_inputs_as_every_public_function(case, expected):
     """train, sweep and central_flow reject bad model inputs with the same ValueError as
     sharpness (one check, operators.check_model), naming the argument, before tracing.
 
-    Before, the loops had their own checks: a float32 x or (with a loss) a float32 y, a short y or
-    a pair of outputs reached jax (a TypePromotionError or a shape error) or trained silently.
+    Before, the loops had their own checks: a float32 x or (with a loss) a float32 y reached jax
+    (TypePromotionError under strict promotion, promoted silently otherwise), a pair of outputs a
+    TypeError in the loss, an unhashable model jit's TypeError; sharpness met a short y with a
+    loss as a broadcasting TypeError and a scalar y under another message.
     """
     p, x, y = mlp_problem()
     model, loss = mlp, None
