@@ -324,3 +324,64 @@ def test_bad_model_inputs_raise_before_tracing():
         train([jnp.ones(2), jnp.ones(2, jnp.float32)], x, y, 0.1, model=mlp, steps=3)
     with pytest.raises(ValueError, match="x must be finite"):
         train(p, x.at[0, 0].set(jnp.nan), y, 0.1, model=mlp, steps=3)
+
+
+def mean_half_square(pred, y):
+    """(1/2n) sum r^2 as a user loss (a module-level function: hashable)."""
+    return 0.5 * jnp.mean((pred - y) ** 2)
+
+
+def mlp_and_copy(params, x):
+    """Not one array of predictions: a pair."""
+    return mlp(params, x), mlp(params, x)
+
+
+def _message(call):
+    with pytest.raises(ValueError) as e:
+        call()
+    return str(e.value)
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("x float32", "x and params must share a floating dtype"),
+        ("y scalar", "y must have a leading axis of n = 10"),
+        ("y short, loss", "y must have a leading axis of n = 10"),
+        ("y float32, loss", "y and params must share a floating dtype"),
+        ("pair of outputs, loss", "one row per sample"),
+        ("unhashable model", "model must be hashable"),
+    ],
+)
+def test_training_loops_check_inputs_as_every_public_function(case, expected):
+    """train, sweep and central_flow reject bad model inputs with the same ValueError as
+    sharpness (one check, operators.check_model), naming the argument, before tracing.
+
+    Before, the loops had their own checks: a float32 x or (with a loss) a float32 y reached jax
+    (TypePromotionError under strict promotion, promoted silently otherwise), a pair of outputs a
+    TypeError in the loss, an unhashable model jit's TypeError; sharpness met a short y with a
+    loss as a broadcasting TypeError and a scalar y under another message.
+    """
+    p, x, y = mlp_problem()
+    model, loss = mlp, None
+    if case == "x float32":
+        x = x.astype(jnp.float32)
+    elif case == "y scalar":
+        y = y[0]
+    elif case == "pair of outputs, loss":
+        model, loss = mlp_and_copy, mean_half_square
+    elif case == "unhashable model":
+        model = type("Unhashable", (), {"__call__": staticmethod(mlp), "__hash__": None})()
+    else:
+        loss = mean_half_square
+        y = y[:5] if case == "y short, loss" else y.astype(jnp.float32)
+    kw = dict(model=model, loss=loss)
+    calls = {
+        "sharpness": lambda: ms.sharpness(p, x, y, **kw),
+        "train": lambda: train(p, x, y, 0.1, steps=3, **kw),
+        "sweep": lambda: sweep(p, x, y, [0.1], steps=3, progress=False, **kw),
+        "central_flow": lambda: ms.central_flow(p, x, y, eta=0.1, steps=2, **kw),
+    }
+    messages = {name: _message(call) for name, call in calls.items()}
+    assert expected in messages["sharpness"], messages
+    assert set(messages.values()) == {messages["sharpness"]}, messages

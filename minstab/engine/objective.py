@@ -26,10 +26,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import check_common_float_dtype, check_finite
+from .._validate import check_common_float_dtype
 from ..shallow.curvature import SharpnessOptions, sharpness_kernel
 from ..shallow.nets import ShallowParams, activation_derivative, validate
-from .batching import check_mean_loss
 from .config import TrainConfig, describe
 from .eigen import solve
 from .problem import Problem
@@ -127,7 +126,13 @@ class Objective(Problem):
     # ------------------------------------------------------------------ checks (before tracing)
 
     def check(self, params, x, y):
-        """Validate user inputs; returns ``(x, y, dtype)`` with x as (n, d) for the shallow net."""
+        """Validate user inputs; returns ``(x, y, dtype)`` with x as (n, d) for the shallow net.
+
+        The shallow net: its own checks (:func:`minstab.shallow.nets.validate`, one dtype for
+        params, x and y). A model, or the shallow net with a ``loss``:
+        :meth:`~minstab.engine.problem.Problem.validate`, the check of every public function
+        (:func:`minstab.engine.operators.check_model`).
+        """
         if self.shallow:
             if not isinstance(params, tuple) or not hasattr(params, "w1"):
                 raise ValueError(
@@ -137,31 +142,11 @@ class Objective(Problem):
             x, y = validate(params, x, y)
             check_common_float_dtype(params, x, y)  # x, y and every field share one dtype
             dtype = params.w1.dtype
-            if self.loss is not None:
-                self._check_loss(params, x, y)
+            if self.loss is not None:  # the loss's output (and mean over samples with batches)
+                self.validate(params, x, y)
             return x, y, dtype
-        x, y, dtype = _check_arrays(params, x, y)
-        pred = jax.eval_shape(self.model, params, x)
-        if self.loss is None:
-            if pred.shape != y.shape:
-                raise ValueError(
-                    f"model(params, x) returns shape {pred.shape} but y has shape {y.shape}; the "
-                    "default quadratic loss needs them equal (or pass loss=...)"
-                )
-            if y.dtype != dtype or pred.dtype != dtype:
-                raise ValueError(
-                    f"y and model(params, x) must have the params dtype {dtype} for the quadratic "
-                    f"loss, got y {y.dtype}, predictions {pred.dtype}"
-                )
-        self._check_loss(params, x, y)
-        return x, y, dtype
-
-    def _check_loss(self, params, x, y):
-        out = jax.eval_shape(self._value, params, x, y)
-        if out.shape != ():
-            raise ValueError(f"loss(pred, y) must return a scalar, got shape {out.shape}")
-        if self.data_batch_size is not None and self.loss is not None:
-            check_mean_loss(params, x, y, model=self.apply, loss=self.loss)
+        x, y = self.validate(params, x, y)
+        return x, y, np.dtype(jax.tree_util.tree_leaves(params)[0].dtype)
 
     # ------------------------------------------------------------------ closed forms
 
@@ -194,28 +179,3 @@ class Objective(Problem):
         if config.log_sharpness != "auto":
             return config.log_sharpness
         return "gram" if self.closed_form else "lanczos"
-
-
-def _check_arrays(params, x, y):
-    leaves = jax.tree_util.tree_leaves(params)
-    if not leaves:
-        raise ValueError("params must be a pytree with at least one array leaf")
-    dtypes = {jnp.result_type(a) for a in leaves}
-    dtype = next(iter(dtypes))
-    if len(dtypes) != 1 or not jnp.issubdtype(dtype, jnp.floating):
-        raise ValueError(
-            f"params leaves must share one floating dtype, got {sorted(map(str, dtypes))}"
-        )
-    for a in leaves:
-        check_finite(a, "params")
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    if x.ndim < 1 or x.shape[0] < 1:
-        raise ValueError(f"x must have a leading axis of n >= 1 samples, got shape {x.shape}")
-    if y.ndim < 1 or y.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"y must have a leading axis of n = {x.shape[0]} samples to match x, got {y.shape}"
-        )
-    for a, name in ((x, "x"), (y, "y")):
-        if jnp.issubdtype(a.dtype, jnp.inexact):
-            check_finite(a, name)
-    return x, y, np.dtype(dtype)

@@ -119,8 +119,9 @@ def check_model(params, x, y=None, *, model: Callable, loss: Callable | None = N
     Raises ``ValueError`` naming the argument: ``model`` (or ``loss``) not callable or not
     hashable; ``params`` not a pytree of finite floating arrays of one dtype; ``x``, ``y`` of
     another floating dtype or not finite; the model's output (found by ``jax.eval_shape``,
-    nothing is computed) not one array with one row per row of ``x``; ``y`` not of the output's
-    shape (default loss) or ``loss(pred, y)`` not a scalar.
+    nothing is computed) not one array with one row per row of ``x``; ``y`` without a leading
+    axis of one row per row of ``x``, not of the output's shape (default loss) or
+    ``loss(pred, y)`` not a scalar.
     """
     if not callable(model):
         raise ValueError(
@@ -147,6 +148,10 @@ def check_model(params, x, y=None, *, model: Callable, loss: Callable | None = N
     if y is None:
         return x, None
     y = _check_data(y, "y", dtype, floating=loss is None)
+    if y.ndim == 0 or y.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"y must have a leading axis of n = {x.shape[0]} samples to match x, got shape {y.shape}"
+        )
     if loss is None and y.shape != out.shape:
         raise ValueError(f"y must have the shape of the model's output {out.shape}, got {y.shape}")
     if loss is not None:
