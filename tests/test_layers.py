@@ -17,7 +17,7 @@ PKG = Path(__file__).resolve().parents[1] / "minstab"
 #: bottom to top; a module may import its own layer and the layers before it
 LAYERS = {
     "utilities": 0,  # _validate, _io, _cli_args, progress (top-level private helpers)
-    "engine": 1,  # any JAX model: problem, operators, eigen, spectrum, train, sweep, optimizers
+    "engine": 1,  # any JAX model: problem, operators, eigen, curvature, spectrum, train, sweep, ...
     "shallow": 2,  # the shallow-network theory of seeds 000/004
     "papers": 3,  # the other seed papers' models
     "data": 3,  # data sets

@@ -6,7 +6,8 @@ one interface:
 
 - ``model=None, loss=None``: the shallow ReLU net of seed 004 eq. (18) on the quadratic loss
   (eq. 19). The gradient is written in closed form (one forward pass, backprop by hand) and the
-  sharpness uses the closed-form Gram / structured HVP of :mod:`minstab.shallow.curvature`: the
+  sharpness uses the closed-form Gram / structured HVP (:mod:`minstab.engine.curvature`'s kernel
+  on the closed forms of :mod:`minstab.shallow.curvature`): the
   automatic fast path (the static field :attr:`~minstab.engine.problem.Problem.closed_form`),
   reached through the registered built-in model (:class:`~minstab.engine.problem.BuiltinModel`,
   :mod:`minstab.shallow.builtin`).
@@ -31,6 +32,7 @@ import numpy as np
 from .._validate import check_common_float_dtype, check_finite
 from .batching import check_mean_loss
 from .config import TrainConfig, describe
+from .curvature import SharpnessOptions, sharpness_kernel
 from .eigen import solve
 from .problem import Problem, builtin
 
@@ -145,9 +147,9 @@ class Objective(Problem):
         :data:`minstab.engine.eigen.SOLVERS` on its HVP.
         """
         if self.closed_form:
-            return builtin().sharpness(
-                params, x, y, v0, problem=self, method=method, num_iters=num_iters, tol=tol
-            )
+            opts = SharpnessOptions(method, num_iters, tol, with_vector=v0 is not None)
+            r = sharpness_kernel(params, x, y, v0, problem=self, opts=opts)
+            return r.value, r.vector, r.residual
         # any eigen-solver of the table on this objective's HVP (train and sweep ask "lanczos")
         r = solve(method, self.hvp_flat, v0, params, x, y, num_iters=num_iters, tol=tol)
         return r.value, r.vector, r.residual

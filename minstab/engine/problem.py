@@ -72,9 +72,13 @@ class BuiltinModel:
     validate : ``(params, x, y) -> (x, y)``, its own input checks before tracing.
     loss_and_grad : ``(params, x, y, negative_slope) -> (loss, grads)`` on the quadratic loss,
         traceable (the closed-form gradient).
-    sharpness : ``(params, x, y, v0, *, problem, method, num_iters, tol) -> (value, vector,
-        residual)``, traceable, for a :attr:`Problem.closed_form` problem (``v0=None``: no
-        eigenvector wanted).
+    hvp : ``(v, params, x, y, negative_slope) -> H v`` on the quadratic loss, flat v
+        (``ravel_pytree`` order), traceable (the closed-form structured HVP).
+    hessian : ``(params, x, y, *, negative_slope) -> (P, P)`` dense Hessian of the quadratic loss.
+    gram_sharpness : ``(params, x, y, v0, *, num_iters, tol, negative_slope, with_vector) ->
+        EigResult``, the closed-form Gram eigenpair (eq. 28) with its certified error bound in
+        ``residual``, traceable (the ``"gram"`` entry of
+        :data:`minstab.engine.curvature.SHARPNESS_SOLVERS`).
     diagnostics : ``(problem, params, x, y, *, flattest) -> dict`` of the end-of-run quantities
         of a sweep run (``sharpness``, ``sharpness_residual``, ``lower_bound``,
         ``flattest_sharpness``, ``weighted_curvature``), traceable.
@@ -88,7 +92,9 @@ class BuiltinModel:
     apply: Callable
     validate: Callable
     loss_and_grad: Callable
-    sharpness: Callable
+    hvp: Callable
+    hessian: Callable
+    gram_sharpness: Callable
     diagnostics: Callable
     curvature: Callable
     mode_interval: Callable

@@ -2,9 +2,9 @@
 
 The engine (:mod:`minstab.engine`) is model-agnostic and imports nothing from this layer; it asks
 the registered :class:`minstab.engine.problem.BuiltinModel` for the net's forward pass, its input
-checks, the closed-form gradient of the quadratic loss (eq. 19), the closed-form sharpness
-(Gram of eq. 28 / structured HVP, :mod:`minstab.shallow.curvature`) and the main job's
-per-run diagnostics. :data:`SHALLOW_NET` is that object; :mod:`minstab.shallow` registers it
+checks, the closed-form gradient of the quadratic loss (eq. 19), the closed forms the sharpness
+kernel of :mod:`minstab.engine.curvature` runs on (structured HVP, dense Hessian, Gram of eq. 28
+with its certificate, :mod:`minstab.shallow.curvature`) and the main job's per-run diagnostics. :data:`SHALLOW_NET` is that object; :mod:`minstab.shallow` registers it
 (:func:`minstab.engine.problem.register_builtin`) when ``minstab`` is imported.
 """
 
@@ -15,9 +15,10 @@ from collections.abc import Callable
 
 import jax.numpy as jnp
 
+from ..engine.curvature import SharpnessOptions, sharpness_kernel
 from ..engine.problem import BuiltinModel
 from .bounds import weighted_curvature
-from .curvature import SharpnessOptions, residual_bound_kernel, sharpness_kernel
+from .curvature import _gram_shallow, _hessian, _shallow_matvec, residual_bound_kernel
 from .flattest import flattest_implementation
 from .modes import mode_interval
 from .nets import ShallowParams, activation_derivative, check_slope, forward, validate
@@ -75,16 +76,6 @@ def shallow_loss_and_grad(params, x, y, negative_slope):
     return 0.5 * jnp.mean(r * r), grads
 
 
-def _sharpness(params, x, y, v0, *, problem, method: str, num_iters, tol):
-    """(value, vector, residual) of lambda_max by the closed forms (``"gram"`` or ``"lanczos"``).
-
-    ``v0=None``: the ``"gram"`` method does not map its eigenvector to the Hessian (zeros).
-    """
-    opts = SharpnessOptions(method, num_iters, tol, with_vector=v0 is not None)
-    r = sharpness_kernel(params, x, y, v0, problem=problem, opts=opts)
-    return r.value, r.vector, r.residual
-
-
 def _diagnostics(problem, params, x, y, *, flattest: bool) -> dict:
     """End-of-run quantities of one sweep run of the shallow net on the quadratic loss.
 
@@ -113,7 +104,9 @@ SHALLOW_NET = BuiltinModel(
     apply=shallow_model,
     validate=validate,
     loss_and_grad=shallow_loss_and_grad,
-    sharpness=_sharpness,
+    hvp=_shallow_matvec,
+    hessian=_hessian,
+    gram_sharpness=_gram_shallow,
     diagnostics=_diagnostics,
     curvature=weighted_curvature,
     mode_interval=mode_interval,
