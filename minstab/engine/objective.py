@@ -7,10 +7,9 @@ one interface:
 - ``model=None, loss=None``: the shallow ReLU net of seed 004 eq. (18) on the quadratic loss
   (eq. 19). The gradient is written in closed form (one forward pass, backprop by hand) and the
   sharpness uses the closed-form Gram / structured HVP (:mod:`minstab.engine.curvature`'s kernel
-  on the closed forms of :mod:`minstab.shallow.curvature`): the
-  automatic fast path (the static field :attr:`~minstab.engine.problem.Problem.closed_form`),
-  reached through the registered built-in model (:class:`~minstab.engine.problem.BuiltinModel`,
-  :mod:`minstab.shallow.builtin`).
+  on the closed forms of :mod:`minstab.shallow.curvature`): the automatic fast path (the static
+  field :attr:`~minstab.engine.problem.Problem.closed_form`), reached through the registered
+  built-in model (:class:`~minstab.engine.problem.BuiltinModel`, :mod:`minstab.shallow.builtin`).
 - any pure ``model(params, x) -> predictions`` over any params pytree, with ``loss(pred, y)``
   (default the quadratic loss (1/2n) sum r^2 over every output entry, n = ``x.shape[0]``):
   the problem's ``jax.value_and_grad``, forward-over-reverse Hessian-vector products on the
