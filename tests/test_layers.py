@@ -17,7 +17,7 @@ PKG = Path(__file__).resolve().parents[1] / "minstab"
 #: bottom to top; a module may import its own layer and the layers before it
 LAYERS = {
     "utilities": 0,  # _validate, _io, _cli_args, progress (top-level private helpers)
-    "engine": 1,  # any JAX model: problem, operators, eigen, spectrum, train, sweep, optimizers
+    "engine": 1,  # any JAX model: problem, operators, eigen, curvature, spectrum, train, sweep, ...
     "shallow": 2,  # the shallow-network theory of seeds 000/004
     "papers": 3,  # the other seed papers' models
     "data": 3,  # data sets
@@ -27,24 +27,9 @@ LAYERS = {
     "interface": 6,  # cli.py, __main__.py
 }
 
-#: the engine's imports from the shallow layer, each with its reason; a new one fails the test
-#: (the plan that removes them: the problem object carries the built-in net's closed forms and
-#: the main job's diagnostics, issue 31 closing note)
-_DEFAULT = "model=None is the shallow ReLU net: the engine's built-in model"
-_DIAGNOSTICS = "the main job's per-run function-space diagnostics of shallow runs"
-ENGINE_TO_SHALLOW: dict[tuple[str, str], str] = {
-    ("minstab.engine.objective", "minstab.shallow.nets"): _DEFAULT + " (hand-written gradient)",
-    ("minstab.engine.objective", "minstab.shallow.curvature"): _DEFAULT
-    + " (closed-form sharpness)",
-    ("minstab.engine.operators", "minstab.shallow.nets"): _DEFAULT + " (its forward pass)",
-    ("minstab.engine.problem", "minstab.shallow.nets"): _DEFAULT + " (its slope and input checks)",
-    ("minstab.engine.sweep", "minstab.shallow.nets"): _DIAGNOSTICS,
-    ("minstab.engine.sweep", "minstab.shallow.curvature"): _DIAGNOSTICS + " (residual bounds)",
-    ("minstab.engine.sweep", "minstab.shallow.bounds"): _DIAGNOSTICS + " (weighted curvature)",
-    ("minstab.engine.sweep", "minstab.shallow.flattest"): _DIAGNOSTICS + " (flattest sharpness)",
-    ("minstab.engine.sweep", "minstab.shallow.modes"): _DIAGNOSTICS + " (mode intervals)",
-    ("minstab.engine.train", "minstab.shallow.bounds"): "log_curvature of a shallow run",
-}
+#: the engine imports nothing from the shallow layer: ``model=None`` is the built-in model that
+#: minstab.shallow registers (minstab.engine.problem.register_builtin), so the former ten
+#: engine -> shallow edges (the built-in net, the main job's diagnostics) are gone (issue 31)
 
 
 def layer(module: str) -> str:
@@ -112,16 +97,43 @@ def test_imports_point_to_the_same_layer_or_below():
         ls, ld = layer(src), layer(dst)
         if ld == "external" or LAYERS[ld] <= LAYERS[ls]:
             continue
-        if ls == "engine" and ld == "shallow" and (src, dst) in ENGINE_TO_SHALLOW:
-            continue
         upward.append(f"{src} -> {dst}")
     assert not upward, "imports that point up a layer:\n" + "\n".join(upward)
 
 
-def test_the_allowed_exceptions_still_exist():
-    # an exception that no longer occurs is removed from the list (it cannot pass vacuously)
-    stale = set(ENGINE_TO_SHALLOW) - set(edges())
-    assert not stale, f"remove from ENGINE_TO_SHALLOW: {sorted(stale)}"
+def test_the_engine_imports_nothing_from_the_shallow_layer():
+    # the engine's modules are found (the check cannot pass on an empty tree)
+    engine = {s for s, _ in edges() if layer(s) == "engine"}
+    assert {"minstab.engine.problem", "minstab.engine.sweep", "minstab.engine.train"} <= engine
+    bad = [f"{s} -> {d}" for s, d in edges() if layer(s) == "engine" and layer(d) == "shallow"]
+    assert not bad, bad
+
+
+def test_model_none_is_the_registered_shallow_net():
+    # the one registration point is filled on import; model=None resolves through it
+    import jax.numpy as jnp
+
+    import minstab as ms
+    from minstab.engine import problem as problem_mod
+
+    assert problem_mod.builtin().params_type is ms.ShallowParams
+    assert ms.Problem().net is ms.forward
+    p = ms.ShallowParams(jnp.array([[1.0], [-1.0]]), jnp.array([0.0, 0.5]),
+                         jnp.array([2.0, -1.0]), jnp.array(0.25))  # fmt: skip
+    x = jnp.array([[-1.0], [0.5], [2.0]])
+    # f(x) = 2 relu(x) - relu(0.5 - x) + 0.25, by hand
+    expected = jnp.array([-1.25, 1.25, 4.25])
+    assert jnp.allclose(ms.Problem(negative_slope=0.0).apply(p, x), expected)
+
+
+def test_a_missing_registration_is_a_clear_error(monkeypatch):
+    from minstab.engine import problem as problem_mod
+
+    monkeypatch.setattr(problem_mod, "_BUILTIN", {})
+    with pytest.raises(RuntimeError, match="no built-in model is registered"):
+        problem_mod.Problem.resolve()  # the slope check asks the built-in model
+    with pytest.raises(ValueError, match="BuiltinModel"):
+        problem_mod.register_builtin(object())
 
 
 def test_the_library_never_imports_the_experiments_or_the_command_line():

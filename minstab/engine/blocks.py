@@ -28,7 +28,6 @@ from .eigen import default_tol, lanczos
 from .problem import Problem
 from .spectrum import (
     TRACE_ESTIMATORS,
-    TRACE_METHODS,
     TraceEstimate,
     TraceOptions,
     setup_problem,

@@ -6,8 +6,10 @@ one interface:
 
 - ``model=None, loss=None``: the shallow ReLU net of seed 004 eq. (18) on the quadratic loss
   (eq. 19). The gradient is written in closed form (one forward pass, backprop by hand) and the
-  sharpness uses the closed-form Gram / structured HVP of :mod:`minstab.shallow.curvature`: the
-  automatic fast path (the static field :attr:`~minstab.engine.problem.Problem.closed_form`).
+  sharpness uses the closed-form Gram / structured HVP (:mod:`minstab.engine.curvature`'s kernel
+  on the closed forms of :mod:`minstab.shallow.curvature`): the automatic fast path (the static
+  field :attr:`~minstab.engine.problem.Problem.closed_form`), reached through the registered
+  built-in model (:class:`~minstab.engine.problem.BuiltinModel`, :mod:`minstab.shallow.builtin`).
 - any pure ``model(params, x) -> predictions`` over any params pytree, with ``loss(pred, y)``
   (default the quadratic loss (1/2n) sum r^2 over every output entry, n = ``x.shape[0]``):
   the problem's ``jax.value_and_grad``, forward-over-reverse Hessian-vector products on the
@@ -23,59 +25,15 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .._validate import check_common_float_dtype
-from ..shallow.curvature import SharpnessOptions, sharpness_kernel
-from ..shallow.nets import ShallowParams, activation_derivative, validate
 from .config import TrainConfig, describe
+from .curvature import SharpnessOptions, sharpness_kernel
 from .eigen import solve
-from .problem import Problem
+from .problem import Problem, builtin
 
-__all__ = ["Objective", "shallow_loss_and_grad"]
-
-
-def shallow_loss_and_grad(params, x, y, negative_slope):
-    """Quadratic loss (eq. 19) of the shallow net and its gradient in closed form.
-
-    With z = X W1^T + b1, a = sigma'(z) (sigma'(0) = slope, as in :mod:`minstab.shallow.nets`),
-    s = sigma(z) = a z and r_n = (f(X) - y) / n, two orders of the same sums:
-
-    - few inputs (d < n): M = (a r_n)^T X (k, d) and A = (a r_n)^T 1 (k,) give
-      grad W1 = w2 M, grad b1 = w2 A and grad w2 = sum_d W1 M + b1 A (= s^T r_n), so the
-      extra work is O(k d);
-    - many inputs (d >= n): with dz = a r_n w2^T (n, k), grad W1 = dz^T X, grad b1 = 1^T dz and
-      grad w2 = s^T r_n, so the extra work is O(n k) and the large W1 is read once.
-
-    Both are one forward pass and one n x k x d product back, against the extra passes and
-    copies autodiff emits; under ``vmap`` over runs with shared data, X W1^T and the product
-    back fold the runs into single matmuls. Measured (2-core CPU, float32): the first order
-    is 1.3x ``jax.grad``'s steps per second on n = 20, d = 1, k = 100 per run; the second
-    1.15x the first on n = 200, d = 784, k = 64. They agree with ``jax.grad`` to rounding,
-    except exactly at a knot (z = 0), where ``jax.grad`` of ``jnp.maximum`` splits the
-    derivative in half.
-    """
-    n, d = x.shape
-    z = x @ params.w1.T + params.b1[None, :]
-    a = activation_derivative(z, negative_slope)
-    s = z * a
-    r = s @ params.w2 + params.b2 - y
-    rn = r / n
-    if d < n:
-        ar = a * rn[:, None]  # dL/dz divided by w2, (n, k)
-        m = ar.T @ x  # (k, d)
-        sa = jnp.sum(ar, axis=0)  # (k,)
-        grads = ShallowParams(
-            params.w2[:, None] * m,
-            params.w2 * sa,
-            jnp.sum(params.w1 * m, axis=1) + params.b1 * sa,
-            jnp.sum(rn),
-        )
-    else:
-        dz = a * (rn[:, None] * params.w2[None, :])  # dL/dz, (n, k)
-        grads = ShallowParams(dz.T @ x, jnp.sum(dz, axis=0), s.T @ rn, jnp.sum(rn))
-    return 0.5 * jnp.mean(r * r), grads
+__all__ = ["Objective"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +42,7 @@ class Objective(Problem):
 
     The same fields and traceable pieces as :class:`~minstab.engine.problem.Problem`; for the shallow
     net on the quadratic loss (:attr:`closed_form`) the gradient is the closed form of
-    :func:`shallow_loss_and_grad` and the sharpness the closed-form Gram / structured HVP of
+    :func:`minstab.shallow.builtin.shallow_loss_and_grad` and the sharpness the closed-form Gram / structured HVP of
     :mod:`minstab.shallow.curvature`. Adds the checks of a ``train``/``sweep`` configuration.
     """
 
@@ -139,7 +97,7 @@ class Objective(Problem):
                     "params must be a ShallowParams(w1, b1, w2, b2) when model is None (pass "
                     f"model=apply for other networks), got {type(params).__name__}"
                 )
-            x, y = validate(params, x, y)
+            x, y = builtin().validate(params, x, y)
             check_common_float_dtype(params, x, y)  # x, y and every field share one dtype
             dtype = params.w1.dtype
             if self.loss is not None:  # the loss's output (and mean over samples with batches)
@@ -153,7 +111,7 @@ class Objective(Problem):
     def value_and_grad(self, params, x, y):
         """Loss and gradient (closed form for the shallow net on the quadratic loss)."""
         if self.closed_form:
-            return shallow_loss_and_grad(params, x, y, self.negative_slope)
+            return builtin().loss_and_grad(params, x, y, self.negative_slope)
         return super().value_and_grad(params, x, y)
 
     def sharpness(self, params, x, y, v0, *, method: str, num_iters, tol):

@@ -24,7 +24,6 @@ forward-over-reverse evaluation. Compiled callers pass the data as arguments and
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -33,7 +32,6 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from .._validate import check_finite
-from ..shallow.nets import forward
 from .losses import squared_error
 
 __all__ = [
@@ -41,7 +39,6 @@ __all__ = [
     "GramOperator",
     "check_hashable",
     "resolve_loss",
-    "shallow_model",
     "check_model",
     "hessian_operator",
     "ggn_operator",
@@ -59,14 +56,6 @@ CURVATURES = ("hessian", "ggn")
 def resolve_loss(loss: Callable | None) -> Callable:
     """``loss``, or :func:`minstab.squared_error` when it is None."""
     return squared_error if loss is None else loss
-
-
-@functools.cache
-def shallow_model(negative_slope: float = 0.0) -> Callable:
-    """The shallow net's ``forward`` as a model ``apply(params, x)``; one object per slope."""
-    if negative_slope == 0.0:
-        return forward
-    return functools.partial(forward, negative_slope=negative_slope)
 
 
 def check_hashable(fn, name: str) -> None:

@@ -15,6 +15,11 @@ parameters (``ravel_pytree`` order) of H (eq. 27) or the GGN, optionally precond
 shallow net on the quadratic loss (:attr:`Problem.closed_form`) has closed forms (gradient,
 structured HVP, Gram matrix with its certificate): :class:`minstab.engine.objective.Objective` and
 :mod:`minstab.shallow.curvature` dispatch on that static field once.
+
+The engine is model-agnostic: ``model=None`` means the :class:`BuiltinModel` given to
+:func:`register_builtin`, one registration point (like a pytree registration) that
+:mod:`minstab.shallow` fills when ``minstab`` is imported (the shallow ReLU net,
+:mod:`minstab.shallow.builtin`). The engine imports nothing from the shallow layer.
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ import jax
 from jax.flatten_util import ravel_pytree
 
 from .._validate import check_bool, check_callable
-from ..shallow.nets import check_slope, validate
 from .batching import (
     DataBatches,
     batch_mean,
@@ -43,10 +47,78 @@ from .operators import (
     check_model,
     default_start,
     resolve_loss,
-    shallow_model,
 )
 
-__all__ = ["Problem", "ModelLoss", "model_loss", "resolve_call"]
+__all__ = [
+    "BuiltinModel",
+    "register_builtin",
+    "builtin",
+    "Problem",
+    "ModelLoss",
+    "model_loss",
+    "resolve_call",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltinModel:
+    """What the engine asks of the built-in model (``model=None``), as plain functions.
+
+    Attributes
+    ----------
+    params_type : the class of its parameters (a NamedTuple: its fields name the npz leaves).
+    check_slope : ``negative_slope -> float``, ``ValueError`` unless it is a valid slope.
+    apply : ``negative_slope -> apply(params, x)``, one object per slope (a static argument).
+    validate : ``(params, x, y) -> (x, y)``, its own input checks before tracing.
+    loss_and_grad : ``(params, x, y, negative_slope) -> (loss, grads)`` on the quadratic loss,
+        traceable (the closed-form gradient).
+    hvp : ``(v, params, x, y, negative_slope) -> H v`` on the quadratic loss, flat v
+        (``ravel_pytree`` order), traceable (the closed-form structured HVP).
+    hessian : ``(params, x, y, *, negative_slope) -> (P, P)`` dense Hessian of the quadratic loss.
+    gram_sharpness : ``(params, x, y, v0, *, num_iters, tol, negative_slope, with_vector) ->
+        EigResult``, the closed-form Gram eigenpair (eq. 28) with its certified error bound in
+        ``residual``, traceable (the ``"gram"`` entry of
+        :data:`minstab.engine.curvature.SHARPNESS_SOLVERS`).
+    diagnostics : ``(problem, params, x, y, *, flattest) -> dict`` of the end-of-run quantities
+        of a sweep run (``sharpness``, ``sharpness_residual``, ``lower_bound``,
+        ``flattest_sharpness``, ``weighted_curvature``), traceable.
+    curvature : ``(params, x) -> scalar``, the weighted curvature of ``log_curvature``.
+    mode_interval : ``(params, x, *, atol)`` -> an object with ``lambda_lower``,
+        ``lambda_upper`` and ``delta`` (host, for converged runs).
+    """
+
+    params_type: type
+    check_slope: Callable
+    apply: Callable
+    validate: Callable
+    loss_and_grad: Callable
+    hvp: Callable
+    hessian: Callable
+    gram_sharpness: Callable
+    diagnostics: Callable
+    curvature: Callable
+    mode_interval: Callable
+
+
+_BUILTIN: dict[str, BuiltinModel] = {}
+
+
+def register_builtin(model: BuiltinModel) -> None:
+    """Make ``model`` the meaning of ``model=None`` (:mod:`minstab.shallow` calls it on import)."""
+    if not isinstance(model, BuiltinModel):
+        raise ValueError(f"model must be a BuiltinModel, got {type(model).__name__}")
+    _BUILTIN["model"] = model
+
+
+def builtin() -> BuiltinModel:
+    """The registered built-in model; ``RuntimeError`` if none was registered."""
+    try:
+        return _BUILTIN["model"]
+    except KeyError:
+        raise RuntimeError(
+            "no built-in model is registered (model=None): import minstab (its shallow layer "
+            "registers the shallow ReLU net), or pass model=apply"
+        ) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +158,7 @@ class Problem:
             check_callable(fn, name, none=True)
             if fn is not None:
                 check_hashable(fn, name)
-        negative_slope = check_slope(negative_slope)
+        negative_slope = builtin().check_slope(negative_slope)
         if model is not None and negative_slope != 0.0:
             raise ValueError(
                 "negative_slope applies to the shallow net (model=None); a model sets its own "
@@ -111,7 +183,9 @@ class Problem:
     @property
     def net(self) -> Callable:
         """The model as ``apply(params, x)`` (the shallow net's forward for ``model=None``)."""
-        return shallow_model(float(self.negative_slope)) if self.model is None else self.model
+        if self.model is None:
+            return builtin().apply(float(self.negative_slope))
+        return self.model
 
     @property
     def loss_fn(self) -> Callable:
@@ -229,7 +303,7 @@ def resolve_call(
         progress=progress,
     )  # fmt: skip
     if shallow_checks and problem.closed_form:
-        x, y = validate(params, x, y)
+        x, y = builtin().validate(params, x, y)
     else:
         x, y = problem.validate(params, x, y)
     if problem.data_batch_size is not None and problem.data_batch_size > x.shape[0]:

@@ -40,10 +40,9 @@ from jax.sharding import PartitionSpec as P
 from .._io import atomic_savez, to_jsonable, write_json
 from .._validate import ArgumentTypeError, check_bool, check_choice, check_int
 from ..progress import ProgressBar
-from ..shallow.curvature import SharpnessOptions, residual_bound_kernel, sharpness_kernel
-from ..shallow.nets import ShallowParams
 from .config import TrainConfig, train_config
 from .objective import Objective
+from .problem import builtin
 from .train import TrainLog, check_run_size, train_run
 
 __all__ = ["SweepResult", "ChunkStore", "sweep", "load_sweep"]
@@ -181,14 +180,12 @@ class SweepResult(NamedTuple):
         below ~1e-11 the knots are still up to ~1e-7 short of it, while knots that stay off
         the data are typically >= 1e-4 away; 1e-6 separates the two. Shallow net only.
         """
-        from ..shallow.modes import mode_interval
-
         if not self.shallow:
             raise ValueError("mode intervals need the shallow ReLU net (this sweep used a model)")
         lo, hi, delta = (np.full(self.num_runs, np.nan) for _ in range(3))
         x = np.asarray(self.x)
         for i in np.flatnonzero(np.asarray(self.converged)):
-            m = mode_interval(self.params_at(int(i)), jnp.asarray(x), atol=atol)
+            m = builtin().mode_interval(self.params_at(int(i)), jnp.asarray(x), atol=atol)
             lo[i], hi[i], delta[i] = m.lambda_lower, m.lambda_upper, m.delta
         return self._replace(lambda_lower=lo, lambda_upper=hi, mode_delta=delta)
 
@@ -308,8 +305,9 @@ _SHALLOW_ONLY = ("lower_bound", "flattest_sharpness", "weighted_curvature")
 
 def _leaf_names(params) -> list[str]:
     """Npz names of the parameter leaves: ShallowParams fields, else ``jax.tree_util.keystr``."""
-    if isinstance(params, ShallowParams):
-        return list(ShallowParams._fields)
+    params_type = builtin().params_type
+    if isinstance(params, params_type):
+        return list(params_type._fields)
     return [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
 
 
@@ -334,7 +332,8 @@ def _to_arrays(r: SweepResult) -> dict:
 
 def _unflatten_params(arrays: dict, config: dict, like=None):
     if config.get("model", "shallow") == "shallow":
-        return ShallowParams(*(arrays[f"params_{f}"] for f in ShallowParams._fields))
+        params_type = builtin().params_type
+        return params_type(*(arrays[f"params_{f}"] for f in params_type._fields))
     names = config.get("param_leaves") or []
     if like is None:
         return {name: arrays[f"params_{name}"] for name in names}
@@ -377,23 +376,9 @@ def _diagnostics(obj: Objective, p, x, y, *, flattest: bool | None) -> dict:
         v0 = obj.start_vector(p)
         value, _, res = obj.sharpness(p, x, y, v0, method="lanczos", num_iters=None, tol=None)
         return dict(sharpness=value, sharpness_residual=res, **{f: nan for f in _SHALLOW_ONLY})
-    from ..shallow.bounds import weighted_curvature
-
-    opts = SharpnessOptions("gram", None, 1e-8, with_vector=False)
-    g = sharpness_kernel(p, x, y, None, problem=obj, opts=opts)
-    curv = weighted_curvature(p, x)
-    fl = nan
-    if flattest:
-        from ..shallow.flattest import flattest_implementation
-
-        fl = flattest_implementation(p, x, y).sharpness
-    return dict(
-        sharpness=g.value,
-        sharpness_residual=residual_bound_kernel(p, x, y, obj.negative_slope),
-        lower_bound=1 + 2 * curv,
-        flattest_sharpness=fl,
-        weighted_curvature=curv,
-    )
+    # the built-in model's closed forms (registered by minstab.shallow: Gram sharpness, its
+    # certificate, Lemma 4's bound, the flattest implementation)
+    return builtin().diagnostics(obj, p, x, y, flattest=flattest)
 
 
 def _per_run(params, x, y, eta, key, *, config, objective, flattest, sequential):

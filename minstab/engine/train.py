@@ -37,6 +37,7 @@ from .._validate import check_key, check_memory, check_positive
 from .config import LOG_SHARPNESS_METHODS, OPTIMIZERS, TrainConfig, train_config
 from .loop import Status, StopRule, block_steps, in_blocks, new_status
 from .objective import Objective
+from .problem import builtin
 
 __all__ = [
     "TrainLog",
@@ -273,9 +274,7 @@ def _record(lp: _Loop, state: _State):
             vec = jnp.where(ok, vector, state.vec)
     c = nan
     if cfg.log_curvature:
-        from ..shallow.bounds import weighted_curvature
-
-        c = jnp.where(diverged, nan, weighted_curvature(state.params, x))
+        c = jnp.where(diverged, nan, builtin().curvature(state.params, x))
     return state._replace(vec=vec), TrainLog(state.status.step, loss, s, c, _eta(lp, state))
 
 
