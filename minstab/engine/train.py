@@ -242,40 +242,54 @@ def _record(lp: _Loop, state: _State):
     dtype, diverged = state.status.loss.dtype, state.status.diverged
     nan = jnp.array(jnp.nan, dtype)
     loss = lp.obj.value(state.params, x, y)
-    method = _log_method(lp)
-    vec, s = state.vec, nan
-    if method == "preconditioned":
-        s, vec = _preconditioned_sharpness(lp, state)
-    elif method == "power":
-        # one HVP per log point: power iteration continued across log points on the slowly
-        # changing Hessian; the Rayleigh quotient v^T H v of a unit v is <= lambda_max always
-        v = _warm_start(lp, state, mix=1e-4)
-        v = v / jnp.linalg.norm(v)
-        w = lp.obj.hvp_flat(v, state.params, x, y)
-        norm = jnp.linalg.norm(w)
-        s = jnp.where(diverged, nan, jnp.vdot(v, w))
-        ok = jnp.isfinite(norm) & (norm > 0)
-        vec = jnp.where(ok, w / jnp.where(ok, norm, 1), state.vec)
-    elif method != "none":
-        # stop on the residual: residual <= tol lambda puts the Ritz value within tol lambda of
-        # an eigenvalue. Not on the estimated eigenvalue error r^2 / (Ritz gap) (``value_tol``):
-        # at the edge of stability several eigenvalues cluster near 2/eta, a few Krylov steps
-        # from the previous top eigenvector do not resolve the cluster, the Ritz gap is then too
-        # large and Lanczos stopped on a lower eigenvalue: on the full `reproduce eos` run
-        # (eta 0.15, 5 000 images) 6 of 151 log points came out up to 4.3 % low (2026-12-06)
-        tol = float(np.finfo(dtype).eps) ** 0.5 * 1e-2
-        value, vector, _ = lp.obj.sharpness(
-            state.params, x, y, None if method == "gram" else _warm_start(lp, state, mix=1e-3), method=method,
-            num_iters=cfg.lanczos_iters, tol=tol,
-        )  # fmt: skip
-        s = jnp.where(diverged, nan, value)
-        if method == "lanczos":  # the eigenvector warm-starts the next log point
-            ok = jnp.all(jnp.isfinite(vector)) & jnp.isfinite(value)
-            vec = jnp.where(ok, vector, state.vec)
+    s, vec = _TRACKERS.get(_log_method(lp), _track_solver)(lp, state)
     c = nan
     if cfg.log_curvature:
         c = jnp.where(diverged, nan, builtin().curvature(state.params, x))
     return state._replace(vec=vec), TrainLog(state.status.step, loss, s, c, _eta(lp, state))
+
+
+def _track_none(lp: _Loop, state: _State):
+    """No sharpness logged (NaN), the warm start kept."""
+    return jnp.array(jnp.nan, state.status.loss.dtype), state.vec
+
+
+def _track_power(lp: _Loop, state: _State):
+    """One HVP per log point: power iteration continued across log points.
+
+    On the slowly changing Hessian; the Rayleigh quotient v^T H v of a unit v is <= lambda_max
+    always.
+    """
+    nan = jnp.array(jnp.nan, state.status.loss.dtype)
+    v = _warm_start(lp, state, mix=1e-4)
+    v = v / jnp.linalg.norm(v)
+    w = lp.obj.hvp_flat(v, state.params, lp.x, lp.y)
+    norm = jnp.linalg.norm(w)
+    s = jnp.where(state.status.diverged, nan, jnp.vdot(v, w))
+    ok = jnp.isfinite(norm) & (norm > 0)
+    return s, jnp.where(ok, w / jnp.where(ok, norm, 1), state.vec)
+
+
+def _track_solver(lp: _Loop, state: _State):
+    """The objective's sharpness by a solver of the sharpness table (gram, lanczos, ...).
+
+    Stops on the residual: residual <= tol lambda puts the Ritz value within tol lambda of an
+    eigenvalue. Not on the estimated eigenvalue error r^2 / (Ritz gap) (``value_tol``): at the
+    edge of stability several eigenvalues cluster near 2/eta, a few Krylov steps from the
+    previous top eigenvector do not resolve the cluster, the Ritz gap is then too large and
+    Lanczos stopped on a lower eigenvalue: on the full `reproduce eos` run (eta 0.15, 5 000
+    images) 6 of 151 log points came out up to 4.3 % low (2026-12-06).
+    """
+    method, dtype = _log_method(lp), state.status.loss.dtype
+    tol = float(np.finfo(dtype).eps) ** 0.5 * 1e-2
+    v0 = None if method == "gram" else _warm_start(lp, state, mix=1e-3)
+    value, vector, _ = lp.obj.sharpness(state.params, lp.x, lp.y, v0, method=method,
+                                        num_iters=lp.cfg.lanczos_iters, tol=tol)  # fmt: skip
+    s = jnp.where(state.status.diverged, jnp.array(jnp.nan, dtype), value)
+    if method != "lanczos":
+        return s, state.vec
+    ok = jnp.all(jnp.isfinite(vector)) & jnp.isfinite(value)  # warm-starts the next log point
+    return s, jnp.where(ok, vector, state.vec)
 
 
 def _preconditioned_sharpness(lp: _Loop, state: _State):
@@ -300,6 +314,13 @@ def _preconditioned_sharpness(lp: _Loop, state: _State):
     ok = jnp.all(jnp.isfinite(r.vector)) & jnp.isfinite(r.value)
     s = jnp.where(state.status.diverged, jnp.array(jnp.nan, dtype), r.value)
     return s, jnp.where(ok, r.vector, state.vec)
+
+
+#: the in-loop sharpness trackers by log method; every other method is a solver of the
+#: sharpness table (:func:`_track_solver`)
+_TRACKERS = {
+    "none": _track_none, "preconditioned": _preconditioned_sharpness, "power": _track_power,
+}  # fmt: skip
 
 
 def _warm_start(lp: _Loop, state: _State, *, mix: float) -> jax.Array:
