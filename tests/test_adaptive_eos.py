@@ -44,6 +44,7 @@ def test_reproduce_adaptive_eos_tiny(tmp_path):
     "argv,flag",
     [
         (["--steps", "20", "--log-every", "15"], "--log-every"),
+        (["--log-every", "0"], "--log-every"),
         (["--adam-etas", "0"], "--adam-etas"),
         (["--seeds", "0"], "--seeds"),
         (["--n", "70000"], "--n"),

@@ -115,7 +115,7 @@ def test_describe_states_the_verdicts():
 @pytest.mark.parametrize(
     "flags, word",
     [(["--steps", "0"], "--steps"), (["--etas", "0.1,-1"], "--etas"),
-     (["--log-every", "900"], "--log-every"), (["--n", "70000"], "--n"),
+     (["--log-every", "900"], "--log-every"), (["--log-every", "0"], "--log-every"), (["--n", "70000"], "--n"),
      (["--dtype", "float16"], "--dtype"), (["--seed", "-1"], "--seed"),
      (["--seeds", "0"], "--seeds"), (["--hidden", "0"], "--hidden")],
 )  # fmt: skip

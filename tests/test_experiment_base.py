@@ -294,3 +294,21 @@ def test_every_command_is_an_experiment_on_the_driver(name):
     assert isinstance(mod.Config.quick(), mod.Config) and base.options(mod.Config)
     p = cli._Parser(prog=name)
     base.add_arguments(p, mod)  # every option builds a flag
+
+
+@pytest.mark.parametrize("name", sorted(_commands()))
+def test_every_option_of_every_command_refuses_garbage(name, monkeypatch):
+    """A flag's text that is no value of any kind exits 2 (argparse) or raises UsageError."""
+    import importlib
+
+    monkeypatch.delenv("MINSTAB_QUICK", raising=False)
+    mod = importlib.import_module(_commands()[name])
+    parser = cli.build_parser()
+    cmd = [name] if name in cli.COMMANDS else ["reproduce", name]
+    for f in base.options(mod.Config):
+        for text in ("@@", "-1"):
+            with pytest.raises((SystemExit, UsageError)) as e:
+                args = parser.parse_args([*cmd, base._flag(f), text])
+                cli.check_arguments(args)
+                base.config_from_args(mod, args)
+            assert e.type is UsageError or e.value.code == 2, (name, f.name, text)

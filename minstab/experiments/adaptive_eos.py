@@ -113,6 +113,8 @@ class Config:
 
     def __post_init__(self):
         object.__setattr__(self, "seeds", seed_tuple(self.seeds))
+        if self.log_every < 1:  # a sharpness log every 0 steps is no log: nothing to judge
+            raise ValueError(f"log_every: expected a positive integer, got {self.log_every}")
         if self.log_every > self.steps // 2:
             raise ValueError(f"log_every: expected at most half of steps ({self.steps}), "
                              f"got {self.log_every}")  # fmt: skip

@@ -75,6 +75,8 @@ class Config:
     min_in_band: float = 0.7
 
     def __post_init__(self):
+        if self.log_every < 1:  # a sharpness log every 0 steps is no log: nothing to judge
+            raise ValueError(f"log_every: expected a positive integer, got {self.log_every}")
         if self.log_every > self.steps:
             raise ValueError(
                 f"log_every: expected at most steps ({self.steps}), got {self.log_every}"
