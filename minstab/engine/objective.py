@@ -92,9 +92,10 @@ class Objective(Problem):
         (:func:`minstab.engine.operators.check_model`).
         """
         if self.shallow:
-            if not isinstance(params, tuple) or not hasattr(params, "w1"):
+            kind = builtin().params_type
+            if not isinstance(params, kind):
                 raise ValueError(
-                    "params must be a ShallowParams(w1, b1, w2, b2) when model is None (pass "
+                    f"params must be a {kind.__name__}{kind._fields} when model is None (pass "
                     f"model=apply for other networks), got {type(params).__name__}"
                 )
             x, y = builtin().validate(params, x, y)
