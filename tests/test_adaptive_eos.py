@@ -1,11 +1,13 @@
 """`minstab reproduce adaptive-eos`: Adam's adaptive edge, the frozen control, heavy ball."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from minstab import cli
+from minstab._io import to_jsonable
 from minstab.experiments import adaptive_eos as ae
 from minstab.experiments.outcomes import exit_status
 
@@ -38,6 +40,33 @@ def test_reproduce_adaptive_eos_tiny(tmp_path):
     assert frozen["threshold"] == pytest.approx(adam["threshold"])  # 2/eta_f = 38/eta
     assert frozen["step"][0] == 30  # the freeze: half the budget
     assert res["runs"][3]["threshold"] == pytest.approx(3.8 / 0.2)
+    assert (tmp_path / "seeds" / "seed_0.json").stat().st_size > 0
+
+
+@pytest.mark.run_bound
+def test_finished_seeds_resume(tmp_path, monkeypatch):
+    """A rerun with the same options reads finished seeds back; other options train again."""
+    cfg = ae.Config.quick(n=64, hidden=8, steps=40, log_every=10, seeds=(3,), adam_etas=(4e-3,),
+                          momentum_etas=(0.2,), frozen_probe_steps=10)  # fmt: skip
+    first = ae.run(cfg, out_dir=tmp_path)
+
+    def no_training(*args, **kw):
+        raise AssertionError("a finished seed was trained again")
+
+    with monkeypatch.context() as m:
+        m.setattr(ae, "_run_adam", no_training)
+        m.setattr(ae, "_run_momentum", no_training)
+        again = ae.run(cfg, out_dir=tmp_path)
+    assert again.checks_data == first.checks_data
+    assert len(again.traces) == len(first.traces) == 4
+    for a, b in zip(first.traces, again.traces, strict=True):
+        assert a[:4] + (a.diverged,) == b[:4] + (b.diverged,)  # family, seed, eta, threshold
+        for k in ("step", "loss", "sharpness", "plain"):
+            np.testing.assert_array_equal(getattr(a, k), getattr(b, k))
+    same = [json.dumps(to_jsonable(ae.outcomes(r)), sort_keys=True) for r in (first, again)]
+    assert same[0] == same[1]  # (NaN != NaN in a plain comparison of the records)
+    other = ae.run(dataclasses.replace(cfg, steps=60), out_dir=tmp_path)  # another key: trained
+    assert other.traces[0].step[-1] == 60
 
 
 @pytest.mark.parametrize(

@@ -75,7 +75,7 @@ from .._cli_args import eta_list
 from .base import option, seed_count, seed_tuple
 from .outcomes import check, verdict
 
-__all__ = ["Config", "Trace", "Result", "run", "outcomes", "summarize", "table", "plot",
+__all__ = ["Config", "Trace", "Result", "run", "run_seed", "outcomes", "summarize", "table", "plot",
            "to_json"]  # fmt: skip
 
 
@@ -365,33 +365,77 @@ def _run_momentum(config, params, x, y, eta, seed):
                  np.full(step.shape, np.nan), bool(r.diverged), time.perf_counter() - t0)  # fmt: skip
 
 
+def run_seed(config: Config, seed: int, x, y, *, progress=None) -> tuple[list, list]:
+    """One seed's traces (every family and step size) and its Adam runs' check data."""
+    p0 = _init(config, seed, x.dtype)
+    traces, info = [], []
+    for eta in config.adam_etas:
+        tr, inf, (pf, df) = _run_adam(config, p0, x, y, eta, seed)
+        traces.append(tr)
+        info.append(inf)
+        rest = config.steps - config.freeze_at
+        traces.append(_run_frozen(config, pf, df, x, y, config.frozen_eta(eta), seed,
+                                  family="frozen", steps=rest))  # fmt: skip
+        probe = min(config.frozen_probe_steps, rest)
+        traces.append(_run_frozen(config, pf, df, x, y, eta, seed, family="frozen_same_eta",
+                                  steps=probe))  # fmt: skip
+        if progress is not None:
+            progress.update(1, f"seed {seed} adam {eta:g}")
+    for eta in config.momentum_etas:
+        traces.append(_run_momentum(config, p0, x, y, eta, seed))
+        if progress is not None:
+            progress.update(1, f"seed {seed} momentum {eta:g}")
+    return traces, info
+
+
+_TRACE_ARRAYS = ("step", "loss", "sharpness", "plain")
+
+
+def _seed_json(record) -> dict:
+    traces, info = record
+    return {"traces": [t._asdict() for t in traces], "adam_runs": info}
+
+
+def _seed_from_json(d: dict) -> tuple[list, list]:
+    """The record :func:`_seed_json` wrote (JSON null, a NaN written by another tool, -> NaN)."""
+
+    def trace(t):
+        arrays = {k: np.asarray([np.nan if v is None else v for v in t[k]], float)
+                  for k in _TRACE_ARRAYS}  # fmt: skip
+        arrays["step"] = arrays["step"].astype(int)
+        return Trace(**{**t, **arrays})
+
+    return [trace(t) for t in d["traces"]], list(d["adam_runs"])
+
+
 def run(config: Config, *, out_dir=None, progress=None) -> Result:
-    """Every family, step size and seed (see the module docstring)."""
+    """Every family, step size and seed (see the module docstring).
+
+    Each seed is written to ``out_dir/seeds/seed_<s>.json`` when it finishes; a rerun with the
+    same options reads the finished seeds back instead of training them again.
+    """
     import jax
+
+    from .base import resume_seeds, stored_key
 
     t0 = time.perf_counter()
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     x, y = _data(config)
-    traces, info = [], []
-    for seed in config.seeds:
-        p0 = _init(config, seed, x.dtype)
-        for eta in config.adam_etas:
-            tr, inf, (pf, df) = _run_adam(config, p0, x, y, eta, seed)
-            traces.append(tr)
-            info.append(inf)
-            rest = config.steps - config.freeze_at
-            traces.append(_run_frozen(config, pf, df, x, y, config.frozen_eta(eta), seed,
-                                      family="frozen", steps=rest))  # fmt: skip
-            probe = min(config.frozen_probe_steps, rest)
-            traces.append(_run_frozen(config, pf, df, x, y, eta, seed, family="frozen_same_eta",
-                                      steps=probe))  # fmt: skip
-            if progress is not None:
-                progress.update(1, f"seed {seed} adam {eta:g}")
-        for eta in config.momentum_etas:
-            traces.append(_run_momentum(config, p0, x, y, eta, seed))
-            if progress is not None:
-                progress.update(1, f"seed {seed} momentum {eta:g}")
+
+    def resumed(seed):
+        if progress is not None:
+            progress.update(len(config.adam_etas) + len(config.momentum_etas),
+                            f"seed {seed} (resumed)")  # fmt: skip
+
+    records = resume_seeds(
+        config.seeds, out_dir, lambda seed: run_seed(config, seed, x, y, progress=progress),
+        key=lambda seed: stored_key(config, seed), encode=_seed_json, decode=_seed_from_json,
+        resumed=resumed,
+    )  # fmt: skip
+    traces = [t for tr, _ in records for t in tr]
+    info = [i for _, inf in records for i in inf]
+    p0 = _init(config, config.seeds[0], x.dtype)
     num_params = sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(p0))
     data = dict(n=int(x.shape[0]), d=int(x.shape[1]), classes=10, num_params=num_params,
                 dtype=str(x.dtype), dataset="fashion-mnist")  # fmt: skip
