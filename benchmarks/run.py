@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python benchmarks/run.py`
@@ -31,24 +29,14 @@ if __package__ in (None, ""):  # `python benchmarks/run.py`
 
 import jax  # noqa: E402
 
+from . import _machine  # noqa: E402
+
 jax.config.update("jax_enable_x64", True)
 
 
 def machine() -> dict:
-    """Where the numbers came from."""
-    versions = {}
-    for pkg in ("minstab", "jax", "jaxlib", "numpy", "scipy", "torch", "pyhessian", "matfree"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    dev = jax.devices()[0]
-    return dict(
-        platform=platform.platform(), processor=platform.processor() or platform.machine(),
-        cpu_count=os.cpu_count(), python=platform.python_version(), backend=jax.default_backend(),
-        device=getattr(dev, "device_kind", str(dev)), num_devices=jax.device_count(),
-        versions=versions, date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    )  # fmt: skip
+    """Where the numbers came from (the peers' versions too)."""
+    return _machine.machine(_machine.PACKAGES + ("torch", "pyhessian", "matfree"))
 
 
 def set_threads(n: int) -> None:
